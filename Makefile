@@ -1,0 +1,34 @@
+# backupctl: the two commands a new user runs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint typecheck unit bench soak clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install backupctl with its test tools
+
+demo: $(STAMP)  ## local S3 endpoint, SLA-shaped history, plan, prune, verify, proof, drill
+	$(BIN)/python -m backupctl.demo
+
+lint: $(STAMP)  ## ruff on everything, mypy (strict on retention/)
+	$(BIN)/ruff check backupctl retention restore tests bench
+	$(BIN)/mypy retention restore backupctl
+
+test: lint  ## lint, type checks, then the whole test suite (unit, property, golden, e2e)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)  ## speed and memory figures against the named peers, one table
+	$(BIN)/python -m bench
+
+soak: $(STAMP)  ## the long fault-injection run (more seeds than the test suite)
+	$(BIN)/python -m bench.soak
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-output

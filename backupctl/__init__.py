@@ -1,0 +1,1 @@
+"""backupctl: the application (CLI, config, stores, runner, audit, reports)."""

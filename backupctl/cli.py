@@ -1,0 +1,61 @@
+"""The ``backupctl`` command line: one click group; each command lives in backupctl/commands/."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from backupctl import log
+from backupctl.errors import EXIT_USAGE, BackupctlError
+
+COMMAND_MODULES = ("init", "plan", "prune", "verify", "proof", "simulate", "drill", "audit")
+
+
+class _Group(click.Group):
+    """Turns BackupctlError into one clear line on stderr and its exit code (no traceback)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BackupctlError as exc:
+            click.echo(f"backupctl: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.option("--log-json/--log-console", default=None, help="Force JSON or console logs (default: console on a TTY).")
+@click.version_option(package_name="backupctl")
+def main(verbose: bool, log_json: bool | None) -> None:
+    """backupctl: retention you can prove.
+
+    Plans and prunes backups with restic-exact rules (S3-compatible storage, restic
+    repositories, local directories), verifies that the SLA's backups exist and nothing
+    is kept too long, writes auditor's proofs and runs timed restore drills.
+
+    Exit codes: 0 ok, 1 error, 2 bad usage or config, 3 a check found a violation,
+    4 a safety refusal.
+    """
+    log.configure(verbose=verbose, json_logs=log_json)
+
+
+def _register() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"backupctl.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"backupctl.commands.{name}":
+                raise
+            continue
+        main.add_command(module.command)
+
+
+_register()
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+__all__ = ["EXIT_USAGE", "main"]

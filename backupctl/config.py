@@ -1,0 +1,404 @@
+"""Config: one TOML file, validated against one schema that collects every problem.
+
+The schema (:data:`SCHEMA`) is data: each key has a parser, a default and a description,
+so the README's reference and ``backupctl init`` are generated from the same source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+from backupctl.errors import ConfigError
+from retention import COUNT_RULES, PRESETS, WITHIN_RULES, Duration, DurationError, Policy, PolicyError
+
+__all__ = [
+    "SCHEMA", "Config", "DrillConfig", "PolicyConfig", "SafetyConfig", "StoreConfig", "VerifyConfig",
+    "load_config", "parse_config",
+]
+
+
+class _Bad(ValueError):
+    """A value that does not fit its key; the message says what was expected."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """One config key: how to parse it, its default (None = optional, absent) and what it means."""
+
+    parse: Callable[[Any], Any]
+    default: Any
+    help: str
+    required: bool = False
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str) or not v:
+        raise _Bad(f"expected a non-empty string, got {v!r}")
+    return v
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise _Bad(f"expected true or false, got {v!r}")
+    return v
+
+
+def _duration(v: Any) -> Duration:
+    if not isinstance(v, str):
+        raise _Bad(f"expected a duration string such as '2d' or '6h', got {v!r}")
+    try:
+        return Duration.parse(v)
+    except DurationError as exc:
+        raise _Bad(str(exc)) from None
+
+
+def _fraction(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 1:
+        raise _Bad(f"expected a number in (0, 1], got {v!r}")
+    return float(v)
+
+
+def _positive_int(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+        raise _Bad(f"expected a positive integer, got {v!r}")
+    return v
+
+
+def _positive_number(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+        raise _Bad(f"expected a positive number, got {v!r}")
+    return float(v)
+
+
+def _timezone(v: Any) -> ZoneInfo:
+    try:
+        return ZoneInfo(_str(v))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _Bad(f"expected an IANA timezone such as 'Europe/Amsterdam', got {v!r}") from None
+
+
+def _store_url(v: Any) -> str:
+    url = _str(v)
+    if not (url.startswith(("s3://", "file://", "restic:"))):
+        raise _Bad(f"expected 's3://bucket/prefix', 'file:///path' or 'restic:<repository>', got {v!r}")
+    if url.startswith("s3://") and not url[5:].split("/", 1)[0]:
+        raise _Bad(f"expected a bucket name after s3://, got {v!r}")
+    return url
+
+
+def _schedule(v: Any) -> str:
+    expr = _str(v)
+    if not croniter.is_valid(expr):
+        raise _Bad(f"expected a cron expression such as '0 2 * * *', got {v!r}")
+    return expr
+
+
+def _sample(v: Any) -> float:
+    """``5`` = 5 snapshots per run; ``"10%"`` = a tenth of them."""
+    if isinstance(v, str) and v.endswith("%"):
+        try:
+            pct = float(v[:-1])
+        except ValueError:
+            raise _Bad(f"expected a count or a percentage such as '10%', got {v!r}") from None
+        if not 0 < pct <= 100:
+            raise _Bad(f"expected a percentage in (0%, 100%], got {v!r}")
+        return -pct / 100.0
+    return float(_positive_int(v))
+
+
+def _working_hours(v: Any) -> dict[str, str]:
+    if not isinstance(v, Mapping) or not all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()):
+        raise _Bad(f"expected a table such as {{ mon-thu = \"09:00-17:00\", fri = \"09:00-16:00\" }}, got {v!r}")
+    return dict(v)
+
+
+def _target(v: Any) -> str:
+    text = _str(v)
+    words = text.split()
+    if len(words) != 3 or words[1:] not in (["working", "day"], ["working", "days"], ["working", "hours"]):
+        if not (len(words) == 3 and words[1] == "working" and words[2] in ("hour", "hours")):
+            raise _Bad(f"expected e.g. '1 working day' or '4 working hours', got {v!r}")
+    try:
+        float(words[0])
+    except ValueError:
+        raise _Bad(f"expected a number first, e.g. '1 working day', got {v!r}") from None
+    return text
+
+
+_POLICY_RULE_HELP = "restic-style keep rule"
+SCHEMA: dict[str, dict[str, Key]] = {
+    "": {
+        "timezone": Key(_timezone, ZoneInfo("Europe/Amsterdam"),
+                        "IANA zone for schedules, calendar buckets of UTC-keyed stores and working hours"),
+    },
+    "store": {
+        "url": Key(_store_url, None, "s3://bucket/prefix, file:///path or restic:<repository>", required=True),
+        "endpoint_url": Key(_str, None, "S3-compatible endpoint (MinIO, moto, Ceph …); AWS when absent"),
+        "region": Key(_str, None, "S3 region (default from the AWS environment, else us-east-1)"),
+        "profile": Key(_str, None, "AWS shared-credentials profile"),
+        "key_template": Key(_str, "{group}/{time}/",
+                            "S3/file layout of a snapshot's folder; {group} and {time} (YYYYMMDDTHHMMSSZ)"),
+        "content_md5": Key(_bool, False, "send Content-MD5 on DeleteObjects (stores that require it)"),
+        "delete_versions": Key(_bool, True, "in versioned buckets, delete every version, not just add markers"),
+        "restic_password_file": Key(_str, None, "restic: file with the repository password"),
+        "restic_password_env": Key(_str, None, "restic: environment variable holding the password"),
+        "restic_binary": Key(_str, "restic", "restic: the binary to run"),
+        "restic_group_by": Key(_str, "host,paths", "restic: grouping, as restic forget --group-by"),
+    },
+    "safety": {
+        "max_delete_fraction": Key(_fraction, 0.5, "refuse a run deleting more than this share of a group"),
+        "stale_after": Key(_duration, Duration(days=2),
+                           "refuse when a group's newest snapshot is older than this (backups stopped)"),
+        "clock_skew": Key(_duration, Duration(hours=1), "refuse snapshots dated further than this in the future"),
+        "lock_ttl": Key(_duration, Duration(hours=6), "how long a prune lock is valid before it counts as stale"),
+    },
+    "verify": {
+        "integrity_sample": Key(_sample, 5.0, "snapshots checked per run: a count (5) or a share ('10%')"),
+        "over_retention_grace": Key(_duration, Duration(days=1), "how long past its time a snapshot may linger"),
+    },
+    "audit": {
+        "url": Key(_store_url, None,
+                   "where the audit log lives (default: beside the backups, <prefix>/_backupctl/audit/)"),
+    },
+    "drill": {
+        "target": Key(_target, "1 working day", "the restore promise: '1 working day', '4 working hours'"),
+        "working_hours": Key(_working_hours, {"mon-thu": "09:00-17:00", "fri": "09:00-16:00"},
+                             "opening hours per weekday; other days are closed"),
+        "holidays": Key(_str, "NL", "country code for public holidays (python-holidays)"),
+        "working_day_hours": Key(_positive_number, 8.0, "length of one working day in hours"),
+        "live_check": Key(_str, None, "command that exits 0 once the restored system is usable ({dir} = restore dir)"),
+        "live_check_timeout": Key(_positive_number, 600.0, "seconds to wait for the live check to pass"),
+        "live_check_interval": Key(_positive_number, 2.0, "seconds between live check attempts"),
+        "scratch_dir": Key(_str, None, "where restores go (default: a temporary directory)"),
+        "workers": Key(_positive_int, 4, "parallel downloads during a restore"),
+    },
+}
+POLICY_SCHEMA: dict[str, Key] = {
+    "name": Key(_str, None, "policy name, shown in plans and proofs", required=True),
+    "group": Key(_str, None, "the store's group (S3 prefix part) this policy governs; default: name"),
+    "preset": Key(_str, None, "start from a named preset: " + ", ".join(PRESETS)),
+    "schedule": Key(_schedule, None, "cron expression: when backups are expected (in `timezone`)"),
+    "tolerance": Key(_duration, None, "how late a backup may be and still count (default: until the next one)"),
+    **{name: Key(lambda v: v, None, _POLICY_RULE_HELP) for name in (*COUNT_RULES, *WITHIN_RULES)},
+    "keep_tag": Key(lambda v: v, None, "keep snapshots carrying all tags of any listed 'a,b' list"),
+    "keep_oldest": Key(lambda v: v, None, "restic 0.16: also keep the oldest while a count is left"),
+}
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    url: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    key_template: str = "{group}/{time}/"
+    content_md5: bool = False
+    delete_versions: bool = True
+    restic_password_file: str | None = None
+    restic_password_env: str | None = None
+    restic_binary: str = "restic"
+    restic_group_by: str = "host,paths"
+
+    @property
+    def kind(self) -> str:
+        """``"s3"``, ``"file"`` or ``"restic"``."""
+        return self.url.split(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    max_delete_fraction: float = 0.5
+    stale_after: Duration = Duration(days=2)
+    clock_skew: Duration = Duration(hours=1)
+    lock_ttl: Duration = Duration(hours=6)
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    integrity_sample: float = 5.0
+    over_retention_grace: Duration = Duration(days=1)
+
+
+@dataclass(frozen=True)
+class DrillConfig:
+    target: str = "1 working day"
+    working_hours: dict[str, str] = field(default_factory=lambda: {"mon-thu": "09:00-17:00", "fri": "09:00-16:00"})
+    holidays: str = "NL"
+    working_day_hours: float = 8.0
+    live_check: str | None = None
+    live_check_timeout: float = 600.0
+    live_check_interval: float = 2.0
+    scratch_dir: str | None = None
+    workers: int = 4
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    name: str
+    group: str
+    policy: Policy
+    schedule: str | None = None
+    tolerance: Duration | None = None
+    preset: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated config. ``sha256`` is the hash of the file's bytes (for proofs)."""
+
+    path: str
+    timezone: ZoneInfo
+    store: StoreConfig
+    safety: SafetyConfig
+    verify: VerifyConfig
+    drill: DrillConfig
+    policies: tuple[PolicyConfig, ...]
+    audit_url: str | None = None
+    sha256: str = ""
+
+    def policy_for_group(self, group: str) -> PolicyConfig | None:
+        """The policy governing ``group``, or None (its snapshots are then left alone)."""
+        return next((p for p in self.policies if p.group == group), None)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML config file.
+
+    Raises:
+        ConfigError: unreadable file, bad TOML, or any schema problem (all listed).
+    """
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(p), [f"cannot read the config file: {exc.strerror or exc}"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(p), [f"not valid TOML: {exc}"]) from None
+    return parse_config(data, path=str(p), sha256=hashlib.sha256(raw).hexdigest())
+
+
+def parse_config(data: Mapping[str, Any], *, path: str = "<config>", sha256: str = "") -> Config:
+    """Validate an already-parsed TOML mapping; see :func:`load_config`."""
+    problems: list[str] = []
+    sections: dict[str, dict[str, Any]] = {}
+    for section, keys in SCHEMA.items():
+        table = data if section == "" else data.get(section, {})
+        if not isinstance(table, Mapping):
+            problems.append(f"[{section}]: expected a table, got {table!r}")
+            table = {}
+        sections[section] = _section(table, keys, section, problems)
+    known = {s for s in SCHEMA if s} | {"policy"} | set(SCHEMA[""])
+    problems += [f"{k}: unknown key (expected one of: {', '.join(sorted(known))})" for k in data if k not in known]
+    if "store" not in data:
+        problems.append("[store]: missing (expected a table with url = \"s3://…\", \"file:///…\" or \"restic:…\")")
+    policies = _policies(data.get("policy", []), problems)
+    if problems:
+        raise ConfigError(path, problems)
+    return Config(
+        path=path,
+        timezone=sections[""]["timezone"],
+        store=StoreConfig(**sections["store"]),
+        safety=SafetyConfig(**sections["safety"]),
+        verify=VerifyConfig(**sections["verify"]),
+        drill=DrillConfig(**sections["drill"]),
+        policies=tuple(policies),
+        audit_url=sections["audit"].get("url"),
+        sha256=sha256,
+    )
+
+
+def _section(table: Mapping[str, Any], keys: dict[str, Key], section: str, problems: list[str]) -> dict[str, Any]:
+    prefix = f"{section}." if section else ""
+    out: dict[str, Any] = {}
+    for name, key in keys.items():
+        if name in table:
+            try:
+                out[name] = key.parse(table[name])
+            except _Bad as exc:
+                problems.append(f"{prefix}{name}: {exc}")
+        elif key.required and (section != "store" or "store" in _root_marker(table, section)):
+            problems.append(f"{prefix}{name}: missing ({key.help})")
+        elif key.default is not None:
+            out[name] = key.default
+    if section:
+        unknown = [k for k in table if k not in keys]
+        problems += [f"{prefix}{k}: unknown key (expected one of: {', '.join(keys)})" for k in unknown]
+    return out
+
+
+def _root_marker(table: Mapping[str, Any], section: str) -> set[str]:
+    """Report a missing ``store.url`` only when a [store] table was given (else one message says so)."""
+    return {section} if table else set()
+
+
+def _policies(raw: Any, problems: list[str]) -> list[PolicyConfig]:
+    if not isinstance(raw, list):
+        problems.append("[[policy]]: expected an array of tables ([[policy]] … )")
+        return []
+    out: list[PolicyConfig] = []
+    seen_groups: dict[str, str] = {}
+    for i, table in enumerate(raw):
+        where = f"policy[{i}]"
+        if not isinstance(table, Mapping):
+            problems.append(f"{where}: expected a table")
+            continue
+        where = f"policy[{i}] ({table.get('name', '?')})"
+        pc = _policy(table, where, problems)
+        if pc is None:
+            continue
+        if pc.group in seen_groups:
+            problems.append(f"{where}.group: group {pc.group!r} is already governed by policy {seen_groups[pc.group]!r}")
+        seen_groups[pc.group] = pc.name
+        out.append(pc)
+    if not raw:
+        problems.append("[[policy]]: no policy given (expected at least one [[policy]] with a name and keep_* rules)")
+    return out
+
+
+def _policy(table: Mapping[str, Any], where: str, problems: list[str]) -> PolicyConfig | None:
+    before = len(problems)
+    values = _section(table, POLICY_SCHEMA, "", [])  # parsed below with the policy's own prefix
+    for name, key in POLICY_SCHEMA.items():
+        if name in table:
+            try:
+                key.parse(table[name])
+            except _Bad as exc:
+                problems.append(f"{where}.{name}: {exc}")
+        elif key.required:
+            problems.append(f"{where}.{name}: missing ({key.help})")
+    problems += [f"{where}.{k}: unknown key (expected one of: {', '.join(POLICY_SCHEMA)})"
+                 for k in table if k not in POLICY_SCHEMA]
+    rules: dict[str, Any] = {}
+    preset = values.get("preset")
+    if preset is not None and preset not in PRESETS:
+        problems.append(f"{where}.preset: unknown preset {preset!r} (expected one of: {', '.join(PRESETS)})")
+    try:
+        policy = Policy.from_mapping({**rules, **table}, where=where)
+    except PolicyError as exc:
+        problems += exc.problems
+        return None
+    if preset in PRESETS and not _has_rules(table):
+        policy = PRESETS[preset]
+    elif policy.is_empty():
+        problems.append(f"{where}: no keep_* rule and no preset (an empty policy is refused; "
+                        "set e.g. keep_within = \"2m\" or preset = \"sla-app\")")
+    if len(problems) > before or "name" not in values:
+        return None
+    return PolicyConfig(
+        name=values["name"], group=values.get("group", values["name"]), policy=policy,
+        schedule=values.get("schedule"), tolerance=values.get("tolerance"), preset=preset,
+    )
+
+
+def _has_rules(table: Mapping[str, Any]) -> bool:
+    return any(k.startswith("keep_") for k in table)

@@ -1,0 +1,102 @@
+"""The store protocol shared by S3, file and restic stores, and the blob protocol that
+the lock and the audit log use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from restore.protocol import DrillStore, ManifestEntry, RestoreOutcome, StoredSnapshot
+
+__all__ = [
+    "BlobInfo", "BlobStore", "DeleteReport", "IntegrityProblem", "Listing", "ManifestEntry",
+    "PreconditionFailed", "RestoreOutcome", "Store", "StoredSnapshot",
+]
+
+
+class PreconditionFailed(Exception):
+    """A conditional write (If-None-Match: *) found the key already there."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    key: str
+    size: int
+
+
+class BlobStore(Protocol):
+    """Keyed bytes: S3 (a bucket + prefix) or a local directory. Keys are relative to
+    the store's root prefix and use '/'."""
+
+    def get(self, key: str) -> bytes:
+        """The object's bytes. Raises KeyError when absent, StoreError on other failures."""
+        ...
+
+    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        """Write ``data``. With ``if_absent`` raise PreconditionFailed if the key exists
+        (S3: a conditional PUT with ``If-None-Match: *``; file: O_EXCL)."""
+        ...
+
+    def list(self, prefix: str = "") -> Iterator[BlobInfo]:
+        """Every key under ``prefix``, streamed page by page, in key order."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove one key (all versions where the store deletes versions)."""
+        ...
+
+
+@dataclass
+class Listing:
+    """What a store holds: snapshots of configured groups, incomplete ones (no manifest),
+    and keys that belong to no snapshot (left alone, reported)."""
+
+    snapshots: list[StoredSnapshot] = field(default_factory=list)
+    incomplete: list[StoredSnapshot] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    requests: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class DeleteReport:
+    """The outcome of deleting snapshots: ids fully deleted, ids held by Object Lock or
+    legal hold (with why), ids that failed (with the error), bytes freed, requests by op."""
+
+    deleted: list[str] = field(default_factory=list)
+    held: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    bytes_freed: int = 0
+    requests: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IntegrityProblem:
+    snapshot_id: str
+    key: str
+    problem: str  # e.g. "sha256 mismatch: manifest abc…, object def…", "missing", "size 10 != 12"
+
+
+class Store(DrillStore, Protocol):
+    """A backup store backupctl can plan, prune, verify and drill against."""
+
+    url: str
+
+    def list(self) -> Listing:
+        """Every snapshot, incomplete snapshot and unknown key. Snapshot times are in
+        the config's timezone for UTC-keyed stores, the recorded offset for restic."""
+        ...
+
+    def delete(
+        self, snapshots: Sequence[StoredSnapshot], progress: Callable[[int], None] | None = None,
+    ) -> DeleteReport:
+        """Delete these snapshots (manifest first, then data). Never touches other keys."""
+        ...
+
+    def check_integrity(self, snapshots: Sequence[StoredSnapshot]) -> list[IntegrityProblem]:
+        """Re-read objects and compare with the manifest (restic: ``restic check``)."""
+        ...
+
+    def blobs(self) -> BlobStore:
+        """The blob store for the lock and the audit log (``_backupctl/`` beside the backups)."""
+        ...

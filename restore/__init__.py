@@ -1,0 +1,1 @@
+"""Restore drills: snapshot choice, restore, integrity check, live check, working-day clock."""

@@ -1,0 +1,77 @@
+"""What a drill needs from a store. backupctl's stores implement this; restore/ never
+imports backupctl."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from retention import Snapshot
+
+__all__ = ["DrillStore", "ManifestEntry", "RestoreOutcome", "StoredSnapshot"]
+
+Status = Literal["complete", "incomplete", "held"]
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestEntry:
+    """One object of a snapshot: key relative to the snapshot folder, size, sha256 hex."""
+
+    key: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class StoredSnapshot:
+    """A snapshot as a store holds it.
+
+    ``snapshot`` is what retention plans with (``snapshot.id`` is the store's id: for
+    S3/file ``"<group>/<YYYYMMDDTHHMMSSZ>"``, for restic the full snapshot id).
+    ``manifest`` is None for restic (restic verifies its own data) and for incomplete
+    snapshots. ``size`` is the total bytes (0 when unknown). ``manifest_sha256`` is the
+    hash of the manifest file's bytes, for proofs.
+    """
+
+    snapshot: Snapshot
+    status: Status = "complete"
+    manifest: tuple[ManifestEntry, ...] | None = None
+    size: int = 0
+    manifest_sha256: str | None = None
+    keys: tuple[str, ...] = field(default=())  # every object key under the snapshot (S3/file)
+
+
+@dataclass(frozen=True)
+class RestoreOutcome:
+    """What a restore wrote; ``problems`` names every object that failed verification."""
+
+    bytes: int
+    files: int
+    problems: tuple[str, ...] = ()
+    verified_by_store: bool = False
+
+
+class DrillStore(Protocol):
+    """The store operations a restore drill uses."""
+
+    def list_snapshots(self) -> Sequence[StoredSnapshot]:
+        """Complete and held snapshots of every group, any order."""
+        ...
+
+    def restore(
+        self,
+        snapshot: StoredSnapshot,
+        target: Path,
+        *,
+        workers: int = 4,
+        progress: Callable[[int], None] | None = None,
+    ) -> RestoreOutcome:
+        """Write the snapshot's objects under ``target`` (keys as relative paths).
+
+        ``progress`` is called with bytes written since the last call. Stores that verify
+        while restoring (restic ``--verify``) set ``verified_by_store`` and report problems;
+        manifest stores leave verification to the drill.
+        """
+        ...

@@ -1,0 +1,136 @@
+"""A retention policy as plain frozen data, with restic's rule names."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from retention.duration import Duration, DurationError
+
+__all__ = ["COUNT_RULES", "WITHIN_RULES", "Policy", "PolicyError"]
+
+COUNT_RULES: tuple[str, ...] = (
+    "keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly",
+)
+WITHIN_RULES: tuple[str, ...] = (
+    "keep_within", "keep_within_hourly", "keep_within_daily",
+    "keep_within_weekly", "keep_within_monthly", "keep_within_yearly",
+)
+_ZERO = Duration()
+
+
+class PolicyError(ValueError):
+    """A policy mapping with wrong keys or values; ``problems`` lists every one."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Which snapshots of one group to keep.
+
+    Counts: 0 = rule off, -1 = unlimited (restic >= 0.15 semantics), n > 0 = the newest
+    snapshot of each of the ``n`` newest buckets. Durations are measured back from the
+    group's newest snapshot that is not in the future. ``keep_tags`` is a tuple of tag
+    lists: a snapshot carrying every tag of any one list is kept. ``keep_oldest``
+    is restic 0.16's rule: while a count is not used up, also keep the group's oldest
+    snapshot (off by default, so the default equals restic 0.14).
+    """
+
+    keep_last: int = 0
+    keep_hourly: int = 0
+    keep_daily: int = 0
+    keep_weekly: int = 0
+    keep_monthly: int = 0
+    keep_yearly: int = 0
+    keep_within: Duration = _ZERO
+    keep_within_hourly: Duration = _ZERO
+    keep_within_daily: Duration = _ZERO
+    keep_within_weekly: Duration = _ZERO
+    keep_within_monthly: Duration = _ZERO
+    keep_within_yearly: Duration = _ZERO
+    keep_tags: tuple[tuple[str, ...], ...] = field(default=())
+    keep_oldest: bool = False
+
+    def __post_init__(self) -> None:
+        for name in COUNT_RULES:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+                raise PolicyError([f"{name}: expected an integer >= -1 (-1 = unlimited), got {value!r}"])
+
+    def is_empty(self) -> bool:
+        """True when no rule would keep anything (restic refuses such a policy)."""
+        return (
+            all(getattr(self, n) == 0 for n in COUNT_RULES)
+            and all(getattr(self, n).is_zero() for n in WITHIN_RULES)
+            and not self.keep_tags
+        )
+
+    def describe(self) -> str:
+        """One line naming the active rules, e.g. ``keep_within_daily=7d keep_last=3``."""
+        parts = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "keep_tags" and value:
+                parts.append("keep_tag=" + ";".join(",".join(t) for t in value))
+            elif f.name in COUNT_RULES and value:
+                parts.append(f"{f.name}={value}")
+            elif f.name in WITHIN_RULES and not value.is_zero():
+                parts.append(f"{f.name}={value}")
+            elif f.name == "keep_oldest" and value:
+                parts.append("keep_oldest")
+        return " ".join(parts) or "(empty policy)"
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, where: str = "policy") -> Policy:
+        """Build a policy from config-style keys (``keep_daily = 7``, ``keep_within = "2m"``,
+        ``keep_tag = ["a,b", "c"]``). Keys that are not rules are ignored.
+
+        Raises:
+            PolicyError: listing every bad value, each prefixed with ``where``.
+        """
+        problems: list[str] = []
+        kwargs: dict[str, Any] = {}
+        for name in COUNT_RULES:
+            if name in data:
+                value = data[name]
+                if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+                    problems.append(f"{where}.{name}: expected an integer >= -1 (-1 = unlimited), got {value!r}")
+                else:
+                    kwargs[name] = value
+        for name in WITHIN_RULES:
+            if name in data:
+                value = data[name]
+                try:
+                    kwargs[name] = Duration.parse(str(value)) if isinstance(value, str) else _bad_duration(value)
+                except DurationError as exc:
+                    problems.append(f"{where}.{name}: {exc}")
+        if "keep_tag" in data:
+            tags = _parse_tags(data["keep_tag"])
+            if tags is None:
+                problems.append(f"{where}.keep_tag: expected a list of strings like \"app,db\", got {data['keep_tag']!r}")
+            else:
+                kwargs["keep_tags"] = tags
+        if "keep_oldest" in data:
+            if isinstance(data["keep_oldest"], bool):
+                kwargs["keep_oldest"] = data["keep_oldest"]
+            else:
+                problems.append(f"{where}.keep_oldest: expected true or false, got {data['keep_oldest']!r}")
+        if problems:
+            raise PolicyError(problems)
+        return cls(**kwargs)
+
+
+def _bad_duration(value: object) -> Duration:
+    raise DurationError(f"expected a duration string such as '7d' or '2m', got {value!r}")
+
+
+def _parse_tags(value: object) -> tuple[tuple[str, ...], ...] | None:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return None
+    return tuple(tuple(v.split(",")) for v in value)
