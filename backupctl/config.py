@@ -326,7 +326,7 @@ def _section(table: Mapping[str, Any], keys: dict[str, Key], section: str, probl
                 out[name] = key.parse(table[name])
             except _Bad as exc:
                 problems.append(f"{prefix}{name}: {exc}")
-        elif key.required and (section != "store" or "store" in _root_marker(table, section)):
+        elif key.required and table:  # a missing [store] table is reported once, by the caller
             problems.append(f"{prefix}{name}: missing ({key.help})")
         elif key.default is not None:
             out[name] = key.default
@@ -334,11 +334,6 @@ def _section(table: Mapping[str, Any], keys: dict[str, Key], section: str, probl
         unknown = [k for k in table if k not in keys]
         problems += [f"{prefix}{k}: unknown key (expected one of: {', '.join(keys)})" for k in unknown]
     return out
-
-
-def _root_marker(table: Mapping[str, Any], section: str) -> set[str]:
-    """Report a missing ``store.url`` only when a [store] table was given (else one message says so)."""
-    return {section} if table else set()
 
 
 def _policies(raw: Any, problems: list[str]) -> list[PolicyConfig]:
@@ -378,12 +373,11 @@ def _policy(table: Mapping[str, Any], where: str, problems: list[str]) -> Policy
             problems.append(f"{where}.{name}: missing ({key.help})")
     problems += [f"{where}.{k}: unknown key (expected one of: {', '.join(POLICY_SCHEMA)})"
                  for k in table if k not in POLICY_SCHEMA]
-    rules: dict[str, Any] = {}
     preset = values.get("preset")
     if preset is not None and preset not in PRESETS:
         problems.append(f"{where}.preset: unknown preset {preset!r} (expected one of: {', '.join(PRESETS)})")
     try:
-        policy = Policy.from_mapping({**rules, **table}, where=where)
+        policy = Policy.from_mapping(table, where=where)
     except PolicyError as exc:
         problems += exc.problems
         return None

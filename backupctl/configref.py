@@ -1,0 +1,107 @@
+"""Documentation generated from the config schema: the starter config and the README reference.
+
+Both come from :data:`backupctl.config.SCHEMA`, so a key added there shows up here, and a
+test fails when README.md's reference falls behind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from backupctl.config import POLICY_SCHEMA, SCHEMA, Key
+from retention import Duration
+
+STARTER = '''\
+# backupctl configuration — written by `backupctl init`.
+# Every key is documented in README.md ("Config reference"); `backupctl plan` shows what
+# this config would do without changing anything.
+
+# Timezone for schedules, calendar buckets (day, ISO week, month) and working hours.
+timezone = "Europe/Amsterdam"
+
+[store]
+# Where the backups live: "s3://bucket/prefix", "file:///var/backups" or "restic:<repository>".
+url = "{url}"
+# endpoint_url = "http://127.0.0.1:9000"   # any S3-compatible service (MinIO, Ceph, moto); AWS when absent
+# region = "eu-west-1"
+# key_template = "{{group}}/{{time}}/"      # layout of one snapshot folder under the prefix
+# content_md5 = false                       # some S3-compatible stores require Content-MD5 on DeleteObjects
+
+[safety]
+max_delete_fraction = 0.5   # refuse a run that would delete more than half of a group
+stale_after = "2d"          # refuse when a group's newest backup is older: backups have stopped
+clock_skew = "1h"           # refuse snapshots dated further in the future than this
+lock_ttl = "6h"             # a prune lock older than this is reported as stale
+
+# The SLA: application backups 4x a day, each kept 2 months.
+[[policy]]
+name = "app"
+group = "app"
+schedule = "0 0,6,12,18 * * *"
+keep_within = "2m"
+
+# The SLA: a daily server backup at 02:00, kept 7 days; one a week for 4 weeks;
+# one a month for 6 months.
+[[policy]]
+name = "server"
+group = "server"
+schedule = "0 2 * * *"
+keep_within_daily = "7d"
+keep_within_weekly = "4w"
+keep_within_monthly = "6m"
+
+[verify]
+integrity_sample = 5          # snapshots re-hashed per `backupctl verify` (or a share: "10%")
+over_retention_grace = "1d"   # how long past its time a backup may linger before it is a violation
+
+[drill]
+target = "1 working day"
+working_hours = {{ mon-thu = "09:00-17:00", fri = "09:00-16:00" }}
+holidays = "NL"
+working_day_hours = 8
+# live_check = "test -s {{dir}}/server/etc/hostname"   # exits 0 once the restored system is usable
+live_check_timeout = 600
+'''
+
+
+def starter_config(url: str = "file:///var/backups/backupctl") -> str:
+    """The commented starter config that ``backupctl init`` writes."""
+    return STARTER.format(url=url)
+
+
+def _default(key: Key) -> str:
+    value: Any = key.default
+    if value is None:
+        return "—"
+    if isinstance(value, ZoneInfo):
+        return f'`"{value.key}"`'
+    if isinstance(value, Duration | str):
+        return f'`"{value}"`'
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, dict):
+        inner = ", ".join(f'{k} = "{v}"' for k, v in value.items())
+        return f"`{{ {inner} }}`"
+    if isinstance(value, float) and value.is_integer():
+        return f"`{int(value)}`"
+    return f"`{value}`"
+
+
+def reference_markdown() -> str:
+    """The README's config reference: one table per section, generated from the schema."""
+    out: list[str] = []
+    for section, keys in [*SCHEMA.items(), ("[policy]", POLICY_SCHEMA)]:
+        title = "top level" if section == "" else (f"[{section}]" if not section.startswith("[") else "[[policy]]")
+        out.append(f"**{title}**\n")
+        out.append("| key | default | meaning |")
+        out.append("| --- | --- | --- |")
+        for name, key in keys.items():
+            default = "required" if key.required else _default(key)
+            out.append(f"| `{name}` | {default} | {key.help} |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(reference_markdown(), end="")

@@ -1,0 +1,88 @@
+"""Config validation: every problem at once, naming file and key; good configs load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from backupctl.config import load_config, parse_config
+from backupctl.errors import ConfigError
+from retention import SLA_APP, Duration
+
+GOOD = """
+timezone = "Europe/Amsterdam"
+[store]
+url = "s3://backups/salure"
+endpoint_url = "http://127.0.0.1:9000"
+[safety]
+max_delete_fraction = 0.5
+stale_after = "2d"
+[[policy]]
+name = "app"
+group = "app"
+schedule = "0 0,6,12,18 * * *"
+keep_within = "2m"
+[[policy]]
+name = "server"
+preset = "sla-server"
+schedule = "0 2 * * *"
+"""
+
+
+def test_design_example_loads(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(GOOD)
+    config = load_config(path)
+    assert config.timezone.key == "Europe/Amsterdam"
+    assert config.policies[0].policy == SLA_APP
+    assert config.policies[1].group == "server"
+    assert config.policies[1].policy.keep_within_weekly == Duration(weeks=4)
+    assert config.safety.stale_after == Duration(days=2)
+    assert len(config.sha256) == 64
+
+
+def test_all_problems_reported_at_once() -> None:
+    bad = {
+        "timezone": "Mars/Olympus",
+        "store": {"url": "ftp://x", "bogus": 1},
+        "safety": {"max_delete_fraction": 2, "stale_after": "2x"},
+        "policy": [{"name": "a", "keep_within": "2x", "schedule": "nope"}, {"group": "b"}],
+        "extra": 1,
+    }
+    with pytest.raises(ConfigError) as info:
+        parse_config(bad, path="c.toml")
+    text = str(info.value)
+    for fragment in ("timezone", "store.url", "store.bogus", "safety.max_delete_fraction", "safety.stale_after",
+                     "policy[0] (a).keep_within", "policy[0] (a).schedule", "policy[1] (?).name", "extra"):
+        assert fragment in text
+    assert text.startswith("c.toml: ")
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        ({"policy": [{"name": "a", "keep_last": 1}]}, "[store]: missing"),
+        ({"store": {"url": "file:///x"}, "policy": []}, "no policy given"),
+        ({"store": {"url": "file:///x"}, "policy": [{"name": "a"}]}, "empty policy is refused"),
+        ({"store": {"url": "file:///x"}, "policy": [{"name": "a", "keep_last": -2}]}, "keep_last"),
+        ({"store": {"url": "file:///x"}, "policy": [{"name": "a", "keep_last": 1}, {"name": "b", "group": "a",
+                                                                                    "keep_last": 1}]},
+         "already governed"),
+        ({"store": {"url": "file:///x"}, "policy": [{"name": "a", "preset": "nope"}]}, "unknown preset"),
+    ],
+)
+def test_specific_problems(data: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    assert fragment in str(info.value)
+
+
+def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[store\nurl=")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)
