@@ -25,6 +25,7 @@ test: lint  ## lint, type checks, then the whole test suite (unit, property, gol
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)  ## speed and memory figures against the named peers, one table
+	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m bench
 
 soak: $(STAMP)  ## the long fault-injection run (more seeds than the test suite)
