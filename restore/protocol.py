@@ -41,6 +41,7 @@ class StoredSnapshot:
     size: int = 0
     manifest_sha256: str | None = None
     keys: tuple[str, ...] = field(default=())  # every object key under the snapshot (S3/file)
+    problem: str | None = None  # why an incomplete snapshot is incomplete (no manifest, bad manifest …)
 
 
 @dataclass(frozen=True)
