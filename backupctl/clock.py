@@ -29,7 +29,9 @@ def parse_time(text: str, what: str) -> datetime:
     try:
         t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"{what}: {text!r} is not an ISO 8601 time (expected e.g. 2026-11-23T10:00:00+01:00)") from None
+        raise UsageError(
+            f"{what}: {text!r} is not an ISO 8601 time (expected e.g. 2026-11-23T10:00:00+01:00)"
+        ) from None
     if t.tzinfo is None:
         raise UsageError(f"{what}: {text!r} has no UTC offset (expected e.g. 2026-11-23T10:00:00+01:00 or …Z)")
     return t

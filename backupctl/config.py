@@ -123,9 +123,8 @@ def _working_hours(v: Any) -> dict[str, str]:
 def _target(v: Any) -> str:
     text = _str(v)
     words = text.split()
-    if len(words) != 3 or words[1:] not in (["working", "day"], ["working", "days"], ["working", "hours"]):
-        if not (len(words) == 3 and words[1] == "working" and words[2] in ("hour", "hours")):
-            raise _Bad(f"expected e.g. '1 working day' or '4 working hours', got {v!r}")
+    if len(words) != 3 or words[1] != "working" or words[2] not in ("day", "days", "hour", "hours"):
+        raise _Bad(f"expected e.g. '1 working day' or '4 working hours', got {v!r}")
     try:
         float(words[0])
     except ValueError:
@@ -352,7 +351,8 @@ def _policies(raw: Any, problems: list[str]) -> list[PolicyConfig]:
         if pc is None:
             continue
         if pc.group in seen_groups:
-            problems.append(f"{where}.group: group {pc.group!r} is already governed by policy {seen_groups[pc.group]!r}")
+            owner = seen_groups[pc.group]
+            problems.append(f"{where}.group: group {pc.group!r} is already governed by policy {owner!r}")
         seen_groups[pc.group] = pc.name
         out.append(pc)
     if not raw:
