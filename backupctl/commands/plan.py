@@ -1,0 +1,171 @@
+"""``backupctl plan``: what would be kept or forgotten, and why.
+
+Two sources: ``--config F`` (the configured store and policies, via the runner) or
+``--from-restic FILE|-`` (the output of ``restic snapshots --json``) with restic's own
+``--keep-*`` and ``--group-by`` flags, planned exactly like restic 0.14 ``forget``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import click
+
+from backupctl import clock
+from backupctl.errors import UsageError
+from backupctl.restic_input import load_restic_snapshots
+from retention import Duration, DurationError, EmptyPolicyError, Plan, Policy, plan
+
+__all__ = ["command", "parse_group_by", "plan_to_json", "render_table"]
+
+_GROUP_WORDS = {"host": "host", "hosts": "host", "path": "paths", "paths": "paths", "tag": "tags", "tags": "tags"}
+_COUNT_FLAGS = (
+    ("keep_last", "-l", "the last N snapshots"),
+    ("keep_hourly", "-H", "the newest snapshot of each of the last N hours"),
+    ("keep_daily", "-d", "the newest snapshot of each of the last N days"),
+    ("keep_weekly", "-w", "the newest snapshot of each of the last N ISO weeks"),
+    ("keep_monthly", "-m", "the newest snapshot of each of the last N months"),
+    ("keep_yearly", "-y", "the newest snapshot of each of the last N years"),
+)
+_WITHIN_FLAGS = (
+    ("keep_within", "every snapshot newer than DURATION before the group's newest"),
+    ("keep_within_hourly", "hourly snapshots within DURATION"),
+    ("keep_within_daily", "daily snapshots within DURATION"),
+    ("keep_within_weekly", "weekly snapshots within DURATION"),
+    ("keep_within_monthly", "monthly snapshots within DURATION"),
+    ("keep_within_yearly", "yearly snapshots within DURATION"),
+)
+
+
+def parse_group_by(text: str) -> tuple[str, ...]:
+    """Turn restic's ``--group-by`` text (``host,paths``; ``''`` = no grouping) into group fields.
+
+    Raises:
+        click.BadParameter: an unknown word (restic accepts host(s), path(s), tag(s)).
+    """
+    chosen: set[str] = set()
+    for word in text.split(","):
+        word = word.strip()
+        if not word:
+            continue
+        if word not in _GROUP_WORDS:
+            raise click.BadParameter(f"unknown grouping option {word!r}: expected host, paths and/or tags, "
+                                     "comma-separated ('' = no grouping)", param_hint="--group-by")
+        chosen.add(_GROUP_WORDS[word])
+    return tuple(f for f in ("host", "paths", "tags") if f in chosen)
+
+
+def _count(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    if value < -1:
+        raise click.BadParameter(f"{value} is not a count: expected 0 (off), n > 0, or -1 (unlimited)")
+    return value
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> Duration | None:
+    if value is None:
+        return None
+    try:
+        return Duration.parse(value)
+    except DurationError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _with_keep_flags(func: Any) -> Any:
+    for name, what in reversed(_WITHIN_FLAGS):
+        flag = "--" + name.replace("_", "-")
+        func = click.option(flag, name, default=None, callback=_duration, metavar="DURATION",
+                            help=f"keep {what} (e.g. 7d, 4w, 2m, 1y2m3d4h)")(func)
+    for name, short, what in reversed(_COUNT_FLAGS):
+        flag = "--" + name.replace("_", "-")
+        func = click.option(flag, short, name, type=int, default=0, show_default=False, callback=_count,
+                            metavar="N", help=f"keep {what} (-1 = unlimited)")(func)
+    return func
+
+
+def _policy(options: dict[str, Any], keep_tag: tuple[str, ...], keep_oldest: bool) -> Policy:
+    kwargs: dict[str, Any] = {name: options[name] for name, _s, _w in _COUNT_FLAGS}
+    kwargs.update({name: options[name] for name, _w in _WITHIN_FLAGS if options[name] is not None})
+    kwargs["keep_tags"] = tuple(tuple(t.split(",")) for t in keep_tag)
+    kwargs["keep_oldest"] = keep_oldest
+    return Policy(**kwargs)
+
+
+def plan_to_json(result: Plan) -> dict[str, Any]:
+    """The contract JSON ``{"decisions": [...]}`` of a plan, in input order."""
+    return {"decisions": [
+        {
+            "id": d.snapshot.id,
+            "group": d.group,
+            "time": d.snapshot.time.isoformat(),
+            "action": d.action,
+            "reasons": [r.text for r in d.reasons],
+            "rules": [r.rule for r in d.reasons],
+        }
+        for d in result.decisions
+    ]}
+
+
+def render_table(result: Plan) -> str:
+    """A plain-text table: group, time, short id, KEEP/forget, reasons; then a summary line."""
+    rows = [("GROUP", "TIME", "ID", "ACTION", "REASONS")]
+    for d in result.decisions:
+        action = "KEEP" if d.action == "keep" else "forget"
+        rows.append((d.group or "-", d.snapshot.time.isoformat(), d.snapshot.id[:8], action,
+                     "; ".join(r.text for r in d.reasons)))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4] for r in rows]
+    kept = len(result.kept())
+    lines.append(f"{kept} kept, {len(result.decisions) - kept} to forget ({result.policy.describe()})")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+@click.command("plan")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Plan the configured store and policies.")
+@click.option("--from-restic", "from_restic", metavar="FILE|-", default=None,
+              help="Plan the output of `restic snapshots --json` (- = standard input).")
+@_with_keep_flags
+@click.option("--keep-tag", "keep_tag", multiple=True, metavar="TAGLIST",
+              help="keep snapshots carrying all of these tags ('a,b'); repeatable, any list matches")
+@click.option("--keep-oldest", is_flag=True, help="also keep a group's oldest snapshot while a count has room "
+              "(restic 0.16; off = restic 0.14)")
+@click.option("--group-by", "group_by", default="host,paths", show_default=True,
+              help="group by host, paths and/or tags ('' = no grouping)")
+@click.option("--now", "now_text", metavar="TIME", default=None,
+              help="reference time (ISO 8601 with offset); default: now")
+@click.option("--json", "as_json", is_flag=True, help="print the plan as JSON")
+def command(config_path: str | None, from_restic: str | None, keep_tag: tuple[str, ...], keep_oldest: bool,
+            group_by: str, now_text: str | None, as_json: bool, **keep: Any) -> int | None:
+    """What would be kept or removed, and why (nothing is changed).
+
+    Either --config F, or --from-restic FILE|- with restic's --keep-* flags, e.g.
+
+        restic snapshots --json | backupctl plan --from-restic - --keep-daily 7 --keep-weekly 4
+    """
+    fields = parse_group_by(group_by)
+    now = clock.parse_time(now_text, "--now") if now_text else clock.now()
+    if config_path is not None and from_restic is not None:
+        raise UsageError("plan: give either --config or --from-restic, not both")
+    if config_path is not None:
+        from backupctl.runner import plan_command
+
+        return plan_command(config_path, as_json=as_json, now=now)  # type: ignore[no-any-return]
+    if from_restic is None:
+        raise UsageError("plan: nothing to plan: give --config FILE (configured store) or "
+                         "--from-restic FILE|- with --keep-* flags (restic snapshots --json)")
+    policy = _policy(keep, keep_tag, keep_oldest)
+    if policy.is_empty():
+        raise UsageError("plan: no policy was specified (no --keep-* flag), restic would remove no snapshots; "
+                         "give at least one --keep-* flag")
+    snapshots = load_restic_snapshots(from_restic)
+    try:
+        result = plan(snapshots, policy, now=now, group_by=fields)
+    except EmptyPolicyError as exc:  # pragma: no cover - guarded above
+        raise UsageError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(plan_to_json(result), indent=2))
+    else:
+        click.echo(render_table(result))
+    return None

@@ -1,0 +1,140 @@
+"""Read ``restic snapshots --json`` output into retention Snapshots.
+
+restic writes either a flat list of snapshots or, with ``--group-by``, a list of
+``{"group_key": ..., "snapshots": [...]}`` groups; both are accepted. Times keep their
+own recorded offset (restic's nanoseconds are truncated to microseconds).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from backupctl.errors import UsageError
+from retention import Snapshot
+
+__all__ = ["load_restic_snapshots", "parse_restic_snapshots", "parse_restic_time"]
+
+_TIME = re.compile(
+    r"^(?P<base>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(?P<frac>\d{1,9}))?(?P<zone>Z|[+-]\d{2}:\d{2})$"
+)
+_HEX_ID = re.compile(r"^[0-9a-fA-F]{8,64}$")
+
+
+def load_restic_snapshots(source: str) -> list[Snapshot]:
+    """Read and parse restic's JSON from the file ``source`` (``-`` = standard input).
+
+    Raises:
+        UsageError: the file cannot be read, or its content is not restic snapshot JSON.
+    """
+    if source == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"{source}: cannot read restic snapshots: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{source}: not UTF-8 text (expected `restic snapshots --json` output)") from None
+    return parse_restic_snapshots(text, source)
+
+
+def parse_restic_snapshots(text: str, source: str) -> list[Snapshot]:
+    """Parse the text of ``restic snapshots --json``; ``source`` names the input in errors.
+
+    Returns:
+        Snapshots in the order restic listed them (groups flattened in order).
+
+    Raises:
+        UsageError: malformed JSON, not a list, or a snapshot with a missing or bad field.
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"{source}: not valid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}); "
+            "expected the output of `restic snapshots --json`"
+        ) from None
+    if not isinstance(data, list):
+        raise UsageError(f"{source}: expected a JSON list of snapshots (`restic snapshots --json`), "
+                         f"got a JSON {_json_type(data)}")
+    snapshots: list[Snapshot] = []
+    for index, raw in enumerate(_flatten(data, source)):
+        snapshots.append(_snapshot(raw, index, source))
+    return snapshots
+
+
+def _flatten(data: list[Any], source: str) -> list[Any]:
+    """Flatten ``--group-by`` output (groups with ``snapshots``) into one list."""
+    out: list[Any] = []
+    for index, item in enumerate(data):
+        if isinstance(item, dict) and "group_key" in item:
+            inner = item.get("snapshots")
+            if not isinstance(inner, list):
+                raise UsageError(f"{source}: group {index}: expected a list under \"snapshots\"")
+            out.extend(inner)
+        else:
+            out.append(item)
+    return out
+
+
+def _snapshot(raw: Any, index: int, source: str) -> Snapshot:
+    where = f"{source}: snapshot {index}"
+    if not isinstance(raw, dict):
+        raise UsageError(f"{where}: expected a JSON object, got a JSON {_json_type(raw)}")
+    sid = raw.get("id")
+    if not isinstance(sid, str) or not _HEX_ID.match(sid):
+        raise UsageError(f"{where}: expected \"id\" to be a restic snapshot id (hex string), got {sid!r}")
+    where = f"{source}: snapshot {index} ({sid[:8]})"
+    if "time" not in raw:
+        raise UsageError(f"{where}: missing \"time\" (expected an RFC 3339 time with offset)")
+    when = parse_restic_time(raw["time"], where)
+    host = raw.get("hostname", "")
+    if not isinstance(host, str):
+        raise UsageError(f"{where}: expected \"hostname\" to be a string, got {host!r}")
+    paths = _strings(raw, "paths", where, required=True)
+    tags = _strings(raw, "tags", where, required=False)
+    return Snapshot(id=sid, time=when, host=host, paths=paths, tags=tags)
+
+
+def _strings(raw: dict[str, Any], key: str, where: str, *, required: bool) -> tuple[str, ...]:
+    if key not in raw or raw[key] is None:
+        if required:
+            raise UsageError(f"{where}: missing \"{key}\" (expected a list of strings)")
+        return ()
+    value = raw[key]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f"{where}: expected \"{key}\" to be a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def parse_restic_time(value: object, where: str) -> datetime:
+    """Parse restic's RFC 3339 time (up to nanoseconds, offset required) keeping its offset.
+
+    Fractions beyond microseconds are truncated.
+
+    Raises:
+        UsageError: naming ``where``, for a non-string, naive or unparseable time.
+    """
+    expected = "expected an RFC 3339 time with offset such as 2026-03-29T01:59:00.123456789+01:00"
+    if not isinstance(value, str):
+        raise UsageError(f"{where}: \"time\" is {value!r}; {expected}")
+    match = _TIME.match(value.strip())
+    if match is None:
+        raise UsageError(f"{where}: \"time\" {value!r} is not a time with offset; {expected}")
+    frac = (match.group("frac") or "")[:6].ljust(6, "0")
+    zone = match.group("zone").replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(f"{match.group('base')}.{frac}{zone}")
+    except ValueError as exc:
+        raise UsageError(f"{where}: \"time\" {value!r} is not a valid time ({exc}); {expected}") from None
+
+
+def _json_type(value: object) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number"
+    )
