@@ -17,7 +17,7 @@ CAL = WorkingCalendar()  # defaults: Mon-Thu 09-17, Fri 09-16, NL, Europe/Amster
 
 
 def ams(*args: int) -> datetime:
-    return datetime(*args, tzinfo=AMS)  # type: ignore[misc]
+    return datetime(*args, tzinfo=AMS)  # type: ignore[misc,arg-type]
 
 
 def test_christmas_eve_request_is_due_monday_after_christmas() -> None:
