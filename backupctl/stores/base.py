@@ -3,6 +3,7 @@ the lock and the audit log use."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -93,7 +94,7 @@ class Store(DrillStore, Protocol):
         """Delete these snapshots (manifest first, then data). Never touches other keys."""
         ...
 
-    def check_integrity(self, snapshots: Sequence[StoredSnapshot]) -> list[IntegrityProblem]:
+    def check_integrity(self, snapshots: Sequence[StoredSnapshot]) -> builtins.list[IntegrityProblem]:
         """Re-read objects and compare with the manifest (restic: ``restic check``)."""
         ...
 
