@@ -1,0 +1,568 @@
+"""The prune runner: plan first (pure), check safety, then apply under a lock.
+
+``plan`` and ``prune`` share :func:`compute_run_plan` and :func:`check_safety`; ``prune``
+only adds :func:`execute` (lock -> audit intent -> delete -> audit result -> unlock).
+
+Interrupted prunes: the store deletes a snapshot's manifest first, so a run killed mid-way
+leaves snapshots without a manifest, which a listing reports as *incomplete* (and
+incomplete snapshots are normally left alone: a producer may still be uploading). To let a
+rerun finish the job, the runner keeps a small journal (``prune/pending.json`` in the
+store's blob area) of the ids it is about to delete; an incomplete snapshot whose id is in
+the journal is positively identified as ours and its remaining objects are deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import click
+
+from backupctl.config import Config, PolicyConfig, load_config
+from backupctl.errors import ConfigError
+from backupctl.log import get_logger
+from backupctl.stores.base import BlobStore, DeleteReport, Listing, Store, StoredSnapshot
+from retention import Decision, Duration, EmptyPolicyError, Reason, go_add_date
+from retention import plan as retention_plan
+
+__all__ = [
+    "JOURNAL_KEY", "NEWEST_REASON", "AuditSink", "GroupPlan", "PruneResult", "Refusal", "RunPlan",
+    "check_safety", "compute_run_plan", "execute", "plan_command", "read_journal", "resolve_config_path",
+]
+
+JOURNAL_KEY = "prune/pending.json"
+NEWEST_REASON = Reason("newest", "newest of group (safety)")
+_log = get_logger("runner")
+
+
+class AuditSink(Protocol):
+    """What the runner needs from the audit log (``backupctl.audit.AuditLog``)."""
+
+    def append(self, action: str, data: dict[str, Any], *, now: datetime) -> Any:
+        """Append one record."""
+        ...
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A safety rule that stops a group from being pruned.
+
+    ``rule`` is one of ``newest``, ``max_delete_fraction``, ``stale``, ``future``,
+    ``empty_policy``, ``empties_group``; ``overridable`` is False for rules ``--force``
+    cannot lift (never delete the newest snapshot, never empty a group, no empty policy).
+    """
+
+    group: str
+    rule: str
+    message: str
+    overridable: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        """The refusal as a JSON object."""
+        return {"group": self.group, "rule": self.rule, "message": self.message, "overridable": self.overridable}
+
+
+@dataclass
+class GroupPlan:
+    """One policy's decisions over its group's complete and held snapshots."""
+
+    policy: PolicyConfig
+    decisions: list[Decision]
+    stored: dict[str, StoredSnapshot]
+    error: str | None = None  # the policy could not be planned (empty policy)
+
+    def forgotten(self) -> list[Decision]:
+        """Decisions to forget, newest first."""
+        return [d for d in self.decisions if d.action == "forget"]
+
+    def kept(self) -> list[Decision]:
+        """Decisions to keep, newest first."""
+        return [d for d in self.decisions if d.action == "keep"]
+
+
+@dataclass
+class RunPlan:
+    """Everything a prune would do, and everything it leaves alone (and why)."""
+
+    now: datetime
+    config_sha256: str
+    groups: dict[str, GroupPlan] = field(default_factory=dict)
+    unknown: list[str] = field(default_factory=list)
+    incomplete: list[StoredSnapshot] = field(default_factory=list)
+    unmanaged: list[StoredSnapshot] = field(default_factory=list)
+    resume: list[StoredSnapshot] = field(default_factory=list)
+    list_requests: dict[str, int] = field(default_factory=dict)
+
+    def decisions(self) -> list[Decision]:
+        """Every decision of every policy group."""
+        return [d for g in self.groups.values() for d in g.decisions]
+
+    def to_forget(self, groups: set[str] | None = None) -> list[StoredSnapshot]:
+        """Snapshots to delete (of ``groups`` only, when given), then interrupted ones to finish."""
+        out = [
+            g.stored[d.snapshot.id] for name, g in self.groups.items() if groups is None or name in groups
+            for d in g.forgotten()
+        ]
+        return out + [s for s in self.resume if groups is None or s.snapshot.group in groups]
+
+    def kept_ids(self) -> set[str]:
+        """Ids of every snapshot the plan keeps."""
+        return {d.snapshot.id for d in self.decisions() if d.action == "keep"}
+
+    def to_json(self, refusals: Sequence[Refusal] = ()) -> dict[str, Any]:
+        """The ``plan --json`` document (DESIGN.md contract plus extra keys)."""
+        return {
+            "decisions": [_decision_json(d) for d in self.decisions()],
+            "unknown": list(self.unknown),
+            "incomplete": [s.snapshot.id for s in self.incomplete],
+            "unmanaged": [s.snapshot.id for s in self.unmanaged],
+            "resume": [s.snapshot.id for s in self.resume],
+            "refusals": [r.to_json() for r in refusals],
+            "now": self.now.isoformat(),
+        }
+
+
+def _decision_json(d: Decision) -> dict[str, Any]:
+    return {
+        "id": d.snapshot.id, "group": d.group, "time": d.snapshot.time.isoformat(),
+        "action": d.action, "reasons": [r.text for r in d.reasons],
+    }
+
+
+# ---------------------------------------------------------------------------- planning
+
+
+def compute_run_plan(
+    config: Config, listing: Listing, now: datetime, pending: set[str] | frozenset[str] = frozenset(),
+) -> RunPlan:
+    """Plan every configured policy over its group's complete and held snapshots.
+
+    Args:
+        config: the validated config (policies, sha256).
+        listing: what the store holds.
+        now: the reference clock (aware).
+        pending: ids a previous, interrupted prune was deleting (see :func:`read_journal`);
+            incomplete snapshots with such an id are finished, all others are left alone.
+
+    Returns:
+        A :class:`RunPlan`. A group's newest snapshot is always kept (reason ``newest``).
+    """
+    run = RunPlan(now=now, config_sha256=config.sha256, unknown=list(listing.unknown),
+                  list_requests=dict(listing.requests))
+    by_group: dict[str, list[StoredSnapshot]] = {}
+    for stored in listing.snapshots:
+        by_group.setdefault(stored.snapshot.group, []).append(stored)
+    for policy in config.policies:
+        run.groups[policy.group] = _plan_group(policy, by_group.pop(policy.group, []), now)
+    run.unmanaged = [s for group in by_group.values() for s in group]
+    managed = {p.group for p in config.policies}
+    for stored in listing.incomplete:
+        if stored.snapshot.id in pending and stored.snapshot.group in managed:
+            run.resume.append(stored)
+        else:
+            run.incomplete.append(stored)
+    return run
+
+
+def _plan_group(policy: PolicyConfig, stored: list[StoredSnapshot], now: datetime) -> GroupPlan:
+    by_id = {s.snapshot.id: s for s in stored}
+    try:
+        decided = retention_plan([s.snapshot for s in stored], policy.policy, now=now, group_by=("group",))
+    except EmptyPolicyError as exc:
+        keep_all = [Decision(s.snapshot, policy.group, "keep", (Reason("empty_policy", "empty policy"),))
+                    for s in stored]
+        return GroupPlan(policy, keep_all, by_id, error=str(exc))
+    decisions = sorted(decided.decisions, key=lambda d: d.snapshot.time, reverse=True)
+    if decisions and decisions[0].action == "forget":
+        d = decisions[0]
+        decisions[0] = Decision(d.snapshot, d.group, "keep", (NEWEST_REASON,))
+    return GroupPlan(policy, decisions, by_id)
+
+
+# ---------------------------------------------------------------------------- safety
+
+
+def check_safety(run: RunPlan, config: Config, now: datetime) -> list[Refusal]:
+    """Apply DESIGN.md's safety rules to a plan; one refusal per broken rule and group.
+
+    Rules (only groups that would lose something are checked): never delete the group's
+    newest snapshot and never empty a group (absolute); no empty policy (absolute); lose at
+    most ``safety.max_delete_fraction``; the newest snapshot is not older than
+    ``safety.stale_after``; no snapshot dated beyond ``now + safety.clock_skew``.
+    """
+    refusals: list[Refusal] = []
+    for name, group in run.groups.items():
+        if group.error is not None:
+            refusals.append(Refusal(name, "empty_policy", f"group {name!r}: {group.error}", overridable=False))
+        forget = group.forgotten()
+        if forget or any(s.snapshot.group == name for s in run.resume):
+            refusals += _group_refusals(name, group, forget, config, now)
+    return refusals
+
+
+def _group_refusals(
+    name: str, group: GroupPlan, forget: list[Decision], config: Config, now: datetime,
+) -> list[Refusal]:
+    out: list[Refusal] = []
+    total = len(group.decisions)
+    if not forget:
+        return out
+    newest = max(group.decisions, key=lambda d: d.snapshot.time)
+    if any(d.snapshot.time >= newest.snapshot.time for d in forget):
+        out.append(Refusal(name, "newest", f"group {name!r}: the plan would delete the newest snapshot "
+                           f"{newest.snapshot.id}; the newest snapshot of a group is never deleted",
+                           overridable=False))
+    if len(forget) >= total:
+        out.append(Refusal(name, "empties_group", f"group {name!r}: the plan would delete all {total} "
+                           "snapshots; emptying a group is refused", overridable=False))
+    limit = config.safety.max_delete_fraction
+    if len(forget) > limit * total:
+        out.append(Refusal(name, "max_delete_fraction", f"group {name!r}: would delete {len(forget)} of {total} "
+                           f"snapshots ({len(forget) / total:.0%}), more than safety.max_delete_fraction = {limit}"))
+    stale = config.safety.stale_after
+    if newest.snapshot.time < stale.cutoff(now):
+        out.append(Refusal(name, "stale", f"group {name!r}: newest snapshot {newest.snapshot.id} "
+                           f"({newest.snapshot.time.isoformat()}) is older than safety.stale_after = {stale}: "
+                           "backups seem to have stopped, pruning would only erode history"))
+    limit_t = _after(config.safety.clock_skew, now)
+    future = [d.snapshot for d in group.decisions if d.snapshot.time > limit_t]
+    if future:
+        out.append(Refusal(name, "future", f"group {name!r}: {len(future)} snapshot(s) dated in the future "
+                           f"beyond safety.clock_skew = {config.safety.clock_skew} (e.g. {future[0].id} at "
+                           f"{future[0].time.isoformat()}, now {now.isoformat()}): check the clocks"))
+    return out
+
+
+def _after(duration: Duration, t: datetime) -> datetime:
+    """``t`` plus ``duration`` with the same calendar arithmetic as :meth:`Duration.cutoff`."""
+    forward = go_add_date(t, duration.years, duration.months, duration.days + 7 * duration.weeks)
+    return forward + timedelta(hours=duration.hours)
+
+
+def blocking(refusals: Sequence[Refusal], force: bool) -> list[Refusal]:
+    """The refusals that stop the run: all of them, or only the absolute ones with ``force``."""
+    return [r for r in refusals if not force or not r.overridable]
+
+
+# ---------------------------------------------------------------------------- journal
+
+
+def read_journal(blobs: BlobStore) -> set[str]:
+    """Ids an earlier prune was deleting. An absent or unreadable journal gives no ids
+    (so nothing incomplete is touched). Raises StoreError when the store fails."""
+    try:
+        raw = blobs.get(JOURNAL_KEY)
+    except KeyError:
+        return set()
+    try:
+        data = json.loads(raw)
+        ids = data["ids"]
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise TypeError("ids")
+    except (ValueError, KeyError, TypeError) as exc:
+        _log.warning("prune.journal_unreadable", key=JOURNAL_KEY, error=str(exc))
+        return set()
+    return set(ids)
+
+
+def _write_journal(blobs: BlobStore, ids: set[str], now: datetime) -> None:
+    if ids:
+        doc = {"version": 1, "updated": now.isoformat(), "ids": sorted(ids)}
+        blobs.put(JOURNAL_KEY, json.dumps(doc).encode())
+        return
+    with suppress(KeyError):
+        blobs.delete(JOURNAL_KEY)
+
+
+# ---------------------------------------------------------------------------- execution
+
+
+@dataclass
+class PruneResult:
+    """The outcome of a prune (or a dry run), shaped as ``prune --json``."""
+
+    deleted: list[str] = field(default_factory=list)
+    kept: int = 0
+    held: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    unknown: list[str] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)
+    bytes_freed: int = 0
+    requests: dict[str, int] = field(default_factory=dict)
+    duration_s: float = 0.0
+    refusals: list[Refusal] = field(default_factory=list)
+    dry_run: bool = False
+    forced: str | None = None
+    would_delete: list[str] = field(default_factory=list)
+    kept_by_group: dict[str, int] = field(default_factory=dict)
+    forgotten_by_group: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed and no refusal stopped the run."""
+        return not self.failed and not blocking(self.refusals, self.forced is not None)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``prune --json`` document."""
+        doc: dict[str, Any] = {
+            "ok": self.ok, "deleted": self.deleted, "kept": self.kept, "held": self.held,
+            "failed": self.failed, "unknown": self.unknown, "incomplete": self.incomplete,
+            "bytes_freed": self.bytes_freed, "requests": self.requests,
+            "duration_s": round(self.duration_s, 3), "refusals": [r.to_json() for r in self.refusals],
+            "dry_run": self.dry_run,
+        }
+        if self.dry_run:
+            doc["would_delete"] = self.would_delete
+        if self.forced is not None:
+            doc["forced"] = self.forced
+        return doc
+
+
+def summarize(run: RunPlan, refusals: Sequence[Refusal]) -> PruneResult:
+    """A result that only describes the plan (dry run, refused run)."""
+    return PruneResult(
+        kept=len(run.kept_ids()), unknown=list(run.unknown), incomplete=[s.snapshot.id for s in run.incomplete],
+        requests=dict(run.list_requests), refusals=list(refusals),
+        would_delete=[s.snapshot.id for s in run.to_forget()],
+        kept_by_group={n: len(g.kept()) for n, g in run.groups.items()},
+        forgotten_by_group={n: 0 for n in run.groups},
+    )
+
+
+def intent_record(run: RunPlan, to_forget: Sequence[StoredSnapshot], force_reason: str | None) -> dict[str, Any]:
+    """The ``prune.intent`` audit payload: what will be deleted and why, counts per group."""
+    reasons = {d.snapshot.id: [r.text for r in d.reasons] for d in run.decisions()}
+    resumed = {s.snapshot.id for s in run.resume}
+    return {
+        "config_sha256": run.config_sha256,
+        "now": run.now.isoformat(),
+        "delete": [{"id": s.snapshot.id, "group": s.snapshot.group, "time": s.snapshot.time.isoformat(),
+                    "reason": "resume interrupted prune" if s.snapshot.id in resumed else "not kept by policy",
+                    "kept_reasons": reasons.get(s.snapshot.id, [])} for s in to_forget],
+        "counts": {n: {"keep": len(g.kept()), "forget": len(g.forgotten())} for n, g in run.groups.items()},
+        "unknown": len(run.unknown), "incomplete": len(run.incomplete), "forced": force_reason,
+    }
+
+
+def execute(
+    run: RunPlan,
+    store: Store,
+    audit: AuditSink,
+    *,
+    now: datetime,
+    refusals: Sequence[Refusal] = (),
+    force_reason: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> PruneResult:
+    """Apply a checked plan. The caller holds the store's lock.
+
+    Groups with a blocking refusal are skipped entirely (the caller normally refuses the
+    run before). Writes ``prune.forced`` (when forced), ``prune.intent``, then deletes, then
+    ``prune.result``; the journal is updated around the deletion.
+
+    Returns:
+        The :class:`PruneResult` (``failed`` non-empty on a partial deletion).
+
+    Raises:
+        StoreError: the store failed outright (the journal lets a rerun finish).
+    """
+    started = clock()
+    stopped = {r.group for r in blocking(refusals, force_reason is not None)}
+    to_forget = run.to_forget(set(run.groups) - stopped)
+    result = summarize(run, refusals)
+    result.forced = force_reason
+    if force_reason is not None and refusals:
+        audit.append("prune.forced", {"reason": force_reason, "refusals": [r.to_json() for r in refusals],
+                                      "config_sha256": run.config_sha256}, now=now)
+        _log.warning("prune.forced", reason=force_reason, refusals=len(refusals))
+    audit.append("prune.intent", intent_record(run, to_forget, force_reason), now=now)
+    _log.info("prune.intent", delete=len(to_forget), kept=result.kept)
+    report = _delete(run, store, to_forget, now, progress)
+    _merge_report(result, report, to_forget)
+    result.duration_s = clock() - started
+    audit.append("prune.result", _result_record(result), now=now)
+    _log.info("prune.result", deleted=len(result.deleted), held=len(result.held), failed=len(result.failed),
+              bytes_freed=result.bytes_freed, duration_s=round(result.duration_s, 3))
+    return result
+
+
+def _delete(
+    run: RunPlan, store: Store, to_forget: list[StoredSnapshot], now: datetime,
+    progress: Callable[[int], None] | None,
+) -> DeleteReport:
+    if not to_forget:
+        return DeleteReport()
+    blobs = store.blobs()
+    pending = read_journal(blobs)
+    present = {s.snapshot.id for s in run.to_forget()} | run.kept_ids()
+    pending &= present  # forget ids that are gone, or that the plan now keeps
+    pending -= run.kept_ids()
+    _write_journal(blobs, pending | {s.snapshot.id for s in to_forget}, now)
+    _log.info("prune.delete", snapshots=len(to_forget))
+    report = store.delete(to_forget, progress)
+    _write_journal(blobs, (pending | {s.snapshot.id for s in to_forget}) - set(report.deleted), now)
+    return report
+
+
+def _merge_report(result: PruneResult, report: DeleteReport, to_forget: list[StoredSnapshot]) -> None:
+    result.deleted = list(report.deleted)
+    result.held = dict(report.held)
+    result.failed = dict(report.failed)
+    missing = {s.snapshot.id for s in to_forget} - set(report.deleted) - set(report.held) - set(report.failed)
+    for sid in sorted(missing):  # a store that forgets to account for a snapshot: treat as failed
+        result.failed[sid] = "not reported by the store"
+    result.bytes_freed = report.bytes_freed
+    for op, n in report.requests.items():
+        result.requests[op] = result.requests.get(op, 0) + n
+    deleted = set(report.deleted)
+    for s in to_forget:
+        g = s.snapshot.group
+        if s.snapshot.id in deleted:
+            result.forgotten_by_group[g] = result.forgotten_by_group.get(g, 0) + 1
+
+
+def _result_record(result: PruneResult) -> dict[str, Any]:
+    return {
+        "deleted": result.deleted, "held": result.held, "failed": result.failed,
+        "bytes_freed": result.bytes_freed, "requests": result.requests,
+        "duration_s": round(result.duration_s, 3), "kept": result.kept, "forced": result.forced,
+    }
+
+
+# ---------------------------------------------------------------------------- config, plan command
+
+
+def resolve_config_path(path: str | None) -> Path:
+    """The config file to use: ``path``, else $BACKUPCTL_CONFIG, else ./backupctl.toml.
+
+    Raises:
+        ConfigError: the file does not exist (saying ``backupctl init`` writes one).
+    """
+    chosen = Path(path or os.environ.get("BACKUPCTL_CONFIG") or "backupctl.toml")
+    if not chosen.exists():
+        raise ConfigError(str(chosen), [f"config file not found: {chosen} "
+                                        "(`backupctl init` writes a commented starter config)"])
+    return chosen
+
+
+def load(path: str | None) -> Config:
+    """Resolve and load the config; see :func:`resolve_config_path` and ``load_config``."""
+    return load_config(resolve_config_path(path))
+
+
+def owner_string() -> str:
+    """Who holds the lock: ``backupctl prune pid=<pid>@<host>``."""
+    return f"backupctl prune pid={os.getpid()}@{socket.gethostname()}"
+
+
+def plan_command(config_path: str | None, as_json: bool = False, now: datetime | None = None) -> int:
+    """``backupctl plan --config F``: print what ``prune`` would do; returns exit code 0.
+
+    Raises:
+        ConfigError: missing or bad config. StoreError: the store cannot be listed.
+    """
+    from backupctl import clock
+    from backupctl.stores import open_store
+
+    config = load(config_path)
+    now = now or clock.now()
+    run, refusals = plan_store(config, open_store(config), now)
+    if as_json:
+        click.echo(json.dumps(run.to_json(refusals), indent=2))
+    else:
+        for line in render_plan(run, refusals):
+            click.echo(line)
+    return 0
+
+
+def render_plan(run: RunPlan, refusals: Sequence[Refusal]) -> Iterator[str]:
+    """The human table of a plan: one line per snapshot, then totals and what is left alone."""
+    yield f"{'group':<12} {'time':<25} {'action':<7} reasons"
+    for d in run.decisions():
+        reasons = ", ".join(r.text for r in d.reasons) or "-"
+        yield f"{d.group:<12} {d.snapshot.time.isoformat():<25} {d.action:<7} {reasons}"
+    yield ""
+    for name, g in run.groups.items():
+        yield f"{name}: keep {len(g.kept())}, forget {len(g.forgotten())}"
+    if run.resume:
+        yield f"finish interrupted deletion: {len(run.resume)} snapshot(s)"
+    yield from _left_alone(run)
+    for r in refusals:
+        yield f"REFUSED{'' if r.overridable else ' (absolute)'}: {r.message}"
+
+
+def _left_alone(run: RunPlan) -> Iterator[str]:
+    if run.unknown:
+        yield f"unknown keys left alone: {len(run.unknown)}"
+        yield from (f"  {k}" for k in run.unknown[:20])
+        if len(run.unknown) > 20:
+            yield f"  … and {len(run.unknown) - 20} more"
+    if run.incomplete:
+        yield f"incomplete snapshots (no manifest) left alone: {', '.join(s.snapshot.id for s in run.incomplete)}"
+    if run.unmanaged:
+        groups = sorted({s.snapshot.group for s in run.unmanaged})
+        yield f"snapshots of groups without a policy left alone: {len(run.unmanaged)} ({', '.join(groups)})"
+
+
+def lock_ttl(config: Config) -> timedelta:
+    """The lock's validity from ``safety.lock_ttl`` as a timedelta (calendar units approximated)."""
+    d = config.safety.lock_ttl
+    return timedelta(days=365 * d.years + 30 * d.months + 7 * d.weeks + d.days, hours=d.hours)
+
+
+def run_prune(
+    config: Config,
+    store: Store,
+    audit: AuditSink,
+    lock: Callable[[], AbstractContextManager[Any]],
+    *,
+    now: datetime,
+    dry_run: bool = False,
+    force_reason: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> PruneResult:
+    """The whole prune: (lock ->) list -> plan -> safety -> (execute) -> (unlock).
+
+    The listing and plan are made while holding the lock, so two prunes never act on the
+    same listing. A dry run takes no lock and writes nothing.
+
+    Raises:
+        LockHeld: another prune holds the lock. StoreError: the store failed.
+        SafetyRefusal is NOT raised here: blocking refusals come back in ``result.refusals``
+        with nothing deleted; the command turns them into exit 4.
+    """
+    if dry_run:
+        run, refusals = plan_store(config, store, now)
+        result = summarize(run, refusals)
+        result.dry_run = True
+        return result
+    with lock():
+        _log.info("prune.locked")
+        run, refusals = plan_store(config, store, now)
+        if blocking(refusals, force_reason is not None):
+            _log.warning("prune.refused", refusals=[f"{r.group}:{r.rule}" for r in refusals])
+            return summarize(run, refusals)
+        return execute(run, store, audit, now=now, refusals=refusals, force_reason=force_reason,
+                       progress=progress)
+
+
+def plan_store(config: Config, store: Store, now: datetime) -> tuple[RunPlan, list[Refusal]]:
+    """List the store, plan it (with the journal of an interrupted prune) and check safety.
+
+    Raises:
+        StoreError: the store cannot be listed.
+    """
+    run = compute_run_plan(config, store.list(), now, read_journal(store.blobs()))
+    refusals = check_safety(run, config, now)
+    _log.info("prune.planned", keep=len(run.kept_ids()), forget=len(run.to_forget()),
+              unknown=len(run.unknown), incomplete=len(run.incomplete), refusals=len(refusals))
+    return run, refusals
