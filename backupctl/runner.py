@@ -6,8 +6,8 @@ only adds :func:`execute` (lock -> audit intent -> delete -> audit result -> unl
 Interrupted prunes: the store deletes a snapshot's manifest first, so a run killed mid-way
 leaves snapshots without a manifest, which a listing reports as *incomplete* (and
 incomplete snapshots are normally left alone: a producer may still be uploading). To let a
-rerun finish the job, the runner keeps a small journal (``prune/pending.json`` in the
-store's blob area) of the ids it is about to delete; an incomplete snapshot whose id is in
+rerun finish the job, the runner keeps a small journal (``_backupctl/prune/pending.json``,
+beside the lock) of the ids it is about to delete; an incomplete snapshot whose id is in
 the journal is positively identified as ours and its remaining objects are deleted.
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, suppress
@@ -38,7 +37,7 @@ __all__ = [
     "check_safety", "compute_run_plan", "execute", "plan_command", "read_journal", "resolve_config_path",
 ]
 
-JOURNAL_KEY = "prune/pending.json"
+JOURNAL_KEY = "_backupctl/prune/pending.json"
 NEWEST_REASON = Reason("newest", "newest of group (safety)")
 _log = get_logger("runner")
 
@@ -358,6 +357,7 @@ def execute(
     audit: AuditSink,
     *,
     now: datetime,
+    blobs: BlobStore,
     refusals: Sequence[Refusal] = (),
     force_reason: str | None = None,
     progress: Callable[[int], None] | None = None,
@@ -386,7 +386,7 @@ def execute(
         _log.warning("prune.forced", reason=force_reason, refusals=len(refusals))
     audit.append("prune.intent", intent_record(run, to_forget, force_reason), now=now)
     _log.info("prune.intent", delete=len(to_forget), kept=result.kept)
-    report = _delete(run, store, to_forget, now, progress)
+    report = _delete(run, store, blobs, to_forget, now, progress)
     _merge_report(result, report, to_forget)
     result.duration_s = clock() - started
     audit.append("prune.result", _result_record(result), now=now)
@@ -396,12 +396,11 @@ def execute(
 
 
 def _delete(
-    run: RunPlan, store: Store, to_forget: list[StoredSnapshot], now: datetime,
+    run: RunPlan, store: Store, blobs: BlobStore, to_forget: list[StoredSnapshot], now: datetime,
     progress: Callable[[int], None] | None,
 ) -> DeleteReport:
     if not to_forget:
         return DeleteReport()
-    blobs = store.blobs()
     pending = read_journal(blobs)
     present = {s.snapshot.id for s in run.to_forget()} | run.kept_ids()
     pending &= present  # forget ids that are gone, or that the plan now keeps
@@ -459,11 +458,6 @@ def load(path: str | None) -> Config:
     return load_config(resolve_config_path(path))
 
 
-def owner_string() -> str:
-    """Who holds the lock: ``backupctl prune pid=<pid>@<host>``."""
-    return f"backupctl prune pid={os.getpid()}@{socket.gethostname()}"
-
-
 def plan_command(config_path: str | None, as_json: bool = False, now: datetime | None = None) -> int:
     """``backupctl plan --config F``: print what ``prune`` would do; returns exit code 0.
 
@@ -471,11 +465,12 @@ def plan_command(config_path: str | None, as_json: bool = False, now: datetime |
         ConfigError: missing or bad config. StoreError: the store cannot be listed.
     """
     from backupctl import clock
+    from backupctl.lock import lock_blobs_for
     from backupctl.stores import open_store
 
     config = load(config_path)
     now = now or clock.now()
-    run, refusals = plan_store(config, open_store(config), now)
+    run, refusals = plan_store(config, open_store(config), lock_blobs_for(config), now)
     if as_json:
         click.echo(json.dumps(run.to_json(refusals), indent=2))
     else:
@@ -513,18 +508,13 @@ def _left_alone(run: RunPlan) -> Iterator[str]:
         yield f"snapshots of groups without a policy left alone: {len(run.unmanaged)} ({', '.join(groups)})"
 
 
-def lock_ttl(config: Config) -> timedelta:
-    """The lock's validity from ``safety.lock_ttl`` as a timedelta (calendar units approximated)."""
-    d = config.safety.lock_ttl
-    return timedelta(days=365 * d.years + 30 * d.months + 7 * d.weeks + d.days, hours=d.hours)
-
-
 def run_prune(
     config: Config,
     store: Store,
     audit: AuditSink,
     lock: Callable[[], AbstractContextManager[Any]],
     *,
+    blobs: BlobStore,
     now: datetime,
     dry_run: bool = False,
     force_reason: str | None = None,
@@ -541,27 +531,27 @@ def run_prune(
         with nothing deleted; the command turns them into exit 4.
     """
     if dry_run:
-        run, refusals = plan_store(config, store, now)
+        run, refusals = plan_store(config, store, blobs, now)
         result = summarize(run, refusals)
         result.dry_run = True
         return result
     with lock():
         _log.info("prune.locked")
-        run, refusals = plan_store(config, store, now)
+        run, refusals = plan_store(config, store, blobs, now)
         if blocking(refusals, force_reason is not None):
             _log.warning("prune.refused", refusals=[f"{r.group}:{r.rule}" for r in refusals])
             return summarize(run, refusals)
-        return execute(run, store, audit, now=now, refusals=refusals, force_reason=force_reason,
+        return execute(run, store, audit, now=now, blobs=blobs, refusals=refusals, force_reason=force_reason,
                        progress=progress)
 
 
-def plan_store(config: Config, store: Store, now: datetime) -> tuple[RunPlan, list[Refusal]]:
-    """List the store, plan it (with the journal of an interrupted prune) and check safety.
+def plan_store(config: Config, store: Store, blobs: BlobStore, now: datetime) -> tuple[RunPlan, list[Refusal]]:
+    """List the store, plan it (with the journal in ``blobs`` of an interrupted prune), check safety.
 
     Raises:
         StoreError: the store cannot be listed.
     """
-    run = compute_run_plan(config, store.list(), now, read_journal(store.blobs()))
+    run = compute_run_plan(config, store.list(), now, read_journal(blobs))
     refusals = check_safety(run, config, now)
     _log.info("prune.planned", keep=len(run.kept_ids()), forget=len(run.to_forget()),
               unknown=len(run.unknown), incomplete=len(run.incomplete), refusals=len(refusals))

@@ -133,7 +133,7 @@ class FakeLock:
 
 def prune(config: Config, store: FakeStore, **kw: Any) -> tuple[Any, FakeAudit, FakeLock]:
     audit, lock = FakeAudit(), FakeLock()
-    result = run_prune(config, store, audit, lock, now=NOW, **kw)  # type: ignore[arg-type]
+    result = run_prune(config, store, audit, lock, blobs=store.blobs(), now=NOW, **kw)  # type: ignore[arg-type]
     return result, audit, lock
 
 
@@ -294,7 +294,7 @@ def test_lock_held_propagates_and_nothing_is_deleted() -> None:
     lock = FakeLock()
     lock.held = True
     with pytest.raises(LockHeld):
-        run_prune(make_config(), store, FakeAudit(), lock, now=NOW)  # type: ignore[arg-type]
+        run_prune(make_config(), store, FakeAudit(), lock, blobs=store.blobs(), now=NOW)  # type: ignore[arg-type]
     assert store.calls == [] and len(store.snaps) == 6
 
 
