@@ -1,0 +1,384 @@
+"""Restore drills: choose a snapshot, restore it into scratch space, verify it, wait until it
+is live, and measure all of it against the working-day target.
+
+The drill is data in, a record out: the store (a :class:`~restore.protocol.DrillStore`), the
+live check (a callable, so this package never runs processes itself) and the progress bar
+factory are injected by the caller. Nothing here imports backupctl.
+
+Snapshot choice (``how``): ``"latest"`` (newest of all groups), ``"random"`` (seeded; the seed
+is recorded so a run can be repeated), an explicit id (or a unique id prefix, as restic allows),
+or *stratified*: snapshots fall into tiers by age against their group's newest snapshot:
+``daily`` (< 7 days older), ``weekly`` (7 days to 4 weeks older), ``monthly`` (older). The drill
+takes the tier drilled least recently according to the past records (never drilled counts as
+least recent; ties go to monthly, then weekly, then daily), and within it the newest daily,
+the oldest weekly or the oldest monthly. Three stratified drills per audit period therefore
+restore the oldest monthly at least once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from restore.protocol import DrillStore, RestoreOutcome, StoredSnapshot
+from restore.verify import VerifyReport, sample_entries, verify_tree
+from restore.workday import WorkingCalendar, format_iso_duration
+
+__all__ = [
+    "TIERS", "Choice", "DrillError", "DrillSettings", "Selection", "choose_snapshot", "history_from_records",
+    "run_drill", "tier_of",
+]
+
+Verdict = Literal["passed", "over_target", "verify_failed", "live_check_timeout", "restore_failed"]
+ProgressFactory = Callable[[str, int | None], AbstractContextManager[Callable[[int], None]]]
+TIERS = ("monthly", "weekly", "daily")  # tie-break order: the oldest data first
+DAILY_SPAN = timedelta(days=7)
+WEEKLY_SPAN = timedelta(weeks=4)
+FAILED_VERDICTS = ("over_target", "verify_failed", "live_check_timeout", "restore_failed")
+
+
+class DrillError(ValueError):
+    """No snapshot to drill, or an id that matches none (or several); the message says which."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """How to pick: ``how`` is latest, random or an id; ``stratified`` overrides it.
+    ``history`` holds (tier, time) of past stratified drills."""
+
+    how: str = "latest"
+    stratified: bool = False
+    seed: int = 0
+    history: Sequence[tuple[str, datetime]] = ()
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The chosen snapshot and how it was chosen (recorded with the drill)."""
+
+    snapshot: StoredSnapshot
+    mode: str
+    seed: int | None = None
+    tier: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The selection as the record's ``selection`` object."""
+        return {"mode": self.mode, "seed": self.seed, "tier": self.tier}
+
+
+@dataclass
+class DrillSettings:
+    """Everything a drill needs besides the store: target, calendar and the injected parts."""
+
+    target: timedelta
+    calendar: WorkingCalendar
+    target_text: str = ""
+    workers: int = 4
+    verify_workers: int = 4
+    sample_percent: float = 100.0
+    scratch_dir: Path | None = None
+    keep: bool = False
+    live_check: Callable[[Path], bool] | None = None
+    live_check_timeout: float = 600.0
+    live_check_interval: float = 2.0
+    progress: ProgressFactory | None = None
+    sleep: Callable[[float], None] = time.sleep
+
+
+def tier_of(snap: StoredSnapshot, newest_of_group: datetime) -> str:
+    """``daily``, ``weekly`` or ``monthly`` by age against the group's newest snapshot."""
+    age = newest_of_group - snap.snapshot.time
+    if age < DAILY_SPAN:
+        return "daily"
+    return "weekly" if age < WEEKLY_SPAN else "monthly"
+
+
+def _tiers(snapshots: Sequence[StoredSnapshot]) -> dict[str, list[StoredSnapshot]]:
+    newest: dict[str, datetime] = {}
+    for s in snapshots:
+        g = s.snapshot.group
+        newest[g] = max(newest.get(g, s.snapshot.time), s.snapshot.time)
+    tiers: dict[str, list[StoredSnapshot]] = {t: [] for t in TIERS}
+    for s in snapshots:
+        tiers[tier_of(s, newest[s.snapshot.group])].append(s)
+    return tiers
+
+
+def _stratified(snapshots: Sequence[StoredSnapshot], history: Sequence[tuple[str, datetime]]) -> Selection:
+    tiers = {t: members for t, members in _tiers(snapshots).items() if members}
+    last: dict[str, datetime] = {}
+    for tier, when in history:
+        if tier in tiers and (tier not in last or when > last[tier]):
+            last[tier] = when
+    # never drilled first, then the longest ago; TIERS order breaks ties
+    tier = min(tiers, key=lambda t: (t in last, last[t].timestamp() if t in last else 0.0, TIERS.index(t)))
+    ordered = sorted(tiers[tier], key=lambda s: (s.snapshot.time, s.snapshot.id))
+    pick = ordered[-1] if tier == "daily" else ordered[0]
+    return Selection(pick, "stratified", tier=tier)
+
+
+def choose_snapshot(snapshots: Sequence[StoredSnapshot], choice: Choice) -> Selection:
+    """Pick the snapshot to drill (see the module doc for the rules).
+
+    Raises:
+        DrillError: no complete snapshot, or an id that matches none or several.
+    """
+    usable = sorted((s for s in snapshots if s.status != "incomplete"), key=lambda s: (s.snapshot.time, s.snapshot.id))
+    if not usable:
+        raise DrillError("no complete snapshot in the store to drill")
+    if choice.stratified:
+        return _stratified(usable, choice.history)
+    if choice.how == "latest":
+        return Selection(usable[-1], "latest")
+    if choice.how == "random":
+        by_id = sorted(usable, key=lambda s: s.snapshot.id)
+        return Selection(random.Random(choice.seed).choice(by_id), "random", seed=choice.seed)
+    exact = [s for s in usable if s.snapshot.id == choice.how]
+    matches = exact or [s for s in usable if s.snapshot.id.startswith(choice.how)]
+    if len(matches) != 1:
+        what = "matches no" if not matches else f"matches {len(matches)}"
+        raise DrillError(f"snapshot {choice.how!r} {what} complete snapshot "
+                         "(expected 'latest', 'random' or one snapshot id, e.g. 'server/20261120T020000Z')")
+    return Selection(matches[0], "explicit")
+
+
+def history_from_records(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, datetime]]:
+    """(tier, requested time) of past stratified drill records; records without both are skipped."""
+    out: list[tuple[str, datetime]] = []
+    for rec in records:
+        sel = rec.get("selection")
+        tier = sel.get("tier") if isinstance(sel, Mapping) else None
+        when = rec.get("requested")
+        if not isinstance(tier, str) or not isinstance(when, str):
+            continue
+        with contextlib.suppress(ValueError):
+            t = datetime.fromisoformat(when)
+            if t.tzinfo is not None:
+                out.append((tier, t))
+    return out
+
+
+@dataclass
+class _Run:
+    """Mutable state of one drill while it runs."""
+
+    phases: list[dict[str, Any]] = field(default_factory=list)
+    verdict: Verdict = "passed"
+    message: str = ""
+    failed_objects: list[str] = field(default_factory=list)
+    fetch: RestoreOutcome | None = None
+    fetch_seconds: float = 0.0
+    verify: VerifyReport | None = None
+    live_seconds: float = 0.0
+    restored_bytes: int = 0
+
+    def fail(self, verdict: Verdict, message: str, objects: Sequence[str] = ()) -> None:
+        self.verdict, self.message = verdict, message
+        self.failed_objects = list(objects)
+
+
+def _rate(nbytes: int, seconds: float) -> float | None:
+    return nbytes / seconds if seconds > 0 and nbytes > 0 else None
+
+
+@contextlib.contextmanager
+def _bar(settings: DrillSettings, label: str, total: int | None) -> Iterator[Callable[[int], None] | None]:
+    if settings.progress is None:
+        yield None
+        return
+    with settings.progress(label, total) as advance:
+        yield advance
+
+
+@contextlib.contextmanager
+def _scratch(settings: DrillSettings) -> Iterator[Path]:
+    """A fresh directory for the restore; removed afterwards unless ``keep``. Only the
+    directory made here is removed, never ``scratch_dir`` itself."""
+    base = settings.scratch_dir
+    if base is not None:
+        base.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="backupctl-drill-", dir=base))
+    try:
+        yield work
+    finally:
+        if not settings.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _phase_fetch(store: DrillStore, sel: Selection, target: Path, settings: DrillSettings, run: _Run) -> bool:
+    started = time.perf_counter()
+    try:
+        with _bar(settings, "restore", sel.snapshot.size or None) as advance:
+            outcome = store.restore(sel.snapshot, target, workers=settings.workers, progress=advance)
+    except Exception as exc:  # any store failure is a failed drill, recorded, not a crash
+        run.fetch_seconds = time.perf_counter() - started
+        run.phases.append(_phase("fetch", run.fetch_seconds, 0))
+        run.fail("restore_failed", f"restore of {sel.snapshot.snapshot.id} failed: {type(exc).__name__}: {exc}")
+        return False
+    run.fetch_seconds = time.perf_counter() - started
+    run.fetch, run.restored_bytes = outcome, outcome.bytes
+    run.phases.append({**_phase("fetch", run.fetch_seconds, outcome.bytes), "files": outcome.files})
+    return True
+
+
+def _phase_verify(sel: Selection, target: Path, settings: DrillSettings, run: _Run, seed: int) -> bool:
+    outcome = run.fetch
+    assert outcome is not None
+    manifest = sel.snapshot.manifest
+    if outcome.verified_by_store:
+        run.phases.append({**_phase("verify", 0.0, outcome.bytes), "by": "store", "objects": outcome.files})
+        if outcome.problems:
+            run.fail("verify_failed", f"{len(outcome.problems)} object(s) failed the store's verification",
+                     outcome.problems)
+            return False
+        return True
+    if manifest is None:
+        run.phases.append({**_phase("verify", 0.0, 0), "by": "none", "objects": 0})
+        run.fail("verify_failed", "the snapshot has no manifest and the store did not verify the restore")
+        return False
+    entries = sample_entries(manifest, settings.sample_percent, seed)
+    with _bar(settings, "verify", sum(e.size for e in entries) or None) as advance:
+        report = verify_tree(target, entries, workers=settings.verify_workers, progress=advance)
+    run.verify = report
+    run.phases.append({**_phase("verify", report.seconds, report.bytes), "by": "backupctl",
+                       "objects": report.objects, "objects_in_manifest": len(manifest),
+                       "sample_percent": settings.sample_percent})
+    if report.problems:
+        run.fail("verify_failed", f"{len(report.problems)} of {report.objects} object(s) failed verification",
+                 report.problems)
+        return False
+    return True
+
+
+def _phase_live(target: Path, settings: DrillSettings, run: _Run) -> bool:
+    check = settings.live_check
+    if check is None:
+        run.phases.append({**_phase("live", 0.0, 0), "attempts": 0, "configured": False})
+        return True
+    started = time.monotonic()
+    deadline = started + settings.live_check_timeout
+    attempts, passed, last_error = 0, False, ""
+    while True:  # bounded: every pass sleeps, and the loop ends at the timeout
+        attempts += 1
+        try:
+            passed = bool(check(target))
+        except Exception as exc:  # a crashing check is a failing check; keep its reason
+            last_error = f"{type(exc).__name__}: {exc}"
+        left = deadline - time.monotonic()
+        if passed or left <= 0:
+            break
+        settings.sleep(min(settings.live_check_interval, left))
+    run.live_seconds = time.monotonic() - started
+    run.phases.append({**_phase("live", run.live_seconds, 0), "attempts": attempts, "configured": True})
+    if not passed:
+        why = f" (last error: {last_error})" if last_error else ""
+        run.fail("live_check_timeout", f"the live check did not pass within {settings.live_check_timeout:g} s "
+                 f"after {attempts} attempt(s){why}")
+    return passed
+
+
+def _phase(name: str, seconds: float, nbytes: int) -> dict[str, Any]:
+    rate = _rate(nbytes, seconds)
+    return {"name": name, "seconds": round(seconds, 6), "bytes": nbytes,
+            "throughput_bytes_per_second": round(rate, 1) if rate else None}
+
+
+def run_drill(
+    store: DrillStore,
+    choice: Choice,
+    settings: DrillSettings,
+    *,
+    requested: datetime,
+) -> dict[str, Any]:
+    """Run one drill and return its record (JSON-ready; see docs/drills.md for the fields).
+
+    ``requested`` is when the drill (the simulated calamity) starts; the live moment is
+    ``requested`` plus the measured elapsed time. The scratch directory is removed in all
+    cases unless ``settings.keep``.
+
+    Raises:
+        DrillError: no snapshot to drill, or a bad ``choice``.
+        WorkdayError: a naive ``requested``.
+    """
+    snapshots = list(store.list_snapshots())
+    sel = choose_snapshot(snapshots, choice)
+    deadline = settings.calendar.add_working_time(requested, settings.target)
+    run = _Run()
+    started = time.perf_counter()
+    with _scratch(settings) as target:
+        ok = _phase_fetch(store, sel, target, settings, run)
+        if ok and _phase_verify(sel, target, settings, run, choice.seed):
+            _phase_live(target, settings, run)
+        wall = time.perf_counter() - started
+        scratch = str(target)
+    live = requested + timedelta(seconds=wall)
+    working = settings.calendar.working_time_between(requested, live)
+    if run.verdict == "passed" and live > deadline:
+        run.fail("over_target", f"live after {format_iso_duration(working)} of working time, "
+                 f"over the target of {format_iso_duration(settings.target)}")
+    return _record(sel, settings, run, snapshots, requested=requested, live=live, wall=wall,
+                   working=working, deadline=deadline, scratch=scratch)
+
+
+def _record(sel: Selection, settings: DrillSettings, run: _Run, snapshots: Sequence[StoredSnapshot], *,
+            requested: datetime, live: datetime, wall: float, working: timedelta, deadline: datetime,
+            scratch: str) -> dict[str, Any]:
+    snap = sel.snapshot
+    return {
+        "kind": "drill",
+        "snapshot": {"id": snap.snapshot.id, "group": snap.snapshot.group,
+                     "time": snap.snapshot.time.isoformat(), "size": snap.size or run.restored_bytes},
+        "selection": sel.to_json(),
+        "requested": requested.isoformat(),
+        "live": live.isoformat() if run.verdict in ("passed", "over_target") else None,
+        "deadline": deadline.isoformat(),
+        "target": settings.target_text or format_iso_duration(settings.target),
+        "target_seconds": settings.target.total_seconds(),
+        "phases": run.phases,
+        "bytes": run.restored_bytes,
+        "wall_seconds": round(wall, 6),
+        "working_time": format_iso_duration(working),
+        "working_time_seconds": working.total_seconds(),
+        "verdict": run.verdict,
+        "passed": run.verdict == "passed",
+        "message": run.message or "restored, verified and live within the target",
+        "failed_objects": run.failed_objects,
+        "forecast": _forecast(run, snapshots, settings, now=live),
+        "scratch_dir": scratch if settings.keep else None,
+    }
+
+
+def _forecast(run: _Run, snapshots: Sequence[StoredSnapshot], settings: DrillSettings,
+              *, now: datetime) -> dict[str, Any] | None:
+    """A full restore of the largest current snapshot at the measured rates, started ``now``."""
+    fetch_rate = _rate(run.restored_bytes, run.fetch_seconds)
+    if fetch_rate is None:
+        return None
+    largest = max(snapshots, key=lambda s: (s.size, s.snapshot.time))
+    size = largest.size or run.restored_bytes
+    seconds = size / fetch_rate
+    verify_rate = _rate(run.verify.bytes, run.verify.seconds) if run.verify else None
+    if verify_rate:
+        seconds += size / verify_rate
+    seconds += run.live_seconds
+    finish = now + timedelta(seconds=seconds)
+    deadline = settings.calendar.add_working_time(now, settings.target)
+    return {
+        "snapshot": largest.snapshot.id,
+        "bytes": size,
+        "size_known": bool(largest.size),
+        "seconds": round(seconds, 3),
+        "started": now.isoformat(),
+        "finish": finish.isoformat(),
+        "deadline": deadline.isoformat(),
+        "meets_target": finish <= deadline,
+    }
