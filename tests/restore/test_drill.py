@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -64,8 +65,13 @@ def test_corrupted_object_fails_with_its_name(store: DirStore, tmp_path: Path) -
 
 def test_live_check_that_never_passes_times_out(store: DirStore, tmp_path: Path) -> None:
     calls: list[Path] = []
+
+    def never(d: Path) -> bool:
+        calls.append(d)
+        return False
+
     rec = run_drill(store, Choice("latest"),
-                    settings(tmp_path, live_check=lambda d: calls.append(d) is not None,
+                    settings(tmp_path, live_check=never,
                              live_check_timeout=0.2, live_check_interval=0.05, sleep=__import__("time").sleep),
                     requested=MONDAY_10)
     assert rec["verdict"] == "live_check_timeout"
@@ -186,7 +192,7 @@ def test_stratified_skips_empty_tiers_and_follows_history() -> None:
 
 
 def test_history_from_records_skips_malformed() -> None:
-    recs = [{"selection": {"tier": "weekly"}, "requested": "2026-11-23T10:00:00+01:00"},
+    recs: list[dict[str, Any]] = [{"selection": {"tier": "weekly"}, "requested": "2026-11-23T10:00:00+01:00"},
             {"selection": {"tier": None}, "requested": "2026-11-23T10:00:00+01:00"},
             {"selection": {"tier": "daily"}, "requested": "not a time"},
             {"selection": "x"}, {}]
