@@ -1,0 +1,475 @@
+"""The append-only, hash-chained audit log stored beside the backups.
+
+One object per record, ``_backupctl/audit/<seq:010d>.json``, written with a conditional
+PUT so two writers never both take a seq. A record is a JSON object::
+
+    {"seq": 7, "time": "2026-11-23T10:00:00+00:00", "actor": "ops@db1", "action": "prune.intent",
+     "data": {...}, "prev": "<sha256 of record 6>", "sha256": "<digest of this record>"}
+
+* ``prev`` is the SHA-256 (hex) of the previous record's canonical bytes (the whole record,
+  ``sha256`` included); the first record's ``prev`` is 64 zeros.
+* ``sha256`` is the SHA-256 of this record's canonical bytes *without* the ``sha256`` key,
+  so an edit of the newest record (which no ``prev`` covers yet) is caught too.
+* canonical bytes = ``json.dumps(record, sort_keys=True, separators=(",", ":"),
+  ensure_ascii=False).encode()``; records are stored as exactly those bytes.
+* ``_backupctl/audit-head.json`` remembers the newest seq and its hash, so records removed
+  from the end are caught; it may lag (a crash, or two writers) and never runs ahead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from backupctl import clock
+from backupctl.blobs import open_blobs
+from backupctl.config import Config
+from backupctl.errors import ConfigError, StoreError
+from backupctl.lock import default_actor
+from backupctl.log import get_logger
+from backupctl.stores.base import BlobStore, PreconditionFailed
+
+__all__ = [
+    "AUDIT_PREFIX", "HEAD_KEY", "ZERO_HASH", "AuditLog", "AuditProblem", "audit_blobs_for", "canonical",
+    "record_digest", "record_hash", "store_blobs_for", "verify_jsonl",
+]
+
+AUDIT_PREFIX = "_backupctl/audit/"
+HEAD_KEY = "_backupctl/audit-head.json"
+ZERO_HASH = "0" * 64
+_KEY_RE = re.compile(r"^_backupctl/audit/(\d{10})\.json$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_WALK_LIMIT = 100_000
+_log = get_logger("audit")
+
+
+def canonical(record: dict[str, Any]) -> bytes:
+    """The canonical bytes of a record (sorted keys, no spaces, UTF-8)."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def record_hash(record: dict[str, Any]) -> str:
+    """SHA-256 hex of the whole record's canonical bytes: the next record's ``prev``."""
+    return hashlib.sha256(canonical(record)).hexdigest()
+
+
+def record_digest(record: dict[str, Any]) -> str:
+    """SHA-256 hex of the record without its ``sha256`` key: the record's own ``sha256``."""
+    return record_hash({k: v for k, v in record.items() if k != "sha256"})
+
+
+def record_key(seq: int) -> str:
+    """The blob key of record ``seq``."""
+    return f"{AUDIT_PREFIX}{seq:010d}.json"
+
+
+@dataclass(frozen=True)
+class AuditProblem:
+    """One thing wrong with the log: which record (seq and/or key or line) and what."""
+
+    seq: int | None
+    key: str | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = " ".join(p for p in (f"record {self.seq}" if self.seq is not None else "",
+                                     f"({self.key})" if self.key else "") if p)
+        return f"{where}: {self.problem}"
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"seq", "key", "problem"}``."""
+        return {"seq": self.seq, "key": self.key, "problem": self.problem}
+
+
+def _record_problems(record: Any) -> list[str]:
+    """What is malformed in a parsed record (empty when well-formed)."""
+    if not isinstance(record, dict):
+        return [f"expected a JSON object, got {type(record).__name__}"]
+    problems = []
+    seq = record.get("seq")
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+        problems.append(f"seq: expected a positive integer, got {seq!r}")
+    for name in ("actor", "action"):
+        if not isinstance(record.get(name), str) or not record.get(name):
+            problems.append(f"{name}: expected a non-empty string, got {record.get(name)!r}")
+    if not isinstance(record.get("data"), dict):
+        problems.append(f"data: expected a JSON object, got {record.get('data')!r}")
+    for name in ("prev", "sha256"):
+        if not isinstance(record.get(name), str) or not _HEX64.match(record[name]):
+            problems.append(f"{name}: expected 64 lowercase hex digits, got {record.get(name)!r}")
+    try:
+        stamp = datetime.fromisoformat(record.get("time", ""))
+        if stamp.tzinfo is None:
+            problems.append(f"time: {record['time']!r} has no UTC offset")
+    except (TypeError, ValueError):
+        problems.append(f"time: expected an ISO 8601 time with offset, got {record.get('time')!r}")
+    return problems
+
+
+@dataclass
+class _Entry:
+    """A stored record: where it is, the seq its place implies (None in JSONL), the parse."""
+
+    where: str
+    slot: int | None
+    record: dict[str, Any] | None
+
+
+def _parse(where: str, slot: int | None, raw: bytes | str, problems: list[AuditProblem]) -> _Entry:
+    try:
+        record = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        problems.append(AuditProblem(slot, where, f"not valid JSON ({exc}): the record was damaged or replaced"))
+        return _Entry(where, slot, None)
+    bad = _record_problems(record)
+    if bad:
+        seq = record.get("seq") if isinstance(record, dict) and isinstance(record.get("seq"), int) else slot
+        problems.append(AuditProblem(seq, where, "malformed record: " + "; ".join(bad)))
+        return _Entry(where, slot, None)
+    if slot is not None and record["seq"] != slot:
+        problems.append(AuditProblem(slot, where, f"stored as record {slot} but says seq {record['seq']}: "
+                                                  "records were moved, swapped or renumbered"))
+    if record_digest(record) != record["sha256"]:
+        problems.append(AuditProblem(record["seq"], where, "content does not match its sha256: the record was edited"))
+    return _Entry(where, slot, record)
+
+
+def _check_sequence(entries: list[_Entry], problems: list[AuditProblem]) -> dict[int, _Entry]:
+    """Gaps, duplicates and (JSONL) order; returns the entries by seq."""
+    by_seq: dict[int, _Entry] = {}
+    last = 0
+    for entry in entries:
+        seq = entry.slot if entry.slot is not None else (entry.record or {}).get("seq")
+        if not isinstance(seq, int):
+            continue
+        if seq in by_seq:
+            problems.append(AuditProblem(seq, entry.where, f"seq {seq} appears again (also at {by_seq[seq].where}): "
+                                                           "a record was inserted or copied"))
+            continue
+        if seq < last:
+            problems.append(AuditProblem(seq, entry.where, f"seq {seq} comes after seq {last}: records were reordered"))
+        elif seq > last + 1:
+            missing = f"{last + 1}" if seq == last + 2 else f"{last + 1}..{seq - 1}"
+            problems.append(AuditProblem(last + 1, entry.where, f"record(s) {missing} missing before seq {seq}: "
+                                                                 "records were removed"))
+        by_seq[seq] = entry
+        last = max(last, seq)
+    return by_seq
+
+
+def _check_chain(by_seq: dict[int, _Entry], problems: list[AuditProblem]) -> None:
+    for seq in sorted(by_seq):
+        record = by_seq[seq].record
+        if record is None:
+            continue
+        if seq == 1:
+            expected = ZERO_HASH
+        elif seq - 1 in by_seq and by_seq[seq - 1].record is not None:
+            expected = record_hash(by_seq[seq - 1].record or {})
+        else:
+            continue  # the gap or the unreadable predecessor is already reported
+        if record["prev"] != expected:
+            problems.append(AuditProblem(seq, by_seq[seq].where, (
+                f"prev {record['prev'][:12]}… does not match the hash of record {seq - 1} ({expected[:12]}…)"
+                if seq > 1 else f"prev {record['prev'][:12]}… of the first record is not 64 zeros") +
+                ": the record before it was changed, or records were removed, inserted or reordered"))
+
+
+def _check_anchor(by_seq: dict[int, _Entry], expect_head: str, problems: list[AuditProblem]) -> None:
+    """An anchored head (e.g. from a proof) must be the hash of some record: the log may grow, not change."""
+    for seq in sorted(by_seq, reverse=True):
+        record = by_seq[seq].record
+        if record is not None and record_hash(record) == expect_head:
+            return
+    problems.append(AuditProblem(None, None, f"the expected head {expect_head} is the hash of no record in the log: "
+                                             "records were removed from the end or the log was rewritten"))
+
+
+def _verify(entries: list[_Entry], problems: list[AuditProblem], expect_head: str | None) -> dict[int, _Entry]:
+    by_seq = _check_sequence(entries, problems)
+    _check_chain(by_seq, problems)
+    if expect_head:
+        _check_anchor(by_seq, expect_head, problems)
+    return by_seq
+
+
+def verify_jsonl(text: str, expect_head: str | None = None) -> list[AuditProblem]:
+    """Verify an exported log (JSON Lines, one record per line, in seq order).
+
+    Args:
+        text: the export.
+        expect_head: optionally a head hash recorded earlier (a proof's); it must be the
+            hash of one of the records, which catches records removed from the end.
+
+    Returns:
+        Every problem found; empty when the log is intact.
+    """
+    problems: list[AuditProblem] = []
+    entries = [_parse(f"line {n}", None, line, problems)
+               for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    _verify(entries, problems, expect_head)
+    return problems
+
+
+class AuditLog:
+    """The audit log in a blob store (``_backupctl/audit/`` under its root)."""
+
+    def __init__(self, blobs: BlobStore, *, max_attempts: int = 50, workers: int = 8) -> None:
+        self.blobs = blobs
+        self.max_attempts = max_attempts
+        self.workers = workers
+
+    # reading ---------------------------------------------------------------------------
+
+    def _keys(self) -> list[str]:
+        return [b.key for b in self.blobs.list(AUDIT_PREFIX)]
+
+    def _fetch(self, keys: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        keys = list(keys)
+        with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(keys)))) as pool:
+            yield from zip(keys, pool.map(self.blobs.get, keys), strict=True)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every record in seq order.
+
+        Raises:
+            StoreError: a record object is not a readable record (run ``audit verify``).
+        """
+        out = []
+        for key, raw in self._fetch(k for k in self._keys() if _KEY_RE.match(k)):
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                record = None
+            if _record_problems(record):
+                raise StoreError(f"audit record {key} is unreadable; run `backupctl audit verify` for details")
+            out.append(record)
+        return out
+
+    def head(self) -> str:
+        """The hash of the newest record (64 zeros for an empty log): what the next ``prev`` will be."""
+        keys = [k for k in self._keys() if _KEY_RE.match(k)]
+        if not keys:
+            return ZERO_HASH
+        return record_hash(json.loads(self.blobs.get(keys[-1])))
+
+    def export_jsonl(self) -> str:
+        """The log as JSON Lines (one canonical record per line, seq order), for offline reading."""
+        lines = []
+        for key, raw in self._fetch(k for k in self._keys() if _KEY_RE.match(k)):
+            try:
+                lines.append(canonical(json.loads(raw)).decode())
+            except ValueError:
+                lines.append(json.dumps({"unreadable_object": key, "raw": raw.decode("utf-8", "replace")}))
+        return "".join(line + "\n" for line in lines)
+
+    def verify(self, expect_head: str | None = None) -> list[AuditProblem]:
+        """Check the stored log: every record well-formed and stored under its own seq, its
+        ``sha256`` right, no gaps, every ``prev`` the hash of its predecessor, the head
+        pointer consistent, and (optionally) ``expect_head`` the hash of some record.
+
+        Returns:
+            Every problem, each naming the seq and key; empty when intact.
+
+        Raises:
+            StoreError: the store cannot be read.
+        """
+        problems: list[AuditProblem] = []
+        keys = self._keys()
+        for key in keys:
+            if not _KEY_RE.match(key):
+                problems.append(AuditProblem(None, key, "unexpected object in the audit log (expected "
+                                                        "<10-digit seq>.json): something was inserted"))
+        entries = [_parse(key, int(_KEY_RE.match(key).group(1)), raw, problems)  # type: ignore[union-attr]
+                   for key, raw in self._fetch(k for k in keys if _KEY_RE.match(k))]
+        by_seq = _verify(entries, problems, expect_head)
+        self._check_head_pointer(by_seq, problems)
+        return problems
+
+    def _read_head(self) -> tuple[int, str] | None:
+        try:
+            data = json.loads(self.blobs.get(HEAD_KEY))
+            seq, digest = data["seq"], data["sha256"]
+        except KeyError:
+            return None
+        except (ValueError, TypeError):
+            raise StoreError(f"the audit head pointer {HEAD_KEY} is unreadable; run `backupctl audit verify`") from None
+        if not isinstance(seq, int) or not isinstance(digest, str):
+            raise StoreError(f"the audit head pointer {HEAD_KEY} is malformed; run `backupctl audit verify`")
+        return seq, digest
+
+    def _check_head_pointer(self, by_seq: dict[int, _Entry], problems: list[AuditProblem]) -> None:
+        try:
+            pointer = self._read_head()
+        except StoreError as exc:
+            problems.append(AuditProblem(None, HEAD_KEY, str(exc)))
+            return
+        newest = max(by_seq, default=0)
+        if pointer is None:
+            if len(by_seq) >= 2:
+                problems.append(AuditProblem(None, HEAD_KEY, "the head pointer is missing: it was deleted"))
+            return
+        seq, digest = pointer
+        if seq > newest:
+            problems.append(AuditProblem(newest + 1, HEAD_KEY, f"the head pointer says the log reached seq {seq}, "
+                                         f"but it ends at {newest}: records were removed from the end"))
+        elif seq in by_seq and (record := by_seq[seq].record) is not None and record_hash(record) != digest:
+            problems.append(AuditProblem(seq, by_seq[seq].where,
+                                         "differs from the hash the head pointer recorded: the record was edited"))
+
+    # appending -------------------------------------------------------------------------
+
+    def append(self, action: str, data: dict[str, Any], *, actor: str | None = None,
+               now: datetime | None = None) -> dict[str, Any]:
+        """Append one record and return it.
+
+        Args:
+            action: e.g. ``"prune.intent"``, ``"prune.result"``, ``"prune.forced"``, ``"drill"``.
+            data: the plan or result; a JSON-serialisable dict.
+            actor: who acts (default ``user@host``).
+            now: the record's time, aware (default :func:`backupctl.clock.now`).
+
+        Raises:
+            TypeError/ValueError: ``data`` is not a JSON-serialisable dict, ``now`` is naive.
+            StoreError: the store failed, the log's tail is damaged (append refuses to
+                continue a damaged log), or other writers kept winning the next seq.
+        """
+        now = now or clock.now()
+        if now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        if not isinstance(data, dict) or not action:
+            raise TypeError("append needs an action and a dict of data")
+        body = {"time": now.isoformat(), "actor": actor or default_actor(), "action": action,
+                "data": json.loads(canonical(data))}
+        seq, prev = self._tail()
+        for attempt in range(self.max_attempts):
+            record = {**body, "seq": seq + 1, "prev": prev}
+            record["sha256"] = record_digest(record)
+            raw = canonical(record)
+            try:
+                self.blobs.put(record_key(seq + 1), raw, if_absent=True)
+            except PreconditionFailed:
+                if self._get_or_none(record_key(seq + 1)) == raw:
+                    break  # our own write: the first response was lost and the PUT retried
+                seq, prev = self._walk(seq, prev)
+                time.sleep(random.uniform(0, 0.01 * min(attempt + 1, 10)))
+                continue
+            break
+        else:
+            raise StoreError(f"could not append to the audit log after {self.max_attempts} attempts: "
+                             "other writers kept taking the next seq")
+        self._advance_head(record["seq"], record_hash(record))
+        _log.info("audit_appended", seq=record["seq"], action=action)
+        return record
+
+    def _get_or_none(self, key: str) -> bytes | None:
+        try:
+            return self.blobs.get(key)
+        except KeyError:
+            return None
+
+    def _hash_of(self, seq: int) -> str | None:
+        raw = self._get_or_none(record_key(seq))
+        if raw is None:
+            return None
+        try:
+            return record_hash(json.loads(raw))
+        except ValueError:
+            raise StoreError(f"audit record {record_key(seq)} is unreadable; the log is damaged, nothing was "
+                             "appended. Run `backupctl audit verify`") from None
+
+    def _walk(self, seq: int, prev: str) -> tuple[int, str]:
+        """From record ``seq`` (hash ``prev``), follow existing records to the newest."""
+        for _ in range(_WALK_LIMIT):
+            nxt = self._hash_of(seq + 1)
+            if nxt is None:
+                return seq, prev
+            seq, prev = seq + 1, nxt
+        raise StoreError(f"audit log: more than {_WALK_LIMIT} records past the head pointer")
+
+    def _tail(self) -> tuple[int, str]:
+        """(seq, hash) of the newest record: from the head pointer, checked, then walked forward."""
+        pointer = self._read_head()
+        if pointer is None:
+            keys = [k for k in self._keys() if _KEY_RE.match(k)]
+            if not keys:
+                return 0, ZERO_HASH
+            seq = int(_KEY_RE.match(keys[-1]).group(1))  # type: ignore[union-attr]
+            return seq, self._hash_of(seq) or ZERO_HASH
+        seq, digest = pointer
+        actual = self._hash_of(seq)
+        if actual != digest:
+            raise StoreError(f"the audit log is damaged: record {seq} is {'missing' if actual is None else 'changed'} "
+                             f"but the head pointer recorded it; nothing was appended. Run `backupctl audit verify`")
+        return self._walk(seq, digest)
+
+    def _advance_head(self, seq: int, digest: str) -> None:
+        pointer = self._read_head()
+        if pointer is None or pointer[0] < seq:
+            self.blobs.put(HEAD_KEY, json.dumps({"seq": seq, "sha256": digest}).encode())
+
+
+def _restic_s3_blobs(config: Config) -> BlobStore | None:
+    """For ``restic:s3:http(s)://host/bucket/path`` (or ``restic:s3:host/bucket/path``): the
+    repository's bucket, root ``path/``; None for other restic repositories."""
+    repo = config.store.url.removeprefix("restic:")
+    if not repo.startswith("s3:"):
+        return None
+    rest = repo.removeprefix("s3:")
+    scheme = "https"
+    if rest.startswith(("http://", "https://")):
+        scheme, _, rest = rest.partition("://")
+    host, _, path = rest.partition("/")
+    bucket, _, prefix = path.partition("/")
+    if not host or not bucket:
+        raise ConfigError(config.path, [f"store.url: cannot find host and bucket in restic repository {repo!r} "
+                                        "(expected s3:http(s)://host/bucket/path)"])
+    return open_blobs(f"s3://{bucket}/{prefix}", endpoint_url=f"{scheme}://{host}",
+                      region=config.store.region, profile=config.store.profile)
+
+
+def store_blobs_for(config: Config) -> BlobStore:
+    """The blob store beside the backups (``_backupctl/`` under the store's root).
+
+    s3/file stores: the store URL; ``restic:s3:…`` repositories: the repository's bucket and
+    path; other restic repositories: ``[audit] url`` (which must then be set).
+
+    Raises:
+        ConfigError: a restic repository that is not on S3 and no ``[audit] url``.
+    """
+    store = config.store
+    if store.kind in ("s3", "file"):
+        return open_blobs(store.url, endpoint_url=store.endpoint_url, region=store.region, profile=store.profile)
+    blobs = _restic_s3_blobs(config)
+    if blobs is not None:
+        return blobs
+    if config.audit_url and not config.audit_url.startswith("restic:"):
+        return open_blobs(config.audit_url, endpoint_url=store.endpoint_url, region=store.region,
+                          profile=store.profile)
+    raise ConfigError(config.path, [
+        f"audit.url: required for the restic repository {store.url.removeprefix('restic:')!r}, where backupctl "
+        "cannot keep its lock and audit log (expected [audit] url = \"s3://bucket/prefix\" or \"file:///path\")"])
+
+
+def audit_blobs_for(config: Config) -> BlobStore:
+    """The blob store holding the audit log: ``[audit] url`` if set, else beside the backups.
+
+    Raises:
+        ConfigError: ``[audit] url`` is a restic URL, or no location can be derived.
+    """
+    if config.audit_url:
+        if config.audit_url.startswith("restic:"):
+            raise ConfigError(config.path, [f"audit.url: {config.audit_url!r} is a restic repository; "
+                                            "expected \"s3://bucket/prefix\" or \"file:///path\""])
+        store = config.store
+        return open_blobs(config.audit_url, endpoint_url=store.endpoint_url, region=store.region,
+                          profile=store.profile)
+    return store_blobs_for(config)
