@@ -9,7 +9,7 @@ import click
 from backupctl import log
 from backupctl.errors import EXIT_USAGE, BackupctlError
 
-COMMAND_MODULES = ("init", "plan", "prune", "verify", "proof", "simulate", "drill", "audit")
+COMMAND_MODULES = ("init", "plan", "prune", "verify", "proof", "simulate", "drill", "audit", "unlock")
 
 
 class _Group(click.Group):
