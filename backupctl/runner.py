@@ -40,6 +40,8 @@ __all__ = [
 JOURNAL_KEY = "_backupctl/prune/pending.json"
 NEWEST_REASON = Reason("newest", "newest of group (safety)")
 _log = get_logger("runner")
+ProgressFactory = Callable[[int], AbstractContextManager[Callable[[int], None]]]
+"""Given the number of snapshots to delete, a context yielding ``advance(n)``."""
 
 
 class AuditSink(Protocol):
@@ -360,7 +362,7 @@ def execute(
     blobs: BlobStore,
     refusals: Sequence[Refusal] = (),
     force_reason: str | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: ProgressFactory | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> PruneResult:
     """Apply a checked plan. The caller holds the store's lock.
@@ -397,7 +399,7 @@ def execute(
 
 def _delete(
     run: RunPlan, store: Store, blobs: BlobStore, to_forget: list[StoredSnapshot], now: datetime,
-    progress: Callable[[int], None] | None,
+    progress: ProgressFactory | None,
 ) -> DeleteReport:
     if not to_forget:
         return DeleteReport()
@@ -407,7 +409,11 @@ def _delete(
     pending -= run.kept_ids()
     _write_journal(blobs, pending | {s.snapshot.id for s in to_forget}, now)
     _log.info("prune.delete", snapshots=len(to_forget))
-    report = store.delete(to_forget, progress)
+    if progress is None:
+        report = store.delete(to_forget, None)
+    else:
+        with progress(len(to_forget)) as advance:
+            report = store.delete(to_forget, advance)
     _write_journal(blobs, (pending | {s.snapshot.id for s in to_forget}) - set(report.deleted), now)
     return report
 
@@ -518,7 +524,7 @@ def run_prune(
     now: datetime,
     dry_run: bool = False,
     force_reason: str | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: ProgressFactory | None = None,
 ) -> PruneResult:
     """The whole prune: (lock ->) list -> plan -> safety -> (execute) -> (unlock).
 

@@ -1,0 +1,153 @@
+"""``backupctl prune``: apply the plan to the configured store, safely.
+
+Lock -> list -> plan -> safety rules -> audit ``prune.intent`` -> delete (manifest first)
+-> audit ``prune.result`` -> unlock. ``--dry-run`` stops after the plan and writes nothing.
+Exit codes: 0 done, 1 some deletions failed (rerun to finish), 2 bad usage or config,
+4 a safety refusal or the lock is held.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+import click
+
+from backupctl import clock, runner
+from backupctl.config import Config
+from backupctl.errors import SafetyRefusal, StoreError, UsageError
+from backupctl.log import get_logger
+from backupctl.metrics import PruneMetrics, write_textfile
+from backupctl.progress import progress as progress_bar
+from backupctl.runner import PruneResult, blocking
+
+__all__ = ["command", "render_result"]
+
+_log = get_logger("prune")
+
+
+@click.command("prune")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Config file (default: $BACKUPCTL_CONFIG, else ./backupctl.toml).")
+@click.option("--dry-run", is_flag=True, help="Print the plan and what would be deleted; touch nothing.")
+@click.option("--force", is_flag=True, help="Override safety refusals (not the newest-snapshot rule); needs --reason.")
+@click.option("--reason", metavar="TEXT", default=None, help="Why --force is used; logged and written to the audit log.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@click.option("--metrics-file", type=click.Path(dir_okay=False), default=None,
+              help="Write Prometheus metrics here (node_exporter textfile collector), atomically.")
+def command(config_path: str | None, dry_run: bool, force: bool, reason: str | None, as_json: bool,
+            metrics_file: str | None) -> None:
+    """Delete the snapshots the policy no longer keeps (plan first, then apply).
+
+    Exit codes: 0 ok, 1 some deletions failed (rerun to finish), 2 bad usage or config,
+    4 refused by a safety rule or another prune holds the lock.
+    """
+    force_reason = _check_force(force, reason)
+    config = runner.load(config_path)
+    now = clock.now()
+    _log.info("prune.start", config=config.path, store=config.store.url, dry_run=dry_run, forced=force)
+    started = time.time()
+    try:
+        result = _run(config, now, dry_run, force_reason, as_json)
+    except (StoreError, SafetyRefusal):  # store failure, lock held
+        if metrics_file and not dry_run:
+            _write_metrics(metrics_file, PruneMetrics(failed=1, duration_s=time.time() - started))
+        raise
+    if metrics_file and not dry_run:
+        _write_metrics(metrics_file, _metrics(result, success=result.ok))
+    _finish(result, as_json)
+
+
+def _check_force(force: bool, reason: str | None) -> str | None:
+    if force and not (reason and reason.strip()):
+        raise UsageError("prune: --force needs --reason TEXT (why the safety rules are overridden; it is audited)")
+    if reason is not None and not force:
+        raise UsageError("prune: --reason is only meaningful with --force")
+    return reason.strip() if force and reason else None
+
+
+def _run(config: Config, now: Any, dry_run: bool, force_reason: str | None, as_json: bool) -> PruneResult:
+    from backupctl.audit import AuditLog, audit_blobs_for
+    from backupctl.lock import acquire_lock, lock_blobs_for
+    from backupctl.stores import open_store
+
+    store = open_store(config)
+    blobs = lock_blobs_for(config)
+
+    def lock() -> AbstractContextManager[Any]:
+        return acquire_lock(blobs, ttl=config.safety.lock_ttl, now=now, config_path=config.path)
+
+    audit = AuditLog(audit_blobs_for(config)) if not dry_run else _NoAudit()
+    return runner.run_prune(config, store, audit, lock, blobs=blobs, now=now, dry_run=dry_run,
+                            force_reason=force_reason, progress=None if as_json else _progress)
+
+
+class _NoAudit:
+    """A dry run writes nothing; the runner never calls this, it is a guard."""
+
+    def append(self, action: str, data: dict[str, Any], *, now: Any) -> None:
+        raise AssertionError("a dry run must not write the audit log")
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], None]]:
+    with progress_bar("deleting snapshots", total) as advance:
+        yield advance
+
+
+def _finish(result: PruneResult, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        for line in render_result(result):
+            click.echo(line)
+    stop = blocking(result.refusals, result.forced is not None)
+    if stop:
+        raise SafetyRefusal("prune refused, nothing was deleted:\n" + "\n".join(f"  - {r.message}" for r in stop)
+                            + ("\n  (override the overridable ones with --force --reason TEXT)"
+                               if any(r.overridable for r in stop) else ""))
+    if result.failed:
+        raise StoreError(f"{len(result.failed)} snapshot(s) could not be deleted (run prune again to finish):\n"
+                         + "\n".join(f"  - {sid}: {err}" for sid, err in sorted(result.failed.items())))
+
+
+def render_result(result: PruneResult) -> Iterator[str]:
+    """The human summary of a prune or dry run."""
+    if result.dry_run:
+        yield f"dry run: would delete {len(result.would_delete)} snapshot(s), keep {result.kept}"
+        yield from (f"  forget {sid}" for sid in result.would_delete)
+    else:
+        yield (f"deleted {len(result.deleted)} snapshot(s), kept {result.kept}, freed {result.bytes_freed} bytes "
+               f"in {result.duration_s:.1f} s")
+    for sid, why in sorted(result.held.items()):
+        yield f"  held (Object Lock, skipped): {sid}: {why}"
+    for sid, err in sorted(result.failed.items()):
+        yield f"  FAILED: {sid}: {err}"
+    if result.unknown:
+        yield f"unknown keys left alone: {len(result.unknown)}"
+    if result.incomplete:
+        yield f"incomplete snapshots left alone: {', '.join(result.incomplete)}"
+    if result.requests:
+        yield "requests: " + ", ".join(f"{op}={n}" for op, n in sorted(result.requests.items()))
+    for r in result.refusals:
+        state = "overridden by --force" if result.forced is not None and r.overridable else "REFUSED"
+        yield f"{state}: {r.message}"
+
+
+def _metrics(result: PruneResult, success: bool) -> PruneMetrics:
+    refusals: dict[str, int] = {}
+    for r in result.refusals:
+        refusals[r.group] = refusals.get(r.group, 0) + 1
+    return PruneMetrics(kept=result.kept_by_group, forgotten=result.forgotten_by_group, refusals=refusals,
+                        bytes_freed=result.bytes_freed, duration_s=result.duration_s, failed=len(result.failed),
+                        success_time=time.time() if success else None)
+
+
+def _write_metrics(path: str, metrics: PruneMetrics) -> None:
+    try:
+        write_textfile(path, metrics)
+    except OSError as exc:
+        raise UsageError(f"--metrics-file {path}: cannot write it: {exc.strerror or exc}") from None
