@@ -34,7 +34,7 @@ _log = get_logger("prune")
               help="Config file (default: $BACKUPCTL_CONFIG, else ./backupctl.toml).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and what would be deleted; touch nothing.")
 @click.option("--force", is_flag=True, help="Override safety refusals (not the newest-snapshot rule); needs --reason.")
-@click.option("--reason", metavar="TEXT", default=None, help="Why --force is used; logged and written to the audit log.")
+@click.option("--reason", metavar="TEXT", default=None, help="Why --force is used (logged, audited).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("--metrics-file", type=click.Path(dir_okay=False), default=None,
               help="Write Prometheus metrics here (node_exporter textfile collector), atomically.")
