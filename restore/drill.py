@@ -92,6 +92,7 @@ class DrillSettings:
     live_check_interval: float = 2.0
     progress: ProgressFactory | None = None
     sleep: Callable[[float], None] = time.sleep
+    reraise: tuple[type[BaseException], ...] = ()  # store errors that are not a failed drill (bad config)
 
 
 def tier_of(snap: StoredSnapshot, newest_of_group: datetime) -> str:
@@ -219,7 +220,9 @@ def _phase_fetch(store: DrillStore, sel: Selection, target: Path, settings: Dril
     try:
         with _bar(settings, "restore", sel.snapshot.size or None) as advance:
             outcome = store.restore(sel.snapshot, target, workers=settings.workers, progress=advance)
-    except Exception as exc:  # any store failure is a failed drill, recorded, not a crash
+    except settings.reraise:
+        raise
+    except Exception as exc:  # any other store failure is a failed drill, recorded, not a crash
         run.fetch_seconds = time.perf_counter() - started
         run.phases.append(_phase("fetch", run.fetch_seconds, 0))
         run.fail("restore_failed", f"restore of {sel.snapshot.snapshot.id} failed: {type(exc).__name__}: {exc}")

@@ -1,0 +1,218 @@
+"""``backupctl drill``: a timed test restore against the working-day target, and
+``backupctl drill deadline``: when a restore requested at a given time is due.
+
+The drill itself lives in :mod:`restore.drill`; this module wires in the store, the live
+check (through :func:`backupctl.proc.run`), the progress bar and the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shlex
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from backupctl import clock
+from backupctl.config import Config, DrillConfig
+from backupctl.errors import ConfigError, StoreError, UsageError, ViolationFound
+from backupctl.log import get_logger
+from restore.drill import FAILED_VERDICTS, Choice, DrillError, DrillSettings, history_from_records, run_drill
+from restore.workday import WorkdayError, WorkingCalendar, format_iso_duration, parse_target
+
+__all__ = ["calendar_for", "command", "deadline_json", "live_check_for"]
+
+_log = get_logger("drill")
+DEFAULT_TZ = "Europe/Amsterdam"
+
+
+def calendar_for(drill: DrillConfig, tz: Any, where: str) -> tuple[WorkingCalendar, timedelta]:
+    """The working calendar and target of a ``[drill]`` config section.
+
+    Raises:
+        ConfigError: bad working hours, holidays country or target (naming ``where``).
+    """
+    try:
+        calendar = WorkingCalendar(drill.working_hours, tz, drill.holidays)
+        return calendar, parse_target(drill.target, drill.working_day_hours)
+    except WorkdayError as exc:
+        raise ConfigError(where, [f"drill.{exc}"]) from None
+
+
+def deadline_json(calendar: WorkingCalendar, start: datetime, budget: timedelta, target_text: str) -> dict[str, Any]:
+    """The ``drill deadline --json`` object: deadline (ISO with offset) and the budget both as
+    an ISO 8601 duration and in seconds, plus the holidays the deadline skipped."""
+    deadline = calendar.add_working_time(start, budget)
+    local_start = start.astimezone(calendar.tz)
+    days = (deadline.date() - local_start.date()).days
+    skipped = [
+        {"date": d.isoformat(), "name": name}
+        for d in (local_start.date() + timedelta(days=i) for i in range(days + 1))
+        if (name := calendar.holiday_name(d)) is not None
+    ]
+    return {
+        "from": local_start.isoformat(),
+        "deadline": deadline.isoformat(),
+        "target": target_text,
+        "working_time_budget": format_iso_duration(budget),
+        "working_time_budget_seconds": _seconds(budget),
+        "timezone": str(calendar.tz),
+        "holidays_skipped": skipped,
+    }
+
+
+def _seconds(d: timedelta) -> int | float:
+    s = d.total_seconds()
+    return int(s) if s.is_integer() else s
+
+
+def live_check_for(command_text: str, timeout: float) -> Callable[[Path], bool]:
+    """A live check running ``sh -c command_text`` with ``{dir}`` replaced by the shell-quoted
+    restore directory; it passes when the command exits 0. All attempts together stay within
+    ``timeout`` seconds (each attempt gets what is left)."""
+    from backupctl.proc import run
+
+    try:
+        command_text.format(dir="")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise UsageError(f"drill.live_check: {command_text!r} has a bad placeholder ({exc}); "
+                         "expected only {dir} (write {{ and }} for literal braces)") from None
+    started: list[float] = []
+
+    def check(target: Path) -> bool:
+        if not started:
+            started.append(time.monotonic())
+        left = max(0.1, timeout - (time.monotonic() - started[0]))
+        result = run(["sh", "-c", command_text.format(dir=shlex.quote(str(target)))], timeout=left, cwd=target)
+        return result.returncode == 0
+
+    return check
+
+
+def _history(config: Config) -> list[tuple[str, datetime]]:
+    from backupctl.audit import AuditLog, audit_blobs_for
+
+    records = AuditLog(audit_blobs_for(config)).records()
+    return history_from_records([r.get("data", {}) for r in records if r.get("action") == "drill"])
+
+
+def _settings(config: Config, sample: float, keep: bool, stderr_progress: bool) -> DrillSettings:
+    from backupctl.progress import progress
+
+    calendar, target = calendar_for(config.drill, config.timezone, config.path)
+    d = config.drill
+    return DrillSettings(
+        target=target, calendar=calendar, target_text=d.target, workers=d.workers,
+        verify_workers=max(1, min(8, os.cpu_count() or 1)), sample_percent=sample,
+        scratch_dir=Path(d.scratch_dir) if d.scratch_dir else None, keep=keep,
+        live_check=live_check_for(d.live_check, d.live_check_timeout) if d.live_check else None,
+        live_check_timeout=d.live_check_timeout, live_check_interval=d.live_check_interval,
+        progress=progress if stderr_progress else None, reraise=(UsageError,),
+    )
+
+
+def _summary(rec: dict[str, Any]) -> list[str]:
+    lines = [f"drill {rec['verdict'].upper()}: {rec['snapshot']['id']} ({rec['selection']['mode']})",
+             f"  {rec['message']}"]
+    lines += [f"  failed: {o}" for o in rec["failed_objects"][:20]]
+    if len(rec["failed_objects"]) > 20:
+        lines.append(f"  … and {len(rec['failed_objects']) - 20} more")
+    for p in rec["phases"]:
+        rate = p.get("throughput_bytes_per_second")
+        lines.append(f"  {p['name']:<7}{p['seconds']:>10.2f} s {p['bytes']:>14,} B"
+                     + (f" {rate / 2**20:>9.1f} MiB/s" if rate else ""))
+    lines.append(f"  requested {rec['requested']}, deadline {rec['deadline']}, working time {rec['working_time']}"
+                 f" (target {rec['target']})")
+    if fc := rec.get("forecast"):
+        meets = "meets" if fc["meets_target"] else "MISSES"
+        lines.append(f"  forecast: full restore of {fc['snapshot']} ({fc['bytes']:,} B) takes ~{fc['seconds']:.0f} s;"
+                     f" started now it {meets} the target (deadline {fc['deadline']})")
+    if rec.get("scratch_dir"):
+        lines.append(f"  kept: {rec['scratch_dir']}")
+    return lines
+
+
+@click.group("drill", invoke_without_command=True)
+@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
+              help="Config file (default: $BACKUPCTL_CONFIG, else ./backupctl.toml).")
+@click.option("--snapshot", "how", default="latest", show_default=True, metavar="ID|latest|random",
+              help="Which snapshot to restore: an id (or unique id prefix), the latest, or a seeded random one.")
+@click.option("--stratified", is_flag=True,
+              help="Rotate over the daily, weekly and monthly tiers (least recently drilled tier first).")
+@click.option("--sample", type=click.FloatRange(0, 100, min_open=True), default=100.0, show_default=True,
+              metavar="PCT", help="Verify only this share of the objects (seeded).")
+@click.option("--seed", type=int, default=None, help="Seed for --snapshot random and --sample (default: a fresh one, "
+              "recorded).")
+@click.option("--keep", is_flag=True, help="Leave the restored files in the scratch directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print the drill record as JSON.")
+@click.pass_context
+def command(ctx: click.Context, config_path: str | None, how: str, stratified: bool, sample: float,
+            seed: int | None, keep: bool, as_json: bool) -> None:
+    """Restore a snapshot into scratch space, verify it, wait until it is live, and measure
+    the time against the working-day target. Exit 3 when the drill fails."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from backupctl.audit import AuditLog, audit_blobs_for
+    from backupctl.runner import load
+    from backupctl.stores import open_store
+
+    config = load(config_path)
+    settings = _settings(config, sample, keep, stderr_progress=not as_json)
+    seed = secrets.randbits(32) if seed is None else seed
+    choice = Choice(how=how, stratified=stratified, seed=seed, history=_history(config) if stratified else ())
+    requested = clock.now()
+    try:
+        record = run_drill(open_store(config), choice, settings, requested=requested)
+    except DrillError as exc:
+        raise UsageError(f"drill: {exc}") from None
+    record["seed"] = seed
+    _log.info("drill.done", snapshot=record["snapshot"]["id"], verdict=record["verdict"],
+              wall_s=record["wall_seconds"])
+    audit_error: StoreError | None = None
+    try:
+        entry = AuditLog(audit_blobs_for(config)).append("drill", record, now=clock.now())
+        record["audit_seq"] = entry.get("seq")
+    except StoreError as exc:
+        audit_error = exc
+    click.echo(json.dumps(record, indent=2) if as_json else "\n".join(_summary(record)))
+    if audit_error is not None:
+        raise StoreError(f"the drill ran ({record['verdict']}) but its record could not be written to the audit log: "
+                         f"{audit_error}")
+    if record["verdict"] in FAILED_VERDICTS:
+        raise ViolationFound(f"drill {record['verdict']}: {record['message']}")
+
+
+@command.command("deadline")
+@click.option("--from", "start", required=True, metavar="TIME",
+              help="When the restore is requested: ISO 8601 with an offset, e.g. 2026-12-24T16:30:00+01:00.")
+@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
+              help="Config file for [drill] hours, holidays and target (default: the built-in SLA defaults).")
+@click.option("--json", "as_json", is_flag=True, help="Print {deadline, working_time_budget, …} as JSON.")
+def deadline(start: str, config_path: str | None, as_json: bool) -> None:
+    """When a restore requested at TIME must be live: the target in working time, counted in
+    opening hours only, skipping weekends and public holidays."""
+    when = clock.parse_time(start, "--from")
+    if config_path is not None:
+        from backupctl.runner import load
+
+        config = load(config_path)
+        calendar, budget = calendar_for(config.drill, config.timezone, config.path)
+        target_text = config.drill.target
+    else:
+        defaults = DrillConfig()
+        calendar, budget = calendar_for(defaults, DEFAULT_TZ, "<built-in defaults>")
+        target_text = defaults.target
+    out = deadline_json(calendar, when, budget, target_text)
+    if as_json:
+        click.echo(json.dumps(out, indent=2))
+        return
+    click.echo(f"deadline: {out['deadline']}")
+    click.echo(f"  {target_text} = {out['working_time_budget']} of working time from {out['from']} ({out['timezone']})")
+    for h in out["holidays_skipped"]:
+        click.echo(f"  skipped holiday: {h['date']} {h['name']}")
