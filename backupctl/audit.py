@@ -38,8 +38,8 @@ from backupctl.log import get_logger
 from backupctl.stores.base import BlobStore, PreconditionFailed
 
 __all__ = [
-    "AUDIT_PREFIX", "HEAD_KEY", "ZERO_HASH", "AuditLog", "AuditProblem", "audit_blobs_for", "canonical",
-    "record_digest", "record_hash", "store_blobs_for", "verify_jsonl",
+    "AUDIT_PREFIX", "HEAD_KEY", "ZERO_HASH", "AuditLog", "AuditProblem", "AuditReport", "audit_blobs_for", "canonical",
+    "record_digest", "record_hash", "store_blobs_for", "verify_jsonl", "verify_jsonl_report",
 ]
 
 AUDIT_PREFIX = "_backupctl/audit/"
@@ -201,7 +201,32 @@ def _verify(entries: list[_Entry], problems: list[AuditProblem], expect_head: st
     return by_seq
 
 
-def verify_jsonl(text: str, expect_head: str | None = None) -> list[AuditProblem]:
+@dataclass(frozen=True)
+class AuditReport:
+    """The outcome of a verification: how many records, the newest one's hash, the problems."""
+
+    records: int
+    head: str | None
+    problems: tuple[AuditProblem, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when no problem was found."""
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"ok", "records", "head", "problems": [{"seq", "key", "problem"}]}``."""
+        return {"ok": self.ok, "records": self.records, "head": self.head,
+                "problems": [p.to_json() for p in self.problems]}
+
+
+def _report(entries: list[_Entry], by_seq: dict[int, _Entry], problems: list[AuditProblem]) -> AuditReport:
+    newest = by_seq[max(by_seq)].record if by_seq else None
+    head = record_hash(newest) if newest is not None else (ZERO_HASH if not entries else None)
+    return AuditReport(records=len(entries), head=head, problems=tuple(problems))
+
+
+def verify_jsonl_report(text: str, expect_head: str | None = None) -> AuditReport:
     """Verify an exported log (JSON Lines, one record per line, in seq order).
 
     Args:
@@ -210,13 +235,18 @@ def verify_jsonl(text: str, expect_head: str | None = None) -> list[AuditProblem
             hash of one of the records, which catches records removed from the end.
 
     Returns:
-        Every problem found; empty when the log is intact.
+        The report: record count, head hash and every problem (none when intact).
     """
     problems: list[AuditProblem] = []
     entries = [_parse(f"line {n}", None, line, problems)
                for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    _verify(entries, problems, expect_head)
-    return problems
+    by_seq = _verify(entries, problems, expect_head)
+    return _report(entries, by_seq, problems)
+
+
+def verify_jsonl(text: str, expect_head: str | None = None) -> list[AuditProblem]:
+    """The problems of an exported log (see :func:`verify_jsonl_report`); empty when intact."""
+    return list(verify_jsonl_report(text, expect_head).problems)
 
 
 class AuditLog:
@@ -272,12 +302,16 @@ class AuditLog:
         return "".join(line + "\n" for line in lines)
 
     def verify(self, expect_head: str | None = None) -> list[AuditProblem]:
+        """Every problem of the stored log (see :meth:`verify_report`); empty when intact."""
+        return list(self.verify_report(expect_head).problems)
+
+    def verify_report(self, expect_head: str | None = None) -> AuditReport:
         """Check the stored log: every record well-formed and stored under its own seq, its
         ``sha256`` right, no gaps, every ``prev`` the hash of its predecessor, the head
         pointer consistent, and (optionally) ``expect_head`` the hash of some record.
 
         Returns:
-            Every problem, each naming the seq and key; empty when intact.
+            The report: record count, head hash and every problem (each naming seq and key).
 
         Raises:
             StoreError: the store cannot be read.
@@ -292,7 +326,7 @@ class AuditLog:
                    for key, raw in self._fetch(k for k in keys if _KEY_RE.match(k))]
         by_seq = _verify(entries, problems, expect_head)
         self._check_head_pointer(by_seq, problems)
-        return problems
+        return _report(entries, by_seq, problems)
 
     def _read_head(self) -> tuple[int, str] | None:
         try:
