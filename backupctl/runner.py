@@ -4,11 +4,10 @@
 only adds :func:`execute` (lock -> audit intent -> delete -> audit result -> unlock).
 
 Interrupted prunes: the store deletes a snapshot's manifest first, so a run killed mid-way
-leaves snapshots without a manifest, which a listing reports as *incomplete* (and
-incomplete snapshots are normally left alone: a producer may still be uploading). To let a
-rerun finish the job, the runner keeps a small journal (``_backupctl/prune/pending.json``,
-beside the lock) of the ids it is about to delete; an incomplete snapshot whose id is in
-the journal is positively identified as ours and its remaining objects are deleted.
+leaves snapshots without a manifest. Incomplete snapshots are normally left alone (a
+producer may still be uploading); the store's deletion journal tells the two apart: it
+reports journalled ones with a ``problem`` starting "deletion interrupted", the plan lists
+them under ``resume`` and the next prune hands them back to ``store.delete`` to finish.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, suppress
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,16 +27,16 @@ import click
 from backupctl.config import Config, PolicyConfig, load_config
 from backupctl.errors import ConfigError
 from backupctl.log import get_logger
-from backupctl.stores.base import BlobStore, DeleteReport, Listing, Store, StoredSnapshot
+from backupctl.stores.base import DeleteReport, Listing, Store, StoredSnapshot
 from retention import Decision, Duration, EmptyPolicyError, Reason, go_add_date
 from retention import plan as retention_plan
 
 __all__ = [
-    "JOURNAL_KEY", "NEWEST_REASON", "AuditSink", "GroupPlan", "PruneResult", "Refusal", "RunPlan",
-    "check_safety", "compute_run_plan", "execute", "plan_command", "read_journal", "resolve_config_path",
+    "INTERRUPTED", "NEWEST_REASON", "AuditSink", "GroupPlan", "PruneResult", "Refusal", "RunPlan",
+    "check_safety", "compute_run_plan", "execute", "plan_command", "resolve_config_path",
 ]
 
-JOURNAL_KEY = "_backupctl/prune/pending.json"
+INTERRUPTED = "deletion interrupted"  # how stores mark an incomplete snapshot a prune was deleting
 NEWEST_REASON = Reason("newest", "newest of group (safety)")
 _log = get_logger("runner")
 ProgressFactory = Callable[[int], AbstractContextManager[Callable[[int], None]]]
@@ -142,16 +141,13 @@ def _decision_json(d: Decision) -> dict[str, Any]:
 
 
 def compute_run_plan(
-    config: Config, listing: Listing, now: datetime, pending: set[str] | frozenset[str] = frozenset(),
-) -> RunPlan:
+    config: Config, listing: Listing, now: datetime) -> RunPlan:
     """Plan every configured policy over its group's complete and held snapshots.
 
     Args:
         config: the validated config (policies, sha256).
         listing: what the store holds.
         now: the reference clock (aware).
-        pending: ids a previous, interrupted prune was deleting (see :func:`read_journal`);
-            incomplete snapshots with such an id are finished, all others are left alone.
 
     Returns:
         A :class:`RunPlan`. A group's newest snapshot is always kept (reason ``newest``).
@@ -166,7 +162,7 @@ def compute_run_plan(
     run.unmanaged = [s for group in by_group.values() for s in group]
     managed = {p.group for p in config.policies}
     for stored in listing.incomplete:
-        if stored.snapshot.id in pending and stored.snapshot.group in managed:
+        if (stored.problem or "").startswith(INTERRUPTED) and stored.snapshot.group in managed:
             run.resume.append(stored)
         else:
             run.incomplete.append(stored)
@@ -253,36 +249,6 @@ def blocking(refusals: Sequence[Refusal], force: bool) -> list[Refusal]:
     return [r for r in refusals if not force or not r.overridable]
 
 
-# ---------------------------------------------------------------------------- journal
-
-
-def read_journal(blobs: BlobStore) -> set[str]:
-    """Ids an earlier prune was deleting. An absent or unreadable journal gives no ids
-    (so nothing incomplete is touched). Raises StoreError when the store fails."""
-    try:
-        raw = blobs.get(JOURNAL_KEY)
-    except KeyError:
-        return set()
-    try:
-        data = json.loads(raw)
-        ids = data["ids"]
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise TypeError("ids")
-    except (ValueError, KeyError, TypeError) as exc:
-        _log.warning("prune.journal_unreadable", key=JOURNAL_KEY, error=str(exc))
-        return set()
-    return set(ids)
-
-
-def _write_journal(blobs: BlobStore, ids: set[str], now: datetime) -> None:
-    if ids:
-        doc = {"version": 1, "updated": now.isoformat(), "ids": sorted(ids)}
-        blobs.put(JOURNAL_KEY, json.dumps(doc).encode())
-        return
-    with suppress(KeyError):
-        blobs.delete(JOURNAL_KEY)
-
-
 # ---------------------------------------------------------------------------- execution
 
 
@@ -359,7 +325,6 @@ def execute(
     audit: AuditSink,
     *,
     now: datetime,
-    blobs: BlobStore,
     refusals: Sequence[Refusal] = (),
     force_reason: str | None = None,
     progress: ProgressFactory | None = None,
@@ -369,13 +334,13 @@ def execute(
 
     Groups with a blocking refusal are skipped entirely (the caller normally refuses the
     run before). Writes ``prune.forced`` (when forced), ``prune.intent``, then deletes, then
-    ``prune.result``; the journal is updated around the deletion.
+    ``prune.result``.
 
     Returns:
         The :class:`PruneResult` (``failed`` non-empty on a partial deletion).
 
     Raises:
-        StoreError: the store failed outright (the journal lets a rerun finish).
+        StoreError: the store failed outright (its deletion journal lets a rerun finish).
     """
     started = clock()
     stopped = {r.group for r in blocking(refusals, force_reason is not None)}
@@ -388,7 +353,7 @@ def execute(
         _log.warning("prune.forced", reason=force_reason, refusals=len(refusals))
     audit.append("prune.intent", intent_record(run, to_forget, force_reason), now=now)
     _log.info("prune.intent", delete=len(to_forget), kept=result.kept)
-    report = _delete(run, store, blobs, to_forget, now, progress)
+    report = _delete(store, to_forget, progress)
     _merge_report(result, report, to_forget)
     result.duration_s = clock() - started
     audit.append("prune.result", _result_record(result), now=now)
@@ -397,24 +362,15 @@ def execute(
     return result
 
 
-def _delete(
-    run: RunPlan, store: Store, blobs: BlobStore, to_forget: list[StoredSnapshot], now: datetime,
-    progress: ProgressFactory | None,
-) -> DeleteReport:
+def _delete(store: Store, to_forget: list[StoredSnapshot], progress: ProgressFactory | None) -> DeleteReport:
     if not to_forget:
         return DeleteReport()
-    pending = read_journal(blobs)
-    present = {s.snapshot.id for s in run.to_forget()} | run.kept_ids()
-    pending &= present  # forget ids that are gone, or that the plan now keeps
-    pending -= run.kept_ids()
-    _write_journal(blobs, pending | {s.snapshot.id for s in to_forget}, now)
     _log.info("prune.delete", snapshots=len(to_forget))
     if progress is None:
         report = store.delete(to_forget, None)
     else:
         with progress(len(to_forget)) as advance:
             report = store.delete(to_forget, advance)
-    _write_journal(blobs, (pending | {s.snapshot.id for s in to_forget}) - set(report.deleted), now)
     return report
 
 
@@ -423,8 +379,8 @@ def _merge_report(result: PruneResult, report: DeleteReport, to_forget: list[Sto
     result.held = dict(report.held)
     result.failed = dict(report.failed)
     missing = {s.snapshot.id for s in to_forget} - set(report.deleted) - set(report.held) - set(report.failed)
-    for sid in sorted(missing):  # a store that forgets to account for a snapshot: treat as failed
-        result.failed[sid] = "not reported by the store"
+    if missing:  # the store found nothing left to delete (gone since the listing): not a failure
+        _log.warning("prune.already_gone", snapshots=sorted(missing))
     result.bytes_freed = report.bytes_freed
     for op, n in report.requests.items():
         result.requests[op] = result.requests.get(op, 0) + n
@@ -471,12 +427,11 @@ def plan_command(config_path: str | None, as_json: bool = False, now: datetime |
         ConfigError: missing or bad config. StoreError: the store cannot be listed.
     """
     from backupctl import clock
-    from backupctl.lock import lock_blobs_for
     from backupctl.stores import open_store
 
     config = load(config_path)
     now = now or clock.now()
-    run, refusals = plan_store(config, open_store(config), lock_blobs_for(config), now)
+    run, refusals = plan_store(config, open_store(config), now)
     if as_json:
         click.echo(json.dumps(run.to_json(refusals), indent=2))
     else:
@@ -520,7 +475,6 @@ def run_prune(
     audit: AuditSink,
     lock: Callable[[], AbstractContextManager[Any]],
     *,
-    blobs: BlobStore,
     now: datetime,
     dry_run: bool = False,
     force_reason: str | None = None,
@@ -537,27 +491,27 @@ def run_prune(
         with nothing deleted; the command turns them into exit 4.
     """
     if dry_run:
-        run, refusals = plan_store(config, store, blobs, now)
+        run, refusals = plan_store(config, store, now)
         result = summarize(run, refusals)
         result.dry_run = True
         return result
     with lock():
         _log.info("prune.locked")
-        run, refusals = plan_store(config, store, blobs, now)
+        run, refusals = plan_store(config, store, now)
         if blocking(refusals, force_reason is not None):
             _log.warning("prune.refused", refusals=[f"{r.group}:{r.rule}" for r in refusals])
             return summarize(run, refusals)
-        return execute(run, store, audit, now=now, blobs=blobs, refusals=refusals, force_reason=force_reason,
+        return execute(run, store, audit, now=now, refusals=refusals, force_reason=force_reason,
                        progress=progress)
 
 
-def plan_store(config: Config, store: Store, blobs: BlobStore, now: datetime) -> tuple[RunPlan, list[Refusal]]:
-    """List the store, plan it (with the journal in ``blobs`` of an interrupted prune), check safety.
+def plan_store(config: Config, store: Store, now: datetime) -> tuple[RunPlan, list[Refusal]]:
+    """List the store, plan it and check safety.
 
     Raises:
         StoreError: the store cannot be listed.
     """
-    run = compute_run_plan(config, store.list(), now, read_journal(blobs))
+    run = compute_run_plan(config, store.list(), now)
     refusals = check_safety(run, config, now)
     _log.info("prune.planned", keep=len(run.kept_ids()), forget=len(run.to_forget()),
               unknown=len(run.unknown), incomplete=len(run.incomplete), refusals=len(refusals))

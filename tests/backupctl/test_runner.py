@@ -15,13 +15,12 @@ from hypothesis import strategies as st
 from backupctl.config import Config, PolicyConfig, parse_config
 from backupctl.errors import LockHeld
 from backupctl.runner import (
-    JOURNAL_KEY,
+    INTERRUPTED,
     NEWEST_REASON,
     GroupPlan,
     RunPlan,
     check_safety,
     compute_run_plan,
-    read_journal,
     run_prune,
 )
 from backupctl.stores.base import BlobInfo, DeleteReport, Listing, StoredSnapshot
@@ -69,7 +68,8 @@ class FakeBlobs:
 
 
 class FakeStore:
-    """Holds snapshots; ``fail`` names ids whose deletion fails after the manifest went."""
+    """Holds snapshots; ``fail`` names ids whose deletion fails after the manifest went.
+    Like the S3 store, it journals what it deletes and finishes journalled ids on the next delete."""
 
     url = "fake://"
 
@@ -78,6 +78,7 @@ class FakeStore:
         self.unknown = list(unknown)
         self.fail: set[str] = set()
         self.calls: list[str] = []
+        self.pending: set[str] = set()
         self._blobs = FakeBlobs()
 
     def list(self) -> Listing:
@@ -93,12 +94,17 @@ class FakeStore:
         for s in snapshots:
             sid = s.snapshot.id
             if sid in self.fail:  # manifest deleted, data not: the snapshot is now incomplete
-                self.snaps[sid] = StoredSnapshot(s.snapshot, status="incomplete", keys=s.keys[1:])
+                self.snaps[sid] = StoredSnapshot(s.snapshot, status="incomplete", keys=s.keys[1:],
+                                                 problem=INTERRUPTED + ": finish me")
+                self.pending.add(sid)
                 report.failed[sid] = "SlowDown"
             elif s.status == "held":
                 report.held[sid] = "object lock"
+            elif s.status == "incomplete" and sid not in self.pending:
+                report.failed[sid] = "incomplete snapshot: never deleted"
             else:
                 del self.snaps[sid]
+                self.pending.discard(sid)
                 report.deleted.append(sid)
                 report.bytes_freed += 10
         return report
@@ -133,7 +139,7 @@ class FakeLock:
 
 def prune(config: Config, store: FakeStore, **kw: Any) -> tuple[Any, FakeAudit, FakeLock]:
     audit, lock = FakeAudit(), FakeLock()
-    result = run_prune(config, store, audit, lock, blobs=store.blobs(), now=NOW, **kw)  # type: ignore[arg-type]
+    result = run_prune(config, store, audit, lock, now=NOW, **kw)  # type: ignore[arg-type]
     return result, audit, lock
 
 
@@ -254,7 +260,6 @@ def test_prune_deletes_the_plan_and_audits_intent_then_result() -> None:
     assert intent["config_sha256"] == "c0ffee" and len(intent["delete"]) == 3
     assert intent["counts"] == {"app": {"keep": 3, "forget": 3}}
     assert audit.records[1][1]["deleted"] == result.deleted
-    assert JOURNAL_KEY not in store.blobs().data  # a finished prune leaves no journal
     doc = result.to_json()
     assert doc["kept"] == 3 and doc["incomplete"] == [s.snapshot.id for s in before.incomplete]
     assert doc["unknown"] == ["x"] and doc["bytes_freed"] == 30 and doc["dry_run"] is False
@@ -294,7 +299,7 @@ def test_lock_held_propagates_and_nothing_is_deleted() -> None:
     lock = FakeLock()
     lock.held = True
     with pytest.raises(LockHeld):
-        run_prune(make_config(), store, FakeAudit(), lock, blobs=store.blobs(), now=NOW)  # type: ignore[arg-type]
+        run_prune(make_config(), store, FakeAudit(), lock, now=NOW)  # type: ignore[arg-type]
     assert store.calls == [] and len(store.snaps) == 6
 
 
@@ -313,23 +318,14 @@ def test_partial_failure_is_journalled_and_a_rerun_finishes_the_job() -> None:
     store.fail = {victim}
     result, _, _ = prune(make_config(), store)
     assert not result.ok and set(result.failed) == {victim}
-    assert read_journal(store.blobs()) == {victim}
     assert store.snaps[victim].status == "incomplete"  # manifest gone: no longer looks whole
+    assert [s.snapshot.id for s in compute_run_plan(make_config(), store.list(), NOW).resume] == [victim]
     store.fail = set()
     result, audit, _ = prune(make_config(), store)
     assert result.ok and result.deleted == [victim]
     assert audit.records[0][1]["delete"][0]["reason"] == "resume interrupted prune"
     assert {i for i, s in store.snaps.items() if s.status != "incomplete"} == kept
     assert len([s for s in store.snaps.values() if s.status == "incomplete"]) == 1  # the producer's, untouched
-    assert read_journal(store.blobs()) == set()
-
-
-def test_unreadable_journal_resumes_nothing() -> None:
-    blobs = FakeBlobs()
-    blobs.data[JOURNAL_KEY] = b"{not json"
-    assert read_journal(blobs) == set()
-    blobs.data[JOURNAL_KEY] = b'{"ids": [1, 2]}'
-    assert read_journal(blobs) == set()
 
 
 # ---------------------------------------------------------------------------- property
