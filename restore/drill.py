@@ -230,6 +230,9 @@ def _phase_fetch(store: DrillStore, sel: Selection, target: Path, settings: Dril
     run.fetch_seconds = time.perf_counter() - started
     run.fetch, run.restored_bytes = outcome, outcome.bytes
     run.phases.append({**_phase("fetch", run.fetch_seconds, outcome.bytes), "files": outcome.files})
+    if outcome.problems and not outcome.verified_by_store:
+        run.fail("restore_failed", f"{len(outcome.problems)} object(s) could not be restored", outcome.problems)
+        return False
     return True
 
 

@@ -197,3 +197,26 @@ def test_history_from_records_skips_malformed() -> None:
             {"selection": {"tier": "daily"}, "requested": "not a time"},
             {"selection": "x"}, {}]
     assert history_from_records(recs) == [("weekly", MONDAY_10)]
+
+
+def test_objects_the_store_could_not_fetch_are_a_failed_restore(tmp_path: Path) -> None:
+    from restore.protocol import RestoreOutcome
+
+    class Partial(DirStore):
+        def restore(self, snapshot: StoredSnapshot, target: Path, **_kw: object) -> RestoreOutcome:
+            return RestoreOutcome(bytes=0, files=0, problems=("app/x: NoSuchKey",))
+
+    root = tmp_path / "s"
+    write_snapshot(root, "app", datetime(2026, 11, 1, tzinfo=UTC), {"x": b"1"})
+    rec = run_drill(Partial(root), Choice("latest"), settings(tmp_path), requested=MONDAY_10)
+    assert rec["verdict"] == "restore_failed" and rec["failed_objects"] == ["app/x: NoSuchKey"]
+
+
+def test_reraised_errors_propagate_and_scratch_is_still_removed(store: DirStore, tmp_path: Path) -> None:
+    class BadConfig(Exception):
+        pass
+
+    store.fail_restore = BadConfig("no restic password")
+    with pytest.raises(BadConfig):
+        run_drill(store, Choice("latest"), settings(tmp_path, reraise=(BadConfig,)), requested=MONDAY_10)
+    assert not store.restored_to[0].exists()
