@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from backupctl.clock import now
 from backupctl.config import Config
@@ -25,7 +26,9 @@ from retention import group_key
 
 __all__ = ["FORGET_CHUNK", "PruneFailed", "ResticStore", "classify", "parse_snapshots", "rotating_subset"]
 
-_log = get_logger("stores.restic")
+def _log() -> Any:
+    """The module's logger, bound per call so a later ``log.configure`` (level, renderer) applies."""
+    return get_logger("stores.restic")
 
 FORGET_CHUNK = 100  # ids per `restic forget` call: bounded command lines, few key derivations
 _FULL_ID = re.compile(r"^[0-9a-f]{64}$")
@@ -124,7 +127,7 @@ class ResticStore:
         if result.returncode != 0:
             raise self._fail(result, "list snapshots")
         snapshots = parse_snapshots(result.stdout_text, self.repository, self.group_by)
-        _log.info("restic.listed", repository=self.repository, snapshots=len(snapshots),
+        _log().info("restic.listed", repository=self.repository, snapshots=len(snapshots),
                   duration_s=round(result.duration, 3))
         return Listing(snapshots=snapshots, requests={"restic snapshots": 1})
 
@@ -195,7 +198,7 @@ class ResticStore:
         try:
             present = {s.snapshot.id for s in self.list().snapshots}
         except StoreError as exc:
-            _log.warning("restic.relist_failed", repository=self.repository, error=str(exc))
+            _log().warning("restic.relist_failed", repository=self.repository, error=str(exc))
             return
         report.requests["restic snapshots"] = report.requests.get("restic snapshots", 0) + 1
         for sid in unsure:
@@ -212,7 +215,7 @@ class ResticStore:
                               f"is not freed yet: {error} — run `restic -r {self.repository} prune` (or the next "
                               "backupctl prune) once the cause is fixed", report)
         report.bytes_freed = _pruned_bytes(result.stdout_text)
-        _log.info("restic.pruned", repository=self.repository, forgotten=len(report.deleted),
+        _log().info("restic.pruned", repository=self.repository, forgotten=len(report.deleted),
                   bytes_freed=report.bytes_freed, duration_s=round(result.duration, 3))
 
     # ------------------------------------------------------------------ integrity
@@ -250,7 +253,7 @@ class ResticStore:
         if fatal is not None:
             raise self._fail(result, "check")
         problems = _check_problems(result.stderr_text)
-        _log.warning("restic.check_failed", repository=self.repository, problems=len(problems))
+        _log().warning("restic.check_failed", repository=self.repository, problems=len(problems))
         return problems or [IntegrityProblem("", "repository", _tail(result.stderr_text)
                                              or f"restic check exited {result.returncode}")]
 
@@ -289,7 +292,7 @@ class ResticStore:
         files, size = _count_files(target)
         if progress is not None:
             progress(size)
-        _log.info("restic.restored", repository=self.repository, snapshot=snapshot.snapshot.id[:8], files=files,
+        _log().info("restic.restored", repository=self.repository, snapshot=snapshot.snapshot.id[:8], files=files,
                   bytes=size, problems=len(problems), duration_s=round(result.duration, 3))
         return RestoreOutcome(bytes=size, files=files, problems=tuple(problems), verified_by_store=True)
 
