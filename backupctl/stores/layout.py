@@ -1,0 +1,380 @@
+"""The snapshot layout of S3 and file stores (pure: no I/O).
+
+A snapshot is a folder ``<prefix><key template>`` (default ``{group}/{time}/``, with
+``{time}`` = ``YYYYMMDDTHHMMSSZ`` in UTC) holding data objects and ``manifest.json``,
+which the producer writes last::
+
+    {"version": 1, "group": "app", "time": "2026-11-20T06:00:00+00:00",
+     "objects": [{"key": "db.sql.gz", "size": 1234, "sha256": "<64 hex>"}]}
+
+This module turns a stream of ``(key, size)`` into per-folder aggregates (memory grows with
+snapshots, not objects), validates manifests and builds the :class:`Listing`. Keys under
+``_backupctl/`` belong to backupctl itself (lock, audit log, deletion journal).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+from typing import Any, TypeVar
+
+from backupctl.stores.base import DeleteReport, Listing, ManifestEntry, StoredSnapshot
+from retention import Snapshot
+
+__all__ = [
+    "INTERNAL_PREFIX", "JOURNAL_PREFIX", "MANIFEST", "MAX_DELETE_BATCH", "FolderAgg", "FolderScanner",
+    "KeyTemplate", "LayoutError", "ManifestError", "ManifestRead", "Outcome", "apply_outcome", "build_listing",
+    "chunks",
+    "decode_journal", "encode_journal", "format_time", "parse_manifest", "parse_snapshot_id", "select_deletions",
+    "snapshot_id",
+]
+
+MANIFEST = "manifest.json"
+INTERNAL_PREFIX = "_backupctl/"
+JOURNAL_PREFIX = INTERNAL_PREFIX + "deleting/"
+MAX_DELETE_BATCH = 1000  # S3 DeleteObjects refuses more keys per request
+TIME_FORMAT = "%Y%m%dT%H%M%SZ"
+_TIME_RE = r"\d{8}T\d{6}Z"
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+T = TypeVar("T")
+
+
+class LayoutError(ValueError):
+    """A key template that cannot describe a snapshot folder."""
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be trusted; the message says what is wrong."""
+
+
+def format_time(t: datetime) -> str:
+    """An aware time as the key's ``YYYYMMDDTHHMMSSZ`` (UTC)."""
+    return t.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+def parse_key_time(text: str) -> datetime | None:
+    """``YYYYMMDDTHHMMSSZ`` -> aware UTC time, or None when it is no real time (e.g. month 13)."""
+    try:
+        return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def snapshot_id(group: str, time_utc: datetime) -> str:
+    """The store's snapshot id: ``<group>/<YYYYMMDDTHHMMSSZ>``."""
+    return f"{group}/{format_time(time_utc)}"
+
+
+def parse_snapshot_id(sid: str) -> tuple[str, datetime]:
+    """``"app/20261120T060000Z"`` -> ``("app", time)``.
+
+    Raises:
+        ValueError: the id does not have that shape.
+    """
+    group, _, text = sid.rpartition("/")
+    t = parse_key_time(text) if re.fullmatch(_TIME_RE, text) else None
+    if not group or t is None:
+        raise ValueError(f"not a snapshot id {sid!r} (expected <group>/<YYYYMMDDTHHMMSSZ>)")
+    return group, t
+
+
+@dataclass(frozen=True)
+class FolderMatch:
+    """A key split by the template: its folder, group, folder time and key inside the folder."""
+
+    folder: str
+    group: str
+    time: datetime
+    rest: str
+
+
+@dataclass(frozen=True)
+class KeyTemplate:
+    """A compiled key template such as ``{group}/{time}/`` or ``backups/{time}-{group}/``."""
+
+    text: str
+    regex: re.Pattern[str]
+
+    @classmethod
+    def compile(cls, text: str) -> KeyTemplate:
+        """Compile ``text``; it needs ``{group}`` and ``{time}`` once each and ends with '/'.
+
+        Raises:
+            LayoutError: naming the template and what was expected.
+        """
+        fields = re.findall(r"\{([^{}]*)\}", text)
+        if sorted(fields) != ["group", "time"] or text.count("{") != 2 or text.count("}") != 2:
+            raise LayoutError(f"key template {text!r}: expected {{group}} and {{time}} exactly once each "
+                              "and no other fields, e.g. '{group}/{time}/'")
+        if not text.endswith("/") or text.startswith("/") or "//" in text:
+            raise LayoutError(f"key template {text!r}: expected a relative folder ending in '/', "
+                              "e.g. '{group}/{time}/'")
+        pattern = ""
+        for part in re.split(r"(\{group\}|\{time\})", text):
+            if part == "{group}":
+                pattern += r"(?P<group>[^/].*?)"
+            elif part == "{time}":
+                pattern += rf"(?P<time>{_TIME_RE})"
+            else:
+                pattern += re.escape(part)
+        return cls(text, re.compile(rf"(?P<folder>{pattern})(?P<rest>.*)", re.DOTALL))
+
+    def folder(self, group: str, time_utc: datetime) -> str:
+        """The folder (relative to the store prefix, ending in '/') of a snapshot."""
+        return self.text.replace("{group}", group).replace("{time}", format_time(time_utc))
+
+    def match(self, key: str) -> FolderMatch | None:
+        """Split a key (relative to the prefix) into folder parts, or None if it fits no folder."""
+        m = self.regex.fullmatch(key)
+        if m is None:
+            return None
+        t = parse_key_time(m["time"])
+        if t is None:
+            return None
+        return FolderMatch(m["folder"], m["group"], t, m["rest"])
+
+
+@dataclass
+class FolderAgg:
+    """What the listing keeps per snapshot folder: counts and bytes, not keys."""
+
+    folder: str
+    group: str
+    time: datetime
+    objects: int = 0
+    bytes: int = 0
+    has_manifest: bool = False
+
+    @property
+    def id(self) -> str:
+        return snapshot_id(self.group, self.time)
+
+
+@dataclass
+class FolderScanner:
+    """Feed keys (relative to the store prefix) with :meth:`add`; read ``folders``,
+    ``unknown`` (keys of no configured snapshot) and ``journals`` (deletion journals)."""
+
+    template: KeyTemplate
+    groups: Collection[str]
+    folders: dict[str, FolderAgg] = field(default_factory=dict)
+    unknown: list[str] = field(default_factory=list)
+    journals: list[str] = field(default_factory=list)
+
+    def add(self, key: str, size: int) -> None:
+        """Account one key: to its folder, to ``unknown``, or to backupctl's own keys."""
+        if key.startswith(INTERNAL_PREFIX):
+            if key.startswith(JOURNAL_PREFIX) and key.endswith(".json"):
+                self.journals.append(key)
+            return
+        m = self.template.match(key)
+        if m is None or m.group not in self.groups:
+            self.unknown.append(key)
+            return
+        agg = self.folders.get(m.folder)
+        if agg is None:
+            agg = self.folders[m.folder] = FolderAgg(m.folder, m.group, m.time)
+        agg.objects += 1
+        agg.bytes += size
+        if m.rest == MANIFEST:
+            agg.has_manifest = True
+
+    def add_all(self, keys: Iterable[tuple[str, int]]) -> FolderScanner:
+        """Add every ``(key, size)``; returns self."""
+        for key, size in keys:
+            self.add(key, size)
+        return self
+
+
+def parse_manifest(data: bytes, group: str, time_utc: datetime) -> tuple[ManifestEntry, ...]:
+    """Validate a manifest's bytes against the folder it was found in.
+
+    Returns:
+        The entries, keys relative to the folder.
+    Raises:
+        ManifestError: bad JSON, wrong version, group/time not matching the key, an object
+            key outside the folder, a bad size or sha256, or a duplicate key.
+    """
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"manifest.json is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ManifestError("manifest.json: expected a JSON object")
+    if doc.get("version") != 1:
+        raise ManifestError(f"manifest.json: unsupported version {doc.get('version')!r} (expected 1)")
+    if doc.get("group") != group:
+        raise ManifestError(f"manifest.json: group {doc.get('group')!r} does not match the key's group {group!r}")
+    _check_time(doc.get("time"), time_utc)
+    objects = doc.get("objects")
+    if not isinstance(objects, list):
+        raise ManifestError("manifest.json: 'objects' must be a list of {key, size, sha256}")
+    entries = tuple(_entry(i, o) for i, o in enumerate(objects))
+    seen: set[str] = set()
+    for e in entries:
+        if e.key in seen:
+            raise ManifestError(f"manifest.json: object {e.key!r} is listed twice")
+        seen.add(e.key)
+    return entries
+
+
+def _check_time(value: Any, time_utc: datetime) -> None:
+    if not isinstance(value, str):
+        raise ManifestError(f"manifest.json: 'time' must be an ISO 8601 string, got {value!r}")
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ManifestError(f"manifest.json: 'time' {value!r} is not an ISO 8601 time") from None
+    if t.tzinfo is None:
+        raise ManifestError(f"manifest.json: 'time' {value!r} has no UTC offset")
+    if t != time_utc:
+        raise ManifestError(f"manifest.json: time {value} does not match the key's time {format_time(time_utc)}")
+
+
+def _entry(i: int, o: Any) -> ManifestEntry:
+    where = f"manifest.json: objects[{i}]"
+    if not isinstance(o, dict):
+        raise ManifestError(f"{where}: expected an object {{key, size, sha256}}")
+    key, size, sha = o.get("key"), o.get("size"), o.get("sha256")
+    if not isinstance(key, str) or not key or key.startswith("/") or "\\" in key or "\0" in key:
+        raise ManifestError(f"{where}: key {key!r} must be a non-empty relative path inside the folder")
+    if any(part in ("", ".", "..") for part in key.split("/")) or key == MANIFEST:
+        raise ManifestError(f"{where}: key {key!r} points outside the snapshot folder or at the manifest")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ManifestError(f"{where} ({key}): size {size!r} must be a non-negative integer")
+    if not isinstance(sha, str) or not _SHA256_RE.fullmatch(sha):
+        raise ManifestError(f"{where} ({key}): sha256 {sha!r} must be 64 lowercase hex digits")
+    return ManifestEntry(key, size, sha)
+
+
+@dataclass(frozen=True)
+class ManifestRead:
+    """A manifest fetched by a store: its bytes, or why it could not be read; ``held``
+    is the Object Lock / legal hold reason when the manifest is protected."""
+
+    data: bytes | None
+    error: str | None = None
+    held: str | None = None
+
+
+def build_listing(
+    scanner: FolderScanner,
+    manifests: Mapping[str, ManifestRead],
+    tz: tzinfo,
+    interrupted: Collection[str] = (),
+) -> Listing:
+    """Turn aggregates and fetched manifests (by folder) into a :class:`Listing`.
+
+    Times become aware datetimes in ``tz``; ``interrupted`` holds ids a deletion journal
+    names (their incomplete folders are reported as an interrupted deletion).
+    """
+    listing = Listing(unknown=sorted(scanner.unknown))
+    for agg in sorted(scanner.folders.values(), key=lambda a: (a.group, a.time)):
+        snap = Snapshot(id=agg.id, time=agg.time.astimezone(tz), group=agg.group)
+        read = manifests.get(agg.folder) if agg.has_manifest else None
+        if read is None:
+            why = ("deletion interrupted: a prune already deleted manifest.json; the next prune finishes it"
+                   if agg.id in interrupted else
+                   "no manifest.json (an upload in progress or an incomplete backup); never deleted")
+            listing.incomplete.append(StoredSnapshot(snap, "incomplete", size=agg.bytes, problem=why))
+            continue
+        try:
+            if read.data is None:
+                raise ManifestError(f"manifest.json could not be read: {read.error}")
+            entries = parse_manifest(read.data, agg.group, agg.time)
+        except ManifestError as exc:
+            listing.incomplete.append(
+                StoredSnapshot(snap, "incomplete", size=agg.bytes, problem=f"{exc}; never deleted"))
+            continue
+        listing.snapshots.append(StoredSnapshot(
+            snap, "held" if read.held else "complete", manifest=entries, size=agg.bytes,
+            manifest_sha256=hashlib.sha256(read.data).hexdigest(), problem=read.held,
+        ))
+    return listing
+
+
+def encode_journal(ids: Iterable[str], run: str, now: datetime) -> bytes:
+    """The deletion journal written before a prune deletes any manifest."""
+    return json.dumps({"version": 1, "run": run, "time": now.isoformat(), "ids": sorted(set(ids))},
+                      indent=1).encode()
+
+
+def decode_journal(data: bytes) -> list[str]:
+    """The snapshot ids a journal names; ids that are not ``<group>/<time>`` are dropped.
+
+    Raises:
+        ManifestError: the journal is not backupctl's JSON.
+    """
+    try:
+        doc = json.loads(data.decode("utf-8"))
+        ids = doc["ids"]
+        if not isinstance(ids, list):
+            raise TypeError
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        raise ManifestError("deletion journal is not valid JSON with an 'ids' list") from None
+    out = []
+    for sid in ids:
+        try:
+            parse_snapshot_id(sid)
+        except (ValueError, AttributeError, TypeError):
+            continue
+        out.append(sid)
+    return out
+
+
+def chunks(items: Sequence[T], size: int = MAX_DELETE_BATCH) -> Iterator[Sequence[T]]:
+    """Consecutive slices of at most ``size`` items."""
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def select_deletions(
+    snapshots: Sequence[StoredSnapshot], pending: Collection[str], report: DeleteReport,
+) -> dict[str, bool]:
+    """Which snapshot ids a delete run works on.
+
+    Held snapshots go to ``report.held`` untouched; incomplete ones go to ``report.failed``
+    unless a deletion journal names them (``pending``). Ids only in ``pending`` are added to
+    be finished if their manifest is gone.
+
+    Returns:
+        id -> True when the caller asked for it, False when it is only resumed from a journal.
+    """
+    todo: dict[str, bool] = {}
+    for s in snapshots:
+        sid = s.snapshot.id
+        if s.status == "held":
+            report.held[sid] = s.problem or "held by Object Lock"
+        elif s.status == "incomplete" and sid not in pending:
+            report.failed[sid] = "incomplete snapshot (no valid manifest.json): never deleted"
+        else:
+            todo[sid] = s.status == "complete"
+    for sid in sorted(pending):
+        todo.setdefault(sid, False)
+    return todo
+
+
+@dataclass
+class Outcome:
+    """The result of deleting one snapshot folder."""
+
+    kind: str  # "deleted", "held", "failed", "skipped"
+    reason: str = ""
+    bytes: int = 0
+    unfinished: bool = False  # the manifest is gone but data remains: keep the id in the journal
+
+
+def apply_outcome(report: DeleteReport, sid: str, out: Outcome) -> None:
+    """Record one snapshot's outcome in ``report``."""
+    if out.kind == "deleted":
+        report.deleted.append(sid)
+    elif out.kind == "held":
+        report.held[sid] = out.reason
+    elif out.kind == "failed":
+        report.failed[sid] = out.reason
+    report.bytes_freed += out.bytes
