@@ -99,7 +99,7 @@ class FaultProxy:
             protocol_version = "HTTP/1.1"
             timeout = 30
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - base class name
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
             def _body(self) -> bytes:
