@@ -45,6 +45,7 @@ BUCKETS: dict[str, Callable[[datetime], str]] = {
 _BUCKET_LENGTH = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(days=7),
                   "monthly": timedelta(days=31), "yearly": timedelta(days=366)}
 _MAX_LOOKBACK = timedelta(days=3660)
+_INSTANT = timedelta(microseconds=1)
 
 
 def bucket_label(kind: str, t: datetime) -> str:
@@ -110,10 +111,13 @@ def coverage(
     return out
 
 
-def _due(schedule: Schedule, start: datetime, now: datetime, since: datetime | None) -> list[ExpectedSlot]:
+def _due(
+    schedule: Schedule, start: datetime, now: datetime, since: datetime | None, *, pending: bool = False,
+) -> list[ExpectedSlot]:
+    """Scheduled slots in ``[max(start, since), now]`` whose deadline passed (``pending``: all of them)."""
     if since is not None and since > start:
         start = since
-    return [s for s in schedule.slots(start, now) if s.deadline <= now]
+    return [s for s in schedule.slots(start, now + _INSTANT) if pending or s.deadline <= now]
 
 
 def _within_slots(
@@ -168,10 +172,10 @@ def _complete_buckets(kind: str, cutoff: datetime, now: datetime, since: datetim
 def _last_slots(
     count: int, present: list[Snapshot], now: datetime, schedule: Schedule, since: datetime | None,
 ) -> list[CoverageSlot]:
-    slots = _due_lookback(schedule, now, since, lambda due: count < 0 or len(due) >= count, timedelta(days=1) * count)
+    slots = _due_lookback(schedule, now, since, lambda due: count > 0 and len(due) >= count, timedelta(days=count))
     chosen = slots if count < 0 else slots[-count:]
     return [CoverageSlot("last", m.slot.expected.isoformat(), m.slot.expected, m.snapshot)
-            for m in match_snapshots(chosen, present, now=now)]
+            for m in match_snapshots(chosen, present, now=now) if m.status != "pending"]
 
 
 def _count_slots(
@@ -181,26 +185,27 @@ def _count_slots(
         return count > 0 and len({BUCKETS[kind](s.expected) for s in due}) > count
 
     due = _due_lookback(schedule, now, since, enough, _BUCKET_LENGTH[kind] * max(count, 1))
-    latest: dict[str, datetime] = {}
+    latest: dict[str, ExpectedSlot] = {}
     for slot in due:
-        latest[BUCKETS[kind](slot.expected)] = slot.expected
+        latest[BUCKETS[kind](slot.expected)] = slot
     labels = list(latest)
     if count > 0:
-        labels = labels[-count:]
+        labels = labels[-count:]  # the n newest buckets, counting one still pending (restic counts it once it exists)
     fill = _newest_by_bucket(kind, present)
-    return [CoverageSlot(kind, label, latest[label], fill.get(label)) for label in labels]
+    return [CoverageSlot(kind, label, latest[label].expected, fill.get(label)) for label in labels
+            if label in fill or any(s.deadline <= now for s in due if BUCKETS[kind](s.expected) == label)]
 
 
 def _due_lookback(
     schedule: Schedule, now: datetime, since: datetime | None,
     enough: Callable[[Sequence[ExpectedSlot]], bool], first_span: timedelta,
 ) -> list[ExpectedSlot]:
-    """Due slots looking back from ``now``, doubling the span until ``enough`` holds or ``since`` is reached."""
+    """Scheduled slots (due or pending) looking back from ``now``, doubling the span until ``enough`` holds or ``since`` is reached."""
     span = max(first_span, timedelta(days=1))
     while True:
         start = now - span
         hit_floor = (since is not None and start <= since) or span >= _MAX_LOOKBACK
-        due = _due(schedule, start, now, since)
+        due = _due(schedule, start, now, since, pending=True)
         if enough(due) or hit_floor:
             return due
         span *= 2
