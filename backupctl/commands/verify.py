@@ -1,0 +1,98 @@
+"""``backupctl verify``: missed backups, coverage gaps, over-retention, integrity and the audit chain.
+
+Exit codes: 0 no violation, 1 error (store unreadable), 2 bad usage or config, 3 violations found.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import click
+
+from backupctl import clock, runner
+from backupctl.errors import ViolationFound
+from backupctl.verify import ADVICE, VerifyReport, parse_day_or_time, verify_store
+
+__all__ = ["command", "render_report"]
+
+
+@click.command("verify")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Config file (default: $BACKUPCTL_CONFIG, else ./backupctl.toml).")
+@click.option("--at", "at_text", metavar="TIME", default=None,
+              help="Check as of this ISO time (default: now; BACKUPCTL_NOW honoured).")
+@click.option("--from", "from_text", metavar="DATE", default=None,
+              help="Report no missed backup or coverage gap before DATE (2026-03-01 or an ISO time).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+def command(config_path: str | None, at_text: str | None, from_text: str | None, as_json: bool) -> None:
+    """Check that every promised backup is there, nothing is kept too long, data and audit log are intact.
+
+    Violation kinds: missed, coverage, over_retention, integrity, audit, no_snapshots.
+    Incomplete snapshots, unknown keys and unconfigured groups are printed as notes.
+
+    Exit codes: 0 no violation, 1 error, 2 bad usage or config, 3 violations found.
+    """
+    from backupctl.audit import audit_blobs_for
+    from backupctl.stores import open_store
+
+    config = runner.load(config_path)
+    at = parse_day_or_time(at_text, "--at", config.timezone) if at_text else clock.now()
+    since = parse_day_or_time(from_text, "--from", config.timezone) if from_text else None
+    report = verify_store(config, open_store(config), at=at, since=since,
+                          audit_blobs=lambda: audit_blobs_for(config))
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        for line in render_report(report):
+            click.echo(line)
+    if not report.ok:
+        raise ViolationFound(f"verify: {len(report.violations)} violation(s) found")
+
+
+def render_report(report: VerifyReport) -> Iterator[str]:
+    """Human lines: a verdict, then violations grouped by kind and group with what to do, then notes."""
+    n = len(report.violations)
+    yield f"verify at {report.at.isoformat()}: " + ("OK, no violations" if report.ok else f"{n} violation(s)")
+    for group, checked in report.checked.get("groups", {}).items():
+        sched = checked.get("schedule", {})
+        cov = checked.get("coverage", {})
+        yield (f"  {group}: {checked.get('snapshots', 0)} snapshots; schedule {sched.get('filled', 0)}/"
+               f"{sched.get('expected', 0)} since {sched.get('from', '-')}; coverage {cov.get('filled', 0)}/"
+               f"{cov.get('slots', 0)} slots")
+    integ = report.checked.get("integrity", {})
+    yield f"  integrity: {integ.get('sampled', 0)} of {integ.get('of', 0)} snapshots re-read"
+    if "audit" in report.checked:
+        a = report.checked["audit"]
+        yield f"  audit log: {a['records']} records, {'intact' if a['ok'] else 'DAMAGED'}"
+    by_kind: dict[str, dict[str, list[dict[str, object]]]] = {}
+    for v in report.violations:
+        by_kind.setdefault(str(v["kind"]), {}).setdefault(str(v.get("group", "")), []).append(v)
+    for kind, groups in by_kind.items():
+        yield ""
+        yield f"{kind.upper()} ({sum(len(v) for v in groups.values())}): what to do: {ADVICE.get(kind, 'investigate')}"
+        for group, items in groups.items():
+            yield f"  {group}:"
+            for v in items:
+                yield "    - " + _describe(v)
+    if report.notes:
+        yield ""
+        yield f"NOTES ({len(report.notes)}, not violations):"
+        for note in report.notes:
+            yield "  - " + _describe(note)
+
+
+def _describe(v: dict[str, object]) -> str:
+    kind = v["kind"]
+    if kind == "missed":
+        return f"expected {v['expected']} (no snapshot before {v['deadline']})"
+    if kind == "coverage":
+        return f"{v['rule']} {v['bucket']}: no snapshot kept for this bucket"
+    if kind == "over_retention":
+        return f"{v['id']} ({v['time']}): not kept by any rule since {v['lost_reason_at']}"
+    if kind == "integrity":
+        return f"{v['id']} {v['key']}: {v['problem']}"
+    if kind == "audit":
+        return f"seq {v.get('seq')} {v.get('key')}: {v.get('problem')}"
+    rest = {k: x for k, x in v.items() if k not in ("kind", "group")}
+    return f"{kind}: " + ", ".join(f"{k}={x}" for k, x in rest.items())
