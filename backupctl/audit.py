@@ -48,7 +48,12 @@ ZERO_HASH = "0" * 64
 _KEY_RE = re.compile(r"^_backupctl/audit/(\d{10})\.json$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _WALK_LIMIT = 100_000
-_log = get_logger("audit")
+
+
+def _log() -> Any:
+    """The logger, resolved per call so it follows the CLI's ``log.configure`` (a module-level
+    bound logger would keep structlog's import-time default: plain text on stdout)."""
+    return get_logger("audit")
 
 
 def canonical(record: dict[str, Any]) -> bytes:
@@ -401,7 +406,7 @@ class AuditLog:
             raise StoreError(f"could not append to the audit log after {self.max_attempts} attempts: "
                              "other writers kept taking the next seq")
         self._advance_head(record["seq"], record_hash(record))
-        _log.info("audit_appended", seq=record["seq"], action=action)
+        _log().info("audit_appended", seq=record["seq"], action=action)
         return record
 
     def _get_or_none(self, key: str) -> bytes | None:

@@ -24,7 +24,14 @@ from backupctl.stores.base import BlobInfo, BlobStore, PreconditionFailed
 
 __all__ = ["FileBlobs", "S3Blobs", "check_key", "open_blobs"]
 
-_log = get_logger("blobs")
+
+
+def _log() -> Any:
+    """The logger, resolved per call so it follows the CLI's ``log.configure`` (a module-level
+    bound logger would keep structlog's import-time default: plain text on stdout)."""
+    return get_logger("blobs")
+
+
 _TMP_PREFIX = ".backupctl-tmp-"
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 _PRECONDITION_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
@@ -152,7 +159,7 @@ class S3Blobs:
                 status = self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
             except ClientError as exc:
                 # Without the permission to ask we cannot delete versions anyway: delete the key.
-                _log.warning("versioning_unknown", bucket=self.bucket,
+                _log().warning("versioning_unknown", bucket=self.bucket,
                              code=exc.response.get("Error", {}).get("Code"))
                 status = None
             self._versioned = status in ("Enabled", "Suspended")

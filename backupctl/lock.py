@@ -29,7 +29,12 @@ __all__ = [
 ]
 
 LOCK_KEY = "_backupctl/lock.json"
-_log = get_logger("lock")
+
+
+def _log() -> Any:
+    """The logger, resolved per call so it follows the CLI's ``log.configure`` (a module-level
+    bound logger would keep structlog's import-time default: plain text on stdout)."""
+    return get_logger("lock")
 
 
 def default_actor() -> str:
@@ -137,14 +142,14 @@ class Lock:
         try:
             current = read_lock(self.blobs)
         except StoreError as exc:
-            _log.warning("lock_release_unreadable", error=str(exc))
+            _log().warning("lock_release_unreadable", error=str(exc))
             return False
         if current is None or current.run_id != self.info.run_id:
-            _log.warning("lock_not_ours_at_release", run_id=self.info.run_id,
+            _log().warning("lock_not_ours_at_release", run_id=self.info.run_id,
                          holder=current.describe() if current else None)
             return False
         self.blobs.delete(LOCK_KEY)
-        _log.info("lock_released", run_id=self.info.run_id)
+        _log().info("lock_released", run_id=self.info.run_id)
         return True
 
     def __enter__(self) -> Lock:
@@ -188,7 +193,7 @@ def acquire_lock(
         if held is not None and held.run_id == info.run_id:
             return Lock(blobs, held)  # our own PUT, retried after a lost response
         raise _held_error(blobs, held, now, config_path) from None
-    _log.info("lock_acquired", owner=info.owner, run_id=info.run_id, expires=info.expires.isoformat())
+    _log().info("lock_acquired", owner=info.owner, run_id=info.run_id, expires=info.expires.isoformat())
     return Lock(blobs, info)
 
 
@@ -199,7 +204,7 @@ def _held_error(blobs: BlobStore, held: LockInfo | None, now: datetime, config_p
         return LockHeld(f"the lock {where} was taken and released by another run just now; nothing was changed, "
                         "run again")
     if held.is_stale(now):
-        _log.warning("lock_stale", holder=held.describe())
+        _log().warning("lock_stale", holder=held.describe())
         return LockHeld(
             f"STALE lock {where}: held by {held.describe()}, expired {now - held.expires} ago; its prune probably "
             f"died. Nothing was changed and the lock was not taken over. Check that no backupctl runs on "

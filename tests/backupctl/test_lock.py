@@ -1,0 +1,185 @@
+"""The prune lock: one holder at a time, stale locks reported (never stolen), unlock rules."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from backupctl.audit import AuditLog
+from backupctl.blobs import FileBlobs, S3Blobs
+from backupctl.cli import main
+from backupctl.errors import LockHeld, StoreError
+from backupctl.lock import LOCK_KEY, Lock, LockInfo, acquire_lock, read_lock, ttl_delta
+from backupctl.stores.base import BlobStore
+from retention import Duration
+
+T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+@pytest.fixture(params=["file", "s3"])
+def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    if request.param == "file":
+        return FileBlobs(tmp_path / "store")
+    return S3Blobs(request.getfixturevalue("s3_client"), request.getfixturevalue("bucket"), "backups")
+
+
+def test_lock_object_names_owner_host_pid_run_and_expiry(blobs: BlobStore) -> None:
+    with acquire_lock(blobs, owner="ops@db1", ttl=6 * HOUR, now=T0, run_id="run-1") as lock:
+        stored = json.loads(blobs.get(LOCK_KEY))
+        assert stored["owner"] == "ops@db1" and stored["run_id"] == "run-1"
+        assert stored["host"] and isinstance(stored["pid"], int)
+        assert datetime.fromisoformat(stored["acquired"]) == T0
+        assert datetime.fromisoformat(stored["expires"]) == T0 + 6 * HOUR
+        assert lock.info.run_id == "run-1"
+    with pytest.raises(KeyError):
+        blobs.get(LOCK_KEY)
+
+
+def test_second_prune_is_refused_with_holder_and_times(blobs: BlobStore) -> None:
+    with acquire_lock(blobs, owner="ops@db1", ttl=6 * HOUR, now=T0), pytest.raises(LockHeld) as err:
+        acquire_lock(blobs, owner="cron@db2", ttl=6 * HOUR, now=T0 + HOUR)
+    text = str(err.value)
+    assert "ops@db1" in text and T0.isoformat() in text and (T0 + 6 * HOUR).isoformat() in text
+    assert "STALE" not in text
+    assert err.value.exit_code == 4
+
+
+def test_stale_lock_is_reported_with_the_unlock_command_and_not_stolen(blobs: BlobStore) -> None:
+    acquire_lock(blobs, owner="ops@db1", ttl=HOUR, now=T0, run_id="dead-run")  # never released: it "died"
+    before = blobs.get(LOCK_KEY)
+    with pytest.raises(LockHeld) as err:
+        acquire_lock(blobs, owner="cron@db2", ttl=HOUR, now=T0 + 3 * HOUR, config_path="/etc/backupctl.toml")
+    text = str(err.value)
+    assert "STALE" in text and "ops@db1" in text and "dead-run" in text
+    assert "backupctl unlock --config /etc/backupctl.toml" in text
+    assert blobs.get(LOCK_KEY) == before
+
+
+def test_release_deletes_only_our_own_lock(blobs: BlobStore) -> None:
+    lock = acquire_lock(blobs, owner="a@h", ttl=HOUR, now=T0, run_id="mine")
+    other = LockInfo(owner="b@h", host="h", pid=1, run_id="theirs", acquired=T0, expires=T0 + HOUR)
+    blobs.put(LOCK_KEY, other.to_bytes())  # cleared by unlock --force and re-taken by another run
+    assert lock.release() is False
+    assert read_lock(blobs) == other
+    blobs.delete(LOCK_KEY)
+    assert acquire_lock(blobs, ttl=HOUR, now=T0, run_id="x").release() is True
+    assert read_lock(blobs) is None
+
+
+def test_context_manager_releases_on_error(blobs: BlobStore) -> None:
+    with pytest.raises(RuntimeError), acquire_lock(blobs, ttl=HOUR, now=T0):
+        raise RuntimeError("prune failed")
+    assert read_lock(blobs) is None
+
+
+def test_a_retried_put_of_our_own_lock_counts_as_acquired(blobs: BlobStore) -> None:
+    acquire_lock(blobs, owner="a@h", ttl=HOUR, now=T0, run_id="same")
+    lock = acquire_lock(blobs, owner="a@h", ttl=HOUR, now=T0, run_id="same")
+    assert lock.info.run_id == "same" and lock.release()
+
+
+def test_two_threads_racing_for_the_lock_exactly_one_wins(blobs: BlobStore) -> None:
+    for round_ in range(4):
+        barrier = threading.Barrier(2, timeout=10)
+        outcome: dict[int, Lock | LockHeld] = {}
+
+        def contender(i: int, barrier: threading.Barrier = barrier, outcome: dict[int, Lock | LockHeld] = outcome,
+                      run: str = f"r{round_}") -> None:
+            barrier.wait()
+            try:
+                outcome[i] = acquire_lock(blobs, owner=f"w{i}@h", ttl=HOUR, now=T0, run_id=f"{run}-{i}")
+            except LockHeld as exc:
+                outcome[i] = exc
+
+        threads = [threading.Thread(target=contender, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        kinds = sorted(type(v).__name__ for v in outcome.values())
+        assert kinds == ["Lock", "LockHeld"], outcome
+        winner = next(v for v in outcome.values() if isinstance(v, Lock))
+        held = read_lock(blobs)
+        assert held is not None and held.run_id == winner.info.run_id
+        assert winner.release()
+
+
+def test_unreadable_lock_is_an_error_not_a_takeover(blobs: BlobStore) -> None:
+    blobs.put(LOCK_KEY, b"{not json")
+    with pytest.raises(StoreError, match=r"unreadable.*unlock --force"):
+        acquire_lock(blobs, ttl=HOUR, now=T0)
+    assert blobs.get(LOCK_KEY) == b"{not json"
+
+
+def test_ttl_from_config_duration() -> None:
+    assert ttl_delta(Duration(hours=6), T0) == 6 * HOUR
+    assert ttl_delta(Duration(days=1), T0) == timedelta(days=1)
+    assert ttl_delta(2 * HOUR, T0) == 2 * HOUR
+
+
+# ---- backupctl unlock ----------------------------------------------------------------
+
+
+def _config(tmp_path: Path, url: str, extra: str = "") -> Path:
+    path = tmp_path / "backupctl.toml"
+    path.write_text(f'[store]\nurl = "{url}"\n{extra}\n[[policy]]\nname = "app"\nkeep_within = "2m"\n')
+    return path
+
+
+def _unlock(config: Path, *args: str, now: datetime) -> tuple[int, str]:
+    """Exit code and stdout (errors: the whole output) of ``backupctl unlock``."""
+    result = CliRunner().invoke(main, ["unlock", "--config", str(config), *args],
+                                env={"BACKUPCTL_NOW": now.isoformat()})
+    return result.exit_code, result.stdout if result.exit_code == 0 else result.output
+
+
+def test_unlock_refuses_a_live_lock_and_removes_a_stale_one(tmp_path: Path) -> None:
+    store = FileBlobs(tmp_path / "store")
+    config = _config(tmp_path, f"file://{tmp_path / 'store'}")
+    acquire_lock(store, owner="ops@db1", ttl=HOUR, now=T0, run_id="r1")
+    code, out = _unlock(config, now=T0 + timedelta(minutes=30))
+    assert code == 4 and "live" in out and "ops@db1" in out
+    assert read_lock(store) is not None
+    code, out = _unlock(config, now=T0 + 2 * HOUR)
+    assert code == 0 and "removed the stale lock" in out
+    assert read_lock(store) is None
+    records = AuditLog(store).records()
+    assert [r["action"] for r in records] == ["unlock"]
+    assert records[0]["data"]["lock"]["run_id"] == "r1" and records[0]["data"]["stale"] is True
+    code, out = _unlock(config, now=T0 + 2 * HOUR)
+    assert code == 0 and "no lock" in out
+
+
+def test_unlock_force_removes_a_live_or_unreadable_lock(tmp_path: Path) -> None:
+    store = FileBlobs(tmp_path / "store")
+    config = _config(tmp_path, f"file://{tmp_path / 'store'}")
+    acquire_lock(store, ttl=HOUR, now=T0, run_id="live")
+    code, out = _unlock(config, "--force", "--json", now=T0)
+    assert code == 0 and json.loads(out)["forced"] is True and json.loads(out)["removed"] is True
+    store.put(LOCK_KEY, b"garbage")
+    code, out = _unlock(config, now=T0)
+    assert code == 1 and "unreadable" in out and store.get(LOCK_KEY) == b"garbage"
+    code, out = _unlock(config, "--force", now=T0)
+    assert code == 0 and read_lock(store) is None
+
+
+def test_unlock_on_s3_store(tmp_path: Path, s3_client, s3_endpoint: str, bucket: str) -> None:  # type: ignore[no-untyped-def]
+    store = S3Blobs(s3_client, bucket, "salure")
+    config = _config(tmp_path, f"s3://{bucket}/salure", f'endpoint_url = "{s3_endpoint}"\nregion = "us-east-1"')
+    acquire_lock(store, ttl=HOUR, now=T0, run_id="r1")
+    assert _unlock(config, now=T0)[0] == 4
+    code, _ = _unlock(config, now=T0 + 2 * HOUR)
+    assert code == 0 and read_lock(store) is None
+    assert AuditLog(store).verify() == []
+
+
+def test_unlock_for_a_local_restic_repo_needs_audit_url(tmp_path: Path) -> None:
+    config = _config(tmp_path, "restic:/srv/restic-repo")
+    code, out = _unlock(config, now=T0)
+    assert code == 2 and "audit.url" in out
