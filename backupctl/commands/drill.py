@@ -28,7 +28,6 @@ from restore.workday import WorkdayError, WorkingCalendar, format_iso_duration, 
 
 __all__ = ["calendar_for", "command", "deadline_json", "live_check_for"]
 
-_log = get_logger("drill")
 DEFAULT_TZ = "Europe/Amsterdam"
 
 
@@ -172,7 +171,7 @@ def command(ctx: click.Context, config_path: str | None, how: str, stratified: b
     except DrillError as exc:
         raise UsageError(f"drill: {exc}") from None
     record["seed"] = seed
-    _log.info("drill.done", snapshot=record["snapshot"]["id"], verdict=record["verdict"],
+    get_logger("drill").info("drill.done", snapshot=record["snapshot"]["id"], verdict=record["verdict"],
               wall_s=record["wall_seconds"])
     audit_error: StoreError | None = None
     try:
