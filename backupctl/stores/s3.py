@@ -305,11 +305,12 @@ class S3Store:
                 errors = self._delete_batch(batch)
             except (ClientError, BotoCoreError) as exc:
                 return Outcome("failed", f"DeleteObjects in {folder}: {s3_error(exc)}", freed, unfinished=True)
-            freed += sum(o.size for o in batch if (o.key, o.version) not in errors)
+            failed = [o for o in batch if any(_is_error_for(o, e) for e in errors)]
+            freed += sum(o.size for o in batch) - sum(o.size for o in failed)
             if errors:
-                (key, version), code_msg = next(iter(errors.items()))
-                obj = next(o for o in batch if (o.key, o.version) == (key, version))
-                return self._refused(obj, code_msg, freed, unfinished=True)
+                _, _, code, message = errors[0]
+                obj = next((o for o in failed if _is_error_for(o, errors[0])), batch[0])
+                return self._refused(obj, (code, message), freed, unfinished=True)
         return Outcome("deleted", bytes=freed)
 
     def _folder_objects(self, folder: str, versioned: bool) -> builtins.list[_Obj]:
@@ -336,12 +337,12 @@ class S3Store:
             return type(exc).__name__, str(exc)
         return None
 
-    def _delete_batch(self, batch: Sequence[_Obj]) -> dict[tuple[str, str | None], tuple[str, str]]:
-        """One DeleteObjects; the per-key errors by (key, version)."""
+    def _delete_batch(self, batch: Sequence[_Obj]) -> builtins.list[tuple[str, str | None, str, str]]:
+        """One DeleteObjects; the per-key errors as (key, version or None, code, message)."""
         objects = [{"Key": o.key, **({"VersionId": o.version} if o.version else {})} for o in batch]
         resp = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
-        return {(e.get("Key", ""), e.get("VersionId") or None): (e.get("Code", "?"), e.get("Message", ""))
-                for e in resp.get("Errors", ())}
+        return [(e.get("Key", ""), e.get("VersionId") or None, e.get("Code", "?"), e.get("Message", ""))
+                for e in resp.get("Errors", ())]
 
     def _refused(self, o: _Obj, err: tuple[str, str], freed: int, unfinished: bool) -> Outcome:
         code, message = err
@@ -441,6 +442,12 @@ class S3Store:
 
         blobs: BlobStore = S3Blobs(self.client, self.bucket, self.prefix)
         return blobs
+
+
+def _is_error_for(o: _Obj, error: tuple[str, str | None, str, str]) -> bool:
+    """Whether a DeleteObjects <Error> names ``o`` (some services omit the VersionId)."""
+    key, version = error[0], error[1]
+    return o.key == key and (version is None or version == o.version)
 
 
 def _held_reason(resp: dict[str, Any], now: datetime) -> str | None:
