@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import re
 import sys
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,10 @@ _TIME = re.compile(
 _HEX_ID = re.compile(r"^[0-9a-fA-F]{8,64}$")
 
 
-def load_restic_snapshots(source: str) -> list[Snapshot]:
+def load_restic_snapshots(source: str, zone: tzinfo | None = None) -> list[Snapshot]:
     """Read and parse restic's JSON from the file ``source`` (``-`` = standard input).
+
+    ``zone``: see :func:`parse_restic_snapshots`.
 
     Raises:
         UsageError: the file cannot be read, or its content is not restic snapshot JSON.
@@ -40,11 +43,16 @@ def load_restic_snapshots(source: str) -> list[Snapshot]:
             raise UsageError(f"{source}: cannot read restic snapshots: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
             raise UsageError(f"{source}: not UTF-8 text (expected `restic snapshots --json` output)") from None
-    return parse_restic_snapshots(text, source)
+    return parse_restic_snapshots(text, source, zone)
 
 
-def parse_restic_snapshots(text: str, source: str) -> list[Snapshot]:
+def parse_restic_snapshots(text: str, source: str, zone: tzinfo | None = None) -> list[Snapshot]:
     """Parse the text of ``restic snapshots --json``; ``source`` names the input in errors.
+
+    ``zone`` emulates restic running with ``TZ=zone``: Go places a parsed time in the local
+    zone when its offset is the zone's offset at that instant (otherwise in a fixed offset),
+    and then does its calendar arithmetic (within cut-offs) with that zone's DST rules.
+    Without ``zone`` every time keeps a fixed offset (restic run with ``TZ=UTC``).
 
     Returns:
         Snapshots in the order restic listed them (groups flattened in order).
@@ -65,7 +73,15 @@ def parse_restic_snapshots(text: str, source: str) -> list[Snapshot]:
     snapshots: list[Snapshot] = []
     for index, raw in enumerate(_flatten(data, source)):
         snapshots.append(_snapshot(raw, index, source))
+    if zone is not None:
+        snapshots = [replace(s, time=_in_zone(s.time, zone)) for s in snapshots]
     return snapshots
+
+
+def _in_zone(t: datetime, zone: tzinfo) -> datetime:
+    """``t`` placed in ``zone`` when ``zone``'s offset at that instant equals ``t``'s (Go's rule)."""
+    local = t.astimezone(zone)
+    return local if local.utcoffset() == t.utcoffset() else t
 
 
 def _flatten(data: list[Any], source: str) -> list[Any]:

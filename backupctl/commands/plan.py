@@ -8,8 +8,9 @@ Two sources: ``--config F`` (the configured store and policies, via the runner) 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
@@ -72,6 +73,16 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         raise click.BadParameter(str(exc)) from None
 
 
+def _zone(ctx: click.Context, param: click.Parameter, value: str | None) -> tzinfo | None:
+    if value is None:
+        return None
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"unknown time zone {value!r}: expected an IANA name such as "
+                                 "Europe/Amsterdam") from None
+
+
 def _with_keep_flags(func: Any) -> Any:
     for name, what in reversed(_WITHIN_FLAGS):
         flag = "--" + name.replace("_", "-")
@@ -87,7 +98,7 @@ def _with_keep_flags(func: Any) -> Any:
 def _policy(options: dict[str, Any], keep_tag: tuple[str, ...], keep_oldest: bool) -> Policy:
     kwargs: dict[str, Any] = {name: options[name] for name, _s, _w in _COUNT_FLAGS}
     kwargs.update({name: options[name] for name, _w in _WITHIN_FLAGS if options[name] is not None})
-    kwargs["keep_tags"] = tuple(tuple(t.split(",")) for t in keep_tag)
+    kwargs["keep_tags"] = tuple(tuple(s.strip() for s in t.split(",")) for t in keep_tag)
     kwargs["keep_oldest"] = keep_oldest
     return Policy(**kwargs)
 
@@ -133,11 +144,14 @@ def render_table(result: Plan) -> str:
               "(restic 0.16; off = restic 0.14)")
 @click.option("--group-by", "group_by", default="host,paths", show_default=True,
               help="group by host, paths and/or tags ('' = no grouping)")
+@click.option("--restic-tz", "restic_tz", metavar="ZONE", default=None, callback=_zone,
+              help="emulate restic run with TZ=ZONE (DST-aware within cut-offs); default: recorded offsets")
 @click.option("--now", "now_text", metavar="TIME", default=None,
               help="reference time (ISO 8601 with offset); default: now")
 @click.option("--json", "as_json", is_flag=True, help="print the plan as JSON")
 def command(config_path: str | None, from_restic: str | None, keep_tag: tuple[str, ...], keep_oldest: bool,
-            group_by: str, now_text: str | None, as_json: bool, **keep: Any) -> int | None:
+            group_by: str, restic_tz: tzinfo | None, now_text: str | None, as_json: bool,
+            **keep: Any) -> int | None:
     """What would be kept or removed, and why (nothing is changed).
 
     Either --config F, or --from-restic FILE|- with restic's --keep-* flags, e.g.
@@ -151,7 +165,7 @@ def command(config_path: str | None, from_restic: str | None, keep_tag: tuple[st
     if config_path is not None:
         from backupctl.runner import plan_command
 
-        return plan_command(config_path, as_json=as_json, now=now)  # type: ignore[no-any-return]
+        return plan_command(config_path, as_json=as_json, now=now)
     if from_restic is None:
         raise UsageError("plan: nothing to plan: give --config FILE (configured store) or "
                          "--from-restic FILE|- with --keep-* flags (restic snapshots --json)")
@@ -159,7 +173,7 @@ def command(config_path: str | None, from_restic: str | None, keep_tag: tuple[st
     if policy.is_empty():
         raise UsageError("plan: no policy was specified (no --keep-* flag), restic would remove no snapshots; "
                          "give at least one --keep-* flag")
-    snapshots = load_restic_snapshots(from_restic)
+    snapshots = load_restic_snapshots(from_restic, restic_tz)
     try:
         result = plan(snapshots, policy, now=now, group_by=fields)
     except EmptyPolicyError as exc:  # pragma: no cover - guarded above
