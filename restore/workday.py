@@ -17,9 +17,11 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays
+if TYPE_CHECKING:
+    import holidays
 
 __all__ = [
     "DAYS", "DEFAULT_HOURS", "Interval", "WorkdayError", "WorkingCalendar", "format_iso_duration",
@@ -157,6 +159,8 @@ def _zone(tz: str | ZoneInfo) -> ZoneInfo:
 def _holidays(country: str | None) -> holidays.HolidayBase | None:
     if country is None or country.strip().lower() in NO_HOLIDAYS:
         return None
+    import holidays  # imported here: it is large and only drills need it
+
     code, _, subdiv = country.strip().partition("-")
     try:
         return holidays.country_holidays(code.upper(), subdiv=subdiv or None)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,8 +23,10 @@ from backupctl import clock
 from backupctl.config import Config, DrillConfig
 from backupctl.errors import ConfigError, StoreError, UsageError, ViolationFound
 from backupctl.log import get_logger
-from restore.drill import FAILED_VERDICTS, Choice, DrillError, DrillSettings, history_from_records, run_drill
-from restore.workday import WorkdayError, WorkingCalendar, format_iso_duration, parse_target
+
+if TYPE_CHECKING:
+    from restore.drill import DrillSettings
+    from restore.workday import WorkingCalendar
 
 __all__ = ["calendar_for", "command", "deadline_json", "live_check_for"]
 
@@ -37,6 +39,8 @@ def calendar_for(drill: DrillConfig, tz: Any, where: str) -> tuple[WorkingCalend
     Raises:
         ConfigError: bad working hours, holidays country or target (naming ``where``).
     """
+    from restore.workday import WorkdayError, WorkingCalendar, parse_target
+
     try:
         calendar = WorkingCalendar(drill.working_hours, tz, drill.holidays)
         return calendar, parse_target(drill.target, drill.working_day_hours)
@@ -47,6 +51,8 @@ def calendar_for(drill: DrillConfig, tz: Any, where: str) -> tuple[WorkingCalend
 def deadline_json(calendar: WorkingCalendar, start: datetime, budget: timedelta, target_text: str) -> dict[str, Any]:
     """The ``drill deadline --json`` object: deadline (ISO with offset) and the budget both as
     an ISO 8601 duration and in seconds, plus the holidays the deadline skipped."""
+    from restore.workday import format_iso_duration
+
     deadline = calendar.add_working_time(start, budget)
     local_start = start.astimezone(calendar.tz)
     days = (deadline.date() - local_start.date()).days
@@ -96,6 +102,7 @@ def live_check_for(command_text: str, timeout: float) -> Callable[[Path], bool]:
 
 def _history(config: Config) -> list[tuple[str, datetime]]:
     from backupctl.audit import AuditLog, audit_blobs_for
+    from restore.drill import history_from_records
 
     records = AuditLog(audit_blobs_for(config)).records()
     return history_from_records([r.get("data", {}) for r in records if r.get("action") == "drill"])
@@ -103,6 +110,7 @@ def _history(config: Config) -> list[tuple[str, datetime]]:
 
 def _settings(config: Config, sample: float, keep: bool, stderr_progress: bool) -> DrillSettings:
     from backupctl.progress import progress
+    from restore.drill import DrillSettings
 
     calendar, target = calendar_for(config.drill, config.timezone, config.path)
     d = config.drill
@@ -160,6 +168,7 @@ def command(ctx: click.Context, config_path: str | None, how: str, stratified: b
     from backupctl.audit import AuditLog, audit_blobs_for
     from backupctl.runner import load
     from backupctl.stores import open_store
+    from restore.drill import FAILED_VERDICTS, Choice, DrillError, run_drill
 
     config = load(config_path)
     settings = _settings(config, sample, keep, stderr_progress=not as_json)

@@ -1,0 +1,163 @@
+"""Restore drill benchmarks.
+
+1. Verification throughput: :func:`restore.verify.verify_tree` on files in a tmp dir (page
+   cache warm), 1 worker and one per core, against ``sha256sum`` and ``openssl dgst -sha256``
+   on the same files (the fair single-core peers). Target: >= 90% of sha256sum on one core.
+2. Drill overhead: ``backupctl drill --snapshot <id>`` end to end against a bare
+   ``restic restore`` of the same snapshot in a local restic repository (median of a few
+   runs each). Target: < 5% over ``restic restore --verify`` (the same work the drill asks
+   restic to do); the row against plain ``restic restore`` is shown too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.table import Row
+from restore.protocol import ManifestEntry
+from restore.verify import hash_file, verify_tree
+
+MiB = 1 << 20
+
+
+def _median_seconds(fn: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _make_files(root: Path, total_mib: int, files: int) -> list[ManifestEntry]:
+    per = total_mib * MiB // files
+    entries = []
+    for i in range(files):
+        path = root / f"obj{i:03d}.bin"
+        path.write_bytes(os.urandom(per))
+        size, digest = hash_file(path)  # also warms the page cache
+        entries.append(ManifestEntry(path.name, size, digest))
+    return entries
+
+
+def _tool(args: list[str], cwd: Path) -> None:
+    subprocess.run(args, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _verify_rows(quick: bool) -> list[Row]:
+    total, nfiles, runs = (64, 8, 1) if quick else (512, 16, 3)
+    cores = os.cpu_count() or 1
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-drill-verify-") as tmp:
+        root = Path(tmp)
+        entries = _make_files(root, total, nfiles)
+        names = [e.key for e in entries]
+
+        def ours(workers: int) -> float:
+            report = verify_tree(root, entries, workers=workers)
+            assert not report.problems, report.problems
+            return total / _median_seconds(lambda: verify_tree(root, entries, workers=workers), runs)
+
+        one, many = ours(1), ours(cores)
+        size = f"{total} MiB, {nfiles} files"
+        peers = [("sha256sum", ["sha256sum", *names], ">= 0.9x"),
+                 ("openssl dgst", ["openssl", "dgst", "-sha256", *names], "report")]
+        for label, args, target in peers:
+            if shutil.which(args[0]) is None:
+                rows.append(Row(f"verify sha256, 1 worker vs {label}", size, f"{one:.0f} MiB/s",
+                                f"{label}: not installed", "-", target))
+                continue
+            peer = total / _median_seconds(lambda args=args: _tool(args, root), runs)  # type: ignore[misc]
+            ratio = one / peer
+            rows.append(Row(f"verify sha256, 1 worker vs {label}", size, f"{one:.0f} MiB/s",
+                            f"{label}: {peer:.0f} MiB/s", f"{ratio:.2f}x", target,
+                            ratio >= 0.9 if target.startswith(">=") else None))
+        rows.append(Row(f"verify sha256, {cores} workers vs 1", size, f"{many:.0f} MiB/s",
+                        f"1 worker: {one:.0f} MiB/s", f"{many / one:.2f}x", f"> 1.3x on {cores} cores",
+                        many / one > 1.3 if cores > 1 else None))
+    return rows
+
+
+def _restic(env: dict[str, str], *args: str) -> str:
+    out = subprocess.run(["restic", *args], env=env, check=True, capture_output=True, text=True)
+    return out.stdout
+
+
+def _drill_rows(quick: bool) -> list[Row]:
+    if shutil.which("restic") is None:
+        return [Row("drill overhead vs restic restore", "-", "-", "restic: not installed", "-", "< 5%")]
+    total, runs = (32, 1) if quick else (256, 3)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-drill-restic-") as tmp:
+        root = Path(tmp)
+        data = root / "data"
+        data.mkdir()
+        for i in range(8):
+            (data / f"f{i}.bin").write_bytes(os.urandom(total * MiB // 8))
+        env = {**os.environ, "RESTIC_REPOSITORY": str(root / "repo"), "RESTIC_PASSWORD": "bench-only",
+               "RESTIC_CACHE_DIR": str(root / "cache"), "BENCH_RESTIC_PW": "bench-only"}
+        env.pop("BACKUPCTL_NOW", None)
+        _restic(env, "init")
+        _restic(env, "backup", "-q", "--host", "bench", str(data))
+        snap_id = _restic(env, "snapshots", "--json", "--latest", "1").split('"id":"')[1].split('"')[0]
+        config = root / "backupctl.toml"
+        config.write_text(f"""
+[store]
+url = "restic:{root / 'repo'}"
+restic_password_env = "BENCH_RESTIC_PW"
+
+[audit]
+url = "file://{root / 'audit'}"
+
+[[policy]]
+name = "bench"
+keep_last = 1
+
+[drill]
+scratch_dir = "{root / 'scratch'}"
+""")
+        (root / "audit").mkdir()
+
+        def bare(*extra: str) -> Callable[[], None]:
+            def go() -> None:
+                target = root / "bare"
+                shutil.rmtree(target, ignore_errors=True)
+                _restic(env, "restore", snap_id, "--target", str(target), *extra)
+                shutil.rmtree(target)
+            return go
+
+        def drill() -> None:
+            proc = subprocess.run([sys.executable, "-m", "backupctl.cli", "drill", "--config", str(config),
+                                   "--snapshot", snap_id, "--json"], env=env, capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise RuntimeError(f"backupctl drill failed: {proc.stderr[-500:]}")
+
+        drill()  # warm caches (restic's and the page cache)
+        ours = _median_seconds(drill, runs)
+        size = f"{total} MiB, restic local"
+        for label, fn in (("restic restore --verify", bare("--verify")), ("restic restore", bare())):
+            peer = _median_seconds(fn, runs)
+            over = ours / peer - 1
+            rows.append(Row(f"drill overhead vs {label}", size, f"{ours:.2f} s", f"{label}: {peer:.2f} s",
+                            f"{over * 100:+.0f}%", "< 5%" if "verify" in label else "report",
+                            over < 0.05 if "verify" in label else None))
+    return rows
+
+
+def run(quick: bool) -> list[Row]:
+    """Verification throughput and drill overhead rows (see the module doc)."""
+    return _verify_rows(quick) + _drill_rows(quick)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from bench.table import print_table
+
+    print_table(run(quick="--quick" in sys.argv))
