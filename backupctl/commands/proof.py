@@ -1,0 +1,140 @@
+"""``backupctl proof``: write an auditor's proof for a period; ``backupctl proof check DIR``: verify one."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from backupctl import clock, runner
+from backupctl.config import Config
+from backupctl.errors import BackupctlError, UsageError, ViolationFound
+from backupctl.proof import ProofInputs, build_proof, check_proof, deletions, write_proof
+from backupctl.stores.base import IntegrityProblem, Listing, Store, StoredSnapshot
+from backupctl.verify import parse_day_or_time, verify_store
+from retention import Snapshot
+
+__all__ = ["command"]
+
+
+@click.group("proof", invoke_without_command=True)
+@click.option("--from", "from_text", metavar="DATE", default=None, help="Start of the period (2026-01-01 or ISO time).")
+@click.option("--to", "to_text", metavar="DATE", default=None, help="End of the period, exclusive (2026-04-01 …).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Directory for proof.json and proof.html (created).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Config file (default: $BACKUPCTL_CONFIG, else ./backupctl.toml).")
+@click.pass_context
+def command(ctx: click.Context, from_text: str | None, to_text: str | None, out_dir: str | None,
+            config_path: str | None) -> None:
+    """Write the retention proof for a period: proof.json and a self-contained proof.html.
+
+    \b
+    backupctl proof --from 2026-01-01 --to 2026-04-01 --out proof-q1
+    backupctl proof check proof-q1          recompute the hash the page records
+
+    The proof lists every scheduled backup of the period (present, deleted by a recorded
+    prune, or missed), every snapshot with its manifest hash, every deletion with its reason,
+    every drill, the audit log's head and verification, and a verdict.
+    Exit codes: 0 proof written and the promise held, 1 error, 2 bad usage or config,
+    3 proof written but the verdict is FAIL.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    missing = [flag for flag, value in (("--from", from_text), ("--to", to_text), ("--out", out_dir)) if not value]
+    if missing:
+        raise UsageError(f"proof: missing {', '.join(missing)} (e.g. backupctl proof --from 2026-01-01 "
+                         "--to 2026-04-01 --out proof-q1), or use 'backupctl proof check DIR'")
+    assert from_text and to_text and out_dir
+    config = runner.load(config_path)
+    start = parse_day_or_time(from_text, "--from", config.timezone)
+    end = parse_day_or_time(to_text, "--to", config.timezone)
+    if end <= start:
+        raise UsageError(f"--to {to_text} is not after --from {from_text}")
+    proof = make_proof(config, start, end, clock.now())
+    json_path, html_path, digest = write_proof(Path(out_dir), proof)
+    v = proof["verdict"]
+    click.echo(f"{v['summary']}: proof for {start.isoformat()} to {end.isoformat()}")
+    for finding in v["findings"]:
+        click.echo(f"  - {finding}")
+    click.echo(f"wrote {json_path} (sha256 {digest}) and {html_path}")
+    if not v["ok"]:
+        raise ViolationFound(f"proof: verdict FAIL ({len(v['findings'])} finding(s))")
+
+
+@command.command("check")
+@click.argument("directory", type=click.Path(file_okay=False))
+def check(directory: str) -> None:
+    """Recompute proof.json's SHA-256 and compare it with the one proof.html records.
+
+    Exit codes: 0 match, 3 mismatch or a file missing.
+    """
+    digest = check_proof(Path(directory))
+    click.echo(f"OK: proof.json matches the hash recorded in proof.html ({digest})")
+
+
+def make_proof(config: Config, start: datetime, end: datetime, now: datetime) -> dict[str, Any]:
+    """Read the store and the audit log, then build the proof document.
+
+    Raises:
+        StoreError: the store or the audit log cannot be read. ConfigError: no audit log location.
+    """
+    from backupctl.audit import AuditLog, audit_blobs_for
+    from backupctl.stores import open_store
+
+    store = open_store(config)
+    listing = store.list()
+    log = AuditLog(audit_blobs_for(config))
+    report = log.verify_report()
+    records = _records(log)
+    at = min(end, now, key=lambda t: t.timestamp())
+    past = _as_of(listing, records, at)
+    verify = verify_store(config, _PresentOnly(store, listing), at=at, listing=past,
+                          audit_blobs=lambda: audit_blobs_for(config))
+    inputs = ProofInputs(config=config, listing=listing, records=records, audit=report.to_json(), verify=verify,
+                         start=start, end=end, now=now)
+    return build_proof(inputs)
+
+
+def _records(log: Any) -> list[dict[str, Any]]:
+    """The audit records; if one is unreadable (tampered), the readable ones (verify names the rest)."""
+    try:
+        return list(log.records())
+    except BackupctlError:
+        out = []
+        for line in log.export_jsonl().splitlines():
+            record = json.loads(line)
+            if isinstance(record, dict) and "action" in record:
+                out.append(record)
+        return out
+
+
+def _as_of(listing: Listing, records: Sequence[dict[str, Any]], at: datetime) -> Listing:
+    """The store as it stood at ``at``: present snapshots plus those a prune deleted after ``at``."""
+    later = []
+    for d in deletions(records):
+        try:
+            deleted_at, t = datetime.fromisoformat(str(d["deleted_at"])), datetime.fromisoformat(str(d["time"]))
+        except ValueError:
+            continue
+        if deleted_at.timestamp() > at.timestamp() and t.timestamp() <= at.timestamp():
+            later.append(StoredSnapshot(Snapshot(d["id"], t, d["group"])))
+    return Listing(snapshots=[*listing.snapshots, *later], incomplete=listing.incomplete, unknown=listing.unknown)
+
+
+class _PresentOnly:
+    """A store view whose integrity check skips snapshots that are no longer present."""
+
+    def __init__(self, store: Store, listing: Listing) -> None:
+        self._store = store
+        self._ids = {s.snapshot.id for s in listing.snapshots}
+
+    def check_integrity(self, snapshots: Sequence[StoredSnapshot]) -> list[IntegrityProblem]:
+        return self._store.check_integrity([s for s in snapshots if s.snapshot.id in self._ids])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
