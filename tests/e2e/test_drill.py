@@ -222,3 +222,26 @@ def test_deadline_defaults_christmas() -> None:
 def test_deadline_bad_time_is_usage_error() -> None:
     result = CliRunner().invoke(main, ["drill", "deadline", "--from", "tomorrow"])
     assert result.exit_code == 2 and "--from" in result.stderr
+
+
+# -- file store and config errors -----------------------------------------------------------------
+
+
+def test_file_store_drill_passes_and_bad_working_hours_are_config_errors(tmp_path: Path) -> None:
+    from tests.restore.fakes import write_snapshot
+
+    root = tmp_path / "backups"
+    write_snapshot(root, "server", NOW - timedelta(hours=9), {"etc/hosts": b"127.0.0.1 file\n"})
+    config = write_config(tmp_path / "f.toml", f"file://{root}", "http://unused.invalid",
+                          live_check="grep -q file {dir}/etc/hosts")
+    result, rec = drill(config)
+    assert result.exit_code == 0, result.output
+    assert rec["verdict"] == "passed" and rec["phases"][1]["objects"] == 1
+    assert drill_records(config)[-1]["verdict"] == "passed"
+
+    config.write_text(config.read_text().replace('target = "1 working day"',
+                                                 'working_hours = { fri-mon = "09:00-17:00" }'))
+    bad = CliRunner().invoke(main, ["drill", "--config", str(config)])
+    assert bad.exit_code == 2 and "drill.working_hours" in bad.stderr and "backwards" in bad.stderr
+    bad = CliRunner().invoke(main, ["drill", "deadline", "--from", "2026-11-23T10:00:00Z", "--config", str(config)])
+    assert bad.exit_code == 2 and "backwards" in bad.stderr
