@@ -48,7 +48,10 @@ def test_listing_classifies_unknown_incomplete_and_bad_manifests_and_delete_leav
     store: S3Store, s3_client: Any, bucket: str,
 ) -> None:
     seeded = seed_small(s3_client, bucket)
-    put = lambda key, body=b"x": s3_client.put_object(Bucket=bucket, Key=f"bk/{key}", Body=body)
+
+    def put(key: str, body: bytes = b"x") -> None:
+        s3_client.put_object(Bucket=bucket, Key=f"bk/{key}", Body=body)
+
     put("README.txt")
     put("app/20261399T000000Z/db.sql.gz")  # month 13: not a time
     put("other/20261101T000000Z/manifest.json", b"{}")  # group without a policy
@@ -119,7 +122,7 @@ def test_manifest_is_deleted_first_and_a_rerun_finishes_an_interrupted_delete(
 def test_a_snapshot_of_2500_objects_is_deleted_in_three_batches(store: S3Store, s3_client: Any, bucket: str) -> None:
     # 2499 empty data objects straight into the in-process moto backend that serves the HTTP
     # endpoint (2500 HTTP PUTs take ~10 s on 2 cores); the deletion under test goes over HTTP.
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.s3.models import s3_backends
 
     backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
