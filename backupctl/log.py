@@ -47,5 +47,9 @@ def configure(verbose: bool = False, json_logs: bool | None = None) -> None:
 
 
 def get_logger(name: str) -> Any:
-    """A structlog logger bound to ``component=name``."""
-    return structlog.get_logger().bind(component=name)
+    """A structlog logger bound to ``component=name``.
+
+    Lazy: module-level loggers pick up :func:`configure` (called later, by the CLI) on each use;
+    ``.bind()`` here would freeze structlog's default (stdout) configuration at import time.
+    """
+    return structlog.get_logger(component=name)
