@@ -200,7 +200,7 @@ def _due_lookback(
     schedule: Schedule, now: datetime, since: datetime | None,
     enough: Callable[[Sequence[ExpectedSlot]], bool], first_span: timedelta,
 ) -> list[ExpectedSlot]:
-    """Scheduled slots (due or pending) looking back from ``now``, doubling the span until ``enough`` holds or ``since`` is reached."""
+    """Scheduled slots (due or pending) back from ``now``; the span doubles until ``enough`` or ``since``."""
     span = max(first_span, timedelta(days=1))
     while True:
         start = now - span
