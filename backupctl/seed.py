@@ -114,28 +114,30 @@ def seed_history(
     end: datetime,
     tz: tzinfo,
     groups: Mapping[str, str] | None = None,
-    missed: Collection[datetime] = (),
+    missed: Collection[datetime | tuple[str, datetime]] = (),
     sizes: Mapping[str, Sequence[int]] | None = None,
     seed: int = 0,
     template: str = "{group}/{time}/",
     workers: int = 16,
 ) -> list[SeededSnapshot]:
     """Write every scheduled snapshot of ``groups`` (name -> cron in ``tz``) between ``start``
-    and ``end``, except the times in ``missed`` (compared as instants).
+    and ``end``, except the times in ``missed`` (compared as instants): a time skips every
+    group's backup at that instant, a ``(group, time)`` pair only that group's.
 
     ``sizes`` gives per group the object sizes (default: app 2 objects, server 3 objects of a
     few KB; other groups 2 objects of 1 KB). Returns what was written, sorted by (group, time).
     """
     groups = DEFAULT_GROUPS if groups is None else groups
     sizes = DEFAULT_SIZES if sizes is None else sizes
-    skip = {t.astimezone(UTC) for t in missed}
+    skip_all = {m.astimezone(UTC) for m in missed if isinstance(m, datetime)}
+    skip = {(m[0], m[1].astimezone(UTC)) for m in missed if isinstance(m, tuple)}
     plan: list[SeededSnapshot] = []
     for group, schedule in groups.items():
         group_sizes = tuple(sizes.get(group, (1024, 1024)))
         names = _NAMES.get(group, ()) + tuple(f"part-{i}.bin" for i in range(len(group_sizes)))
         for t in expected_times(schedule, start, end, tz):
             t_utc = t.astimezone(UTC)
-            if t_utc in skip:
+            if t_utc in skip_all or (group, t_utc) in skip:
                 continue
             sid = snapshot_id(group, t_utc)
             objects = {names[i]: _payload(seed, sid, i, n) for i, n in enumerate(group_sizes)}

@@ -131,3 +131,11 @@ def test_restore_copies_identical_bytes(tmp_path: Path) -> None:
 def test_a_missing_root_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="is not a directory"):
         FileStore(make_config(tmp_path / "nope")).list()
+
+
+def test_blobs_live_beside_the_backups_and_are_not_unknown(tmp_path: Path, seeded: list[SeededSnapshot]) -> None:
+    store = FileStore(make_config(tmp_path))
+    store.blobs().put("_backupctl/lock.json", b"{}", if_absent=True)
+    assert (tmp_path / "_backupctl/lock.json").read_bytes() == b"{}"
+    listing = store.list()
+    assert listing.unknown == [] and len(listing.snapshots) == len(seeded)

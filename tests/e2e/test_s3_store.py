@@ -273,10 +273,21 @@ def test_custom_key_template_and_seed_speed(s3_endpoint: str, s3_client: Any, bu
     store = S3Store(make_config(f"s3://{bucket}", s3_endpoint, key_template="backups/{time}-{group}/"))
     started = time.monotonic()
     seeded = seed_history(S3Writer(s3_client, bucket), start=T0, end=T0 + timedelta(days=30), tz=TZ,
-                          template="backups/{time}-{group}/", missed={datetime(2026, 11, 2, 6, tzinfo=TZ)})
+                          template="backups/{time}-{group}/",
+                          missed=[datetime(2026, 11, 2, 6, tzinfo=TZ), ("server", datetime(2026, 11, 3, 2, tzinfo=TZ)),
+                                  ("app", datetime(2026, 11, 3, 2, tzinfo=TZ))])  # no app backup at 02:00 anyway
     elapsed = time.monotonic() - started
-    assert len(seeded) == 30 * 4 + 1 + 30 - 1  # 4 a day + the closing midnight, 30 dailies, one missed
+    assert len(seeded) == 30 * 4 + 1 + 30 - 2  # 4 a day + the closing midnight, 30 dailies, two missed
     assert elapsed < 30
     listing = store.list()
     assert len(listing.snapshots) == len(seeded) and listing.unknown == [] and listing.incomplete == []
-    assert "app/20261102T050000Z" not in {s.snapshot.id for s in listing.snapshots}
+    ids = {s.snapshot.id for s in listing.snapshots}
+    assert "app/20261102T050000Z" not in ids and "server/20261103T010000Z" not in ids
+    assert "app/20261103T050000Z" in ids and "server/20261102T010000Z" in ids
+
+
+def test_blobs_live_beside_the_backups_and_are_not_unknown(store: S3Store, s3_client: Any, bucket: str) -> None:
+    store.blobs().put("_backupctl/audit/0000000001.json", b"{}", if_absent=True)
+    assert all_keys(s3_client, bucket) == {"bk/_backupctl/audit/0000000001.json"}
+    listing = store.list()
+    assert listing.unknown == [] and listing.snapshots == [] and listing.incomplete == []
