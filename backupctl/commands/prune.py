@@ -81,7 +81,7 @@ def _run(config: Config, now: Any, dry_run: bool, force_reason: str | None, as_j
         return acquire_lock(blobs, ttl=config.safety.lock_ttl, now=now, config_path=config.path)
 
     audit = AuditLog(audit_blobs_for(config)) if not dry_run else _NoAudit()
-    return runner.run_prune(config, store, audit, lock, blobs=blobs, now=now, dry_run=dry_run,
+    return runner.run_prune(config, store, audit, lock, now=now, dry_run=dry_run,
                             force_reason=force_reason, progress=None if as_json else _progress)
 
 
