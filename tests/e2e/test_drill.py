@@ -76,12 +76,8 @@ def drill(config: Path, *args: str, env: dict[str, str] | None = None) -> tuple[
 
 
 def json_out(result: Result) -> dict[str, Any]:
-    """The command's JSON document. A module-level structlog logger bound before logging was
-    configured (backupctl.audit) prints to the stdout of the process that imported it; under
-    CliRunner that is the captured stdout, so skip any lines before the document."""
-    lines = result.stdout.splitlines()
-    start = lines.index("{") if "{" in lines else 0
-    return dict(json.loads("\n".join(lines[start:])))
+    """The command's JSON document: stdout holds nothing else (logs go to stderr)."""
+    return dict(json.loads(result.stdout))
 
 
 def drill_records(config: Path) -> list[dict[str, Any]]:
