@@ -58,12 +58,18 @@ def test_delete_removes_the_key_and_missing_keys_are_fine(blobs: BlobStore) -> N
     assert [b.key for b in blobs.list()] == ["d/two"]
 
 
-@pytest.mark.parametrize("key", ["", "/etc/passwd", "a/../b", "..", "a//b", "./a", "a/.", "a\\b", "a\0b"])
-def test_unsafe_keys_are_refused(blobs: BlobStore, key: str) -> None:
-    with pytest.raises(StoreError, match="blob key"):
-        blobs.put(key, b"x")
-    with pytest.raises(StoreError, match="blob key"):
-        blobs.get(key)
+UNSAFE_KEYS = ["", "/etc/passwd", "a/../b", "..", "a//b", "./a", "a/.", "a\\b", "a\0b"]
+
+
+def test_unsafe_keys_are_refused(blobs: BlobStore) -> None:
+    for key in UNSAFE_KEYS:
+        with pytest.raises(StoreError, match="blob key"):
+            blobs.put(key, b"x")
+        with pytest.raises(StoreError, match="blob key"):
+            blobs.get(key)
+        with pytest.raises(StoreError, match="blob key"):
+            blobs.delete(key)
+    assert list(blobs.list()) == []
 
 
 def _race(attempt: Callable[[int], object], n: int) -> list[object]:
