@@ -21,9 +21,10 @@ from pathlib import Path
 import pytest
 
 from backupctl.errors import ConfigError, LockHeld, StoreError, UsageError
+from backupctl.proc import Completed
 from backupctl.stores import restic as restic_module
 from backupctl.stores.base import StoredSnapshot
-from backupctl.stores.restic import PruneFailed, ResticStore, rotating_subset
+from backupctl.stores.restic import PruneFailed, ResticStore, classify, rotating_subset
 from retention import Snapshot
 from tests.e2e.restic_fixtures import (
     PASSWORD,
@@ -446,3 +447,62 @@ def test_blobs_use_the_audit_location(restic_session: None, tmp_path: Path) -> N
     assert blobs.get("x/probe") == b"ok"
     with pytest.raises(ConfigError):
         ResticStore(dataclasses.replace(config, audit_url="restic:/elsewhere")).blobs()
+
+
+# ---------------------------------------------------------------------- parsing restic's messages (no restic run)
+
+
+def _completed(stderr: str, code: int = 1, stdout: str = "") -> Completed:
+    return Completed(("restic", "--repo", "/r", "forget"), code, stdout.encode(), stderr.encode(), 0.1)
+
+
+def test_exclusive_lock_message_names_the_holder() -> None:
+    stderr = ("unable to create lock in backend: repository is already locked exclusively by PID 12 on db1 by "
+              "root (UID 0, GID 0)\nlock was created at 2026-11-23 07:38:10 (2m0s ago)\nstorage ID 0437ed59\n"
+              "the `unlock` command can be used to remove stale locks\n")
+    err = classify(_completed(stderr), "/r", "prune")
+    assert isinstance(err, LockHeld)
+    assert "locked by another restic process (exclusively PID 12 on db1 by root (UID 0, GID 0) lock was created " \
+           "at 2026-11-23 07:38:10 (2m0s ago) storage ID 0437ed59)" in str(err)
+    assert "could not prune" in str(err) and "`restic -r /r unlock`" in str(err)
+
+
+@pytest.mark.parametrize(("stderr", "expected"), [
+    ("Fatal: unable to open config file: Stat: The AWS Access Key Id you provided does not exist "
+     "in our records. (InvalidAccessKeyId)\n", "the S3 service refused the credentials"),
+    ("Fatal: create repository at s3:http://h/b/r failed: client.BucketExists: Access Denied.\n",
+     "the S3 service refused the credentials"),
+    ('Fatal: unable to open config file: Stat: Get "http://127.0.0.1:1/b/?location=": dial tcp 127.0.0.1:1: '
+     "connect: connection refused\nIs there a repository at the following location?\ns3:http://127.0.0.1:1/b/r\n",
+     "cannot reach the storage endpoint"),
+    ("Fatal: wrong password or no key found\n", "wrong password or no key found"),
+    ("Fatal: unable to open config file: stat /r/config: no such file or directory\n"
+     "Is there a repository at the following location?\n/r\n", "no restic repository there"),
+    ("Fatal: something new\n", "could not forget: `restic --repo /r forget` exited 1: Fatal: something new"),
+])
+def test_restic_failures_are_classified(stderr: str, expected: str) -> None:
+    err = classify(_completed(stderr), "/r", "forget")
+    assert type(err) is StoreError
+    assert str(err).startswith("restic repository /r") and expected in str(err)
+
+
+@pytest.mark.parametrize(("line", "size"), [
+    ("total prune:           4 blobs / 929 B", 929),
+    ("total prune:         120 blobs / 1.500 MiB", 1572864),
+    ("total prune:           2 blobs / 2.000 GiB", 2 * 1024**3),
+    ("nothing to do", 0),
+])
+def test_pruned_bytes_from_prune_stats(line: str, size: int) -> None:
+    assert restic_module._pruned_bytes(f"to delete: …\n{line}\nremaining: …\n") == size
+
+
+def test_check_errors_become_problems_per_pack_and_tree() -> None:
+    stderr = ("using temporary cache in /tmp/x\n"
+              "Pack ID does not match, want 026b4392abb7, got cf0cf54b7819\n"
+              "error for tree 4ed6427e:\n  tree 4ed6427e: file \"f2\" blob 0 size could not be found\n"
+              "  tree 4ed6427e: file \"f3\" blob 1 size could not be found\n"
+              "Fatal: repository contains errors\n")
+    problems = restic_module._check_problems(stderr)
+    assert [(p.snapshot_id, p.key) for p in problems] == [
+        ("", "data/026b4392abb7"), ("", "tree/4ed6427e"), ("", "tree/4ed6427e")]
+    assert 'file "f3"' in problems[2].problem
