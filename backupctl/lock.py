@@ -157,7 +157,13 @@ class Lock:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.release()
+        try:
+            self.release()
+        except StoreError as failure:
+            if exc is None:
+                raise
+            # keep the prune's own error; the lock then expires after its TTL
+            _log().error("lock_release_failed", error=str(failure), run_id=self.info.run_id)
 
 
 def acquire_lock(
@@ -186,22 +192,27 @@ def acquire_lock(
         raise ValueError("now must be timezone-aware")
     info = LockInfo(owner=owner or default_actor(), host=socket.gethostname(), pid=os.getpid(),
                     run_id=run_id or uuid.uuid4().hex, acquired=now, expires=now + ttl_delta(ttl, now))
-    try:
-        blobs.put(LOCK_KEY, info.to_bytes(), if_absent=True)
-    except PreconditionFailed:
-        held = read_lock(blobs)
-        if held is not None and held.run_id == info.run_id:
-            return Lock(blobs, held)  # our own PUT, retried after a lost response
-        raise _held_error(blobs, held, now, config_path) from None
-    _log().info("lock_acquired", owner=info.owner, run_id=info.run_id, expires=info.expires.isoformat())
-    return Lock(blobs, info)
+    held: LockInfo | None = None
+    for _attempt in range(3):  # the holder may release between our PUT and our read: try again
+        try:
+            blobs.put(LOCK_KEY, info.to_bytes(), if_absent=True)
+        except PreconditionFailed:
+            held = read_lock(blobs)
+            if held is None:
+                continue
+            if held.run_id == info.run_id:
+                return Lock(blobs, held)  # our own PUT, retried after a lost response
+            raise _held_error(blobs, held, now, config_path) from None
+        _log().info("lock_acquired", owner=info.owner, run_id=info.run_id, expires=info.expires.isoformat())
+        return Lock(blobs, info)
+    raise _held_error(blobs, held, now, config_path)
 
 
 def _held_error(blobs: BlobStore, held: LockInfo | None, now: datetime, config_path: str | None) -> LockHeld:
     where = _where(blobs)
     unlock = f"backupctl unlock --config {config_path or '<your config>'}"
-    if held is None:  # released between our PUT and our read: a retry will do
-        return LockHeld(f"the lock {where} was taken and released by another run just now; nothing was changed, "
+    if held is None:  # taken and released under our feet, repeatedly
+        return LockHeld(f"the lock {where} keeps being taken and released by other runs; nothing was changed, "
                         "run again")
     if held.is_stale(now):
         _log().warning("lock_stale", holder=held.describe())

@@ -6,6 +6,7 @@ import json
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -15,7 +16,7 @@ from backupctl.blobs import FileBlobs, S3Blobs
 from backupctl.cli import main
 from backupctl.errors import LockHeld, StoreError
 from backupctl.lock import LOCK_KEY, Lock, LockInfo, acquire_lock, read_lock, ttl_delta
-from backupctl.stores.base import BlobStore
+from backupctl.stores.base import BlobStore, PreconditionFailed
 from retention import Duration
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -183,3 +184,37 @@ def test_unlock_for_a_local_restic_repo_needs_audit_url(tmp_path: Path) -> None:
     config = _config(tmp_path, "restic:/srv/restic-repo")
     code, out = _unlock(config, now=T0)
     assert code == 2 and "audit.url" in out
+
+
+class _Flaky:
+    """A FileBlobs whose first conditional PUT meets a lock that is gone by the time we read it."""
+
+    def __init__(self, inner: FileBlobs) -> None:
+        self.inner = inner
+        self.raced = False
+
+    def get(self, key: str) -> bytes:
+        return self.inner.get(key)
+
+    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        if if_absent and not self.raced:
+            self.raced = True
+            raise PreconditionFailed(key)
+        self.inner.put(key, data, if_absent=if_absent)
+
+    def list(self, prefix: str = "") -> Any:
+        return self.inner.list(prefix)
+
+    def delete(self, key: str) -> None:
+        raise StoreError("S3 DeleteObject failed: AccessDenied")
+
+
+def test_a_lock_released_between_put_and_read_is_retried_and_a_failed_release_keeps_the_real_error(
+        tmp_path: Path) -> None:
+    flaky = _Flaky(FileBlobs(tmp_path))
+    with pytest.raises(RuntimeError, match="prune failed"), acquire_lock(flaky, ttl=HOUR, now=T0, run_id="r"):
+        raise RuntimeError("prune failed")
+    assert flaky.raced and read_lock(flaky.inner) is not None  # left to expire, not hidden
+    lock = Lock(flaky, read_lock(flaky.inner))  # type: ignore[arg-type]
+    with pytest.raises(StoreError, match="AccessDenied"), lock:
+        pass
