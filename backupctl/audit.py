@@ -87,7 +87,7 @@ class AuditProblem:
     def __str__(self) -> str:
         where = " ".join(p for p in (f"record {self.seq}" if self.seq is not None else "",
                                      f"({self.key})" if self.key else "") if p)
-        return f"{where}: {self.problem}"
+        return f"{where}: {self.problem}" if where else self.problem
 
     def to_json(self) -> dict[str, Any]:
         """``{"seq", "key", "problem"}``."""
@@ -294,7 +294,10 @@ class AuditLog:
         keys = [k for k in self._keys() if _KEY_RE.match(k)]
         if not keys:
             return ZERO_HASH
-        return record_hash(json.loads(self.blobs.get(keys[-1])))
+        try:
+            return record_hash(json.loads(self.blobs.get(keys[-1])))
+        except ValueError:
+            raise StoreError(f"audit record {keys[-1]} is unreadable; run `backupctl audit verify`") from None
 
     def export_jsonl(self) -> str:
         """The log as JSON Lines (one canonical record per line, seq order), for offline reading."""
@@ -386,6 +389,7 @@ class AuditLog:
             raise ValueError("now must be timezone-aware")
         if not isinstance(data, dict) or not action:
             raise TypeError("append needs an action and a dict of data")
+        json.dumps(data, allow_nan=False)  # TypeError/ValueError for what JSON cannot carry
         body = {"time": now.isoformat(), "actor": actor or default_actor(), "action": action,
                 "data": json.loads(canonical(data))}
         seq, prev = self._tail()

@@ -210,6 +210,7 @@ def test_anchored_head_catches_a_rewritten_tail(blobs: BlobStore) -> None:
     assert log.verify() == []  # undetectable without an anchor ...
     problems = log.verify(expect_head=anchor)
     assert problems and "expected head" in problems[0].problem  # ... caught with one
+    assert str(problems[0]).startswith("the expected head")
 
 
 def test_stray_objects_and_garbage_are_reported(blobs: BlobStore) -> None:
@@ -235,6 +236,8 @@ def test_append_rejects_bad_input(blobs: BlobStore) -> None:
     log = AuditLog(blobs)
     with pytest.raises(TypeError):
         log.append("drill", {"when": datetime.now(UTC)}, now=T0)
+    with pytest.raises(ValueError):
+        log.append("drill", {"ratio": float("nan")}, now=T0)
     with pytest.raises(ValueError):
         log.append("drill", {}, now=datetime(2026, 1, 1))
     assert log.records() == []
