@@ -171,7 +171,7 @@ def steps(config: Path, out: Path) -> list[Step]:
         Step("drill", ["drill", *c, "--snapshot", "latest", "--json"], 0),
         Step("drill deadline", ["drill", "deadline", *c, "--from", NOW.isoformat(), "--json"], 0),
         Step("proof", ["proof", *c, "--from", (NOW - timedelta(days=60)).date().isoformat(),
-                       "--to", NOW.date().isoformat(), "--out", str(proof_dir)], 3),
+                       "--to", (NOW + timedelta(days=1)).date().isoformat(), "--out", str(proof_dir)], 3),
         Step("proof check", ["proof", "check", str(proof_dir)], 0),
         Step("audit verify", ["audit", "verify", *c], 0),
     ]
