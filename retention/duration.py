@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 __all__ = ["Duration", "DurationError", "go_add_date"]
 
 _TOKEN = re.compile(r"(\d+)([ymwdh])")
 _UNIT_ORDER = "ymwdh"
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 class DurationError(ValueError):
@@ -79,10 +80,17 @@ class Duration:
     def cutoff(self, newest: datetime) -> datetime:
         """Return the instant ``self`` before ``newest``, with restic's arithmetic.
 
-        Snapshots strictly after the cut-off are "within" the duration.
+        The result is in UTC: the hours are subtracted as absolute time (Go's ``Add``), which
+        Python's same-zone arithmetic would not do across a DST change.
+        Snapshots strictly after the cut-off are "within" the duration. A cut-off before
+        year 1 (which Python cannot represent) is clamped to the earliest representable
+        instant, so everything is within, as in restic.
         """
-        back = go_add_date(newest, -self.years, -self.months, -(self.days + 7 * self.weeks))
-        return back - timedelta(hours=self.hours)
+        try:
+            back = go_add_date(newest, -self.years, -self.months, -(self.days + 7 * self.weeks))
+            return back.astimezone(UTC) - timedelta(hours=self.hours)
+        except (ValueError, OverflowError):
+            return _EARLIEST
 
 
 def go_add_date(t: datetime, years: int, months: int, days: int) -> datetime:
@@ -104,7 +112,7 @@ def go_add_date(t: datetime, years: int, months: int, days: int) -> datetime:
 
 def _go_localize(wall: datetime, zone: tzinfo) -> datetime:
     """Attach ``zone`` to the naive ``wall`` time as Go's ``time.Date`` does."""
-    as_utc = wall.replace(tzinfo=timezone.utc)
+    as_utc = wall.replace(tzinfo=UTC)
     guess = as_utc.astimezone(zone).utcoffset() or timedelta(0)
     instant = as_utc - guess
     actual = instant.astimezone(zone).utcoffset() or timedelta(0)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal, NamedTuple
+from datetime import UTC, datetime, timezone
+from itertools import repeat
+from typing import Any, Literal, NamedTuple
 
 from retention.duration import Duration
 from retention.policy import Policy, PolicyError
@@ -123,10 +124,11 @@ _BUCKETINGS: dict[str, _Bucketing] = {
 class _CountRule:
     """A ``keep_<bucket> = n`` rule while walking one group."""
 
-    __slots__ = ("bucketing", "remaining", "last")
+    __slots__ = ("bucketing", "coarse", "last", "remaining")
 
     def __init__(self, bucketing: _Bucketing, count: int) -> None:
         self.bucketing = bucketing
+        self.coarse = bucketing.rule not in ("last", "hourly")
         self.remaining = count  # -1: unlimited
         self.last = -1
 
@@ -134,10 +136,11 @@ class _CountRule:
 class _WithinRule:
     """A ``keep_within_<bucket> = duration`` rule while walking one group."""
 
-    __slots__ = ("bucketing", "duration", "cutoff", "last")
+    __slots__ = ("bucketing", "coarse", "cutoff", "duration", "last")
 
     def __init__(self, bucketing: _Bucketing, duration: Duration, cutoff: datetime | None) -> None:
         self.bucketing = bucketing
+        self.coarse = bucketing.rule != "hourly"
         self.duration = duration
         self.cutoff = cutoff  # None: no newest non-future snapshot, everything is within
         self.last = -1
@@ -186,55 +189,143 @@ def plan(
         EmptyPolicyError: the policy has no rule.
         ValueError: ``now`` is naive or ``group_by`` names an unknown field.
     """
-    if now.tzinfo is None:
+    if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     if policy.is_empty():
         raise EmptyPolicyError()
-    items = list(snapshots)
+    items = snapshots if isinstance(snapshots, list) else list(snapshots)
+    result: list[Decision] = [_PENDING] * len(items)
+    for key, indices in _groups(items, group_by).items():
+        _plan_group(items, indices, key, policy, now.astimezone(UTC), result)
+    return Plan(decisions=tuple(result), policy=policy)
+
+
+_PENDING = Decision(Snapshot("", datetime.min.replace(tzinfo=UTC)), "", "forget", ())
+
+
+def _groups(items: list[Snapshot], group_by: Sequence[str]) -> dict[str, Sequence[int]]:
+    """Indices per group key, each in input order (one ``range`` when there is one group)."""
+    if tuple(group_by) == ("group",):
+        keys: Sequence[str] = [s.group for s in items]
+    else:
+        for name in group_by:
+            if name not in GROUP_FIELDS:
+                raise ValueError(f"unknown grouping field {name!r}: expected one of {', '.join(GROUP_FIELDS)}")
+        keys = [group_key(s, group_by) for s in items]
+    distinct = set(keys)
+    if len(distinct) <= 1:
+        return {k: range(len(items)) for k in distinct}
     groups: dict[str, list[int]] = {}
-    for index, snapshot in enumerate(items):
-        groups.setdefault(group_key(snapshot, group_by), []).append(index)
-    result: list[Decision | None] = [None] * len(items)
-    for key, indices in groups.items():
-        for index, decision in _plan_group(items, indices, key, policy, now):
-            result[index] = decision
-    return Plan(decisions=tuple(d for d in result if d is not None), policy=policy)
+    for index, key in enumerate(keys):
+        groups.setdefault(key, []).append(index)
+    return dict(groups)
+
+
+def _walk_order(items: list[Snapshot], indices: Sequence[int]) -> list[int]:
+    """``indices`` newest first, stable (equal instants keep input order), like restic's sort.Stable.
+
+    Aware datetimes with fixed offsets compare by instant; two times sharing one DST zone
+    object would compare by wall clock (wrong inside the autumn overlap), so then the
+    instants are compared as POSIX timestamps.
+    """
+    times = [items[i].time for i in indices]
+    if all(type(t.tzinfo) is timezone for t in times):
+        keys: list[Any] = times
+    else:
+        keys = [t.timestamp() for t in times]
+    positions = sorted(range(len(times)), key=keys.__getitem__, reverse=True)
+    if isinstance(indices, range) and indices.start == 0 and indices.step == 1:
+        return positions
+    return [indices[p] for p in positions]
 
 
 def _plan_group(
-    items: list[Snapshot], indices: list[int], key: str, policy: Policy, now: datetime,
-) -> Iterable[tuple[int, Decision]]:
-    order = sorted(indices, key=lambda i: items[i].time, reverse=True)  # stable, newest first
+    items: list[Snapshot], indices: Sequence[int], key: str, policy: Policy, now: datetime,
+    result: list[Decision],
+) -> None:
+    """Fill ``result`` at ``indices`` with the decisions for one group (restic's ApplyPolicy)."""
+    order = _walk_order(items, indices)
     newest = next((items[i].time for i in order if items[i].time < now), None)
-    counts, withins = _rules(policy, newest)
-    within_active = not policy.keep_within.is_zero()
-    within_cutoff = _cutoff(policy.keep_within, newest)
-    oldest_nr = len(order) - 1 if policy.keep_oldest else -2
+    walk = _Walk(policy, newest, key, len(order))
+    stop = len(order)
     for nr, index in enumerate(order):
-        snapshot = items[index]
+        if walk.exhausted(items[index].time, nr):
+            stop = nr
+            break
+        result[index] = walk.decide(items[index], nr)
+    rest = order[stop:]
+    if rest and policy.keep_oldest:  # the oldest may still be kept by a rule with count left
+        rest, last = rest[:-1], rest[-1]
+        result[last] = walk.decide(items[last], len(order) - 1)
+    forget = _decisions_forget(items, rest, key)
+    for index, decision in zip(rest, forget, strict=True):
+        result[index] = decision
+
+
+def _decisions_forget(items: list[Snapshot], indices: list[int], key: str) -> list[Decision]:
+    """Forget decisions for ``indices``, built without a Python call per snapshot."""
+    rows = zip(map(items.__getitem__, indices), repeat(key), repeat("forget"), repeat(()))
+    return list(map(tuple.__new__, repeat(Decision), rows))
+
+
+class _Walk:
+    """The state of restic's walk over one group: rule counters and the last bucket seen."""
+
+    def __init__(self, policy: Policy, newest: datetime | None, key: str, size: int) -> None:
+        self.policy = policy
+        self.key = key
+        self.oldest_nr = size - 1 if policy.keep_oldest else -2
+        self.counts, self.withins = _rules(policy, newest)
+        self.within_cutoff: datetime | None = (
+            None if policy.keep_within.is_zero() else _cutoff(policy.keep_within, newest) or _EARLIEST
+        )
+        self.within_text = f"within {policy.keep_within}"
+        cutoffs = [w.cutoff or _EARLIEST for w in self.withins]
+        if self.within_cutoff is not None:
+            cutoffs.append(self.within_cutoff)
+        self.last_cutoff = min(cutoffs, default=None)
+        self.last_day: tuple[int, int, int] | None = None
+
+    def exhausted(self, t: datetime, nr: int) -> bool:
+        """True when no rule can keep ``t`` or any older snapshot (the rest is forgotten),
+        not counting keep_oldest's last snapshot."""
+        if self.policy.keep_tags or any(rule.remaining != 0 for rule in self.counts):
+            return False
+        return self.last_cutoff is None or not t > self.last_cutoff
+
+    def decide(self, snapshot: Snapshot, nr: int) -> Decision:
+        """The decision for the ``nr``-th snapshot of the walk (restic's loop body)."""
         t = snapshot.time
-        reasons: list[Reason] = [
-            Reason("tag", "tag " + ",".join(tags)) for tags in policy.keep_tags if snapshot.has_tags(tags)
-        ]
-        if within_active and (within_cutoff is None or t > within_cutoff):
-            reasons.append(Reason("within", f"within {policy.keep_within}"))
-        for rule in counts:
-            if rule.remaining != 0:
+        policy = self.policy
+        reasons: list[Reason] = []
+        if policy.keep_tags:
+            reasons = [Reason("tag", "tag " + ",".join(tags)) for tags in policy.keep_tags if snapshot.has_tags(tags)]
+        if self.within_cutoff is not None and t > self.within_cutoff:
+            reasons.append(Reason("within", self.within_text))
+        # Buckets coarser than an hour cannot change while the wall-clock date stays the same,
+        # and every rule is active on a prefix of the walk, so they need no look then.
+        day = (t.year, t.month, t.day)
+        same_day = day == self.last_day and nr != self.oldest_nr
+        self.last_day = day
+        for rule in self.counts:
+            if rule.remaining != 0 and not (same_day and rule.coarse):
                 value = rule.bucketing.key(t, nr)
-                if value != rule.last or nr == oldest_nr:
+                if value != rule.last or nr == self.oldest_nr:
                     reasons.append(_count_reason(rule.bucketing, t, nr, value == rule.last))
                     rule.last = value
                     if rule.remaining > 0:
                         rule.remaining -= 1
-        for within in withins:
-            if within.cutoff is None or t > within.cutoff:
+        for within in self.withins:
+            if not (same_day and within.coarse) and (within.cutoff is None or t > within.cutoff):
                 value = within.bucketing.key(t, nr)
-                if value != within.last or nr == oldest_nr:
+                if value != within.last or nr == self.oldest_nr:
                     within.last = value
                     b = within.bucketing
                     reasons.append(Reason(f"within_{b.rule}", f"{b.rule} {b.label(t, nr)} within {within.duration}"))
-        action: Action = "keep" if reasons else "forget"
-        yield index, Decision(snapshot, key, action, tuple(reasons))
+        return Decision(snapshot, self.key, "keep" if reasons else "forget", tuple(reasons))
+
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 def _cutoff(duration: Duration, newest: datetime | None) -> datetime | None:

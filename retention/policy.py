@@ -76,9 +76,7 @@ class Policy:
             value = getattr(self, f.name)
             if f.name == "keep_tags" and value:
                 parts.append("keep_tag=" + ";".join(",".join(t) for t in value))
-            elif f.name in COUNT_RULES and value:
-                parts.append(f"{f.name}={value}")
-            elif f.name in WITHIN_RULES and not value.is_zero():
+            elif (f.name in COUNT_RULES and value) or (f.name in WITHIN_RULES and not value.is_zero()):
                 parts.append(f"{f.name}={value}")
             elif f.name == "keep_oldest" and value:
                 parts.append("keep_oldest")
@@ -111,7 +109,9 @@ class Policy:
         if "keep_tag" in data:
             tags = _parse_tags(data["keep_tag"])
             if tags is None:
-                problems.append(f"{where}.keep_tag: expected a list of strings like \"app,db\", got {data['keep_tag']!r}")
+                problems.append(
+                    f"{where}.keep_tag: expected a list of strings like \"app,db\", got {data['keep_tag']!r}"
+                )
             else:
                 kwargs["keep_tags"] = tags
         if "keep_oldest" in data:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from retention.duration import Duration
 from retention.policy import Policy
 
-__all__ = ["PRESETS", "SLA_APP", "SLA_SERVER", "SLA_SCHEDULES"]
+__all__ = ["PRESETS", "SLA_APP", "SLA_SCHEDULES", "SLA_SERVER"]
 
 SLA_APP = Policy(keep_within=Duration(months=2))
 SLA_SERVER = Policy(
