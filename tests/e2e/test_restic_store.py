@@ -1,7 +1,8 @@
 """ResticStore against the real restic 0.14 binary: a local repository and one on the moto S3 server.
 
-Both repositories are built once per session; tests that delete, lock or corrupt work on
-a private copy of the local repository (a file copy costs milliseconds, a restic command ~0.7 s).
+Both repositories are built once (module-scoped fixtures: this module is their only user).
+Tests that delete, lock or corrupt work on a private copy of the local repository (a file
+copy costs milliseconds, a restic command ~0.7 s).
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ LOCAL_SPECS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def restic_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Password and cache for every restic run of the session (backupctl inherits them)."""
+    """Password and cache for every restic run in this module (backupctl inherits them); the
+    environment is restored afterwards so other modules see no restic password."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RESTIC_PASSWORD", PASSWORD)
         mp.delenv("RESTIC_PASSWORD_FILE", raising=False)
@@ -62,7 +64,7 @@ def restic_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def local_repo(restic_session: None, tmp_path_factory: pytest.TempPathFactory) -> Repo:
     root = tmp_path_factory.mktemp("restic-local")
     make_source(root / "src")
@@ -72,19 +74,19 @@ def local_repo(restic_session: None, tmp_path_factory: pytest.TempPathFactory) -
     return repo
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def local_snapshots(local_repo: Repo) -> dict[str, StoredSnapshot]:
     """The local repository's snapshots by id, listed once (copies of the repository hold the same)."""
     return {s.snapshot.id: s for s in _store("restic:" + local_repo.location).list_snapshots()}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def source_files(local_repo: Repo) -> dict[str, bytes]:
     return {str(p.relative_to(local_repo.source)): p.read_bytes()
             for p in sorted(local_repo.source.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def s3_repo(restic_session: None, s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Repo:
     from backupctl.s3client import make_s3_client
 
