@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -118,14 +117,16 @@ def _seed(endpoint: str) -> int:
 
 
 def _run(step: Step, env: dict[str, str], out: Path) -> tuple[int, str]:
-    cmd = [sys.executable, "-m", "backupctl.cli", *step.args]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    from backupctl import proc
+
+    done = proc.run([sys.executable, "-m", "backupctl.cli", *step.args], env_extra=env, timeout=300)
+    stdout, stderr = done.stdout_text, done.stderr_text
     log_name = step.title.replace(" ", "-").replace("/", "-") + ".txt"
     (out / "logs").mkdir(exist_ok=True)
     (out / "logs" / log_name).write_text(
-        f"$ backupctl {' '.join(step.args)}\n(exit {proc.returncode})\n\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
+        f"$ backupctl {' '.join(step.args)}\n(exit {done.returncode})\n\n{stdout}\n--- stderr ---\n{stderr}"
     )
-    return proc.returncode, proc.stdout
+    return done.returncode, stdout
 
 
 def _summarise(title: str, stdout: str) -> str:
@@ -195,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
              f"{len(MISSED)} backups missed on purpose ({time.monotonic() - t0:.1f} s)")
         config = out / "backupctl.toml"
         config.write_text(CONFIG.format(bucket=BUCKET, prefix=PREFIX, endpoint=endpoint))
-        env = {**os.environ, "BACKUPCTL_NOW": NOW.isoformat(), "BACKUPCTL_CONFIG": str(config)}
+        env = {"BACKUPCTL_NOW": NOW.isoformat(), "BACKUPCTL_CONFIG": str(config)}
         failures = 0
         for step in steps(config, out):
             t0 = time.monotonic()
