@@ -103,5 +103,28 @@ def reference_markdown() -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
+
+
+def update_readme(text: str) -> str:
+    """Replace the block between the config-reference markers with the generated reference.
+
+    Raises:
+        ValueError: the markers are missing.
+    """
+    head, sep, rest = text.partition(START)
+    _, sep2, tail = rest.partition(END)
+    if not (sep and sep2):
+        raise ValueError(f"README has no {START} … {END} block")
+    return f"{head}{START}\n{reference_markdown()}{END}{tail}"
+
+
 if __name__ == "__main__":  # pragma: no cover
-    print(reference_markdown(), end="")
+    import sys
+    from pathlib import Path
+
+    if sys.argv[1:2] == ["--write"]:
+        target = Path(sys.argv[2] if len(sys.argv) > 2 else "README.md")
+        target.write_text(update_readme(target.read_text(encoding="utf-8")), encoding="utf-8")
+    else:
+        print(reference_markdown(), end="")

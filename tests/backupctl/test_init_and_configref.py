@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from backupctl.cli import main
 from backupctl.config import POLICY_SCHEMA, SCHEMA, load_config
-from backupctl.configref import reference_markdown
+from backupctl.configref import reference_markdown, update_readme
 from retention import SLA_APP, SLA_SERVER
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -42,4 +42,4 @@ def test_reference_names_every_key() -> None:
 
 def test_readme_reference_is_in_sync() -> None:
     text = README.read_text(encoding="utf-8")
-    assert reference_markdown() in text, "README.md config reference is stale: run `python -m backupctl.configref`"
+    assert update_readme(text) == text, "README.md config reference is stale: python -m backupctl.configref --write"
