@@ -9,10 +9,12 @@ or when it is the first one seen in a new calendar bucket of a rule with count l
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timezone
-from itertools import repeat
+from itertools import compress, repeat
+from operator import attrgetter, lt
 from typing import Any, Literal, NamedTuple
 
 from retention.duration import Duration
@@ -194,78 +196,90 @@ def plan(
     if policy.is_empty():
         raise EmptyPolicyError()
     items = snapshots if isinstance(snapshots, list) else list(snapshots)
-    result: list[Decision] = [_PENDING] * len(items)
-    for key, indices in _groups(items, group_by).items():
-        _plan_group(items, indices, key, policy, now.astimezone(UTC), result)
+    keys = _group_keys(items, group_by)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # a million acyclic tuples would trigger many useless collections
+    try:
+        # every snapshot starts as forgotten; each group's walk overwrites what it keeps
+        rows = zip(items, keys, repeat("forget"), repeat(()))
+        result: list[Decision] = list(map(tuple.__new__, repeat(Decision), rows))
+        for key, indices in _groups(keys, len(items)).items():
+            _plan_group(items, indices, key, policy, now.astimezone(UTC), result)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     return Plan(decisions=tuple(result), policy=policy)
 
 
-_PENDING = Decision(Snapshot("", datetime.min.replace(tzinfo=UTC)), "", "forget", ())
-
-
-def _groups(items: list[Snapshot], group_by: Sequence[str]) -> dict[str, Sequence[int]]:
-    """Indices per group key, each in input order (one ``range`` when there is one group)."""
+def _group_keys(items: list[Snapshot], group_by: Sequence[str]) -> Sequence[str]:
+    """The group key of every snapshot, in input order."""
     if tuple(group_by) == ("group",):
-        keys: Sequence[str] = [s.group for s in items]
-    else:
-        for name in group_by:
-            if name not in GROUP_FIELDS:
-                raise ValueError(f"unknown grouping field {name!r}: expected one of {', '.join(GROUP_FIELDS)}")
-        keys = [group_key(s, group_by) for s in items]
+        return list(map(attrgetter("group"), items))
+    for name in group_by:
+        if name not in GROUP_FIELDS:
+            raise ValueError(f"unknown grouping field {name!r}: expected one of {', '.join(GROUP_FIELDS)}")
+    return [group_key(s, group_by) for s in items]
+
+
+def _groups(keys: Sequence[str], size: int) -> dict[str, Sequence[int]]:
+    """Indices per group key, each in input order (one ``range`` when there is one group)."""
     distinct = set(keys)
     if len(distinct) <= 1:
-        return {k: range(len(items)) for k in distinct}
+        return {k: range(size) for k in distinct}
     groups: dict[str, list[int]] = {}
     for index, key in enumerate(keys):
         groups.setdefault(key, []).append(index)
     return dict(groups)
 
 
-def _walk_order(items: list[Snapshot], indices: Sequence[int]) -> list[int]:
-    """``indices`` newest first, stable (equal instants keep input order), like restic's sort.Stable.
+def _instants(times: list[datetime]) -> tuple[list[Any], Callable[[datetime], Any]]:
+    """Sort keys that order ``times`` by instant, and the function that makes such a key.
 
     Aware datetimes with fixed offsets compare by instant; two times sharing one DST zone
-    object would compare by wall clock (wrong inside the autumn overlap), so then the
-    instants are compared as POSIX timestamps.
+    object would compare by wall clock (wrong inside the autumn overlap), so then POSIX
+    timestamps are used.
     """
-    times = [items[i].time for i in indices]
-    if all(type(t.tzinfo) is timezone for t in times):
-        keys: list[Any] = times
-    else:
-        keys = [t.timestamp() for t in times]
-    positions = sorted(range(len(times)), key=keys.__getitem__, reverse=True)
-    if isinstance(indices, range) and indices.start == 0 and indices.step == 1:
-        return positions
-    return [indices[p] for p in positions]
+    if all(type(z) is timezone for z in set(map(attrgetter("tzinfo"), times))):
+        return times, _as_utc
+    return [t.timestamp() for t in times], datetime.timestamp
+
+
+def _as_utc(t: datetime) -> datetime:
+    return t.astimezone(UTC)
 
 
 def _plan_group(
     items: list[Snapshot], indices: Sequence[int], key: str, policy: Policy, now: datetime,
     result: list[Decision],
 ) -> None:
-    """Fill ``result`` at ``indices`` with the decisions for one group (restic's ApplyPolicy)."""
-    order = _walk_order(items, indices)
-    newest = next((items[i].time for i in order if items[i].time < now), None)
-    walk = _Walk(policy, newest, key, len(order))
-    stop = len(order)
-    for nr, index in enumerate(order):
-        if walk.exhausted(items[index].time, nr):
-            stop = nr
-            break
-        result[index] = walk.decide(items[index], nr)
-    rest = order[stop:]
-    if rest and policy.keep_oldest:  # the oldest may still be kept by a rule with count left
-        rest, last = rest[:-1], rest[-1]
-        result[last] = walk.decide(items[last], len(order) - 1)
-    forget = _decisions_forget(items, rest, key)
-    for index, decision in zip(rest, forget, strict=True):
-        result[index] = decision
+    """Overwrite ``result`` at ``indices`` with what restic's ApplyPolicy keeps in one group.
 
-
-def _decisions_forget(items: list[Snapshot], indices: list[int], key: str) -> list[Decision]:
-    """Forget decisions for ``indices``, built without a Python call per snapshot."""
-    rows = zip(map(items.__getitem__, indices), repeat(key), repeat("forget"), repeat(()))
-    return list(map(tuple.__new__, repeat(Decision), rows))
+    restic walks the group newest first (stable: equal instants keep input order). When only
+    within-rules are set, nothing at or before the earliest cut-off can be kept, so only the
+    snapshots after it are sorted and walked; otherwise the whole group is sorted and the walk
+    stops once no rule can keep anything more.
+    """
+    whole = isinstance(indices, range) and len(indices) == len(items)
+    times = list(map(attrgetter("time"), items if whole else map(items.__getitem__, indices)))
+    instants, instant_of = _instants(times)
+    now_instant = instant_of(now)
+    latest = max(instants, default=None)
+    if latest is not None and not latest < now_instant:  # some are in the future: not the reference
+        latest = max(filter(now_instant.__gt__, instants), default=None)
+    newest = None if latest is None else times[instants.index(latest)]
+    walk = _Walk(policy, newest, key, len(times))
+    if walk.bounded is not None:
+        bound = instant_of(walk.bounded)
+        order = list(compress(range(len(times)), map(lt, repeat(bound), instants)))
+    else:
+        order = list(range(len(times)))
+    order.sort(key=instants.__getitem__, reverse=True)
+    for nr, position in enumerate(order):
+        if walk.bounded is None and walk.exhausted(times[position]):
+            if policy.keep_oldest:  # the oldest may still be kept by a rule with count left
+                result[indices[order[-1]]] = walk.decide(items[indices[order[-1]]], len(order) - 1)
+            return
+        result[indices[position]] = walk.decide(items[indices[position]], nr)
 
 
 class _Walk:
@@ -284,9 +298,11 @@ class _Walk:
         if self.within_cutoff is not None:
             cutoffs.append(self.within_cutoff)
         self.last_cutoff = min(cutoffs, default=None)
+        # within-rules only: the walk needs nothing at or before the earliest cut-off
+        self.bounded = self.last_cutoff if not (self.counts or policy.keep_tags) else None
         self.last_day: tuple[int, int, int] | None = None
 
-    def exhausted(self, t: datetime, nr: int) -> bool:
+    def exhausted(self, t: datetime) -> bool:
         """True when no rule can keep ``t`` or any older snapshot (the rest is forgotten),
         not counting keep_oldest's last snapshot."""
         if self.policy.keep_tags or any(rule.remaining != 0 for rule in self.counts):
