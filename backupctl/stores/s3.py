@@ -295,10 +295,11 @@ class S3Store:
         if asked and not has_manifest:
             return Outcome("failed", "manifest.json disappeared since the listing; left alone")
         freed = 0
-        for n, o in enumerate(manifest):
+        for o in manifest:
             err = self._delete_single(o)
             if err is not None:
-                return self._refused(o, err, freed, unfinished=n > 0 or not asked)
+                # journalled either way: the outcome may be unknown (reset after the server applied it)
+                return self._refused(o, err, freed, unfinished=True)
             freed += o.size
         for batch in chunks(data):
             try:
