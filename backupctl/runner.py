@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import click
 
 from backupctl.config import Config, PolicyConfig, load_config
-from backupctl.errors import ConfigError
+from backupctl.errors import ConfigError, StoreError
 from backupctl.log import get_logger
 from backupctl.stores.base import DeleteReport, Listing, Store, StoredSnapshot
 from retention import Decision, Duration, EmptyPolicyError, Reason, go_add_date
@@ -353,7 +353,15 @@ def execute(
         _log.warning("prune.forced", reason=force_reason, refusals=len(refusals))
     audit.append("prune.intent", intent_record(run, to_forget, force_reason), now=now)
     _log.info("prune.intent", delete=len(to_forget), kept=result.kept)
-    report = _delete(store, to_forget, progress)
+    try:
+        report = _delete(store, to_forget, progress)
+    except StoreError as exc:  # record what is known, then let the command exit 1
+        partial = getattr(exc, "report", None)
+        if isinstance(partial, DeleteReport):
+            _merge_report(result, partial, to_forget)
+        result.duration_s = clock() - started
+        audit.append("prune.result", {**_result_record(result), "error": str(exc)}, now=now)
+        raise
     _merge_report(result, report, to_forget)
     result.duration_s = clock() - started
     audit.append("prune.result", _result_record(result), now=now)
@@ -363,8 +371,8 @@ def execute(
 
 
 def _delete(store: Store, to_forget: list[StoredSnapshot], progress: ProgressFactory | None) -> DeleteReport:
-    if not to_forget:
-        return DeleteReport()
+    """Hand the snapshots to the store, even none: a store with a deletion journal finishes
+    an interrupted run's leftovers on every delete call."""
     _log.info("prune.delete", snapshots=len(to_forget))
     if progress is None:
         report = store.delete(to_forget, None)

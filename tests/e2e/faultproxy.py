@@ -21,6 +21,7 @@ import re
 import socket
 import struct
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -36,6 +37,18 @@ def _s3_error(code: str, message: str) -> bytes:
             f"<RequestId>faultproxy</RequestId></Error>").encode()
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that vanish (killed, reset) are part of the game: no tracebacks for them."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 class FaultProxy:
     """Forwards to ``upstream`` (``http://127.0.0.1:PORT``); ``url`` is the proxy's address."""
 
@@ -45,17 +58,17 @@ class FaultProxy:
         self._rng = random.Random(0)
         self._rng_lock = threading.Lock()
         self.rate = 0.0
+        self.latency = 0.0  # seconds added to every forwarded request
         self.faults: tuple[str, ...] = FAULTS
         self.injected: Counter[str] = Counter()
         self.requests = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, name="faultproxy", daemon=True)
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     def start(self) -> FaultProxy:
         self._thread.start()
@@ -66,12 +79,14 @@ class FaultProxy:
         self._server.server_close()
         self._thread.join(timeout=5)
 
-    def configure(self, seed: int, rate: float, faults: tuple[str, ...] = FAULTS) -> None:
-        """Reset the RNG: with probability ``rate`` a request gets one of ``faults``."""
+    def configure(self, seed: int, rate: float, faults: tuple[str, ...] = FAULTS, latency: float = 0.0) -> None:
+        """Reset the RNG: with probability ``rate`` a request gets one of ``faults``; every
+        forwarded request is delayed by ``latency`` seconds."""
         with self._rng_lock:
             self._rng = random.Random(seed)
             self.rate = rate
             self.faults = faults
+            self.latency = latency
 
     def choose(self, is_delete_objects: bool) -> str | None:
         """The fault for the next request, or None."""
@@ -98,6 +113,7 @@ class FaultProxy:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             timeout = 30
+            disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
@@ -153,6 +169,8 @@ class FaultProxy:
                 if fault in ("500", "503"):
                     code, msg = ("InternalError", "injected") if fault == "500" else ("SlowDown", "Please reduce")
                     return self._reply(int(fault), [("Content-Type", "application/xml")], _s3_error(code, msg))
+                if proxy.latency:
+                    time.sleep(proxy.latency)
                 status, headers, payload = self._forward(body)
                 if fault == "reset_after":
                     return self._reset()
