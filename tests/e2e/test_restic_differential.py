@@ -95,13 +95,15 @@ def _run_restic(args: list[str], env: dict[str, str], tz: str = "UTC") -> str:
 
 
 @pytest.fixture(scope="session")
-def restic_repo(request: pytest.FixtureRequest) -> dict[str, str]:
+def restic_repo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Env (RESTIC_REPOSITORY, RESTIC_PASSWORD) of the shared differential repository."""
     if RESTIC is None:
         pytest.skip("restic binary not installed")
     spec = _spec()
     digest = hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:16]
-    root = Path(request.config.cache.mkdir(f"restic-differential-{digest}"))
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    name = f"restic-differential-{digest}"
+    root = Path(cache.mkdir(name)) if cache is not None else tmp_path_factory.mktemp(name)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root),
            "RESTIC_REPOSITORY": str(root / "repo"), "RESTIC_PASSWORD": "differential-test-only"}
     if (root / "complete").exists():
