@@ -6,6 +6,7 @@ test fails when README.md's reference falls behind.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,7 +24,7 @@ timezone = "Europe/Amsterdam"
 [store]
 # Where the backups live: "s3://bucket/prefix", "file:///var/backups" or "restic:<repository>".
 url = "{url}"
-# endpoint_url = "http://127.0.0.1:9000"   # any S3-compatible service (MinIO, Ceph, moto); AWS when absent
+{endpoint_line}
 # region = "eu-west-1"
 # key_template = "{{group}}/{{time}}/"      # layout of one snapshot folder under the prefix
 # content_md5 = false                       # some S3-compatible stores require Content-MD5 on DeleteObjects
@@ -60,14 +61,36 @@ target = "1 working day"
 working_hours = {{ mon-thu = "09:00-17:00", fri = "09:00-16:00" }}
 holidays = "NL"
 working_day_hours = 8
-# live_check = "test -s {{dir}}/server/etc/hostname"   # exits 0 once the restored system is usable
-live_check_timeout = 600
+{live_check_line}
+live_check_timeout = {live_check_timeout}
 '''
 
 
-def starter_config(url: str = "file:///var/backups/backupctl") -> str:
-    """The commented starter config that ``backupctl init`` writes."""
-    return STARTER.format(url=url)
+def starter_config(
+    url: str = "file:///var/backups/backupctl",
+    *,
+    endpoint_url: str | None = None,
+    live_check: str | None = None,
+    live_check_timeout: int = 600,
+) -> str:
+    """The commented starter config that ``backupctl init`` writes (and the demo uses).
+
+    Args:
+        url: the store URL.
+        endpoint_url: an S3-compatible endpoint; absent = a commented example line.
+        live_check: the drill's live check command; absent = a commented example line.
+        live_check_timeout: seconds the drill waits for the live check.
+    """
+    endpoint_line = (
+        f'endpoint_url = "{endpoint_url}"' if endpoint_url
+        else '# endpoint_url = "http://127.0.0.1:9000"   # any S3-compatible service (MinIO, Ceph); AWS when absent'
+    )
+    live_check_line = (
+        f"live_check = {json.dumps(live_check)}" if live_check
+        else '# live_check = "test -s {dir}/server/etc/hostname"   # exits 0 once the restored system is usable'
+    )
+    return STARTER.format(url=url, endpoint_line=endpoint_line, live_check_line=live_check_line,
+                          live_check_timeout=live_check_timeout)
 
 
 def _default(key: Key) -> str:

@@ -22,6 +22,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from backupctl.configref import starter_config
+
 TZ = ZoneInfo("Europe/Amsterdam")
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=TZ)
 HISTORY_START = datetime(2026, 3, 20, 0, 0, tzinfo=TZ)
@@ -33,39 +35,7 @@ MISSED = (
     ("app", datetime(2026, 11, 17, 18, 0, tzinfo=TZ)),
     ("server", datetime(2026, 11, 19, 2, 0, tzinfo=TZ)),
 )
-CONFIG = """\
-# The demo's config: the SLA's two policies against a local S3 endpoint.
-timezone = "Europe/Amsterdam"
-
-[store]
-url = "s3://{bucket}/{prefix}"
-endpoint_url = "{endpoint}"
-
-[safety]
-max_delete_fraction = 0.5
-stale_after = "2d"
-
-[[policy]]
-name = "app"
-group = "app"
-schedule = "0 0,6,12,18 * * *"
-keep_within = "2m"
-
-[[policy]]
-name = "server"
-group = "server"
-schedule = "0 2 * * *"
-keep_within_daily = "7d"
-keep_within_weekly = "4w"
-keep_within_monthly = "6m"
-
-[drill]
-target = "1 working day"
-working_hours = {{ mon-thu = "09:00-17:00", fri = "09:00-16:00" }}
-holidays = "NL"
-live_check = "test -n \\"$(ls -A {{dir}})\\""
-live_check_timeout = 30
-"""
+LIVE_CHECK = 'test -n "$(ls -A {dir})"'  # the restore wrote something: enough for the demo
 
 
 @dataclass
@@ -195,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(f"seeded {count} snapshots, {HISTORY_START:%Y-%m-%d} .. {NOW:%Y-%m-%d %H:%M %Z}, "
              f"{len(MISSED)} backups missed on purpose ({time.monotonic() - t0:.1f} s)")
         config = out / "backupctl.toml"
-        config.write_text(CONFIG.format(bucket=BUCKET, prefix=PREFIX, endpoint=endpoint))
+        config.write_text(starter_config(f"s3://{BUCKET}/{PREFIX}", endpoint_url=endpoint,
+                                         live_check=LIVE_CHECK, live_check_timeout=30))
         env = {"BACKUPCTL_NOW": NOW.isoformat(), "BACKUPCTL_CONFIG": str(config)}
         failures = 0
         for step in steps(config, out):
