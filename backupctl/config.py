@@ -7,6 +7,7 @@ so the README's reference and ``backupctl init`` are generated from the same sou
 from __future__ import annotations
 
 import hashlib
+import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from retention import COUNT_RULES, PRESETS, WITHIN_RULES, Duration, DurationErro
 
 __all__ = [
     "SCHEMA", "Config", "DrillConfig", "PolicyConfig", "SafetyConfig", "StoreConfig", "VerifyConfig",
-    "load_config", "parse_config",
+    "load_cli_config", "load_config", "parse_config", "resolve_config_path",
 ]
 
 
@@ -266,6 +267,27 @@ class Config:
     def policy_for_group(self, group: str) -> PolicyConfig | None:
         """The policy governing ``group``, or None (its snapshots are then left alone)."""
         return next((p for p in self.policies if p.group == group), None)
+
+
+DEFAULT_CONFIG = "backupctl.toml"
+
+
+def resolve_config_path(path: str | None) -> Path:
+    """The config file a command uses: ``path``, else $BACKUPCTL_CONFIG, else ./backupctl.toml.
+
+    Raises:
+        ConfigError: the file does not exist (saying ``backupctl init`` writes one).
+    """
+    chosen = Path(path or os.environ.get("BACKUPCTL_CONFIG") or DEFAULT_CONFIG)
+    if not chosen.exists():
+        raise ConfigError(str(chosen), [f"config file not found: {chosen} "
+                                        "(`backupctl init` writes a commented starter config)"])
+    return chosen
+
+
+def load_cli_config(path: str | None) -> Config:
+    """Resolve (see :func:`resolve_config_path`) and load the config a command uses."""
+    return load_config(resolve_config_path(path))
 
 
 def load_config(path: str | Path) -> Config:

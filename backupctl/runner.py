@@ -13,19 +13,17 @@ them under ``resume`` and the next prune hands them back to ``store.delete`` to 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, Protocol
 
 import click
 
-from backupctl.config import Config, PolicyConfig, load_config
-from backupctl.errors import ConfigError, StoreError
+from backupctl.config import Config, PolicyConfig, load_cli_config
+from backupctl.errors import StoreError
 from backupctl.log import get_logger
 from backupctl.stores.base import DeleteReport, Listing, Store, StoredSnapshot
 from retention import Decision, Duration, EmptyPolicyError, Reason, go_add_date
@@ -33,7 +31,7 @@ from retention import plan as retention_plan
 
 __all__ = [
     "INTERRUPTED", "NEWEST_REASON", "AuditSink", "GroupPlan", "PruneResult", "Refusal", "RunPlan",
-    "check_safety", "compute_run_plan", "execute", "plan_command", "resolve_config_path",
+    "check_safety", "compute_run_plan", "execute", "plan_command",
 ]
 
 INTERRUPTED = "deletion interrupted"  # how stores mark an incomplete snapshot a prune was deleting
@@ -410,24 +408,6 @@ def _result_record(result: PruneResult) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- config, plan command
 
 
-def resolve_config_path(path: str | None) -> Path:
-    """The config file to use: ``path``, else $BACKUPCTL_CONFIG, else ./backupctl.toml.
-
-    Raises:
-        ConfigError: the file does not exist (saying ``backupctl init`` writes one).
-    """
-    chosen = Path(path or os.environ.get("BACKUPCTL_CONFIG") or "backupctl.toml")
-    if not chosen.exists():
-        raise ConfigError(str(chosen), [f"config file not found: {chosen} "
-                                        "(`backupctl init` writes a commented starter config)"])
-    return chosen
-
-
-def load(path: str | None) -> Config:
-    """Resolve and load the config; see :func:`resolve_config_path` and ``load_config``."""
-    return load_config(resolve_config_path(path))
-
-
 def plan_command(config_path: str | None, as_json: bool = False, now: datetime | None = None) -> int:
     """``backupctl plan --config F``: print what ``prune`` would do; returns exit code 0.
 
@@ -437,7 +417,7 @@ def plan_command(config_path: str | None, as_json: bool = False, now: datetime |
     from backupctl import clock
     from backupctl.stores import open_store
 
-    config = load(config_path)
+    config = load_cli_config(config_path)
     now = now or clock.now()
     run, refusals = plan_store(config, open_store(config), now)
     if as_json:

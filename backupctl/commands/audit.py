@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import click
 
 from backupctl.audit import AUDIT_PREFIX, AuditLog, AuditReport, audit_blobs_for, verify_jsonl_report
-from backupctl.config import load_config
+from backupctl.config import load_cli_config
 from backupctl.errors import EXIT_VIOLATION, UsageError
 
 _CONFIG_HELP = "Config file (default: $BACKUPCTL_CONFIG or ./backupctl.toml)."
 
 
-def _config_path(path: str | None) -> str:
-    return path or os.environ.get("BACKUPCTL_CONFIG") or "backupctl.toml"
-
-
 def _log_for(path: str | None) -> tuple[AuditLog, str]:
     """The audit log of the config at ``path`` and a description of where it is."""
-    blobs = audit_blobs_for(load_config(_config_path(path)))
+    blobs = audit_blobs_for(load_cli_config(path))
     url = str(getattr(blobs, "url", "the store"))
     return AuditLog(blobs), f"{url.rstrip('/')}/{AUDIT_PREFIX}"
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from backupctl import clock
-from backupctl.config import Config, DrillConfig
+from backupctl.config import Config, DrillConfig, load_cli_config
 from backupctl.errors import ConfigError, StoreError, UsageError, ViolationFound
 from backupctl.log import get_logger
 
@@ -166,11 +166,10 @@ def command(ctx: click.Context, config_path: str | None, how: str, stratified: b
     if ctx.invoked_subcommand is not None:
         return
     from backupctl.audit import AuditLog, audit_blobs_for
-    from backupctl.runner import load
     from backupctl.stores import open_store
     from restore.drill import FAILED_VERDICTS, Choice, DrillError, run_drill
 
-    config = load(config_path)
+    config = load_cli_config(config_path)
     settings = _settings(config, sample, keep, stderr_progress=not as_json)
     seed = secrets.randbits(32) if seed is None else seed
     choice = Choice(how=how, stratified=stratified, seed=seed, history=_history(config) if stratified else ())
@@ -207,9 +206,8 @@ def deadline(start: str, config_path: str | None, as_json: bool) -> None:
     opening hours only, skipping weekends and public holidays."""
     when = clock.parse_time(start, "--from")
     if config_path is not None:
-        from backupctl.runner import load
 
-        config = load(config_path)
+        config = load_cli_config(config_path)
         calendar, budget = calendar_for(config.drill, config.timezone, config.path)
         target_text = config.drill.target
     else:

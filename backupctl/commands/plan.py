@@ -154,7 +154,8 @@ def command(config_path: str | None, from_restic: str | None, keep_tag: tuple[st
             **keep: Any) -> int | None:
     """What would be kept or removed, and why (nothing is changed).
 
-    Either --config F, or --from-restic FILE|- with restic's --keep-* flags, e.g.
+    Either the configured store and policies (--config F, default $BACKUPCTL_CONFIG, else
+    ./backupctl.toml), or --from-restic FILE|- with restic's --keep-* flags, e.g.
 
         restic snapshots --json | backupctl plan --from-restic - --keep-daily 7 --keep-weekly 4
     """
@@ -162,13 +163,13 @@ def command(config_path: str | None, from_restic: str | None, keep_tag: tuple[st
     now = clock.parse_time(now_text, "--now") if now_text else clock.now()
     if config_path is not None and from_restic is not None:
         raise UsageError("plan: give either --config or --from-restic, not both")
-    if config_path is not None:
+    if from_restic is None:
+        if any(keep.values()) or keep_tag or keep_oldest:
+            raise UsageError("plan: --keep-* flags go with --from-restic FILE|-; "
+                             "with a config, the policies come from its [[policy]] tables")
         from backupctl.runner import plan_command
 
-        return plan_command(config_path, as_json=as_json, now=now)
-    if from_restic is None:
-        raise UsageError("plan: nothing to plan: give --config FILE (configured store) or "
-                         "--from-restic FILE|- with --keep-* flags (restic snapshots --json)")
+        return plan_command(config_path, as_json=as_json, now=now)  # None: $BACKUPCTL_CONFIG, ./backupctl.toml
     policy = _policy(keep, keep_tag, keep_oldest)
     if policy.is_empty():
         raise UsageError("plan: no policy was specified (no --keep-* flag), restic would remove no snapshots; "

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from backupctl import clock, runner
-from backupctl.config import Config
+from backupctl import clock
+from backupctl.config import Config, load_cli_config
 from backupctl.errors import BackupctlError, UsageError, ViolationFound
 from backupctl.proof import ProofInputs, build_proof, check_proof, deletions, write_proof
 from backupctl.stores.base import IntegrityProblem, Listing, Store, StoredSnapshot
@@ -50,7 +50,7 @@ def command(ctx: click.Context, from_text: str | None, to_text: str | None, out_
         raise UsageError(f"proof: missing {', '.join(missing)} (e.g. backupctl proof --from 2026-01-01 "
                          "--to 2026-04-01 --out proof-q1), or use 'backupctl proof check DIR'")
     assert from_text and to_text and out_dir
-    config = runner.load(config_path)
+    config = load_cli_config(config_path)
     start = parse_day_or_time(from_text, "--from", config.timezone)
     end = parse_day_or_time(to_text, "--to", config.timezone)
     if end <= start:

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from backupctl import clock, runner
-from backupctl.config import Config
+from backupctl.config import Config, load_cli_config
 from backupctl.errors import SafetyRefusal, StoreError, UsageError
 from backupctl.log import get_logger
 from backupctl.metrics import PruneMetrics, write_textfile
@@ -46,7 +46,7 @@ def command(config_path: str | None, dry_run: bool, force: bool, reason: str | N
     4 refused by a safety rule or another prune holds the lock.
     """
     force_reason = _check_force(force, reason)
-    config = runner.load(config_path)
+    config = load_cli_config(config_path)
     now = clock.now()
     _log.info("prune.start", config=config.path, store=config.store.url, dry_run=dry_run, forced=force)
     started = time.time()

@@ -8,7 +8,8 @@ from datetime import date
 
 import click
 
-from backupctl import clock, runner
+from backupctl import clock
+from backupctl.config import load_cli_config
 from backupctl.errors import UsageError
 from backupctl.simulate import SimGroup, Simulation, simulate
 from backupctl.verify import parse_day_or_time, schedule_of
@@ -32,7 +33,7 @@ def command(days: int, config_path: str | None, start_text: str | None, as_json:
     """
     if not 1 <= days <= _MAX_DAYS:
         raise UsageError(f"--days: expected 1..{_MAX_DAYS}, got {days}")
-    config = runner.load(config_path)
+    config = load_cli_config(config_path)
     start = (parse_day_or_time(start_text, "--start", config.timezone) if start_text
              else clock.now()).astimezone(config.timezone).date()
     groups = []

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import click
 
-from backupctl import clock, runner
+from backupctl import clock
+from backupctl.config import load_cli_config
 from backupctl.errors import ViolationFound
 from backupctl.verify import ADVICE, VerifyReport, parse_day_or_time, verify_store
 
@@ -36,7 +37,7 @@ def command(config_path: str | None, at_text: str | None, from_text: str | None,
     from backupctl.audit import audit_blobs_for
     from backupctl.stores import open_store
 
-    config = runner.load(config_path)
+    config = load_cli_config(config_path)
     at = parse_day_or_time(at_text, "--at", config.timezone) if at_text else clock.now()
     since = parse_day_or_time(from_text, "--from", config.timezone) if from_text else None
     report = verify_store(config, open_store(config), at=at, since=since,

@@ -86,3 +86,35 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
     bad.write_text("[store\nurl=")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(bad)
+
+
+def test_commands_share_one_default_config_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from backupctl.config import load_cli_config, resolve_config_path
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BACKUPCTL_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match="backupctl init"):
+        resolve_config_path(None)
+    (tmp_path / "backupctl.toml").write_text(GOOD)
+    assert resolve_config_path(None) == Path("backupctl.toml")
+    other = tmp_path / "other.toml"
+    other.write_text(GOOD.replace("s3://backups/salure", "file:///srv/b"))
+    monkeypatch.setenv("BACKUPCTL_CONFIG", str(other))
+    assert load_cli_config(None).store.url == "file:///srv/b"
+    assert load_cli_config(str(tmp_path / "backupctl.toml")).store.url == "s3://backups/salure"
+
+
+def test_plan_without_flags_plans_the_default_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from backupctl.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BACKUPCTL_CONFIG", raising=False)
+    result = CliRunner().invoke(main, ["plan"])
+    assert result.exit_code == 2
+    assert "backupctl.toml" in result.output and "backupctl init" in result.output
+    (tmp_path / "store").mkdir()
+    (tmp_path / "backupctl.toml").write_text(GOOD.replace("s3://backups/salure", f"file://{tmp_path}/store"))
+    result = CliRunner().invoke(main, ["plan", "--json"])
+    assert result.exit_code == 0, result.output

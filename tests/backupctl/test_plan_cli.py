@@ -137,7 +137,7 @@ def test_stdin_errors_name_dash() -> None:
         (["--from-restic", "{f}", "-l", "1", "--restic-tz", "Mars/Base"], "unknown time zone 'Mars/Base'"),
         (["--from-restic", "{f}", "-l", "1", "--keep-everything"], "No such option '--keep-everything'"),
         (["--from-restic", "/nonexistent/s.json", "-l", "1"], "/nonexistent/s.json: cannot read"),
-        (["-l", "1"], "give --config FILE"),
+        (["-l", "1"], "--keep-* flags go with --from-restic"),
         (["--from-restic", "{f}", "--config", "x.toml", "-l", "1"], "either --config or --from-restic"),
     ],
 )
