@@ -10,12 +10,12 @@ or when it is the first one seen in a new calendar bucket of a rule with count l
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timezone
 from itertools import compress, repeat
 from operator import attrgetter, lt
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 from retention.duration import Duration
 from retention.policy import Policy, PolicyError
@@ -54,15 +54,71 @@ class Decision(NamedTuple):
     reasons: tuple[Reason, ...]
 
 
+class _Decisions(Sequence[Decision]):
+    """Every snapshot's decision, in input order, made on access from the kept ones.
+
+    A plan mostly forgets: building a million identical "forget" tuples up front cost as much
+    as the rest of planning, so only the kept decisions are stored. Immutable; compares and
+    hashes like the tuple of its decisions (so ``plan([], ...).decisions == ()``).
+    """
+
+    __slots__ = ("_groups", "_kept", "_snapshots")
+
+    def __init__(self, snapshots: tuple[Snapshot, ...], groups: Sequence[str], kept: dict[int, Decision]) -> None:
+        self._snapshots = snapshots
+        self._groups = groups  # the group key of each snapshot
+        self._kept = kept  # input index -> keep decision
+
+    def __len__(self) -> int:
+        return len(self._snapshots)
+
+    @overload
+    def __getitem__(self, index: int) -> Decision: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Decision, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Decision | tuple[Decision, ...]:
+        if isinstance(index, slice):
+            return tuple(map(self._decision, range(len(self))[index]))
+        return self._decision(range(len(self))[index])  # range raises IndexError, handles negatives
+
+    def __iter__(self) -> Iterator[Decision]:
+        return map(self._decision, range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _Decisions | tuple):
+            return len(self) == len(other) and tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+    def kept(self) -> list[Decision]:
+        """The keep decisions, in input order."""
+        return [self._kept[index] for index in sorted(self._kept)]
+
+    def _decision(self, index: int) -> Decision:
+        decision = self._kept.get(index)
+        if decision is None:
+            return Decision(self._snapshots[index], self._groups[index], "forget", ())
+        return decision
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """All decisions, in the order the snapshots were given."""
 
-    decisions: tuple[Decision, ...]
+    decisions: Sequence[Decision]
     policy: Policy
 
     def kept(self) -> list[Decision]:
         """Decisions whose action is keep, in input order."""
+        if isinstance(self.decisions, _Decisions):
+            return self.decisions.kept()
         return [d for d in self.decisions if d.action == "keep"]
 
     def forgotten(self) -> list[Decision]:
@@ -195,23 +251,21 @@ def plan(
         raise ValueError("now must be timezone-aware")
     if policy.is_empty():
         raise EmptyPolicyError()
-    items = snapshots if isinstance(snapshots, list) else list(snapshots)
+    items = tuple(snapshots)  # the plan's own copy: the caller may change its list later
     keys = _group_keys(items, group_by)
+    kept: dict[int, Decision] = {}
     gc_was_enabled = gc.isenabled()
-    gc.disable()  # a million acyclic tuples would trigger many useless collections
+    gc.disable()  # a walk that keeps much makes many acyclic tuples: collections would be useless
     try:
-        # every snapshot starts as forgotten; each group's walk overwrites what it keeps
-        rows = zip(items, keys, repeat("forget"), repeat(()))
-        result: list[Decision] = list(map(tuple.__new__, repeat(Decision), rows))
         for key, indices in _groups(keys, len(items)).items():
-            _plan_group(items, indices, key, policy, now.astimezone(UTC), result)
+            _plan_group(items, indices, key, policy, now.astimezone(UTC), kept)
     finally:
         if gc_was_enabled:
             gc.enable()
-    return Plan(decisions=tuple(result), policy=policy)
+    return Plan(decisions=_Decisions(items, keys, kept), policy=policy)
 
 
-def _group_keys(items: list[Snapshot], group_by: Sequence[str]) -> Sequence[str]:
+def _group_keys(items: Sequence[Snapshot], group_by: Sequence[str]) -> Sequence[str]:
     """The group key of every snapshot, in input order."""
     if tuple(group_by) == ("group",):
         return list(map(attrgetter("group"), items))
@@ -249,10 +303,10 @@ def _as_utc(t: datetime) -> datetime:
 
 
 def _plan_group(
-    items: list[Snapshot], indices: Sequence[int], key: str, policy: Policy, now: datetime,
-    result: list[Decision],
+    items: Sequence[Snapshot], indices: Sequence[int], key: str, policy: Policy, now: datetime,
+    kept: dict[int, Decision],
 ) -> None:
-    """Overwrite ``result`` at ``indices`` with what restic's ApplyPolicy keeps in one group.
+    """Add to ``kept`` (by input index) what restic's ApplyPolicy keeps of one group at ``indices``.
 
     restic walks the group newest first (stable: equal instants keep input order). When only
     within-rules are set, nothing at or before the earliest cut-off can be kept, so only the
@@ -277,9 +331,16 @@ def _plan_group(
     for nr, position in enumerate(order):
         if walk.bounded is None and walk.exhausted(times[position]):
             if policy.keep_oldest:  # the oldest may still be kept by a rule with count left
-                result[indices[order[-1]]] = walk.decide(items[indices[order[-1]]], len(order) - 1)
+                nr, position = len(order) - 1, order[-1]
+                _keep(kept, indices[position], walk.decide(items[indices[position]], nr))
             return
-        result[indices[position]] = walk.decide(items[indices[position]], nr)
+        _keep(kept, indices[position], walk.decide(items[indices[position]], nr))
+
+
+def _keep(kept: dict[int, Decision], index: int, decision: Decision) -> None:
+    """Record ``decision`` for input ``index`` when it keeps (forget is every snapshot's default)."""
+    if decision.reasons:
+        kept[index] = decision
 
 
 class _Walk:
