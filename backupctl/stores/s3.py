@@ -22,10 +22,10 @@ import hashlib
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ from backupctl.stores.base import (
     StoredSnapshot,
 )
 from backupctl.stores.layout import (
+    INTERNAL_PREFIX,
     JOURNAL_PREFIX,
     MANIFEST,
     FolderScanner,
@@ -146,6 +147,11 @@ class S3Store:
             self.client.meta.events.register("before-sign.s3.DeleteObjects", add_content_md5)
         self.groups = {p.group for p in config.policies}
         self.workers = workers
+        # what the last listing saw, for delete: per snapshot folder (relative) its key count,
+        # key digest and manifest size; the number of keys listed; the readable journals' ids
+        self._listed: dict[str, _Listed] = {}
+        self._listed_keys = 0
+        self._journals: dict[str, set[str]] | None = None
 
     # ----------------------------------------------------------------- listing
 
@@ -171,12 +177,17 @@ class S3Store:
             StoreError: the bucket cannot be listed.
         """
         mark = self.counter.mark()
-        scanner = FolderScanner(self.template, self.groups).add_all(self._iter_keys(self.prefix))
+        scanner = _DigestScanner(self.template, self.groups)
+        scanner.add_all(self._iter_keys(self.prefix))
         folders = [f for f, agg in scanner.folders.items() if agg.has_manifest]
         reads: builtins.list[ManifestRead] = self._parallel(self._read_manifest, folders)
         manifests = dict(zip(folders, reads, strict=True))
-        interrupted = self._journal_ids(scanner.journals)
+        self._journals = self._read_journals(scanner.journals)
+        interrupted = set().union(*self._journals.values())
         listing = build_listing(scanner, manifests, self.config.timezone, interrupted)
+        self._listed = {f: _Listed(scanner.folders[f].objects, scanner.digests.get(f, 0),
+                                   scanner.manifest_sizes.get(f, 0)) for f in folders}
+        self._listed_keys = scanner.total
         listing.requests = self.counter.since(mark)
         log.debug("listed", url=self.url, snapshots=len(listing.snapshots), incomplete=len(listing.incomplete),
                   unknown=len(listing.unknown), requests=listing.requests)
@@ -201,46 +212,68 @@ class S3Store:
             return ManifestRead(None, error=s3_error(exc))
         return ManifestRead(data, held=_held_reason(resp, clock.now()))
 
-    def _journal_ids(self, journal_keys: Sequence[str]) -> set[str]:
-        ids: set[str] = set()
+    def _read_journals(self, journal_keys: Sequence[str]) -> dict[str, set[str]]:
+        """Journal key -> the ids it names, for the journals that could be read; the others
+        are logged and left in place (never folded into a new journal and deleted)."""
+        journals: dict[str, set[str]] = {}
         for key in journal_keys:
             try:
                 body = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
-                ids.update(decode_journal(body))
+                journals[key] = set(decode_journal(body))
             except (ClientError, BotoCoreError, ManifestError) as exc:
                 log.warning("unreadable deletion journal", key=key, error=str(exc))
-        return ids
+        return journals
 
     # ----------------------------------------------------------------- delete
 
     def delete(
         self, snapshots: Sequence[StoredSnapshot], progress: Callable[[int], None] | None = None,
     ) -> DeleteReport:
-        """Delete these snapshots, manifest first, and finish deletions a journal names.
+        """Delete these snapshots, manifests first, and finish deletions a journal names.
 
         Held snapshots are reported, not touched; incomplete ones are deleted only when a
         deletion journal names them (an earlier interrupted prune). ``progress`` is called
-        with 1 per snapshot done.
+        with 1 per snapshot done. Unversioned buckets: every manifest.json of the run goes
+        first (DeleteObjects batches), then the data of the snapshots whose manifest is gone,
+        packed across snapshots into batches of at most 1000 keys. Versioned buckets (with
+        ``delete_versions``) are deleted folder by folder, every version.
 
         Raises:
             StoreError: the journal cannot be read or written (nothing deleted then).
         """
         mark = self.counter.mark()
         report = DeleteReport()
-        journals = [k for k, _ in self._iter_keys(self.prefix + JOURNAL_PREFIX) if k.endswith(".json")]
-        pending = self._journal_ids(journals)
+        journals, pending = self._pending_journals()
         todo = select_deletions(snapshots, pending, report)
         if todo:
+            self._journals = None  # unknown until the final journal write succeeds
             run_key = self._write_journal(todo, journals)
-            versioned = self.config.store.delete_versions and self._versioned()
-            unfinished = self._run_deletes(todo, versioned, report, progress)
+            if self.config.store.delete_versions and self._versioned():
+                unfinished = self._run_deletes(todo, True, report, progress)
+            else:
+                unfinished = self._delete_batched(todo, snapshots, report, progress)
             with self._store_errors("updating the deletion journal"):
                 if unfinished:
                     self._put(run_key, encode_journal(unfinished, run_key, clock.now()))
                 else:
                     self.client.delete_object(Bucket=self.bucket, Key=self.prefix + run_key)
+            self._journals = {run_key: set(unfinished)} if unfinished else {}
         report.requests = self.counter.since(mark)
         return report
+
+    def _pending_journals(self) -> tuple[builtins.list[str], set[str]]:
+        """The readable deletion journals this run folds into its own, and the ids they name.
+
+        Uses the journals the last listing read (the prune lists under its lock, so they are
+        current) and lists ``_backupctl/deleting/`` only when this store has not listed.
+
+        Raises:
+            StoreError: the journal folder cannot be listed.
+        """
+        if self._journals is None:
+            self._journals = self._read_journals(
+                [k for k, _ in self._iter_keys(self.prefix + JOURNAL_PREFIX) if k.endswith(".json")])
+        return sorted(self._journals), set().union(*self._journals.values())
 
     def _write_journal(self, todo: dict[str, bool], old_journals: Sequence[str]) -> str:
         now = clock.now()
@@ -260,6 +293,152 @@ class S3Store:
             status = self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
         return status in ("Enabled", "Suspended")
 
+    # ----------------------------------------------------------------- delete: unversioned, batched
+
+    def _delete_batched(
+        self, todo: dict[str, bool], snapshots: Sequence[StoredSnapshot], report: DeleteReport,
+        progress: Callable[[int], None] | None,
+    ) -> builtins.list[str]:
+        """Phase 1: every asked snapshot's manifest; then the listings a few folders need;
+        phase 2: the data of every snapshot whose manifest is gone. Returns the ids to keep
+        journalled (manifest gone or its outcome unknown, data left)."""
+        given = {s.snapshot.id: s for s in snapshots}
+        jobs = [self._job(sid, asked, given.get(sid)) for sid, asked in todo.items()]
+        tally = _Tally(report, progress)
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            self._delete_manifests(pool, [j for j in jobs if j.asked], tally)  # complete before any data goes
+            self._list_folders(pool, [j for j in jobs if j.outcome is None and j.data is None], tally)
+            self._delete_data(pool, [j for j in jobs if j.outcome is None], tally)
+        report.deleted.sort()
+        for j in jobs:
+            if j.outcome is not None and j.outcome.kind == "deleted":
+                self._listed.pop(j.folder[len(self.prefix):], None)
+        return [j.sid for j in jobs if j.outcome is None or j.outcome.unfinished]
+
+    def _job(self, sid: str, asked: bool, snap: StoredSnapshot | None) -> _Job:
+        """A snapshot to delete; its data keys come from the manifest when the listing saw
+        exactly the manifest's objects plus manifest.json in the folder, else from a listing."""
+        group, t = parse_snapshot_id(sid)
+        rel = self.template.folder(group, t)
+        job = _Job(sid, asked, self.prefix + rel)
+        listed = self._listed.get(rel)
+        if listed is not None:
+            job.manifest_size = listed.manifest_size
+        if asked and snap is not None and snap.manifest is not None and listed is not None:
+            names = [e.key for e in snap.manifest]
+            if (listed.objects, listed.digest) == (len(names) + 1, _digest([*names, MANIFEST])):
+                job.data = [_Obj(job.folder + e.key, None, e.size) for e in snap.manifest]
+        return job
+
+    def _delete_manifests(self, pool: ThreadPoolExecutor, jobs: Sequence[_Job], tally: _Tally) -> None:
+        """Delete the jobs' manifest.json in DeleteObjects batches; a job whose manifest
+        stays, or whose outcome is unknown, is finished here (journalled, data untouched)."""
+        futures = [pool.submit(self._manifest_batch, batch) for batch in chunks(jobs)]
+        for fut in as_completed(futures):
+            for job, out in fut.result():
+                if out is None:
+                    job.freed += job.manifest_size
+                else:
+                    tally.finish(job, out)
+
+    def _manifest_batch(self, jobs: Sequence[_Job]) -> builtins.list[tuple[_Job, Outcome | None]]:
+        objs = [_Obj(j.folder + MANIFEST, None, j.manifest_size) for j in jobs]
+        try:
+            errors = _errors_by_key(self._delete_batch(objs))
+        except (ClientError, BotoCoreError) as exc:
+            # the server may have applied it (a reset after the answer): journalled, data untouched
+            return [(j, Outcome("failed", f"DeleteObjects of {o.key}: {s3_error(exc)}", unfinished=True))
+                    for j, o in zip(jobs, objs, strict=True)]
+        return [(j, self._refused(o, errors[o.key], 0, unfinished=True) if o.key in errors else None)
+                for j, o in zip(jobs, objs, strict=True)]
+
+    def _list_folders(self, pool: ThreadPoolExecutor, jobs: Sequence[_Job], tally: _Tally) -> None:
+        """Read from listings the data keys of jobs that have no usable manifest: resumed
+        deletions and folders holding more than their manifest names. One ListObjectsV2 per
+        folder, or one listing of the whole prefix when that takes fewer requests."""
+        if not jobs:
+            return
+        whole_prefix_pages = -(-self._listed_keys // 1000) if self._listed_keys else None
+        if whole_prefix_pages is not None and len(jobs) > whole_prefix_pages:
+            try:
+                found = self._objects_in({j.folder for j in jobs})
+                listings: Any = [(j, found.get(j.folder, []), None) for j in jobs]
+            except StoreError as exc:
+                listings = [(j, [], str(exc)) for j in jobs]
+        else:
+            listings = pool.map(self._try_folder_objects, jobs)
+        for job, objs, error in listings:
+            if error is not None:
+                tally.finish(job, Outcome("failed", error, job.freed, unfinished=True))
+            elif any(o.key == job.folder + MANIFEST for o in objs):
+                why = "manifest.json reappeared after its deletion; left alone"
+                tally.finish(job, Outcome("failed", why, job.freed) if job.asked else Outcome("skipped"))
+            elif not objs and not job.asked:
+                tally.finish(job, Outcome("skipped"))  # nothing left: an earlier run finished it
+            else:
+                job.data = objs
+
+    def _try_folder_objects(self, job: _Job) -> tuple[_Job, builtins.list[_Obj], str | None]:
+        try:
+            return job, self._folder_objects(job.folder, False), None
+        except (ClientError, BotoCoreError) as exc:
+            return job, [], f"listing {job.folder} failed: {s3_error(exc)}"
+
+    def _objects_in(self, folders: set[str]) -> dict[str, builtins.list[_Obj]]:
+        """One listing of the whole prefix: the objects of ``folders`` (full key prefixes).
+
+        Raises:
+            StoreError: the listing failed.
+        """
+        out: dict[str, builtins.list[_Obj]] = {}
+        for rel, size in self._iter_keys(self.prefix):
+            m = self.template.match(rel)
+            if m is not None and self.prefix + m.folder in folders:
+                out.setdefault(self.prefix + m.folder, []).append(_Obj(self.prefix + rel, None, size))
+        return out
+
+    def _delete_data(self, pool: ThreadPoolExecutor, jobs: Sequence[_Job], tally: _Tally) -> None:
+        """Delete the jobs' data, packed across snapshots into batches of at most 1000 keys."""
+        items = [(j, o) for j in jobs for o in j.data or ()]
+        batches = list(chunks(items))
+        for batch in batches:
+            for job in {j for j, _ in batch}:
+                job.batches += 1
+        for job in jobs:
+            if job.batches == 0:
+                tally.finish(job, Outcome("deleted", bytes=job.freed))
+        futures = [pool.submit(self._data_batch, batch) for batch in batches]
+        for fut in as_completed(futures):
+            for job, freed, out in fut.result():
+                job.freed += freed
+                job.batches -= 1
+                job.problem = job.problem or out
+                if job.batches == 0:
+                    p = job.problem
+                    tally.finish(job, Outcome(p.kind, p.reason, job.freed, p.unfinished) if p is not None
+                                 else Outcome("deleted", bytes=job.freed))
+
+    def _data_batch(self, items: Sequence[tuple[_Job, _Obj]]) -> builtins.list[tuple[_Job, int, Outcome | None]]:
+        """One DeleteObjects over keys of one or more snapshots; per snapshot in the batch:
+        bytes freed and the first refusal (held, failed) or None."""
+        per_job: dict[_Job, builtins.list[_Obj]] = {}
+        for job, o in items:
+            per_job.setdefault(job, []).append(o)
+        try:
+            errors = _errors_by_key(self._delete_batch([o for _, o in items]))
+        except (ClientError, BotoCoreError) as exc:
+            return [(j, 0, Outcome("failed", f"DeleteObjects in {j.folder}: {s3_error(exc)}", unfinished=True))
+                    for j in per_job]
+        out: builtins.list[tuple[_Job, int, Outcome | None]] = []
+        for job, objs in per_job.items():
+            failed = [o for o in objs if o.key in errors]
+            freed = sum(o.size for o in objs) - sum(o.size for o in failed)
+            refusal = self._refused(failed[0], errors[failed[0].key], 0, unfinished=True) if failed else None
+            out.append((job, freed, refusal))
+        return out
+
+    # ----------------------------------------------------------------- delete: versioned, folder by folder
+
     def _run_deletes(
         self, todo: dict[str, bool], versioned: bool, report: DeleteReport, progress: Callable[[int], None] | None,
     ) -> builtins.list[str]:
@@ -278,6 +457,7 @@ class S3Store:
         return unfinished
 
     def _delete_one(self, sid: str, asked: bool, versioned: bool) -> Outcome:
+        """One folder, every version: list it, delete manifest.json's versions one by one, then the data."""
         group, t = parse_snapshot_id(sid)
         folder = self.prefix + self.template.folder(group, t)
         try:
@@ -443,6 +623,90 @@ class S3Store:
 
         blobs: BlobStore = S3Blobs(self.client, self.bucket, self.prefix)
         return blobs
+
+
+_DIGEST_MASK = (1 << 64) - 1
+
+
+def _digest(names: Iterable[str]) -> int:
+    """An order-free digest of a set of keys (relative to their folder), for this process only."""
+    return sum(hash(n) for n in names) & _DIGEST_MASK
+
+
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    """What the listing saw in one snapshot folder that has a manifest."""
+
+    objects: int
+    digest: int
+    manifest_size: int
+
+
+@dataclass
+class _DigestScanner(FolderScanner):
+    """A :class:`FolderScanner` that also keeps, per folder, the :func:`_digest` of its keys
+    and the manifest's size (so delete can tell whether a folder holds exactly what its
+    manifest names without keeping keys), and ``total``, the number of keys seen."""
+
+    digests: dict[str, int] = field(default_factory=dict)
+    manifest_sizes: dict[str, int] = field(default_factory=dict)
+    total: int = 0
+    _last: str = ""
+
+    def add(self, key: str, size: int) -> None:
+        """Account one key (see :meth:`FolderScanner.add`) and fold it into its folder's digest."""
+        self.total += 1
+        last = self.folders.get(self._last) if self._last and key.startswith(self._last) else None
+        before = last.objects if last is not None else -1
+        super().add(key, size)
+        if last is not None and last.objects == before + 1:
+            folder = self._last  # the common case: the keys of a folder come one after another
+        else:
+            m = None if key.startswith(INTERNAL_PREFIX) else self.template.match(key)
+            if m is None or m.folder not in self.folders:
+                return
+            folder = self._last = m.folder
+        rest = key[len(folder):]
+        self.digests[folder] = (self.digests.get(folder, 0) + hash(rest)) & _DIGEST_MASK
+        if rest == MANIFEST:
+            self.manifest_sizes[folder] = size
+
+
+@dataclass(eq=False)
+class _Job:
+    """One snapshot of a batched deletion."""
+
+    sid: str
+    asked: bool  # False: only resumed from a journal
+    folder: str  # the folder's key prefix, store prefix included
+    data: list[_Obj] | None = None  # data keys (from the manifest or a listing); None: not known yet
+    manifest_size: int = 0
+    freed: int = 0
+    batches: int = 0  # data batches not answered yet
+    problem: Outcome | None = None  # the first refusal of a data batch
+    outcome: Outcome | None = None
+
+
+@dataclass
+class _Tally:
+    """Records finished jobs in the report and ticks the progress callback."""
+
+    report: DeleteReport
+    progress: Callable[[int], None] | None
+
+    def finish(self, job: _Job, out: Outcome) -> None:
+        job.outcome = out
+        apply_outcome(self.report, job.sid, out)
+        if self.progress is not None:
+            self.progress(1)
+
+
+def _errors_by_key(errors: Sequence[tuple[str, str | None, str, str]]) -> dict[str, tuple[str, str]]:
+    """DeleteObjects errors (unversioned) as key -> (code, message); the first per key wins."""
+    out: dict[str, tuple[str, str]] = {}
+    for key, _, code, message in errors:
+        out.setdefault(key, (code, message))
+    return out
 
 
 def _is_error_for(o: _Obj, error: tuple[str, str | None, str, str]) -> bool:

@@ -3,7 +3,9 @@ Object Lock, Content-MD5, integrity and restore."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -88,46 +90,92 @@ def test_listing_classifies_unknown_incomplete_and_bad_manifests_and_delete_leav
     assert not any(k.startswith("bk/" + JOURNAL_PREFIX) for k in left)
 
 
-def test_manifest_is_deleted_first_and_a_rerun_finishes_an_interrupted_delete(
+def test_every_manifest_is_deleted_before_any_data_and_a_rerun_finishes_an_interrupted_delete(
     store: S3Store, s3_client: Any, bucket: str,
 ) -> None:
-    seed_small(s3_client, bucket, days=0)  # 1 app snapshot (00:00) + 0 server
-    snap = store.list().snapshots[0]
-    calls: list[tuple[str, str]] = []
+    seeded = seed_small(s3_client, bucket)  # 5 app snapshots + 1 server
+    snaps = store.list().snapshots
+    batches: list[list[str]] = []
 
-    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
-        if model.name.startswith("Delete"):
-            calls.append((model.name, params.get("Key", "")))
-        if model.name == "DeleteObjects":
-            raise ConnectionError("injected: the network died after the manifest was deleted")
+    def record(params: dict[str, Any], **_: Any) -> None:
+        keys = [o["Key"] for o in params["Delete"]["Objects"]]
+        batches.append(keys)
+        if not all(k.endswith("/manifest.json") for k in keys):
+            raise ConnectionError("injected: the network died after the manifests were deleted")
 
-    store.client.meta.events.register("before-parameter-build.s3", record)
+    store.client.meta.events.register("before-parameter-build.s3.DeleteObjects", record)
     with pytest.raises(ConnectionError):
-        store.delete([snap])  # an exception outside the S3 error types: the run dies mid-way
-    assert calls[0] == ("DeleteObject", f"bk/{snap.snapshot.id}/manifest.json")
-    assert calls[1][0] == "DeleteObjects"
-    store.client.meta.events.unregister("before-parameter-build.s3", record)
+        store.delete(snaps)  # an exception outside the S3 error types: the run dies mid-way
+    store.client.meta.events.unregister("before-parameter-build.s3.DeleteObjects", record)
+    assert sorted(batches[0]) == sorted(f"bk/{s.id}/manifest.json" for s in seeded)  # one batch, first
+    assert batches[1] and not any(k.endswith("/manifest.json") for k in batches[1])
 
     listing = store.list()
     assert listing.snapshots == []
-    [inc] = listing.incomplete
-    assert inc.snapshot.id == snap.snapshot.id and "deletion interrupted" in (inc.problem or "")
-    assert len(all_keys(s3_client, bucket, f"bk/{snap.snapshot.id}/")) == 2  # data still there
+    assert sorted(s.snapshot.id for s in listing.incomplete) == sorted(s.id for s in seeded)
+    assert all("deletion interrupted" in (s.problem or "") for s in listing.incomplete)
+    for s in seeded:  # data still there
+        assert all_keys(s3_client, bucket, f"bk/{s.id}/") == {f"bk/{s.id}/{k}" for k in s.objects}
 
     report = store.delete([])  # the rerun finishes what the journal names
-    assert report.deleted == [snap.snapshot.id]
+    assert report.deleted == sorted(s.id for s in seeded)
+    assert report.requests["ListObjectsV2"] == 1  # 6 folders to re-list: one listing of the prefix is cheaper
     assert all_keys(s3_client, bucket) == set()
 
 
-def test_a_snapshot_of_2500_objects_is_deleted_in_three_batches(store: S3Store, s3_client: Any, bucket: str) -> None:
-    # 2499 empty data objects straight into the in-process moto backend that serves the HTTP
-    # endpoint (2500 HTTP PUTs take ~10 s on 2 cores); the deletion under test goes over HTTP.
+def _manifest(group: str, t: datetime, names: list[str]) -> bytes:
+    empty = hashlib.sha256(b"").hexdigest()
+    return json.dumps({"version": 1, "group": group, "time": t.isoformat(),
+                       "objects": [{"key": n, "size": 0, "sha256": empty} for n in names]}).encode()
+
+
+def _backend_put(bucket: str, keys: dict[str, bytes]) -> None:
+    """Objects straight into the in-process moto backend that serves the HTTP endpoint
+    (thousands of HTTP PUTs take seconds on 2 cores); the deletion under test goes over HTTP."""
     from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.s3.models import s3_backends
 
     backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
-    for i in range(2499):
-        backend.put_object(bucket, f"bk/app/20261101T010000Z/chunk-{i:05d}", b"")
+    for key, data in keys.items():
+        backend.put_object(bucket, key, data)
+
+
+@pytest.mark.parametrize(("n", "m"), [(3, 1200), (1001, 2)])
+def test_n_snapshots_of_m_objects_take_ceil_n_plus_ceil_nm_delete_objects_and_no_listing(
+    store: S3Store, s3_client: Any, bucket: str, n: int, m: int,
+) -> None:
+    times = [datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=i) for i in range(n)]
+    names = [f"chunk-{j:05d}" for j in range(m)]
+    objects: dict[str, bytes] = {}
+    for t in times:
+        folder = f"bk/app/{t:%Y%m%dT%H%M%SZ}/"
+        objects.update({folder + name: b"" for name in names})
+        objects[folder + "manifest.json"] = _manifest("app", t, names)
+    _backend_put(bucket, objects)
+    listing = store.list()
+    assert len(listing.snapshots) == n
+    batches: list[list[str]] = []
+    store.client.meta.events.register(
+        "before-parameter-build.s3.DeleteObjects",
+        lambda params, **_: batches.append([o["Key"] for o in params["Delete"]["Objects"]]))
+
+    report = store.delete(listing.snapshots)
+    assert len(report.deleted) == n and not report.failed and not report.held
+    manifest_batches = math.ceil(n / 1000)
+    assert report.requests["DeleteObjects"] == manifest_batches + math.ceil(n * m / 1000) == len(batches)
+    assert "ListObjectsV2" not in report.requests and "ListObjectVersions" not in report.requests
+    assert report.requests["DeleteObject"] == 1 and report.requests["PutObject"] == 1  # the journal
+    assert all(len(b) <= 1000 for b in batches)
+    assert all(k.endswith("/manifest.json") for b in batches[:manifest_batches] for k in b)
+    assert not any(k.endswith("/manifest.json") for b in batches[manifest_batches:] for k in b)
+    assert report.bytes_freed == sum(len(v) for v in objects.values())
+    assert all_keys(s3_client, bucket) == set()
+
+
+def test_a_folder_with_objects_its_manifest_does_not_name_is_listed_and_emptied_in_batches(
+    store: S3Store, s3_client: Any, bucket: str,
+) -> None:
+    _backend_put(bucket, {f"bk/app/20261101T010000Z/chunk-{i:05d}": b"" for i in range(2499)})
     write_snapshot(S3Writer(s3_client, bucket, "bk"), "app", datetime(2026, 11, 1, 1, tzinfo=UTC), {})
     sizes: list[int] = []
     store.client.meta.events.register(
@@ -135,9 +183,10 @@ def test_a_snapshot_of_2500_objects_is_deleted_in_three_batches(store: S3Store, 
     [snap] = store.list().snapshots
     report = store.delete([snap])
     assert report.deleted == ["app/20261101T010000Z"]
-    assert sizes == [1000, 1000, 499]
-    assert report.requests["DeleteObjects"] == 3
-    assert report.requests["DeleteObject"] == 2  # the manifest, alone, and the finished journal
+    assert sizes == [1, 1000, 1000, 499]  # the manifest alone, then the data the listing found
+    assert report.requests["DeleteObjects"] == 4
+    assert report.requests["ListObjectsV2"] == 3  # the one folder, 2499 keys
+    assert report.requests["DeleteObject"] == 1  # the finished journal
     assert all_keys(s3_client, bucket) == set()
 
 
@@ -222,6 +271,46 @@ def test_object_lock_holds_are_reported_and_never_fought(s3_endpoint: str, s3_cl
     assert not any(k.startswith("bk/server/20261101T020000Z/") for k in left)
 
 
+@pytest.mark.parametrize("message", ["Access Denied because object protected by object lock.", "Access Denied"])
+def test_a_manifest_refused_with_access_denied_keeps_its_data_while_the_rest_of_its_batch_goes(
+    store: S3Store, s3_client: Any, bucket: str, message: str,
+) -> None:
+    writer = S3Writer(s3_client, bucket, "bk")
+    ids = [write_snapshot(writer, "server", datetime(2026, 11, d, 2, tzinfo=UTC), {"a": b"1", "b": b"2"})
+           for d in (1, 2, 3)]
+    listing = store.list()
+    assert [s.status for s in listing.snapshots] == ["complete"] * 3
+    victim = f"bk/{ids[1]}/manifest.json"  # e.g. a bucket policy denying the delete; only the answer tells
+    batches: list[list[str]] = []
+
+    def deny(params: dict[str, Any], **_: Any) -> None:
+        batches.append([o["Key"] for o in params["Delete"]["Objects"]])
+        params["Delete"]["Objects"] = [o for o in params["Delete"]["Objects"] if o["Key"] != victim]
+
+    def answer(parsed: dict[str, Any], **_: Any) -> None:
+        if len(batches) == 1:
+            parsed["Errors"] = [{"Key": victim, "Code": "AccessDenied", "Message": message}]
+
+    store.client.meta.events.register("before-parameter-build.s3.DeleteObjects", deny)
+    store.client.meta.events.register("after-call.s3.DeleteObjects", answer)
+    report = store.delete(listing.snapshots)
+    assert report.deleted == [ids[0], ids[2]]
+    assert sorted(batches[0]) == sorted(f"bk/{i}/manifest.json" for i in ids)  # one batch for the three
+    assert sorted(batches[1]) == sorted(f"bk/{i}/{k}" for i in (ids[0], ids[2]) for k in "ab")
+    assert all_keys(s3_client, bucket, "bk/server/") == {f"bk/{ids[1]}/{k}" for k in ("a", "b", "manifest.json")}
+    assert report.requests["DeleteObjects"] == 2 and report.requests["HeadObject"] == 1
+    if "object lock" in message:
+        assert "Object Lock" in report.held[ids[1]] and not report.failed
+    else:
+        assert report.failed[ids[1]] == f"S3 AccessDenied on {victim}: Access Denied" and not report.held
+    store.client.meta.events.unregister("after-call.s3.DeleteObjects", answer)
+    store.client.meta.events.unregister("before-parameter-build.s3.DeleteObjects", deny)
+    again = store.list()
+    assert [s.snapshot.id for s in again.snapshots] == [ids[1]]  # whole again, nothing half-deleted
+    assert store.delete(again.snapshots).deleted == [ids[1]]
+    assert all_keys(s3_client, bucket, "bk/server/") == set()
+
+
 @pytest.mark.parametrize("content_md5", [True, False])
 def test_content_md5_header_on_delete_objects(monkeypatch: pytest.MonkeyPatch, content_md5: bool) -> None:
     from moto import mock_aws
@@ -237,8 +326,8 @@ def test_content_md5_header_on_delete_objects(monkeypatch: pytest.MonkeyPatch, c
         store.client.meta.events.register(
             "before-send.s3.DeleteObjects", lambda request, **_: headers.append(dict(request.headers)))
         assert store.delete(store.list().snapshots).deleted == ["app/20261101T000000Z"]
-    assert len(headers) == 1
-    assert ("Content-MD5" in headers[0]) is content_md5
+    assert len(headers) == 2  # the manifests, then the data
+    assert all(("Content-MD5" in h) is content_md5 for h in headers)
 
 
 def test_integrity_check_names_flipped_and_missing_objects(store: S3Store, s3_client: Any, bucket: str) -> None:
