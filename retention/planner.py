@@ -315,6 +315,24 @@ def _plan_group(
     """
     whole = isinstance(indices, range) and len(indices) == len(items)
     times = list(map(attrgetter("time"), items if whole else map(items.__getitem__, indices)))
+    walk, order = _walk_order(times, policy, now, key)
+    for nr, position in enumerate(order):
+        t = times[position]
+        if walk.bounded is None and walk.exhausted(t):
+            if policy.keep_oldest:  # the oldest may still be kept by a rule with count left
+                nr, position = len(order) - 1, order[-1]
+                _keep(kept, indices[position], walk.decide(items[indices[position]], nr))
+            return
+        if not walk.forgets_same_day(t, nr):
+            _keep(kept, indices[position], walk.decide(items[indices[position]], nr))
+
+
+def _walk_order(times: list[datetime], policy: Policy, now: datetime, key: str) -> tuple[_Walk, list[int]]:
+    """The walk over one group's ``times`` and the positions it visits, newest first.
+
+    The reference for durations is the newest time before ``now``. A walk bounded by a cut-off
+    (within-rules only) visits just the times after it.
+    """
     instants, instant_of = _instants(times)
     now_instant = instant_of(now)
     latest = max(instants, default=None)
@@ -328,13 +346,7 @@ def _plan_group(
     else:
         order = list(range(len(times)))
     order.sort(key=instants.__getitem__, reverse=True)
-    for nr, position in enumerate(order):
-        if walk.bounded is None and walk.exhausted(times[position]):
-            if policy.keep_oldest:  # the oldest may still be kept by a rule with count left
-                nr, position = len(order) - 1, order[-1]
-                _keep(kept, indices[position], walk.decide(items[indices[position]], nr))
-            return
-        _keep(kept, indices[position], walk.decide(items[indices[position]], nr))
+    return walk, order
 
 
 def _keep(kept: dict[int, Decision], index: int, decision: Decision) -> None:
@@ -362,6 +374,15 @@ class _Walk:
         # within-rules only: the walk needs nothing at or before the earliest cut-off
         self.bounded = self.last_cutoff if not (self.counts or policy.keep_tags) else None
         self.last_day: tuple[int, int, int] | None = None
+        # within-rules only, each of a day or coarser: see forgets_same_day
+        self.day_grained = self.bounded is not None and self.within_cutoff is None and all(
+            within.coarse for within in self.withins)
+
+    def forgets_same_day(self, t: datetime, nr: int) -> bool:
+        """True when :meth:`decide` would surely forget ``t``, the ``nr``-th of the walk, without
+        asking it: ``t`` is on the previous snapshot's wall-clock day and every rule is a
+        within-rule of a day or coarser, so no rule sees a new bucket (a shortcut for long walks)."""
+        return self.day_grained and (t.year, t.month, t.day) == self.last_day and nr != self.oldest_nr
 
     def exhausted(self, t: datetime) -> bool:
         """True when no rule can keep ``t`` or any older snapshot (the rest is forgotten),
