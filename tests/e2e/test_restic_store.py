@@ -408,15 +408,18 @@ def test_corrupted_pack_is_found_by_check_and_by_restore(
     local_repo: Repo, local_snapshots: dict[str, StoredSnapshot], tmp_path: Path,
 ) -> None:
     store = _private(local_repo, tmp_path)
-    packs = sorted((Path(store.repository) / "data").rglob("*"), key=lambda p: p.stat().st_size)
-    biggest = packs[-1]  # holds data/blob.bin
-    biggest.chmod(0o600)
-    with biggest.open("r+b") as f:
-        f.seek(biggest.stat().st_size // 2)
-        f.write(b"\x00corrupted\x00")
+    # The fixture's backups run concurrently, so several packs may each hold a copy of the
+    # 300 KB blob.bin (restore may read any copy): corrupt every pack that is big enough.
+    packs = [p for p in (Path(store.repository) / "data").rglob("*") if p.is_file() and p.stat().st_size > 300_000]
+    assert packs
+    for pack in packs:
+        pack.chmod(0o600)
+        with pack.open("r+b") as f:
+            f.seek(pack.stat().st_size // 2)
+            f.write(b"\x00corrupted\x00")
 
     problems = store.check_integrity(list(local_snapshots.values()), subset="100%")
-    assert problems and any(p.key == f"data/{biggest.name}" for p in problems)
+    assert problems and {p.key for p in problems} >= {f"data/{pack.name}" for pack in packs}
 
     outcome = store.restore(local_snapshots[local_repo.ids[0]], tmp_path / "out")
     assert outcome.verified_by_store
