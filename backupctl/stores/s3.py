@@ -1,17 +1,21 @@
 """S3 snapshot store: any S3-compatible service (AWS, MinIO, Ceph, moto) via boto3.
 
 Memory: the listing keeps one aggregate per snapshot folder (object count, bytes, whether
-it has a manifest), never every key. Deletion re-lists each folder's keys (ListObjectsV2,
-or ListObjectVersions in versioned buckets) right before deleting it: that costs one
-request per snapshot, keeps the listing small, sees every version and delete marker, and
-also catches objects written after the listing.
+it has a manifest, an order-free digest of its key names), never every key, plus the
+validated manifests (so it grows with the objects of complete snapshots).
 
-Deletion order per snapshot: a deletion journal (``_backupctl/deleting/<run>.json``)
-naming the snapshots is written first; then manifest.json is deleted alone (DeleteObject,
-per version), then the data in DeleteObjects batches of at most 1000 keys. An interrupted
-run leaves folders without a manifest that the journal names; the listing reports them as
-an interrupted deletion and the next ``delete`` call finishes them. Incomplete folders that
-no journal names (an upload in progress) are never deleted.
+Deletion (unversioned buckets): a deletion journal (``_backupctl/deleting/<run>.json``)
+naming the snapshots is written first; then every snapshot's manifest.json goes, in
+DeleteObjects batches of at most 1000 keys, and only then the data, packed across
+snapshots into batches of at most 1000 keys. The data keys come from the manifests when the
+listing saw exactly the manifest's objects in the folder (count and digest), else from a
+listing of that folder: no ListObjectsV2 at delete time in the common case, and
+ceil(manifests/1000) + ceil(data/1000) DeleteObjects. Versioned buckets (``delete_versions``)
+go folder by folder: list every version, the manifest's versions alone, then the data.
+
+An interrupted run leaves folders without a manifest that the journal names; the listing
+reports them as an interrupted deletion and the next ``delete`` call lists and finishes
+them. Incomplete folders that no journal names (an upload in progress) are never deleted.
 """
 
 from __future__ import annotations
