@@ -67,6 +67,15 @@ def _start_s3() -> tuple[object, str]:
     return server, f"http://127.0.0.1:{port}"
 
 
+def _quiet_logs() -> None:
+    """The demo prints its own one-line story; each step's own logs go to demo-output/logs/."""
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
 def _say(text: str) -> None:
     print(text, flush=True)
 
@@ -122,6 +131,9 @@ def _summary_of(title: str, data: dict[str, object]) -> str:
         for v in violations:
             kinds[v["kind"]] = kinds.get(v["kind"], 0) + 1
         return "ok" if data.get("ok") else "violations: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    refusals = data.get("refusals")
+    if isinstance(refusals, list) and refusals:
+        return "refused: " + "; ".join(str(r["message"]) for r in refusals)
     if "deleted" in data:
         return f"deleted {len(data['deleted'])} snapshots, freed {data.get('bytes_freed', 0)} bytes"  # type: ignore[arg-type]
     if "verdict" in data:
@@ -153,10 +165,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(os.environ.get("BACKUPCTL_DEMO_DIR", "demo-output")).resolve()
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "demo")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "demo")
+    # moto accepts any credentials; these are long so that log redaction of the secret's value
+    # never masks an ordinary word (such as the "demo" in demo-output/).
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "backupctl-demo-access-key")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "backupctl-demo-secret-not-a-real-one")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     started = time.monotonic()
+    _quiet_logs()
     server, endpoint = _start_s3()
     try:
         _say(f"backupctl demo: S3-compatible endpoint on {endpoint} (moto), output in {out}")
