@@ -13,7 +13,21 @@ COMMAND_MODULES = ("init", "plan", "prune", "verify", "proof", "simulate", "dril
 
 
 class _Group(click.Group):
-    """Turns BackupctlError into one clear line on stderr and its exit code (no traceback)."""
+    """Loads a command's module only when that command runs (start-up stays fast: boto3 is
+    imported by S3 work only), and turns BackupctlError into one clear line on stderr and
+    its exit code (no traceback)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMAND_MODULES:
+            return None
+        import importlib
+
+        command = importlib.import_module(f"backupctl.commands.{cmd_name}").command
+        assert isinstance(command, click.Command)
+        return command
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -40,20 +54,6 @@ def main(verbose: bool, log_json: bool | None) -> None:
     log.configure(verbose=verbose, json_logs=log_json)
 
 
-def _register() -> None:
-    import importlib
-
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"backupctl.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"backupctl.commands.{name}":
-                raise
-            continue
-        main.add_command(module.command)
-
-
-_register()
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
