@@ -244,7 +244,7 @@ def run(quick: bool) -> list[Row]:
         mine = f"{ours.seconds:.1f} s (delete {ours.delete_seconds:.1f} s)"
         rows.append(Row("prune S3 (wall)", size, mine, f"{name}: {t:.1f} s",
                         f"{ratio:.1f}x faster", target, ratio >= 10 if name.startswith("aws") else ratio > 1))
-    rows.append(Row("  of which: one listing of the prefix (moto)", size, f"{floor:.1f} s", "-", "-",
+    rows.append(Row("  one plain listing of the same prefix (moto)", size, f"{floor:.1f} s", "-", "-",
                     "every tool lists the prefix once", None))
     rows += request_rows(ours, size, deleted_objects=n - left)
     return rows
