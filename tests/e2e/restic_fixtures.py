@@ -73,18 +73,22 @@ def make_source(root: Path) -> dict[str, bytes]:
 
 def build_repo(location: str, source: Path, specs: Sequence[SnapshotSpec],
                env: Mapping[str, str] | None = None) -> Repo:
-    """``restic init`` then one backup per spec, run concurrently (bounded by COMMAND_LIMIT)."""
+    """``restic init`` then one backup per spec, one after the other (bounded by COMMAND_LIMIT).
+
+    Sequential on purpose: concurrent backups into a fresh repository may each write their own
+    copy of the same data, which makes packs and prune results differ from run to run.
+    """
     restic(location, "init", env=env)
-    procs = []
+    ids = []
     for spec in specs:
         args = ["restic", "--repo", location, "backup", str(source), "--host", spec.host, "--json", "--quiet"]
         for tag in spec.tags:
             args += ["--tag", tag]
         if spec.time is not None:
             args += ["--time", spec.time]
-        procs.append(subprocess.Popen(args, env=restic_env({**(env or {}), "TZ": spec.tz}), text=True,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL))
-    ids = [_snapshot_id(p) for p in procs]
+        ids.append(_snapshot_id(subprocess.Popen(
+            args, env=restic_env({**(env or {}), "TZ": spec.tz}), text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)))
     return Repo(location=location, source=source, ids=ids, env=dict(env or {}))
 
 
