@@ -26,7 +26,7 @@ test: lint  ## lint, type checks, then the whole test suite (unit, property, gol
 
 bench: $(STAMP)  ## speed and memory figures against the named peers, one table
 	$(BIN)/pip install -q -e '.[dev,bench]'
-	$(BIN)/python -m bench
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench  # the peers: aws (from .venv), rclone, sha256sum, openssl, restic
 
 soak: $(STAMP)  ## the long fault-injection run (more seeds than the test suite)
 	$(BIN)/python -m bench.soak
