@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import pkgutil
 import sys
 from pathlib import Path
 
+import structlog
+
+from backupctl import log
 from bench.table import Row, print_table
 
 
@@ -19,6 +23,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     parser.add_argument("only", nargs="*", help="module names to run, e.g. bench_plan")
     args = parser.parse_args()
+    log.configure(json_logs=False)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))  # the table only
     rows: list[Row] = []
     here = Path(__file__).parent
     for info in sorted(pkgutil.iter_modules([str(here)]), key=lambda m: m.name):
