@@ -23,6 +23,15 @@ class ManifestEntry:
     size: int
     sha256: str
 
+    def mismatch(self, size: int, sha256: str) -> str | None:
+        """How an object read with ``size`` bytes and digest ``sha256`` differs from this
+        entry (``"size 5 != manifest 10"``, ``"sha256 mismatch: …"``), or None when it matches."""
+        if size != self.size:
+            return f"size {size} != manifest {self.size}"
+        if sha256.lower() != self.sha256.lower():
+            return f"sha256 mismatch: manifest {self.sha256[:12]}…, object {sha256[:12]}…"
+        return None
+
 
 @dataclass(frozen=True)
 class StoredSnapshot:

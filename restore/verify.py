@@ -86,11 +86,8 @@ def _check(root: Path, entry: ManifestEntry) -> tuple[int, str | None]:
         return 0, f"{entry.key}: missing from the restore"
     except OSError as exc:
         return 0, f"{entry.key}: unreadable ({exc.strerror or exc})"
-    if size != entry.size:
-        return size, f"{entry.key}: size {size} bytes, manifest says {entry.size}"
-    if digest != entry.sha256.lower():
-        return size, f"{entry.key}: sha256 {digest}, manifest says {entry.sha256}"
-    return size, None
+    problem = entry.mismatch(size, digest)
+    return size, f"{entry.key}: {problem}" if problem else None
 
 
 def verify_tree(

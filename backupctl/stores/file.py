@@ -9,7 +9,6 @@ walks the tree with ``os.scandir`` and keeps one aggregate per snapshot folder.
 from __future__ import annotations
 
 import builtins
-import hashlib
 import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -45,6 +44,7 @@ from backupctl.stores.layout import (
     parse_snapshot_id,
     select_deletions,
 )
+from restore.verify import hash_file
 
 __all__ = ["FileStore"]
 
@@ -273,22 +273,13 @@ class FileStore:
 
 def _check_file(task: tuple[str, Path, ManifestEntry]) -> str | None:
     _, folder, e = task
-    h = hashlib.sha256()
-    n = 0
     try:
-        with open(folder / e.key, "rb") as f:
-            while chunk := f.read(_CHUNK):
-                h.update(chunk)
-                n += len(chunk)
+        size, digest = hash_file(folder / e.key)
     except FileNotFoundError:
         return "missing"
     except OSError as exc:
         return f"unreadable: {exc.strerror or exc}"
-    if n != e.size:
-        return f"size {n} != manifest {e.size}"
-    if h.hexdigest() != e.sha256:
-        return f"sha256 mismatch: manifest {e.sha256[:12]}…, object {h.hexdigest()[:12]}…"
-    return None
+    return e.mismatch(size, digest)
 
 
 def _remove_tree(folder: Path) -> int:

@@ -583,11 +583,7 @@ class S3Store:
             return sid, folder, e, "missing" if code in ("NoSuchKey", "404") else s3_error(exc)
         except BotoCoreError as exc:
             return sid, folder, e, s3_error(exc)
-        if n != e.size:
-            return sid, folder, e, f"size {n} != manifest {e.size}"
-        if h.hexdigest() != e.sha256:
-            return sid, folder, e, f"sha256 mismatch: manifest {e.sha256[:12]}…, object {h.hexdigest()[:12]}…"
-        return sid, folder, e, None
+        return sid, folder, e, e.mismatch(n, h.hexdigest())
 
     def restore(
         self, snapshot: StoredSnapshot, target: Path, *, workers: int = 4,

@@ -37,7 +37,7 @@ def test_verify_tree_names_each_failing_object(tmp_path: Path) -> None:
     assert report.objects == 5
     assert len(report.problems) == 4
     text = "\n".join(report.problems)
-    assert "flipped: sha256" in text and "short: size 5 bytes, manifest says 10" in text
+    assert "flipped: sha256 mismatch" in text and "short: size 5 != manifest 10" in text
     assert "gone: missing" in text and "../escape: unsafe key" in text
     assert "d/good" not in text
 
