@@ -46,6 +46,13 @@ def _str(v: Any) -> str:
     return v
 
 
+def _listing(v: Any) -> str:
+    if v not in ("objects", "folders"):
+        raise _Bad(f"expected 'objects' (list every key) or 'folders' (list snapshot folders, trust manifests), "
+                   f"got {v!r}")
+    return str(v)
+
+
 def _bool(v: Any) -> bool:
     if not isinstance(v, bool):
         raise _Bad(f"expected true or false, got {v!r}")
@@ -146,6 +153,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "profile": Key(_str, None, "AWS shared-credentials profile"),
         "key_template": Key(_str, "{group}/{time}/",
                             "S3/file layout of a snapshot's folder; {group} and {time} (YYYYMMDDTHHMMSSZ)"),
+        "listing": Key(_listing, "objects",
+                       "S3: 'objects' lists every key (full inventory); 'folders' lists snapshot folders only "
+                       "and takes their contents from the manifests (far fewer requests on big stores)"),
         "content_md5": Key(_bool, False, "send Content-MD5 on DeleteObjects (stores that require it)"),
         "delete_versions": Key(_bool, True, "in versioned buckets, delete every version, not just add markers"),
         "restic_password_file": Key(_str, None, "restic: file with the repository password"),
@@ -200,6 +210,7 @@ class StoreConfig:
     region: str | None = None
     profile: str | None = None
     key_template: str = "{group}/{time}/"
+    listing: str = "objects"
     content_md5: bool = False
     delete_versions: bool = True
     restic_password_file: str | None = None
