@@ -1,6 +1,8 @@
 """Blob stores for backupctl's own objects (the prune lock, the audit log): S3 and local files.
 
-Both implement :class:`backupctl.stores.base.BlobStore`. Keys are relative to the store's
+Both implement :class:`backupctl.stores.base.BlobStore`. ``S3Blobs`` lives in
+:mod:`backupctl.blobs_s3` and is loaded (with boto3) only when used; ``backupctl.blobs.S3Blobs``
+still works. Keys are relative to the store's
 root (an S3 prefix or a directory), use '/', and may not be empty, absolute or contain
 '.'/'..' segments.
 """
@@ -13,28 +15,19 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import TYPE_CHECKING, Any
 
 from backupctl.errors import StoreError, UsageError
-from backupctl.log import get_logger
-from backupctl.s3client import make_s3_client, split_s3_url
+from backupctl.s3client import split_s3_url
 from backupctl.stores.base import BlobInfo, BlobStore, PreconditionFailed
+
+if TYPE_CHECKING:
+    from backupctl.blobs_s3 import S3Blobs
 
 __all__ = ["FileBlobs", "S3Blobs", "check_key", "open_blobs"]
 
 
-
-def _log() -> Any:
-    """The logger, resolved per call so it follows the CLI's ``log.configure`` (a module-level
-    bound logger would keep structlog's import-time default: plain text on stdout)."""
-    return get_logger("blobs")
-
-
 _TMP_PREFIX = ".backupctl-tmp-"
-_MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
-_PRECONDITION_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
 
 
 def check_key(key: str) -> str:
@@ -50,127 +43,6 @@ def check_key(key: str) -> str:
     if any(part in ("", ".", "..") for part in key.split("/")):
         raise StoreError(f"blob key {key!r}: empty, '.' and '..' segments are refused")
     return key
-
-
-class S3Blobs:
-    """Blobs in ``bucket`` under ``prefix`` through a boto3 S3 client.
-
-    ``put(if_absent=True)`` is a conditional PutObject (``If-None-Match: *``); S3 answers
-    412 PreconditionFailed when the key exists, raised here as :class:`PreconditionFailed`.
-    """
-
-    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
-        self.client = client
-        self.bucket = bucket
-        stripped = prefix.strip("/")
-        self.prefix = stripped + "/" if stripped else ""
-        self._versioned: bool | None = None
-
-    @property
-    def url(self) -> str:
-        """``s3://bucket/prefix`` of the root."""
-        return f"s3://{self.bucket}/{self.prefix}"
-
-    def _full(self, key: str) -> str:
-        return self.prefix + check_key(key)
-
-    def _error(self, op: str, key: str, exc: Exception) -> StoreError:
-        if isinstance(exc, ClientError):
-            err = exc.response.get("Error", {})
-            code = err.get("Code", "?")
-            detail = err.get("Message", "")
-            return StoreError(f"S3 {op} s3://{self.bucket}/{key} failed: {code} {detail}".rstrip())
-        return StoreError(f"S3 {op} s3://{self.bucket}/{key} failed: {exc}")
-
-    def get(self, key: str) -> bytes:
-        """The object's bytes.
-
-        Raises:
-            KeyError: no such key.
-            StoreError: any other S3 failure, naming bucket, key and the S3 error code.
-        """
-        full = self._full(key)
-        try:
-            body = self.client.get_object(Bucket=self.bucket, Key=full)["Body"]
-            try:
-                return bytes(body.read())
-            finally:
-                body.close()
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _MISSING_CODES:
-                raise KeyError(key) from None
-            raise self._error("GetObject", full, exc) from None
-        except BotoCoreError as exc:
-            raise self._error("GetObject", full, exc) from None
-
-    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
-        """Write ``data`` at ``key``; with ``if_absent`` only when the key does not exist.
-
-        Raises:
-            PreconditionFailed: ``if_absent`` and the key exists (412 from S3).
-            StoreError: any other S3 failure.
-        """
-        full = self._full(key)
-        extra = {"IfNoneMatch": "*"} if if_absent else {}
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=full, Body=data, **extra)
-        except ClientError as exc:
-            if if_absent and exc.response.get("Error", {}).get("Code") in _PRECONDITION_CODES:
-                raise PreconditionFailed(f"s3://{self.bucket}/{full} already exists") from None
-            raise self._error("PutObject", full, exc) from None
-        except BotoCoreError as exc:
-            raise self._error("PutObject", full, exc) from None
-
-    def list(self, prefix: str = "") -> Iterator[BlobInfo]:
-        """Every key under ``prefix`` (relative to the root), page by page, in key order.
-
-        Raises:
-            StoreError: the listing failed (e.g. NoSuchBucket, AccessDenied).
-        """
-        full = self.prefix + prefix
-        try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full)
-            for page in pages:
-                for obj in page.get("Contents", []):
-                    yield BlobInfo(key=obj["Key"][len(self.prefix):], size=int(obj.get("Size", 0)))
-        except (ClientError, BotoCoreError) as exc:
-            raise self._error("ListObjectsV2", full, exc) from None
-
-    def delete(self, key: str) -> None:
-        """Remove ``key``; in a versioned bucket every version and delete marker of it.
-
-        Deleting a missing key is not an error.
-
-        Raises:
-            StoreError: an S3 failure.
-        """
-        full = self._full(key)
-        try:
-            if self._is_versioned():
-                self._delete_versions(full)
-            else:
-                self.client.delete_object(Bucket=self.bucket, Key=full)
-        except (ClientError, BotoCoreError) as exc:
-            raise self._error("DeleteObject", full, exc) from None
-
-    def _is_versioned(self) -> bool:
-        if self._versioned is None:
-            try:
-                status = self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
-            except ClientError as exc:
-                # Without the permission to ask we cannot delete versions anyway: delete the key.
-                _log().warning("versioning_unknown", bucket=self.bucket,
-                             code=exc.response.get("Error", {}).get("Code"))
-                status = None
-            self._versioned = status in ("Enabled", "Suspended")
-        return self._versioned
-
-    def _delete_versions(self, full: str) -> None:
-        pages = self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=full)
-        for page in pages:
-            for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
-                if entry["Key"] == full:  # the prefix also matches longer keys
-                    self.client.delete_object(Bucket=self.bucket, Key=full, VersionId=entry["VersionId"])
 
 
 class FileBlobs:
@@ -323,6 +195,9 @@ def open_blobs(
         bucket, prefix = split_s3_url(url)
         if not bucket:
             raise UsageError(f"blob store URL {url!r}: expected a bucket name after s3://")
+        from backupctl.blobs_s3 import S3Blobs
+        from backupctl.s3client import make_s3_client
+
         return S3Blobs(make_s3_client(endpoint_url=endpoint_url, region=region, profile=profile), bucket, prefix)
     if url.startswith("file://"):
         path = url.removeprefix("file://")
@@ -330,3 +205,12 @@ def open_blobs(
             raise UsageError(f"blob store URL {url!r}: expected file:///absolute/path (three slashes)")
         return FileBlobs(Path(path))
     raise UsageError(f"blob store URL {url!r}: expected s3://bucket/prefix or file:///absolute/path")
+
+
+def __getattr__(name: str) -> Any:
+    """``S3Blobs`` is loaded on first use (with boto3), so file-only runs never import botocore."""
+    if name == "S3Blobs":
+        from backupctl.blobs_s3 import S3Blobs
+
+        return S3Blobs
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,11 +1,12 @@
-"""One way to build a boto3 S3 client: any endpoint, botocore standard retries."""
+"""One way to build a boto3 S3 client: any endpoint, botocore standard retries.
+
+boto3 is imported inside :func:`make_s3_client`: importing this module (for
+:func:`split_s3_url`) costs nothing, and runs that never touch S3 never load botocore.
+"""
 
 from __future__ import annotations
 
 from typing import Any
-
-import boto3
-from botocore.config import Config as BotoConfig
 
 
 def make_s3_client(
@@ -22,6 +23,9 @@ def make_s3_client(
         profile: an AWS shared-credentials profile.
         max_attempts: total attempts per request, including the first.
     """
+    import boto3
+    from botocore.config import Config as BotoConfig
+
     session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
     config = BotoConfig(
         retries={"mode": "standard", "max_attempts": max_attempts},
