@@ -38,6 +38,7 @@ def main() -> int:
     from bench.bench_prune import _client
     from tests.e2e.faultproxy import FaultProxy
     from tests.e2e.test_prune_faults import (
+        LISTINGS,
         NOW,
         check_invariants,
         converged,
@@ -69,7 +70,7 @@ def main() -> int:
                 break
             rng = random.Random(seed)
             prefix = f"soak{seed}"
-            config = make_config(bucket, prefix, endpoint)
+            config = make_config(bucket, prefix, endpoint, listing=LISTINGS[seed % 2])
             seeded = seed_store(direct, bucket, prefix, rng, per_group=rng.randint(2, 6))
             keep = compute_run_plan(config, S3Store(config, client=direct).list(), NOW).kept_ids()
             proxy.configure(seed, rate=args.rate if args.rate is not None else rng.choice((0.1, 0.25, 0.4, 0.6)))

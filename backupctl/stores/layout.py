@@ -128,6 +128,19 @@ class KeyTemplate:
         """The folder (relative to the store prefix, ending in '/') of a snapshot."""
         return self.text.replace("{group}", group).replace("{time}", format_time(time_utc))
 
+    def listing_prefix(self, group: str) -> str:
+        """The folder (relative, '' for the store prefix itself) whose delimiter listing shows
+        ``group``'s snapshot folders as CommonPrefixes: everything before the last folder level.
+
+        Raises:
+            LayoutError: ``{time}`` is not in the last level, or ``group`` puts a '/' into it.
+        """
+        head, _, last = self.text[:-1].rpartition("/")
+        if "{time}" not in last or ("{group}" in last and "/" in group):
+            raise LayoutError(f"key template {self.text!r}: listing snapshot folders needs {{time}} in the last "
+                              f"folder level (and no '/' from the group there), e.g. '{{group}}/{{time}}/'")
+        return head.replace("{group}", group) + "/" if head else ""
+
     def match(self, key: str) -> FolderMatch | None:
         """Split a key (relative to the prefix) into folder parts, or None if it fits no folder."""
         m = self.regex.fullmatch(key)
@@ -267,11 +280,14 @@ def build_listing(
     manifests: Mapping[str, ManifestRead],
     tz: tzinfo,
     interrupted: Collection[str] = (),
+    sizes_from_manifests: bool = False,
 ) -> Listing:
     """Turn aggregates and fetched manifests (by folder) into a :class:`Listing`.
 
     Times become aware datetimes in ``tz``; ``interrupted`` holds ids a deletion journal
-    names (their incomplete folders are reported as an interrupted deletion).
+    names (their incomplete folders are reported as an interrupted deletion). With
+    ``sizes_from_manifests`` (a listing that saw folders, not keys) a snapshot's size is its
+    manifest's objects plus manifest.json itself.
     """
     listing = Listing(unknown=sorted(scanner.unknown))
     for agg in sorted(scanner.folders.values(), key=lambda a: (a.group, a.time)):
@@ -291,8 +307,9 @@ def build_listing(
             listing.incomplete.append(
                 StoredSnapshot(snap, "incomplete", size=agg.bytes, problem=f"{exc}; never deleted"))
             continue
+        size = sum(e.size for e in entries) + len(read.data) if sizes_from_manifests else agg.bytes
         listing.snapshots.append(StoredSnapshot(
-            snap, "held" if read.held else "complete", manifest=entries, size=agg.bytes,
+            snap, "held" if read.held else "complete", manifest=entries, size=size,
             manifest_sha256=hashlib.sha256(read.data).hexdigest(), problem=read.held,
         ))
     return listing

@@ -54,6 +54,7 @@ from backupctl.stores.layout import (
     INTERNAL_PREFIX,
     JOURNAL_PREFIX,
     MANIFEST,
+    FolderAgg,
     FolderScanner,
     KeyTemplate,
     LayoutError,
@@ -150,6 +151,12 @@ class S3Store:
         if sc.content_md5:
             self.client.meta.events.register("before-sign.s3.DeleteObjects", add_content_md5)
         self.groups = {p.group for p in config.policies}
+        self.listing_prefixes: builtins.list[str] | None = None  # None: list every key
+        if sc.listing == "folders":
+            try:
+                self.listing_prefixes = sorted({self.template.listing_prefix(g) for g in self.groups})
+            except LayoutError as exc:
+                raise ConfigError(config.path, [f"store.listing = 'folders': {exc}"]) from None
         self.workers = workers
         # what the last listing saw, for delete: per snapshot folder (relative) its key count,
         # key digest and manifest size; the number of keys listed; the readable journals' ids
@@ -181,6 +188,17 @@ class S3Store:
             StoreError: the bucket cannot be listed.
         """
         mark = self.counter.mark()
+        if self.listing_prefixes is not None:
+            listing = self._list_folders_mode(self.listing_prefixes)
+        else:
+            listing = self._list_objects_mode()
+        listing.requests = self.counter.since(mark)
+        log.debug("listed", url=self.url, snapshots=len(listing.snapshots), incomplete=len(listing.incomplete),
+                  unknown=len(listing.unknown), requests=listing.requests)
+        return listing
+
+    def _list_objects_mode(self) -> Listing:
+        """One listing of every key under the prefix; manifests read for folders that have one."""
         scanner = _DigestScanner(self.template, self.groups)
         scanner.add_all(self._iter_keys(self.prefix))
         folders = [f for f, agg in scanner.folders.items() if agg.has_manifest]
@@ -192,10 +210,54 @@ class S3Store:
         self._listed = {f: _Listed(scanner.folders[f].objects, scanner.digests.get(f, 0),
                                    scanner.manifest_sizes.get(f, 0)) for f in folders}
         self._listed_keys = scanner.total
-        listing.requests = self.counter.since(mark)
-        log.debug("listed", url=self.url, snapshots=len(listing.snapshots), incomplete=len(listing.incomplete),
-                  unknown=len(listing.unknown), requests=listing.requests)
         return listing
+
+    def _list_folders_mode(self, prefixes: Sequence[str]) -> Listing:
+        """Delimiter listings of the folders that hold snapshot folders (and of the store's top
+        level): every snapshot folder's manifest.json is read, and its contents are what the
+        manifest names. Keys beside those folders, and unexpected folders, are reported unknown;
+        keys inside a snapshot folder are not seen (see docs/stores.md)."""
+        scanner = FolderScanner(self.template, self.groups)
+        has_internal = False
+        for where in ["", *(p for p in prefixes if p)]:  # the top level first, always
+            for rel, is_folder in self._iter_entries(self.prefix + where):
+                m = self.template.match(rel) if is_folder and where in prefixes else None
+                if rel == INTERNAL_PREFIX:
+                    has_internal = True
+                elif m is not None and not m.rest and m.group in self.groups \
+                        and self.template.listing_prefix(m.group) == where:
+                    scanner.folders[rel] = FolderAgg(rel, m.group, m.time, has_manifest=True)
+                elif not (is_folder and any(p.startswith(rel) for p in prefixes)):
+                    scanner.unknown.append(rel)
+        folders = builtins.list(scanner.folders)
+        reads: builtins.list[ManifestRead | None] = self._parallel(self._read_manifest_if_any, folders)
+        for folder, read in zip(folders, reads, strict=True):
+            scanner.folders[folder].has_manifest = read is not None
+        manifests = {f: r for f, r in zip(folders, reads, strict=True) if r is not None}
+        self._journals = self._read_journals(
+            [k for k, _ in self._iter_keys(self.prefix + JOURNAL_PREFIX) if k.endswith(".json")]
+            if has_internal else [])
+        interrupted = set().union(*self._journals.values())
+        listing = build_listing(scanner, manifests, self.config.timezone, interrupted, sizes_from_manifests=True)
+        self._listed = {}
+        for s in listing.snapshots:
+            names = [e.key for e in s.manifest or ()]
+            rel = self.template.folder(s.snapshot.group, s.snapshot.time)
+            data = manifests[rel].data or b""
+            self._listed[rel] = _Listed(len(names) + 1, _digest([*names, MANIFEST]), len(data))
+        self._listed_keys = 0  # no whole-prefix listing to reuse: resumed folders are listed one by one
+        return listing
+
+    def _iter_entries(self, prefix: str) -> Iterator[tuple[str, bool]]:
+        """``(name relative to the store prefix, is a folder)`` of a ``Delimiter='/'`` listing of ``prefix``."""
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix,
+                                                                      Delimiter="/")
+        with self._store_errors(f"listing s3://{self.bucket}/{prefix}"):
+            for page in pages:
+                for cp in page.get("CommonPrefixes", ()):
+                    yield cp["Prefix"][len(self.prefix):], True
+                for obj in page.get("Contents", ()):
+                    yield obj["Key"][len(self.prefix):], False
 
     def list_snapshots(self) -> Sequence[StoredSnapshot]:
         """Complete and held snapshots of every configured group."""
@@ -215,6 +277,13 @@ class S3Store:
         except (ClientError, BotoCoreError) as exc:
             return ManifestRead(None, error=s3_error(exc))
         return ManifestRead(data, held=_held_reason(resp, clock.now()))
+
+    def _read_manifest_if_any(self, folder: str) -> ManifestRead | None:
+        """:meth:`_read_manifest`, or None when the folder has no manifest.json."""
+        read = self._read_manifest(folder)
+        if read.error is not None and read.error.startswith(("S3 NoSuchKey", "S3 404")):
+            return None
+        return read
 
     def _read_journals(self, journal_keys: Sequence[str]) -> dict[str, set[str]]:
         """Journal key -> the ids it names, for the journals that could be read; the others

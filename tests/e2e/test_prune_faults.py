@@ -83,10 +83,13 @@ def clients(proxy: FaultProxy, s3_endpoint: str, fast_retries: None) -> tuple[An
     return make_s3_client(s3_endpoint, "us-east-1"), make_s3_client(proxy.url, "us-east-1", max_attempts=3)
 
 
-def make_config(bucket: str, prefix: str, endpoint: str) -> Config:
+LISTINGS = ("objects", "folders")  # the seeds alternate between the two S3 listing strategies
+
+
+def make_config(bucket: str, prefix: str, endpoint: str, listing: str = "objects") -> Config:
     return parse_config({
         "timezone": "UTC",
-        "store": {"url": f"s3://{bucket}/{prefix}", "endpoint_url": endpoint},
+        "store": {"url": f"s3://{bucket}/{prefix}", "endpoint_url": endpoint, "listing": listing},
         "safety": {"max_delete_fraction": 1.0, "stale_after": "30d", "lock_ttl": "1h"},
         "policy": [{"name": "app", "keep_last": 2}, {"name": "db", "keep_daily": 1}],
     }, path="<fault test>")
@@ -154,7 +157,7 @@ def test_seeded_faults_never_lose_kept_snapshots_and_rerun_converges(
             break
         rng = random.Random(seed)
         prefix = f"run{seed}"
-        config = make_config(bucket, prefix, s3_endpoint)
+        config = make_config(bucket, prefix, s3_endpoint, listing=LISTINGS[seed % 2])
         seeded = seed_store(direct, bucket, prefix, rng)
         keep = compute_run_plan(config, S3Store(config, client=direct).list(), NOW).kept_ids()
         proxy.configure(seed, rate=rng.choice((0.1, 0.25, 0.4)))
