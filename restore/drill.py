@@ -23,19 +23,20 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from restore.protocol import DrillStore, RestoreOutcome, StoredSnapshot
+from restore.protocol import DrillStore, ReferenceRefused, RestoreOutcome, RestoresByReference, StoredSnapshot
 from restore.verify import VerifyReport, sample_entries, verify_tree
 from restore.workday import WorkingCalendar, format_iso_duration
 
 __all__ = [
-    "TIERS", "Choice", "DrillError", "DrillSettings", "Selection", "choose_snapshot", "history_from_records",
-    "run_drill", "tier_of",
+    "TIERS", "Choice", "DrillError", "DrillSettings", "Selection", "SnapshotMismatch", "choose_snapshot",
+    "history_from_records", "run_drill", "tier_of",
 ]
 
 Verdict = Literal["passed", "over_target", "verify_failed", "live_check_timeout", "restore_failed"]
@@ -48,6 +49,11 @@ FAILED_VERDICTS = ("over_target", "verify_failed", "live_check_timeout", "restor
 
 class DrillError(ValueError):
     """No snapshot to drill, or an id that matches none (or several); the message says which."""
+
+
+class SnapshotMismatch(RuntimeError):
+    """A store restored by reference, and the snapshot it restored cannot be identified in the
+    listing as the chosen one (the store named none, an unknown one, or a different one)."""
 
 
 @dataclass(frozen=True)
@@ -217,23 +223,139 @@ def _scratch(settings: DrillSettings) -> Iterator[Path]:
 
 def _phase_fetch(store: DrillStore, sel: Selection, target: Path, settings: DrillSettings, run: _Run) -> bool:
     started = time.perf_counter()
+    outcome: RestoreOutcome | None = None
+    error: Exception | None = None
     try:
         with _bar(settings, "restore", sel.snapshot.size or None) as advance:
             outcome = store.restore(sel.snapshot, target, workers=settings.workers, progress=advance)
     except settings.reraise:
         raise
     except Exception as exc:  # any other store failure is a failed drill, recorded, not a crash
-        run.fetch_seconds = time.perf_counter() - started
+        error = exc
+    return _fetched(sel, run, outcome, error, time.perf_counter() - started)
+
+
+def _fetched(sel: Selection, run: _Run, outcome: RestoreOutcome | None, error: Exception | None,
+             seconds: float) -> bool:
+    """Record the fetch phase of a restore that returned ``outcome`` or raised ``error``."""
+    run.fetch_seconds = seconds
+    if outcome is None:
         run.phases.append(_phase("fetch", run.fetch_seconds, 0))
-        run.fail("restore_failed", f"restore of {sel.snapshot.snapshot.id} failed: {type(exc).__name__}: {exc}")
+        run.fail("restore_failed", f"restore of {sel.snapshot.snapshot.id} failed: {type(error).__name__}: {error}")
         return False
-    run.fetch_seconds = time.perf_counter() - started
     run.fetch, run.restored_bytes = outcome, outcome.bytes
     run.phases.append({**_phase("fetch", run.fetch_seconds, outcome.bytes), "files": outcome.files})
     if outcome.problems and not outcome.verified_by_store:
         run.fail("restore_failed", f"{len(outcome.problems)} object(s) could not be restored", outcome.problems)
         return False
     return True
+
+
+@dataclass
+class _Overlap:
+    """What a restore by reference produced while the listing ran beside it."""
+
+    refused: bool = False
+    outcome: RestoreOutcome | None = None
+    restored_id: str | None = None
+    error: Exception | None = None
+    seconds: float = 0.0
+
+
+def _by_reference(store: DrillStore, choice: Choice) -> RestoresByReference | None:
+    """The store, if this choice can be restored by reference while listing (explicit id or latest)."""
+    if choice.stratified or choice.how == "random" or not isinstance(store, RestoresByReference):
+        return None
+    return store
+
+
+def _restore_listing(
+    store: DrillStore, ref_store: RestoresByReference, choice: Choice, target: Path, settings: DrillSettings,
+) -> tuple[_Overlap, list[StoredSnapshot]]:
+    """Restore ``choice.how`` by reference with ``list_snapshots()`` running in a thread.
+
+    Returns:
+        The restore's result (``refused`` when the store does not take the reference: nothing
+        was restored) and the listing.
+
+    Raises:
+        Whatever the listing raised (first), then the store errors in ``settings.reraise``.
+    """
+    ov = _Overlap()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="drill-list") as pool:
+        listing: Future[Sequence[StoredSnapshot]] = pool.submit(store.list_snapshots)
+        started = time.perf_counter()
+        try:
+            with _bar(settings, "restore", None) as advance:
+                done = ref_store.restore_reference(choice.how, target, workers=settings.workers, progress=advance)
+            ov.outcome, ov.restored_id = done.outcome, done.restored_id
+        except ReferenceRefused:
+            ov.refused = True
+        except settings.reraise:
+            listing.result()  # a listing error comes first, as when listing before the restore
+            raise
+        except Exception as exc:  # recorded as restore_failed once the choice is known
+            ov.error = exc
+        ov.seconds = time.perf_counter() - started
+        return ov, list(listing.result())
+
+
+def _resolve(store: DrillStore, choice: Choice, ov: _Overlap, snapshots: list[StoredSnapshot]) -> Selection:
+    """The selection a restore by reference stands for, checked against the listing.
+
+    An explicit id resolves in the listing exactly as :func:`choose_snapshot` does; when the
+    store named the snapshot it restored, that must be the one. For ``latest`` the snapshot
+    the store says it restored is recorded (after one fresh listing if this one lacks it);
+    ``snapshots`` is then replaced by that listing.
+
+    Raises:
+        DrillError: as :func:`choose_snapshot` (unknown or ambiguous id, no snapshot).
+        SnapshotMismatch: the restored snapshot cannot be identified as the chosen one.
+    """
+    sel = choose_snapshot(snapshots, choice)
+    named = ov.restored_id
+    if ov.outcome is None:  # a failed restore is recorded against the listing's choice
+        return sel
+    if choice.how != "latest":
+        if named is not None and not sel.snapshot.snapshot.id.startswith(named):
+            raise SnapshotMismatch(f"asked to restore {choice.how!r}, which the listing resolves to "
+                                   f"{sel.snapshot.snapshot.id}, but the store restored {named}")
+        return sel
+    if not named:
+        raise SnapshotMismatch("restored 'latest', but the store did not say which snapshot it restored, "
+                               "so the drill cannot record it")
+    matches = _named(snapshots, named)
+    if not matches:  # a snapshot made while the listing ran: list once more
+        snapshots[:] = list(store.list_snapshots())
+        matches = _named(snapshots, named)
+    if len(matches) == 1:
+        return Selection(matches[0], "latest")
+    raise SnapshotMismatch(f"restored 'latest' = snapshot {named}, which matches {len(matches) or 'no'} "
+                           "snapshot(s) of the listing; the drill cannot say which snapshot it restored")
+
+
+def _named(snapshots: Sequence[StoredSnapshot], named: str) -> list[StoredSnapshot]:
+    return [s for s in snapshots if s.status != "incomplete" and s.snapshot.id.startswith(named)]
+
+
+def _choose_and_fetch(store: DrillStore, choice: Choice, target: Path, settings: DrillSettings,
+                      run: _Run) -> tuple[Selection, list[StoredSnapshot], bool]:
+    """List, choose and restore; by reference while listing when the store can (see
+    :class:`~restore.protocol.RestoresByReference`), else listing first.
+
+    Returns:
+        The selection, the listing and whether the fetch succeeded (its phase is in ``run``).
+    """
+    ref_store = _by_reference(store, choice)
+    if ref_store is not None:
+        ov, snapshots = _restore_listing(store, ref_store, choice, target, settings)
+        if not ov.refused:
+            sel = _resolve(store, choice, ov, snapshots)
+            return sel, snapshots, _fetched(sel, run, ov.outcome, ov.error, ov.seconds)
+    else:
+        snapshots = list(store.list_snapshots())
+    sel = choose_snapshot(snapshots, choice)
+    return sel, snapshots, _phase_fetch(store, sel, target, settings, run)
 
 
 def _phase_verify(sel: Selection, target: Path, settings: DrillSettings, run: _Run, seed: int) -> bool:
@@ -313,15 +435,16 @@ def run_drill(
 
     Raises:
         DrillError: no snapshot to drill, or a bad ``choice``.
+        SnapshotMismatch: a store that restored by reference restored a snapshot the drill
+            cannot identify as the chosen one (see :func:`_resolve`).
         WorkdayError: a naive ``requested``.
     """
-    snapshots = list(store.list_snapshots())
-    sel = choose_snapshot(snapshots, choice)
     deadline = settings.calendar.add_working_time(requested, settings.target)
     run = _Run()
-    started = time.perf_counter()
     with _scratch(settings) as target:
-        ok = _phase_fetch(store, sel, target, settings, run)
+        sel, snapshots, ok = _choose_and_fetch(store, choice, target, settings, run)
+        # wall time runs from the start of the restore: the listing (before it, or beside it) is not counted
+        started = time.perf_counter() - run.fetch_seconds
         if ok and _phase_verify(sel, target, settings, run, choice.seed):
             _phase_live(target, settings, run)
         wall = time.perf_counter() - started

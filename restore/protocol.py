@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from retention import Snapshot
 
-__all__ = ["DrillStore", "ManifestEntry", "RestoreOutcome", "StoredSnapshot"]
+__all__ = [
+    "DrillStore", "ManifestEntry", "ReferenceRefused", "ReferenceRestore", "RestoreOutcome", "RestoresByReference",
+    "StoredSnapshot",
+]
 
 Status = Literal["complete", "incomplete", "held"]
 
@@ -83,5 +86,44 @@ class DrillStore(Protocol):
         ``progress`` is called with bytes written since the last call. Stores that verify
         while restoring (restic ``--verify``) set ``verified_by_store`` and report problems;
         manifest stores leave verification to the drill.
+        """
+        ...
+
+
+class ReferenceRefused(ValueError):
+    """The store cannot restore by this reference (nothing was started); list first instead."""
+
+
+@dataclass(frozen=True)
+class ReferenceRestore:
+    """What :meth:`RestoresByReference.restore_reference` did: the outcome, and the id of the
+    snapshot the store says it restored (possibly a short id prefix such as restic's 8 hex
+    digits), or None when the store did not say."""
+
+    outcome: RestoreOutcome
+    restored_id: str | None = None
+
+
+@runtime_checkable
+class RestoresByReference(Protocol):
+    """Optional drill-store capability: restore a snapshot named by a reference without a
+    listing first (restic: ``restic restore <id|prefix|latest>``). A drill with an explicit
+    id or ``latest`` then restores while it lists, and checks the choice against the listing
+    afterwards. Stores that need the listing to restore (manifests) do not implement it."""
+
+    def restore_reference(
+        self,
+        reference: str,
+        target: Path,
+        *,
+        workers: int = 4,
+        progress: Callable[[int], None] | None = None,
+    ) -> ReferenceRestore:
+        """Restore the snapshot ``reference`` names (an id, a unique id prefix or ``"latest"``)
+        under ``target``, like :meth:`DrillStore.restore`.
+
+        Raises:
+            ReferenceRefused: the store does not take this reference form (nothing started).
+            Exception: as :meth:`DrillStore.restore` (an unknown id is the store's error).
         """
         ...

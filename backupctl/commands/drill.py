@@ -167,7 +167,7 @@ def command(ctx: click.Context, config_path: str | None, how: str, stratified: b
         return
     from backupctl.audit import AuditLog, audit_blobs_for
     from backupctl.stores import open_store
-    from restore.drill import FAILED_VERDICTS, Choice, DrillError, run_drill
+    from restore.drill import FAILED_VERDICTS, Choice, DrillError, SnapshotMismatch, run_drill
 
     config = load_cli_config(config_path)
     settings = _settings(config, sample, keep, stderr_progress=not as_json)
@@ -178,6 +178,8 @@ def command(ctx: click.Context, config_path: str | None, how: str, stratified: b
         record = run_drill(open_store(config), choice, settings, requested=requested)
     except DrillError as exc:
         raise UsageError(f"drill: {exc}") from None
+    except SnapshotMismatch as exc:
+        raise StoreError(f"drill: {exc}; nothing was recorded") from None
     record["seed"] = seed
     get_logger("drill").info("drill.done", snapshot=record["snapshot"]["id"], verdict=record["verdict"],
               wall_s=record["wall_seconds"])

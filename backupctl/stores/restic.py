@@ -22,6 +22,7 @@ from backupctl.log import get_logger
 from backupctl.proc import Completed, describe, run
 from backupctl.restic_input import parse_restic_snapshots
 from backupctl.stores.base import BlobStore, DeleteReport, IntegrityProblem, Listing, RestoreOutcome, StoredSnapshot
+from restore.protocol import ReferenceRefused, ReferenceRestore
 from retention import group_key
 
 __all__ = ["FORGET_CHUNK", "PruneFailed", "ResticStore", "classify", "parse_snapshots", "rotating_subset"]
@@ -32,6 +33,8 @@ def _log() -> Any:
 
 FORGET_CHUNK = 100  # ids per `restic forget` call: bounded command lines, few key derivations
 _FULL_ID = re.compile(r"^[0-9a-f]{64}$")
+_REFERENCE = re.compile(r"^(latest|[0-9a-f]{1,64})$")
+_RESTORING = re.compile(r"^restoring <Snapshot ([0-9a-f]{8,64}) of ", re.M)  # restic's Verbosef line
 _SUBSET = re.compile(r"^(\d+(\.\d+)?%|\d+/\d+|\d+(\.\d+)?[KMGT]?)$", re.I)
 _GROUP_FIELDS = ("host", "paths", "tags")
 _PASSWORD_ENV = ("RESTIC_PASSWORD", "RESTIC_PASSWORD_FILE", "RESTIC_PASSWORD_COMMAND")
@@ -281,20 +284,53 @@ class ResticStore:
             LockHeld, StoreError: restic could not start the restore (lock, password, repository,
                 unknown snapshot id).
         """
+        return self._restore(snapshot.snapshot.id, target, workers, progress).outcome
+
+    def restore_reference(
+        self,
+        reference: str,
+        target: Path,
+        *,
+        workers: int = 4,
+        progress: Callable[[int], None] | None = None,
+    ) -> ReferenceRestore:
+        """``restic restore <reference> --target <target> --verify`` without listing first
+        (the drill lists beside it; see :class:`restore.protocol.RestoresByReference`).
+
+        Args:
+            reference: ``"latest"`` or a snapshot id or id prefix (hex digits).
+
+        Returns:
+            The outcome (as :meth:`restore`) and the short id restic printed in its
+            ``restoring <Snapshot 1a2b3c4d of …>`` line (None when it printed none).
+
+        Raises:
+            ReferenceRefused: ``reference`` is neither ``latest`` nor hex digits (nothing ran).
+            LockHeld, StoreError: as :meth:`restore`.
+        """
+        if not _REFERENCE.match(reference):
+            raise ReferenceRefused(f"restic snapshot reference {reference!r}: expected 'latest' or hex digits")
+        return self._restore(reference, target, workers, progress)
+
+    def _restore(self, reference: str, target: Path, workers: int,
+                 progress: Callable[[int], None] | None) -> ReferenceRestore:
         options = ["--option", f"s3.connections={max(1, workers)}"] if self.repository.startswith("s3:") else []
-        result = self._restic("restore", snapshot.snapshot.id, "--target", str(target), "--verify", *options)
+        result = self._restic("restore", reference, "--target", str(target), "--verify", *options)
         stderr = result.stderr_text
-        if result.returncode != 0 and (_fatal_kind(stderr) is not None or "invalid id" in stderr):
-            raise self._fail(result, f"restore snapshot {snapshot.snapshot.id[:8]}")
+        if result.returncode != 0 and (_fatal_kind(stderr) is not None or "invalid id" in stderr
+                                       or "latest snapshot for criteria not found" in stderr):
+            raise self._fail(result, f"restore snapshot {reference[:8]}")
         problems = _restore_problems(stderr)
         if result.returncode != 0 and not problems:
             problems = [f"restic restore exited {result.returncode}: {_tail(stderr) or '(no error output)'}"]
         files, size = _count_files(target)
         if progress is not None:
             progress(size)
-        _log().info("restic.restored", repository=self.repository, snapshot=snapshot.snapshot.id[:8], files=files,
+        restored = _RESTORING.search(result.stdout_text)
+        _log().info("restic.restored", repository=self.repository, snapshot=reference[:8], files=files,
                   bytes=size, problems=len(problems), duration_s=round(result.duration, 3))
-        return RestoreOutcome(bytes=size, files=files, problems=tuple(problems), verified_by_store=True)
+        outcome = RestoreOutcome(bytes=size, files=files, problems=tuple(problems), verified_by_store=True)
+        return ReferenceRestore(outcome, restored[1] if restored else None)
 
     # ------------------------------------------------------------------ lock and audit log
 
