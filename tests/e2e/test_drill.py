@@ -204,6 +204,28 @@ def test_restic_clean_restore_passes_verified_by_restic(restic_repo: tuple[str, 
     assert not any((tmp_path / "scratch").iterdir())
 
 
+def test_restic_drill_by_id_prefix_and_unknown_id(restic_repo: tuple[str, str], tmp_path: Path,
+                                                  s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from backupctl.config import load_config
+    from backupctl.stores.restic import ResticStore
+
+    repo, password = restic_repo
+    config = write_config(tmp_path / "r.toml", f"restic:{repo}", s3_endpoint, live_check="true",
+                          extra_store=f'restic_password_env = "{RESTIC_PW_ENV}"',
+                          group="host=drillhost paths=/data")
+    monkeypatch.setenv(RESTIC_PW_ENV, password)
+    (snap,) = ResticStore(load_config(str(config))).list_snapshots()
+    result, rec = drill(config, "--snapshot", snap.snapshot.id[:7], env={RESTIC_PW_ENV: password})
+    assert result.exit_code == 0, result.output
+    assert rec["snapshot"]["id"] == snap.snapshot.id and rec["selection"]["mode"] == "explicit"
+    assert rec["snapshot"]["group"] == snap.snapshot.group
+    assert rec["snapshot"]["time"] == snap.snapshot.time.isoformat()
+    bad = CliRunner().invoke(main, ["drill", "--config", str(config), "--snapshot", "deadbeef"],
+                             env={RESTIC_PW_ENV: password, "BACKUPCTL_NOW": NOW.isoformat()})
+    assert bad.exit_code == 2 and "'deadbeef' matches no complete snapshot" in bad.stderr
+    assert not any((tmp_path / "scratch").iterdir())
+
+
 # -- deadline -----------------------------------------------------------------------------------
 
 

@@ -407,6 +407,26 @@ def test_restore_of_unknown_snapshot_is_an_error(local_repo: Repo, tmp_path: Pat
         store.restore(ghost, tmp_path / "out")
 
 
+def test_restore_by_reference_names_the_snapshot_restic_restored(
+    local_repo: Repo, local_snapshots: dict[str, StoredSnapshot], tmp_path: Path,
+) -> None:
+    from restore.protocol import ReferenceRefused, RestoresByReference
+
+    store = _store("restic:" + local_repo.location)
+    assert isinstance(store, RestoresByReference)
+    chosen = local_repo.ids[1]
+    done = store.restore_reference(chosen[:6], tmp_path / "one")
+    assert done.restored_id == chosen[:8] and done.outcome.verified_by_store and done.outcome.files > 0
+    newest = max(local_snapshots.values(), key=lambda s: s.snapshot.time).snapshot.id
+    assert store.restore_reference("latest", tmp_path / "two").restored_id == newest[:8]
+    for bad in ("-h", "--target=/", "ABC", "latest "):  # never handed to restic as an argument
+        with pytest.raises(ReferenceRefused):
+            store.restore_reference(bad, tmp_path / "three")
+    assert not (tmp_path / "three").exists()
+    with pytest.raises(StoreError, match="could not restore snapshot eeeeeeee"):
+        store.restore_reference("e" * 64, tmp_path / "four")
+
+
 def test_corrupted_pack_is_found_by_check_and_by_restore(
     local_repo: Repo, local_snapshots: dict[str, StoredSnapshot], tmp_path: Path,
 ) -> None:
