@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
-
 from backupctl.errors import ConfigError
 from retention import COUNT_RULES, PRESETS, WITHIN_RULES, Duration, DurationError, Policy, PolicyError
 
@@ -103,6 +101,8 @@ def _store_url(v: Any) -> str:
 
 
 def _schedule(v: Any) -> str:
+    from croniter import croniter  # here: its import runs `file` (platform.architecture) on every start
+
     expr = _str(v)
     if not croniter.is_valid(expr):
         raise _Bad(f"expected a cron expression such as '0 2 * * *', got {v!r}")

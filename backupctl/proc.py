@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import time
@@ -136,6 +137,7 @@ def run(
     timeout: float | None = None,
     input: bytes | None = None,
     cwd: str | os.PathLike[str] | None = None,
+    nice: int = 0,
 ) -> Completed:
     """Run ``args`` (no shell) and wait for it.
 
@@ -146,6 +148,8 @@ def run(
         timeout: seconds before the command (and its process group) is killed.
         input: bytes fed to stdin; without it stdin is /dev/null, so nothing can prompt.
         cwd: working directory.
+        nice: run at this lower CPU priority (through ``nice -n``, so every thread of the
+            program has it), for work that must yield to a command running beside it.
 
     Returns:
         A :class:`Completed`, whatever the exit code (the caller decides what it means).
@@ -164,7 +168,7 @@ def run(
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
-            list(args), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            _niced(args, nice), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd, start_new_session=True,
         )
     except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
@@ -173,6 +177,14 @@ def run(
     result = Completed(tuple(args), proc.returncode, stdout, stderr, time.monotonic() - started)
     _log_result(result, shown, _secret_values(env_extra), sorted(env_extra or {}))
     return result
+
+
+def _niced(args: Sequence[str], nice: int) -> list[str]:
+    """``args`` behind ``nice -n <nice>`` when asked and ``nice`` exists (else unchanged)."""
+    tool = shutil.which("nice") if nice else None
+    if tool is None or shutil.which(args[0]) is None:  # a missing program must be reported as itself
+        return list(args)
+    return [tool, "-n", str(nice), *args]
 
 
 def _not_found(binary: str, shown: str, exc: OSError) -> BinaryNotFound:

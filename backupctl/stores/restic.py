@@ -107,10 +107,11 @@ class ResticStore:
                                       "store.restic_password_env, or export one of " + ", ".join(_PASSWORD_ENV)])
         return [], {}
 
-    def _restic(self, *args: str, timeout: float | None = None) -> Completed:
+    def _restic(self, *args: str, timeout: float | None = None, nice: int = 0) -> Completed:
         """Run ``restic -r <repository> <args>``; the caller interprets the exit code."""
         extra, env = self._password()
-        return run([self.binary, "--repo", self.repository, *extra, *args], env_extra=env, timeout=timeout)
+        return run([self.binary, "--repo", self.repository, *extra, *args], env_extra=env, timeout=timeout,
+                   nice=nice)
 
     def _fail(self, result: Completed, action: str) -> StoreError | LockHeld:
         """The error for a failed restic command: locks, passwords, missing repositories and
@@ -119,14 +120,15 @@ class ResticStore:
 
     # ------------------------------------------------------------------ listing
 
-    def list(self) -> Listing:
-        """Every snapshot in the repository (restic snapshots are complete by construction).
+    def list(self, *, nice: int = 0) -> Listing:
+        """Every snapshot in the repository (restic snapshots are complete by construction);
+        ``nice`` lowers restic's CPU priority (see :meth:`list_snapshots`).
 
         Raises:
             StoreError: restic failed, or its output is not the expected JSON (naming the repository).
             LockHeld: an exclusive lock is held by another restic process.
         """
-        result = self._restic("snapshots", "--json", timeout=self.timeout)
+        result = self._restic("snapshots", "--json", timeout=self.timeout, nice=nice)
         if result.returncode != 0:
             raise self._fail(result, "list snapshots")
         snapshots = parse_snapshots(result.stdout_text, self.repository, self.group_by)
@@ -135,8 +137,9 @@ class ResticStore:
         return Listing(snapshots=snapshots, requests={"restic snapshots": 1})
 
     def list_snapshots(self) -> builtins.list[StoredSnapshot]:
-        """Every snapshot (for drills); see :meth:`list`."""
-        return self.list().snapshots
+        """Every snapshot (for drills); see :meth:`list`. restic runs at a lower CPU priority:
+        a drill lists beside its restore, and the listing's key derivation must not slow it."""
+        return self.list(nice=10).snapshots
 
     # ------------------------------------------------------------------ deleting
 

@@ -51,6 +51,23 @@ def test_missing_binary_names_it_and_how_to_install() -> None:
     assert isinstance(err.value, StoreError) and err.value.exit_code == 1
 
 
+def test_nice_lowers_the_priority_of_every_thread_of_the_program() -> None:
+    script = ("import os, threading; out = []; t = threading.Thread(target=lambda: out.append(os.nice(0))); "
+              "t.start(); t.join(); print(os.nice(0), out[0])")
+    base = os.nice(0)
+    want = min(base + 7, 19)
+    result = proc.run([sys.executable, "-c", script], nice=7)
+    assert result.stdout_text.split() == [str(want), str(want)]
+    assert result.args[0] == sys.executable  # the caller's command, not the nice wrapper
+    assert proc.run([sys.executable, "-c", script]).stdout_text.split() == [str(base), str(base)]
+
+
+def test_a_missing_binary_run_niced_is_still_reported_as_itself() -> None:
+    with pytest.raises(proc.BinaryNotFound) as err:
+        proc.run(["restic-does-not-exist-here", "version"], nice=5)
+    assert "'restic-does-not-exist-here' was not found" in str(err.value)
+
+
 def test_unknown_binary_gets_generic_hint() -> None:
     with pytest.raises(proc.BinaryNotFound, match=r"'no-such-tool-xyz' was not found; install it or put it on PATH"):
         proc.run(["no-such-tool-xyz"])
