@@ -437,9 +437,10 @@ def run_drill(
         DrillError: no snapshot to drill, or a bad ``choice``.
         SnapshotMismatch: a store that restored by reference restored a snapshot the drill
             cannot identify as the chosen one (see :func:`_resolve`).
-        WorkdayError: a naive ``requested``.
+        WorkdayError: a naive ``requested``, or a calendar built with ``lazy_holidays`` whose
+            country python-holidays does not know (found after the restore; scratch removed).
     """
-    deadline = settings.calendar.add_working_time(requested, settings.target)
+    settings.calendar.preload()  # the holiday table loads while the store lists and restores
     run = _Run()
     with _scratch(settings) as target:
         sel, snapshots, ok = _choose_and_fetch(store, choice, target, settings, run)
@@ -449,6 +450,7 @@ def run_drill(
             _phase_live(target, settings, run)
         wall = time.perf_counter() - started
         scratch = str(target)
+    deadline = settings.calendar.add_working_time(requested, settings.target)
     live = requested + timedelta(seconds=wall)
     working = settings.calendar.working_time_between(requested, live)
     if run.verdict == "passed" and live > deadline:

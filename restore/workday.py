@@ -14,6 +14,7 @@ Pure: no I/O, no clock; depends on the standard library and ``holidays`` only.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -169,12 +170,57 @@ def _holidays(country: str | None) -> holidays.HolidayBase | None:
                            "(expected an ISO code such as 'NL', 'BE', 'DE', or 'none')") from None
 
 
+class _HolidayTable:
+    """A country's holiday table, loaded once: on first use, or ahead in a background thread
+    (python-holidays takes ~0.1 s to import and build; a drill loads it while it restores)."""
+
+    def __init__(self, country: str | None) -> None:
+        self.country = country
+        self._lock = threading.Lock()
+        self._started = False
+        self._done = threading.Event()
+        self._table: holidays.HolidayBase | None = None
+        self._error: Exception | None = None
+
+    def _claim(self) -> bool:
+        with self._lock:
+            first, self._started = not self._started, True
+        return first
+
+    def start(self) -> None:
+        """Begin loading in a daemon thread, unless loading has begun already."""
+        if self._claim():
+            threading.Thread(target=self._load, name="holidays", daemon=True).start()
+
+    def _load(self) -> None:
+        try:
+            self._table = _holidays(self.country)
+        except Exception as exc:  # kept for get(), which raises it in the caller's thread
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def get(self) -> holidays.HolidayBase | None:
+        """The table (None: no holidays); waits for a background load.
+
+        Raises:
+            WorkdayError: the country is not one python-holidays knows.
+        """
+        if self._claim():
+            self._load()
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._table
+
+
 class WorkingCalendar:
     """Working time under opening hours, a timezone and a country's public holidays.
 
     ``hours`` uses the config syntax (``{"mon-thu": "09:00-17:00", "fri": "09:00-16:00"}``),
     ``tz`` an IANA zone, ``country`` a python-holidays code (``"NL"``; ``"none"`` or None for
-    no holidays). Raises WorkdayError on bad input.
+    no holidays). Raises WorkdayError on bad input; with ``lazy_holidays`` an unknown country
+    is only found when the holidays are first needed (see :meth:`preload`).
     """
 
     def __init__(
@@ -182,18 +228,32 @@ class WorkingCalendar:
         hours: Mapping[str, str] = DEFAULT_HOURS,
         tz: str | ZoneInfo = "Europe/Amsterdam",
         country: str | None = "NL",
+        *,
+        lazy_holidays: bool = False,
     ) -> None:
         self.week = parse_working_hours(hours)
         self.tz = _zone(tz)
         self.country = country
-        self._holidays = _holidays(country)
+        self._holidays = _HolidayTable(country)
+        if not lazy_holidays:
+            self._holidays.get()
         self._cache: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
 
+    def preload(self) -> None:
+        """Start loading the holiday table in a background thread (a no-op once it is loading
+        or loaded), so that work waiting on I/O meanwhile hides its cost."""
+        self._holidays.start()
+
     def holiday_name(self, day: date) -> str | None:
-        """The public holiday on ``day`` (local date), or None."""
-        if self._holidays is None:
+        """The public holiday on ``day`` (local date), or None.
+
+        Raises:
+            WorkdayError: a lazily loaded country turned out unknown.
+        """
+        table = self._holidays.get()
+        if table is None:
             return None
-        name = self._holidays.get(day)
+        name = table.get(day)
         return str(name) if name else None
 
     def open_intervals(self, day: date) -> tuple[tuple[datetime, datetime], ...]:

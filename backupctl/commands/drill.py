@@ -33,8 +33,10 @@ __all__ = ["calendar_for", "command", "deadline_json", "live_check_for"]
 DEFAULT_TZ = "Europe/Amsterdam"
 
 
-def calendar_for(drill: DrillConfig, tz: Any, where: str) -> tuple[WorkingCalendar, timedelta]:
-    """The working calendar and target of a ``[drill]`` config section.
+def calendar_for(drill: DrillConfig, tz: Any, where: str, *, lazy_holidays: bool = False,
+                 ) -> tuple[WorkingCalendar, timedelta]:
+    """The working calendar and target of a ``[drill]`` config section; ``lazy_holidays``
+    defers loading the holiday table (and finding an unknown country) to its first use.
 
     Raises:
         ConfigError: bad working hours, holidays country or target (naming ``where``).
@@ -42,7 +44,7 @@ def calendar_for(drill: DrillConfig, tz: Any, where: str) -> tuple[WorkingCalend
     from restore.workday import WorkdayError, WorkingCalendar, parse_target
 
     try:
-        calendar = WorkingCalendar(drill.working_hours, tz, drill.holidays)
+        calendar = WorkingCalendar(drill.working_hours, tz, drill.holidays, lazy_holidays=lazy_holidays)
         return calendar, parse_target(drill.target, drill.working_day_hours)
     except WorkdayError as exc:
         raise ConfigError(where, [f"drill.{exc}"]) from None
@@ -112,7 +114,8 @@ def _settings(config: Config, sample: float, keep: bool, stderr_progress: bool) 
     from backupctl.progress import progress
     from restore.drill import DrillSettings
 
-    calendar, target = calendar_for(config.drill, config.timezone, config.path)
+    # the holidays load beside the restore (~0.1 s of start-up otherwise); see run_drill
+    calendar, target = calendar_for(config.drill, config.timezone, config.path, lazy_holidays=True)
     d = config.drill
     return DrillSettings(
         target=target, calendar=calendar, target_text=d.target, workers=d.workers,
@@ -168,6 +171,7 @@ def command(ctx: click.Context, config_path: str | None, how: str, stratified: b
     from backupctl.audit import AuditLog, audit_blobs_for
     from backupctl.stores import open_store
     from restore.drill import FAILED_VERDICTS, Choice, DrillError, SnapshotMismatch, run_drill
+    from restore.workday import WorkdayError
 
     config = load_cli_config(config_path)
     settings = _settings(config, sample, keep, stderr_progress=not as_json)
@@ -178,6 +182,8 @@ def command(ctx: click.Context, config_path: str | None, how: str, stratified: b
         record = run_drill(open_store(config), choice, settings, requested=requested)
     except DrillError as exc:
         raise UsageError(f"drill: {exc}") from None
+    except WorkdayError as exc:  # the lazily loaded holidays: an unknown country
+        raise ConfigError(config.path, [f"drill.{exc}"]) from None
     except SnapshotMismatch as exc:
         raise StoreError(f"drill: {exc}; nothing was recorded") from None
     record["seed"] = seed

@@ -263,3 +263,10 @@ def test_file_store_drill_passes_and_bad_working_hours_are_config_errors(tmp_pat
     assert bad.exit_code == 2 and "drill.working_hours" in bad.stderr and "backwards" in bad.stderr
     bad = CliRunner().invoke(main, ["drill", "deadline", "--from", "2026-11-23T10:00:00Z", "--config", str(config)])
     assert bad.exit_code == 2 and "backwards" in bad.stderr
+
+    config.write_text(config.read_text().replace('working_hours = { fri-mon = "09:00-17:00" }', 'holidays = "XX"'))
+    bad = CliRunner().invoke(main, ["drill", "--config", str(config)], env={"BACKUPCTL_NOW": NOW.isoformat()})
+    # the holidays load beside the restore, so an unknown country is found after it: same error
+    assert bad.exit_code == 2 and "drill.holidays" in bad.stderr and "python-holidays" in bad.stderr
+    assert not list((tmp_path / "scratch").iterdir())  # the restore's scratch space is gone
+    assert drill_records(config)[-1]["verdict"] == "passed"  # nothing recorded for the failed run

@@ -133,6 +133,22 @@ def test_bad_timezone_country_and_naive_times() -> None:
         CAL.add_working_time(datetime(2026, 1, 5, 9, 0), DAY)
 
 
+def test_a_lazy_calendar_loads_its_holidays_on_first_use_or_ahead_in_the_background() -> None:
+    lazy = WorkingCalendar(country="XX", lazy_holidays=True)  # not known yet
+    with pytest.raises(WorkdayError, match="python-holidays"):
+        lazy.holiday_name(date(2026, 12, 25))
+    with pytest.raises(WorkdayError, match="python-holidays"):  # and again: the error is kept
+        lazy.add_working_time(datetime(2026, 12, 24, 16, 30, tzinfo=AMS), DAY)
+    ahead = WorkingCalendar(country="NL", lazy_holidays=True)
+    ahead.preload()
+    ahead.preload()  # one load, whatever the number of calls
+    start = datetime(2026, 12, 24, 16, 30, tzinfo=AMS)
+    assert ahead.add_working_time(start, DAY) == CAL.add_working_time(start, DAY)
+    assert ahead.holiday_name(date(2026, 12, 25)) == CAL.holiday_name(date(2026, 12, 25)) is not None
+    on_use = WorkingCalendar(country="NL", lazy_holidays=True)
+    assert on_use.holiday_name(date(2026, 4, 27)) == CAL.holiday_name(date(2026, 4, 27)) is not None
+
+
 def test_format_iso_duration() -> None:
     assert format_iso_duration(timedelta(hours=8)) == "PT8H"
     assert format_iso_duration(timedelta(minutes=90, seconds=5)) == "PT1H30M5S"
