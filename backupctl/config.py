@@ -84,6 +84,12 @@ def _positive_number(v: Any) -> float:
     return float(v)
 
 
+def _seconds(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+        raise _Bad(f"expected a number of seconds (0 or more), got {v!r}")
+    return float(v)
+
+
 def _timezone(v: Any) -> ZoneInfo:
     try:
         return ZoneInfo(_str(v))
@@ -161,6 +167,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "restic_password_file": Key(_str, None, "restic: file with the repository password"),
         "restic_password_env": Key(_str, None, "restic: environment variable holding the password"),
         "restic_binary": Key(_str, "restic", "restic: the binary to run"),
+        "restic_lock_wait": Key(_seconds, 0.0, "restic: seconds to keep retrying forget/prune while another "
+                                               "restic process (a backup) holds the repository lock"),
         "restic_group_by": Key(_str, "host,paths", "restic: grouping, as restic forget --group-by"),
     },
     "safety": {
@@ -216,6 +224,7 @@ class StoreConfig:
     restic_password_file: str | None = None
     restic_password_env: str | None = None
     restic_binary: str = "restic"
+    restic_lock_wait: float = 0.0
     restic_group_by: str = "host,paths"
 
     @property

@@ -11,6 +11,7 @@ import builtins
 import dataclasses
 import os
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,7 @@ class ResticStore:
             raise ConfigError(config.path, [f"store.url: expected 'restic:<repository>', got {self.url!r}"])
         self.repository = self.url[len("restic:"):]
         self.binary = config.store.restic_binary
+        self.lock_wait = config.store.restic_lock_wait
         self.group_by = _group_fields(config)
         self.timeout = timeout
 
@@ -112,6 +114,22 @@ class ResticStore:
         extra, env = self._password()
         return run([self.binary, "--repo", self.repository, *extra, *args], env_extra=env, timeout=timeout,
                    nice=nice)
+
+    def _restic_waiting_for_lock(self, *args: str, timeout: float | None = None) -> Completed:
+        """:meth:`_restic`, run again while restic reports the repository locked, for up to
+        ``store.restic_lock_wait`` seconds (restic 0.14 has no ``--retry-lock``): a prune that
+        meets a running backup waits for it instead of failing. Pauses grow 1, 2, 4 … 15 s."""
+        deadline = time.monotonic() + self.lock_wait
+        pause = 1.0
+        while True:  # bounded: every pass sleeps, and the deadline ends it
+            result = self._restic(*args, timeout=timeout)
+            left = deadline - time.monotonic()
+            if result.returncode == 0 or _fatal_kind(result.stderr_text) != "locked" or left <= 0:
+                return result
+            _log().info("restic.lock_wait", repository=self.repository, command=args[0],
+                        holder=_lock_holder(result.stderr_text), retry_in_s=round(min(pause, left), 1))
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 15.0)
 
     def _fail(self, result: Completed, action: str) -> StoreError | LockHeld:
         """The error for a failed restic command: locks, passwords, missing repositories and
@@ -182,7 +200,7 @@ class ResticStore:
 
     def _forget_chunk(self, chunk: builtins.list[str], report: DeleteReport, *, first: bool) -> bool:
         """Forget one chunk; False when restic failed (the caller then re-lists to learn the truth)."""
-        result = self._restic("forget", *chunk, timeout=self.timeout)
+        result = self._restic_waiting_for_lock("forget", *chunk, timeout=self.timeout)
         report.requests["restic forget"] = report.requests.get("restic forget", 0) + 1
         if result.returncode != 0:
             error = self._fail(result, "forget snapshots")
@@ -213,7 +231,7 @@ class ResticStore:
                 report.deleted.append(sid)
 
     def _prune(self, report: DeleteReport) -> None:
-        result = self._restic("prune")
+        result = self._restic_waiting_for_lock("prune")
         report.requests["restic prune"] = 1
         if result.returncode != 0:
             error = self._fail(result, "prune")

@@ -14,6 +14,8 @@ import shutil
 import signal
 import stat
 import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -380,6 +382,52 @@ def test_locked_repository_gives_lock_held_and_changes_nothing(
     assert len(_raw_listing(store.repository)) == len(local_repo.ids)  # nothing was forgotten
     restic(store.repository, "unlock")  # the hinted command (fails the test if restic refuses)
     assert not any(locks.iterdir())  # the stale lock is gone: the next run can proceed
+
+
+def test_with_restic_lock_wait_a_prune_waits_for_a_running_backup_then_proceeds(
+    local_repo: Repo, local_snapshots: dict[str, StoredSnapshot], tmp_path: Path,
+) -> None:
+    location = str(copy_repo(Path(local_repo.location), tmp_path / "repo"))
+    store = _store("restic:" + location, restic_lock_wait=60)
+    locks = Path(location) / "locks"
+    holder = subprocess.Popen(["restic", "--repo", location, "backup", "--stdin", "--quiet"],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: any(locks.iterdir()), 20, "restic backup --stdin to take its lock")
+        releaser = threading.Timer(2.0, lambda: holder.communicate(b"the backup finishes", timeout=30))
+        releaser.start()
+        started = time.monotonic()
+        report = store.delete([local_snapshots[local_repo.ids[0]]])
+        waited = time.monotonic() - started
+        releaser.join(timeout=30)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(timeout=20)
+    assert holder.returncode == 0  # the backup was never disturbed
+    assert report.deleted == [local_repo.ids[0]] and report.requests["restic prune"] == 1
+    assert 2.0 <= waited < 60
+    left = {s["id"] for s in _raw_listing(location)}
+    assert local_repo.ids[0] not in left and len(left) == len(local_repo.ids)  # one forgotten, the backup's added
+
+
+def test_restic_lock_wait_gives_up_at_its_limit_with_lock_held(
+    local_repo: Repo, local_snapshots: dict[str, StoredSnapshot], tmp_path: Path,
+) -> None:
+    location = str(copy_repo(Path(local_repo.location), tmp_path / "repo"))
+    store = _store("restic:" + location, restic_lock_wait=1.5)
+    holder = subprocess.Popen(["restic", "--repo", location, "backup", "--stdin", "--quiet"],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: any((Path(location) / "locks").iterdir()), 20, "restic backup --stdin to take its lock")
+        started = time.monotonic()
+        with pytest.raises(LockHeld):
+            store.delete([local_snapshots[local_repo.ids[0]]])
+        assert 1.5 <= time.monotonic() - started < 30
+    finally:
+        holder.kill()
+        holder.wait(timeout=20)
+    assert len(_raw_listing(location)) == len(local_repo.ids)  # nothing was forgotten
 
 
 # ---------------------------------------------------------------------- restore and integrity
