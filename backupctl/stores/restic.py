@@ -157,7 +157,7 @@ class ResticStore:
     def list_snapshots(self) -> builtins.list[StoredSnapshot]:
         """Every snapshot (for drills); see :meth:`list`. restic runs at a lower CPU priority:
         a drill lists beside its restore, and the listing's key derivation must not slow it."""
-        return self.list(nice=10).snapshots
+        return self.list(nice=19).snapshots
 
     # ------------------------------------------------------------------ deleting
 
