@@ -38,6 +38,7 @@ def main() -> int:
     from bench.bench_prune import _client
     from tests.e2e.faultproxy import FaultProxy
     from tests.e2e.test_prune_faults import (
+        BATCH_SIZES,
         LISTINGS,
         NOW,
         check_invariants,
@@ -75,7 +76,7 @@ def main() -> int:
             keep = compute_run_plan(config, S3Store(config, client=direct).list(), NOW).kept_ids()
             proxy.configure(seed, rate=args.rate if args.rate is not None else rng.choice((0.1, 0.25, 0.4, 0.6)))
             try:
-                outcomes["ok" if prune_once(config, faulty, direct).ok else "failed"] += 1
+                outcomes["ok" if prune_once(config, faulty, direct, BATCH_SIZES[seed % 3]).ok else "failed"] += 1
             except StoreError:
                 outcomes["error"] += 1
             finally:

@@ -5,13 +5,15 @@ it has a manifest, an order-free digest of its key names), never every key, plus
 validated manifests (so it grows with the objects of complete snapshots).
 
 Deletion (unversioned buckets): a deletion journal (``_backupctl/deleting/<run>.json``)
-naming the snapshots is written first; then every snapshot's manifest.json goes, in
-DeleteObjects batches of at most 1000 keys, and only then the data, packed across
-snapshots into batches of at most 1000 keys. The data keys come from the manifests when the
+naming the snapshots is written first; then each snapshot's manifest.json goes before any of
+its data, in DeleteObjects batches of at most 1000 keys: the manifests in full batches first,
+the last manifest batch topped up with data of snapshots whose manifest is already gone, then
+the rest of the data packed across snapshots. The data keys come from the manifests when the
 listing saw exactly the manifest's objects in the folder (count and digest), else from a
 listing of that folder: no ListObjectsV2 at delete time in the common case, and
-ceil(manifests/1000) + ceil(data/1000) DeleteObjects. Versioned buckets (``delete_versions``)
-go folder by folder: list every version, the manifest's versions alone, then the data.
+ceil(N/1000) DeleteObjects for N keys when at least 1000 snapshots go (else one batch of
+manifests plus ceil(data/1000)). Versioned buckets (``delete_versions``) go folder by folder:
+list every version, the manifest's versions alone, then the data.
 
 An interrupted run leaves folders without a manifest that the journal names; the listing
 reports them as an interrupted deletion and the next ``delete`` call lists and finishes
@@ -54,6 +56,7 @@ from backupctl.stores.layout import (
     INTERNAL_PREFIX,
     JOURNAL_PREFIX,
     MANIFEST,
+    MAX_DELETE_BATCH,
     FolderAgg,
     FolderScanner,
     KeyTemplate,
@@ -158,6 +161,7 @@ class S3Store:
             except LayoutError as exc:
                 raise ConfigError(config.path, [f"store.listing = 'folders': {exc}"]) from None
         self.workers = workers
+        self.batch_size = MAX_DELETE_BATCH  # keys per DeleteObjects (smaller only in tests)
         # what the last listing saw, for delete: per snapshot folder (relative) its key count,
         # key digest and manifest size; the number of keys listed; the readable journals' ids
         self._listed: dict[str, _Listed] = {}
@@ -372,16 +376,30 @@ class S3Store:
         self, todo: dict[str, bool], snapshots: Sequence[StoredSnapshot], report: DeleteReport,
         progress: Callable[[int], None] | None,
     ) -> builtins.list[str]:
-        """Phase 1: every asked snapshot's manifest; then the listings a few folders need;
-        phase 2: the data of every snapshot whose manifest is gone. Returns the ids to keep
-        journalled (manifest gone or its outcome unknown, data left)."""
+        """Every snapshot's manifest before any of its data, in as few DeleteObjects as that
+        order allows: the manifests in full batches of 1000 first; the last, partial manifest
+        batch topped up with data of snapshots whose manifest went in an earlier batch; then the
+        listings a few folders need; then the rest of the data, packed across snapshots. So N
+        objects take ceil(N/1000) DeleteObjects when at least 1000 manifests go, else
+        1 + ceil(data/1000): no batch may hold a manifest and its own data (S3 applies a batch
+        in no particular order). Returns the ids to keep journalled (manifest gone or its
+        outcome unknown, data left)."""
         given = {s.snapshot.id: s for s in snapshots}
         jobs = [self._job(sid, asked, given.get(sid)) for sid, asked in todo.items()]
+        manifests = [j for j in jobs if j.asked]
+        size = self.batch_size
+        cut = len(manifests) - len(manifests) % size
+        head, last = manifests[:cut], manifests[cut:]
         tally = _Tally(report, progress)
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            self._delete_manifests(pool, [j for j in jobs if j.asked], tally)  # complete before any data goes
+            self._run_batches(pool, [_manifest_items(b) for b in chunks(head, size)], tally)
+            if last:  # every manifest of `head` is answered: their data may share this batch
+                topup = _take_data([j for j in head if j.outcome is None], size - len(last))
+                self._run_batches(pool, [[*_manifest_items(last), *topup]], tally)
             self._list_folders(pool, [j for j in jobs if j.outcome is None and j.data is None], tally)
-            self._delete_data(pool, [j for j in jobs if j.outcome is None], tally)
+            alive = [j for j in jobs if j.outcome is None]
+            rest = [(j, o) for j in alive for o in j.data or ()]
+            self._run_batches(pool, builtins.list(chunks(rest, size)), tally, finish=alive)
         report.deleted.sort()
         for j in jobs:
             if j.outcome is not None and j.outcome.kind == "deleted":
@@ -403,27 +421,51 @@ class S3Store:
                 job.data = [_Obj(job.folder + e.key, None, e.size) for e in snap.manifest]
         return job
 
-    def _delete_manifests(self, pool: ThreadPoolExecutor, jobs: Sequence[_Job], tally: _Tally) -> None:
-        """Delete the jobs' manifest.json in DeleteObjects batches; a job whose manifest
-        stays, or whose outcome is unknown, is finished here (journalled, data untouched)."""
-        futures = [pool.submit(self._manifest_batch, batch) for batch in chunks(jobs)]
-        for fut in as_completed(futures):
-            for job, out in fut.result():
-                if out is None:
-                    job.freed += job.manifest_size
-                else:
-                    tally.finish(job, out)
+    def _run_batches(
+        self, pool: ThreadPoolExecutor, batches: Sequence[Sequence[_Item]], tally: _Tally,
+        finish: Sequence[_Job] = (),
+    ) -> None:
+        """Send these DeleteObjects batches in parallel and fold each answer into its jobs: a
+        manifest that stays, or whose outcome is unknown, finishes its job as refused
+        (journalled, data untouched); data answers add bytes freed and the first refusal.
+        The jobs in ``finish`` are finished as their last batch here is answered."""
+        for batch in batches:
+            for job in {j for j, o in batch if not _is_manifest(j, o)}:
+                job.batches += 1
+        for job in finish:
+            if job.batches == 0:
+                tally.finish(job, job.result())
+        for fut in as_completed([pool.submit(self._batch, b) for b in batches]):
+            for job, is_manifest, freed, refusal in fut.result():
+                job.freed += freed
+                if is_manifest:
+                    if refusal is not None:
+                        tally.finish(job, refusal)
+                    continue
+                job.problem = job.problem or refusal
+                job.batches -= 1
+                if job.batches == 0 and job.outcome is None and finish:
+                    tally.finish(job, job.result())
 
-    def _manifest_batch(self, jobs: Sequence[_Job]) -> builtins.list[tuple[_Job, Outcome | None]]:
-        objs = [_Obj(j.folder + MANIFEST, None, j.manifest_size) for j in jobs]
+    def _batch(self, items: Sequence[_Item]) -> builtins.list[tuple[_Job, bool, int, Outcome | None]]:
+        """One DeleteObjects over manifests and data keys of one or more snapshots; per
+        snapshot and kind (manifest or data) in it: bytes freed and the first refusal or None."""
+        groups: dict[tuple[_Job, bool], builtins.list[_Obj]] = {}
+        for job, o in items:
+            groups.setdefault((job, _is_manifest(job, o)), []).append(o)
         try:
-            errors = _errors_by_key(self._delete_batch(objs))
+            errors = _errors_by_key(self._delete_batch([o for _, o in items]))
         except (ClientError, BotoCoreError) as exc:
             # the server may have applied it (a reset after the answer): journalled, data untouched
-            return [(j, Outcome("failed", f"DeleteObjects of {o.key}: {s3_error(exc)}", unfinished=True))
-                    for j, o in zip(jobs, objs, strict=True)]
-        return [(j, self._refused(o, errors[o.key], 0, unfinished=True) if o.key in errors else None)
-                for j, o in zip(jobs, objs, strict=True)]
+            return [(j, m, 0, Outcome("failed", f"DeleteObjects in {j.folder}: {s3_error(exc)}", unfinished=True))
+                    for j, m in groups]
+        out: builtins.list[tuple[_Job, bool, int, Outcome | None]] = []
+        for (job, is_manifest), objs in groups.items():
+            failed = [o for o in objs if o.key in errors]
+            freed = sum(o.size for o in objs if o.key not in errors)
+            refusal = self._refused(failed[0], errors[failed[0].key], 0, unfinished=True) if failed else None
+            out.append((job, is_manifest, freed, refusal))
+        return out
 
     def _list_folders(self, pool: ThreadPoolExecutor, jobs: Sequence[_Job], tally: _Tally) -> None:
         """Read from listings the data keys of jobs that have no usable manifest: resumed
@@ -470,46 +512,6 @@ class S3Store:
                 out.setdefault(self.prefix + m.folder, []).append(_Obj(self.prefix + rel, None, size))
         return out
 
-    def _delete_data(self, pool: ThreadPoolExecutor, jobs: Sequence[_Job], tally: _Tally) -> None:
-        """Delete the jobs' data, packed across snapshots into batches of at most 1000 keys."""
-        items = [(j, o) for j in jobs for o in j.data or ()]
-        batches = list(chunks(items))
-        for batch in batches:
-            for job in {j for j, _ in batch}:
-                job.batches += 1
-        for job in jobs:
-            if job.batches == 0:
-                tally.finish(job, Outcome("deleted", bytes=job.freed))
-        futures = [pool.submit(self._data_batch, batch) for batch in batches]
-        for fut in as_completed(futures):
-            for job, freed, out in fut.result():
-                job.freed += freed
-                job.batches -= 1
-                job.problem = job.problem or out
-                if job.batches == 0:
-                    p = job.problem
-                    tally.finish(job, Outcome(p.kind, p.reason, job.freed, p.unfinished) if p is not None
-                                 else Outcome("deleted", bytes=job.freed))
-
-    def _data_batch(self, items: Sequence[tuple[_Job, _Obj]]) -> builtins.list[tuple[_Job, int, Outcome | None]]:
-        """One DeleteObjects over keys of one or more snapshots; per snapshot in the batch:
-        bytes freed and the first refusal (held, failed) or None."""
-        per_job: dict[_Job, builtins.list[_Obj]] = {}
-        for job, o in items:
-            per_job.setdefault(job, []).append(o)
-        try:
-            errors = _errors_by_key(self._delete_batch([o for _, o in items]))
-        except (ClientError, BotoCoreError) as exc:
-            return [(j, 0, Outcome("failed", f"DeleteObjects in {j.folder}: {s3_error(exc)}", unfinished=True))
-                    for j in per_job]
-        out: builtins.list[tuple[_Job, int, Outcome | None]] = []
-        for job, objs in per_job.items():
-            failed = [o for o in objs if o.key in errors]
-            freed = sum(o.size for o in objs) - sum(o.size for o in failed)
-            refusal = self._refused(failed[0], errors[failed[0].key], 0, unfinished=True) if failed else None
-            out.append((job, freed, refusal))
-        return out
-
     # ----------------------------------------------------------------- delete: versioned, folder by folder
 
     def _run_deletes(
@@ -554,7 +556,7 @@ class S3Store:
                 # journalled either way: the outcome may be unknown (reset after the server applied it)
                 return self._refused(o, err, freed, unfinished=True)
             freed += o.size
-        for batch in chunks(data):
+        for batch in chunks(data, self.batch_size):
             try:
                 errors = self._delete_batch(batch)
             except (ClientError, BotoCoreError) as exc:
@@ -754,6 +756,36 @@ class _Job:
     batches: int = 0  # data batches not answered yet
     problem: Outcome | None = None  # the first refusal of a data batch
     outcome: Outcome | None = None
+
+    def result(self) -> Outcome:
+        """The outcome once every data batch is answered: the first refusal, else deleted."""
+        p = self.problem
+        return Outcome(p.kind, p.reason, self.freed, p.unfinished) if p is not None \
+            else Outcome("deleted", bytes=self.freed)
+
+
+_Item = tuple[_Job, _Obj]  # one key of a batched deletion and the snapshot it belongs to
+
+
+def _is_manifest(job: _Job, o: _Obj) -> bool:
+    return o.key == job.folder + MANIFEST
+
+
+def _manifest_items(jobs: Sequence[_Job]) -> builtins.list[_Item]:
+    return [(j, _Obj(j.folder + MANIFEST, None, j.manifest_size)) for j in jobs]
+
+
+def _take_data(jobs: Sequence[_Job], n: int) -> builtins.list[_Item]:
+    """Up to ``n`` data keys of ``jobs`` (whose data is known), removed from their ``data``."""
+    taken: builtins.list[_Item] = []
+    for job in jobs:
+        if len(taken) >= n:
+            break
+        if job.data:
+            k = n - len(taken)
+            taken += [(job, o) for o in job.data[:k]]
+            job.data = job.data[k:]
+    return taken
 
 
 @dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -140,8 +141,15 @@ def _backend_put(bucket: str, keys: dict[str, bytes]) -> None:
         backend.put_object(bucket, key, data)
 
 
-@pytest.mark.parametrize(("n", "m"), [(3, 1200), (1001, 2)])
-def test_n_snapshots_of_m_objects_take_ceil_n_plus_ceil_nm_delete_objects_and_no_listing(
+def fewest_manifest_first_batches(n: int, data: int) -> int:
+    """The fewest DeleteObjects (<= 1000 keys) for n manifests and their data when no batch may
+    hold a manifest together with its own snapshot's data: the first batch can only hold
+    manifests, so below 1000 manifests it is 1 + ceil(data/1000); from 1000 on, ceil(N/1000)."""
+    return math.ceil((n + data) / 1000) if n >= 1000 else 1 + math.ceil(data / 1000)
+
+
+@pytest.mark.parametrize(("n", "m"), [(3, 1200), (1001, 2), (1500, 3), (2000, 1)])
+def test_n_snapshots_of_m_objects_take_the_fewest_manifest_first_delete_objects_and_no_listing(
     store: S3Store, s3_client: Any, bucket: str, n: int, m: int,
 ) -> None:
     times = [datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=i) for i in range(n)]
@@ -154,21 +162,75 @@ def test_n_snapshots_of_m_objects_take_ceil_n_plus_ceil_nm_delete_objects_and_no
     _backend_put(bucket, objects)
     listing = store.list()
     assert len(listing.snapshots) == n
+    events: list[tuple[str, int]] = []  # ("sent" | "answered", batch number), in the order they happened
     batches: list[list[str]] = []
-    store.client.meta.events.register(
-        "before-parameter-build.s3.DeleteObjects",
-        lambda params, **_: batches.append([o["Key"] for o in params["Delete"]["Objects"]]))
 
+    lock = threading.Lock()  # the store sends batches from several threads
+
+    def sent(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        with lock:
+            batches.append([o["Key"] for o in params["Delete"]["Objects"]])
+            context["batch"] = len(batches) - 1  # botocore hands the same dict to after-call
+            events.append(("sent", context["batch"]))
+
+    def answered(context: dict[str, Any], **_: Any) -> None:
+        with lock:
+            events.append(("answered", context["batch"]))
+
+    store.client.meta.events.register("before-parameter-build.s3.DeleteObjects", sent)
+    store.client.meta.events.register("after-call.s3.DeleteObjects", answered)
     report = store.delete(listing.snapshots)
     assert len(report.deleted) == n and not report.failed and not report.held
-    manifest_batches = math.ceil(n / 1000)
-    assert report.requests["DeleteObjects"] == manifest_batches + math.ceil(n * m / 1000) == len(batches)
+    assert report.requests["DeleteObjects"] == fewest_manifest_first_batches(n, n * m) == len(batches)
+    if n >= 1000:
+        assert len(batches) == math.ceil(n * (m + 1) / 1000)  # the ideal, exactly
     assert "ListObjectsV2" not in report.requests and "ListObjectVersions" not in report.requests
     assert report.requests["DeleteObject"] == 1 and report.requests["PutObject"] == 1  # the journal
     assert all(len(b) <= 1000 for b in batches)
-    assert all(k.endswith("/manifest.json") for b in batches[:manifest_batches] for k in b)
-    assert not any(k.endswith("/manifest.json") for b in batches[manifest_batches:] for k in b)
+    manifest_in = {k.rsplit("/", 1)[0]: i for i, b in enumerate(batches) for k in b if k.endswith("/manifest.json")}
+    for i, batch in enumerate(batches):  # every data key is sent after its manifest's batch was answered
+        for key in batch:
+            if not key.endswith("/manifest.json"):
+                first = manifest_in[key.rsplit("/", 1)[0]]
+                assert events.index(("answered", first)) < events.index(("sent", i)), key
     assert report.bytes_freed == sum(len(v) for v in objects.values())
+    assert all_keys(s3_client, bucket) == set()
+
+
+def test_the_last_manifest_batch_carries_data_of_earlier_batches_and_a_manifest_refused_there_keeps_its_data(
+    store: S3Store, s3_client: Any, bucket: str,
+) -> None:
+    store.batch_size = 4  # 6 snapshots x (manifest + 3 data) = 24 keys: ceil(24/4) = 6 requests
+    writer = S3Writer(s3_client, bucket, "bk")
+    ids = [write_snapshot(writer, "app", datetime(2026, 11, 1, i, tzinfo=UTC), {f"d{j}": b"x" for j in range(3)})
+           for i in range(6)]
+    listing = store.list()
+    refused = f"bk/{ids[5]}/manifest.json"  # its manifest goes in the shared (second) batch
+    batches: list[list[str]] = []
+
+    def spare(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        batches.append([o["Key"] for o in params["Delete"]["Objects"]])
+        context["batch"] = len(batches)
+        params["Delete"]["Objects"] = [o for o in params["Delete"]["Objects"] if o["Key"] != refused]
+
+    def inject(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if context["batch"] == 2:
+            parsed["Errors"] = [{"Key": refused, "Code": "InternalError", "Message": "We encountered an error"}]
+
+    store.client.meta.events.register("before-parameter-build.s3.DeleteObjects", spare)
+    store.client.meta.events.register("after-call.s3.DeleteObjects", inject)
+    report = store.delete(listing.snapshots)
+    store.client.meta.events.unregister("after-call.s3.DeleteObjects", inject)
+    store.client.meta.events.unregister("before-parameter-build.s3.DeleteObjects", spare)
+
+    assert sorted(batches[0]) == [f"bk/{i}/manifest.json" for i in ids[:4]]
+    assert sorted(batches[1]) == sorted([f"bk/{ids[0]}/d0", f"bk/{ids[0]}/d1", *(f"bk/{i}/manifest.json"
+                                                                               for i in ids[4:])])
+    assert len(batches) == 1 + 1 + math.ceil((18 - 2 - 3) / 4)  # the refused snapshot's 3 data keys never sent
+    assert not any(k.startswith(f"bk/{ids[5]}/") for b in batches[2:] for k in b)
+    assert report.deleted == ids[:5] and "InternalError" in report.failed[ids[5]]
+    assert all_keys(s3_client, bucket, "bk/app/") == {f"bk/{ids[5]}/{k}" for k in ("manifest.json", "d0", "d1", "d2")}
+    assert store.delete(store.list().snapshots).deleted == [ids[5]]  # the next prune deletes it (and the journal)
     assert all_keys(s3_client, bucket) == set()
 
 
