@@ -168,7 +168,6 @@ def command(ctx: click.Context, config_path: str | None, how: str, stratified: b
     the time against the working-day target. Exit 3 when the drill fails."""
     if ctx.invoked_subcommand is not None:
         return
-    from backupctl.audit import AuditLog, audit_blobs_for
     from backupctl.stores import open_store
     from restore.drill import FAILED_VERDICTS, Choice, DrillError, SnapshotMismatch, run_drill
     from restore.workday import WorkdayError
@@ -189,6 +188,8 @@ def command(ctx: click.Context, config_path: str | None, how: str, stratified: b
     record["seed"] = seed
     get_logger("drill").info("drill.done", snapshot=record["snapshot"]["id"], verdict=record["verdict"],
               wall_s=record["wall_seconds"])
+    from backupctl.audit import AuditLog, audit_blobs_for  # after the restore: not on its start-up path
+
     audit_error: StoreError | None = None
     try:
         entry = AuditLog(audit_blobs_for(config)).append("drill", record, now=clock.now())
