@@ -44,6 +44,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backupctl.stores.base import DeleteReport
+from backupctl.stores.layout import fewest_delete_requests
 from bench.table import Row, print_table
 
 OBJECTS_PER_SNAPSHOT = 50
@@ -283,19 +284,11 @@ def _list_seconds(client: Any, bucket: str, server: Server, snapshots: int) -> f
     return time.perf_counter() - t0
 
 
-def fewest_manifest_first(manifests: int, data: int) -> int:
-    """The fewest DeleteObjects (<= 1000 keys each) when no request may hold a manifest with
-    its own snapshot's data: ceil(N/1000) from 1000 manifests on, else 1 + ceil(data/1000)."""
-    if manifests >= 1000:
-        return math.ceil((manifests + data) / 1000)
-    return (1 if manifests else 0) + math.ceil(data / 1000)
-
-
 def request_rows(ours: Ours, size: str, deleted_objects: int, listing: str) -> list[Row]:
     """The request-count rows: DeleteObjects and ListObjectsV2 against their targets, the rest."""
     got = ours.requests.get("DeleteObjects", 0)
     ideal = math.ceil(deleted_objects / 1000)
-    fewest = fewest_manifest_first(ours.deleted, deleted_objects - ours.deleted)
+    fewest = fewest_delete_requests(ours.deleted, deleted_objects - ours.deleted)
     rows = [Row(f"prune S3 DeleteObjects requests, listing={listing}", size, str(got),
                 f"ideal ceil(N/1000) = {ideal}, N = {deleted_objects} objects",
                 f"{got - ideal:+d} vs ideal",

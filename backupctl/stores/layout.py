@@ -29,7 +29,8 @@ __all__ = [
     "INTERNAL_PREFIX", "JOURNAL_PREFIX", "MANIFEST", "MAX_DELETE_BATCH", "FolderAgg", "FolderScanner",
     "KeyTemplate", "LayoutError", "ManifestError", "ManifestRead", "Outcome", "apply_outcome", "build_listing",
     "chunks",
-    "decode_journal", "encode_journal", "format_time", "parse_manifest", "parse_snapshot_id", "select_deletions",
+    "decode_journal", "encode_journal", "fewest_delete_requests", "format_time", "parse_manifest",
+    "parse_snapshot_id", "select_deletions",
     "snapshot_id",
 ]
 
@@ -348,6 +349,16 @@ def chunks(items: Sequence[T], size: int = MAX_DELETE_BATCH) -> Iterator[Sequenc
     """Consecutive slices of at most ``size`` items."""
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+def fewest_delete_requests(manifests: int, data: int, size: int = MAX_DELETE_BATCH) -> int:
+    """The fewest DeleteObjects of at most ``size`` keys for ``manifests`` manifest.json keys and
+    ``data`` data keys when no request may hold a manifest with its own snapshot's data: the
+    first request holds manifests only, so it is ceil(N/size) from ``size`` manifests on, else
+    1 + ceil(data/size). (What :class:`~backupctl.stores.s3.S3Store` sends; see docs/stores.md.)"""
+    if manifests >= size:
+        return -(-(manifests + data) // size)
+    return (1 if manifests else 0) + -(-data // size)
 
 
 def select_deletions(

@@ -17,7 +17,7 @@ import pytest
 
 from backupctl.config import Config, parse_config
 from backupctl.seed import S3Writer, seed_history, write_snapshot
-from backupctl.stores.layout import JOURNAL_PREFIX
+from backupctl.stores.layout import JOURNAL_PREFIX, fewest_delete_requests
 from backupctl.stores.s3 import S3Store
 
 pytestmark = pytest.mark.e2e
@@ -141,13 +141,6 @@ def _backend_put(bucket: str, keys: dict[str, bytes]) -> None:
         backend.put_object(bucket, key, data)
 
 
-def fewest_manifest_first_batches(n: int, data: int) -> int:
-    """The fewest DeleteObjects (<= 1000 keys) for n manifests and their data when no batch may
-    hold a manifest together with its own snapshot's data: the first batch can only hold
-    manifests, so below 1000 manifests it is 1 + ceil(data/1000); from 1000 on, ceil(N/1000)."""
-    return math.ceil((n + data) / 1000) if n >= 1000 else 1 + math.ceil(data / 1000)
-
-
 @pytest.mark.parametrize(("n", "m"), [(3, 1200), (1001, 2), (1500, 3), (2000, 1)])
 def test_n_snapshots_of_m_objects_take_the_fewest_manifest_first_delete_objects_and_no_listing(
     store: S3Store, s3_client: Any, bucket: str, n: int, m: int,
@@ -181,7 +174,7 @@ def test_n_snapshots_of_m_objects_take_the_fewest_manifest_first_delete_objects_
     store.client.meta.events.register("after-call.s3.DeleteObjects", answered)
     report = store.delete(listing.snapshots)
     assert len(report.deleted) == n and not report.failed and not report.held
-    assert report.requests["DeleteObjects"] == fewest_manifest_first_batches(n, n * m) == len(batches)
+    assert report.requests["DeleteObjects"] == fewest_delete_requests(n, n * m) == len(batches)
     if n >= 1000:
         assert len(batches) == math.ceil(n * (m + 1) / 1000)  # the ideal, exactly
     assert "ListObjectsV2" not in report.requests and "ListObjectVersions" not in report.requests
