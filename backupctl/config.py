@@ -343,6 +343,7 @@ def parse_config(data: Mapping[str, Any], *, path: str = "<config>", sha256: str
     if "store" not in data:
         problems.append("[store]: missing (expected a table with url = \"s3://…\", \"file:///…\" or \"restic:…\")")
     policies = _policies(data.get("policy", []), problems)
+    problems += _layout_problems(sections["store"], policies)
     if problems:
         raise ConfigError(path, problems)
     return Config(
@@ -356,6 +357,17 @@ def parse_config(data: Mapping[str, Any], *, path: str = "<config>", sha256: str
         audit_url=sections["audit"].get("url"),
         sha256=sha256,
     )
+
+
+def _layout_problems(store: Mapping[str, Any], policies: list[PolicyConfig]) -> list[str]:
+    """S3 and file stores: groups and key template must give every key at most one snapshot
+    (see :func:`backupctl.stores.layout.layout_problems`); restic groups are not folders."""
+    if not str(store.get("url", "")).startswith(("s3://", "file://")) or not policies:
+        return []
+    from backupctl.stores.layout import layout_problems  # lazy: backupctl.stores imports this module
+
+    template = store.get("key_template", "{group}/{time}/")
+    return [f"store.key_template / policy group: {p}" for p in layout_problems(template, [p.group for p in policies])]
 
 
 def _section(table: Mapping[str, Any], keys: dict[str, Key], section: str, problems: list[str]) -> dict[str, Any]:

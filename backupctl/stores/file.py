@@ -67,11 +67,11 @@ class FileStore:
         if not path:
             raise ConfigError(config.path, [f"store.url: expected file:///absolute/path, got {self.url!r}"])
         self.root = Path(path)
+        self.groups = {p.group for p in config.policies}
         try:
-            self.template = KeyTemplate.compile(config.store.key_template)
+            self.template = KeyTemplate.compile(config.store.key_template, groups=self.groups)
         except LayoutError as exc:
             raise ConfigError(config.path, [f"store.key_template: {exc}"]) from None
-        self.groups = {p.group for p in config.policies}
         self.workers = workers
 
     # ----------------------------------------------------------------- listing

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any, TypeVar
 
+from backupctl import untrusted
 from backupctl.stores.base import DeleteReport, Listing, ManifestEntry, StoredSnapshot
 from retention import Snapshot
 
@@ -38,6 +39,9 @@ MANIFEST = "manifest.json"
 INTERNAL_PREFIX = "_backupctl/"
 JOURNAL_PREFIX = INTERNAL_PREFIX + "deleting/"
 MAX_DELETE_BATCH = 1000  # S3 DeleteObjects refuses more keys per request
+MAX_MANIFEST_BYTES = 256 << 20  # ~1.5 M objects; a larger manifest.json is reported, not read
+MAX_OBJECT_SIZE = 1 << 53  # 8 PiB: far beyond any S3 object (5 TiB), and exact as a float
+MAX_JOURNAL_BYTES = 64 << 20
 TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 _TIME_RE = r"\d{8}T\d{6}Z"
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
@@ -102,8 +106,12 @@ class KeyTemplate:
     regex: re.Pattern[str]
 
     @classmethod
-    def compile(cls, text: str) -> KeyTemplate:
+    def compile(cls, text: str, groups: Collection[str] | None = None) -> KeyTemplate:
         """Compile ``text``; it needs ``{group}`` and ``{time}`` once each and ends with '/'.
+
+        With ``groups``, ``{group}`` matches exactly those names (the stores pass their
+        configured groups, so a key is matched to a configured group's folder or to none; with
+        :func:`layout_problems` empty that folder is the only one the key can be in).
 
         Raises:
             LayoutError: naming the template and what was expected.
@@ -112,13 +120,16 @@ class KeyTemplate:
         if sorted(fields) != ["group", "time"] or text.count("{") != 2 or text.count("}") != 2:
             raise LayoutError(f"key template {text!r}: expected {{group}} and {{time}} exactly once each "
                               "and no other fields, e.g. '{group}/{time}/'")
-        if not text.endswith("/") or text.startswith("/") or "//" in text:
+        if not text.endswith("/") or text.startswith("/") or "//" in text \
+                or any(seg in (".", "..") for seg in text.split("/")) or not text.isprintable():
             raise LayoutError(f"key template {text!r}: expected a relative folder ending in '/', "
-                              "e.g. '{group}/{time}/'")
+                              "without '.' or '..' segments, e.g. '{group}/{time}/'")
+        group_pattern = r"[^/].*?" if groups is None else \
+            "|".join(re.escape(g) for g in sorted(groups, key=len, reverse=True))
         pattern = ""
         for part in re.split(r"(\{group\}|\{time\})", text):
             if part == "{group}":
-                pattern += r"(?P<group>[^/].*?)"
+                pattern += rf"(?P<group>{group_pattern})"
             elif part == "{time}":
                 pattern += rf"(?P<time>{_TIME_RE})"
             else:
@@ -151,6 +162,82 @@ class KeyTemplate:
         if t is None:
             return None
         return FolderMatch(m["folder"], m["group"], t, m["rest"])
+
+
+# A group name: relative path segments of printable characters, none empty, '.' or '..', no
+# braces (they would read as template fields) and no backslash.
+_GROUP_SEGMENT = re.compile(r"[^/\\{}\x00-\x1f\x7f]+")
+# The character classes of a {time} text, position by position: None = any digit.
+_TIME_SHAPE: tuple[str | None, ...] = (*[None] * 8, "T", *[None] * 6, "Z")
+
+
+def group_problem(group: str) -> str | None:
+    """Why ``group`` cannot name snapshot folders of an S3 or file store, or None."""
+    segments = group.split("/")
+    if not group or not group.isprintable() or any(
+            s in ("", ".", "..") or s != s.strip() or not _GROUP_SEGMENT.fullmatch(s) for s in segments):
+        return (f"group {group!r}: expected a relative path of '/'-separated names (no empty, '.' or '..' "
+                "segment, no leading or trailing space, no control character, brace or backslash)")
+    if group == "_backupctl" or group.startswith(INTERNAL_PREFIX):
+        return f"group {group!r}: {INTERNAL_PREFIX} is backupctl's own folder"
+    return None
+
+
+def _shape(template: str, group: str) -> list[str | None]:
+    """A folder of ``group`` as per-character classes ({time} as :data:`_TIME_SHAPE`)."""
+    out: list[str | None] = []
+    for part in re.split(r"(\{group\}|\{time\})", template):
+        out += list(group) if part == "{group}" else list(_TIME_SHAPE) if part == "{time}" else list(part)
+    return out
+
+
+def _may_prefix(a: Sequence[str | None], b: Sequence[str | None]) -> bool:
+    """Whether some choice of times makes folder ``a`` a prefix of (or equal to) folder ``b``.
+    Position by position the classes must meet; treating each time digit as free over-approximates
+    (a real date is stricter), so a False is a proof and a True a refusal on the safe side."""
+    def meet(x: str | None, y: str | None) -> bool:
+        return x == y or (x is None and y is not None and y.isdigit()) or (y is None and x is not None and x.isdigit())
+    return len(a) <= len(b) and all(meet(x, y) for x, y in zip(a, b, strict=False))
+
+
+def layout_problems(template: str, groups: Sequence[str]) -> list[str]:
+    """Every reason why ``template`` and ``groups`` could let one key belong to two snapshots,
+    or to backupctl's own ``_backupctl/`` folder (checked when the config is loaded: a prune of
+    one group must never reach into another's folder).
+
+    Folders of one group all have the same length, so two of them never nest; for two groups
+    (or a group and ``_backupctl/``) the check is :func:`_may_prefix` both ways.
+
+    Returns:
+        One line per problem, naming the template and the groups; empty when unambiguous.
+    """
+    try:
+        KeyTemplate.compile(template)
+    except LayoutError as exc:
+        return [str(exc)]
+    problems = [p for p in map(group_problem, groups) if p]
+    if problems:
+        return problems
+    shapes = {g: _shape(template, g) for g in groups}
+    internal: list[str | None] = list(INTERNAL_PREFIX)
+    for g, shape in shapes.items():
+        if _may_prefix(internal, shape) or _may_prefix(shape, internal):
+            problems.append(f"key template {template!r}: folders of group {g!r} can fall under backupctl's own "
+                            f"{INTERNAL_PREFIX}")
+    ordered = sorted(shapes)
+    for i, g1 in enumerate(ordered):
+        for g2 in ordered[i + 1:]:
+            if _may_prefix(shapes[g1], shapes[g2]) or _may_prefix(shapes[g2], shapes[g1]):
+                example = KeyTemplate.compile(template)
+                problems.append(
+                    f"key template {template!r}: a folder of group {g1!r} can hold (or be) a folder of group {g2!r} "
+                    f"(e.g. {example.folder(g1, _EXAMPLE_T)!r} and {example.folder(g2, _EXAMPLE_T)!r}), so a prune "
+                    "of one would delete the other's snapshots; rename a group or put '/' and a fixed word "
+                    "between {group} and {time}")
+    return problems
+
+
+_EXAMPLE_T = datetime(2026, 11, 20, 6, tzinfo=UTC)
 
 
 @dataclass
@@ -215,12 +302,12 @@ def parse_manifest(data: bytes, group: str, time_utc: datetime) -> tuple[Manifes
             key outside the folder, a bad size or sha256, or a duplicate key.
     """
     try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"manifest.json is not valid JSON: {exc}") from None
+        doc = untrusted.loads(data, "manifest.json", max_bytes=MAX_MANIFEST_BYTES)
+    except untrusted.UntrustedInput as exc:
+        raise ManifestError(str(exc)) from None
     if not isinstance(doc, dict):
         raise ManifestError("manifest.json: expected a JSON object")
-    if doc.get("version") != 1:
+    if type(doc.get("version")) is not int or doc.get("version") != 1:
         raise ManifestError(f"manifest.json: unsupported version {doc.get('version')!r} (expected 1)")
     if doc.get("group") != group:
         raise ManifestError(f"manifest.json: group {doc.get('group')!r} does not match the key's group {group!r}")
@@ -259,8 +346,9 @@ def _entry(i: int, o: Any) -> ManifestEntry:
         raise ManifestError(f"{where}: key {key!r} must be a non-empty relative path inside the folder")
     if any(part in ("", ".", "..") for part in key.split("/")) or key == MANIFEST:
         raise ManifestError(f"{where}: key {key!r} points outside the snapshot folder or at the manifest")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise ManifestError(f"{where} ({key}): size {size!r} must be a non-negative integer")
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_OBJECT_SIZE:
+        raise ManifestError(f"{where} ({key}): size {size!r} must be a non-negative integer "
+                            f"of at most {MAX_OBJECT_SIZE}")
     if not isinstance(sha, str) or not _SHA256_RE.fullmatch(sha):
         raise ManifestError(f"{where} ({key}): sha256 {sha!r} must be 64 lowercase hex digits")
     return ManifestEntry(key, size, sha)
@@ -329,19 +417,20 @@ def decode_journal(data: bytes) -> list[str]:
         ManifestError: the journal is not backupctl's JSON.
     """
     try:
-        doc = json.loads(data.decode("utf-8"))
-        ids = doc["ids"]
-        if not isinstance(ids, list):
-            raise TypeError
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
-        raise ManifestError("deletion journal is not valid JSON with an 'ids' list") from None
+        doc = untrusted.loads(data, "deletion journal", max_bytes=MAX_JOURNAL_BYTES)
+    except untrusted.UntrustedInput as exc:
+        raise ManifestError(str(exc)) from None
+    ids = doc.get("ids") if isinstance(doc, dict) else None
+    if not isinstance(ids, list):
+        raise ManifestError("deletion journal is not JSON with an 'ids' list")
     out = []
     for sid in ids:
         try:
-            parse_snapshot_id(sid)
+            group, _ = parse_snapshot_id(sid)
         except (ValueError, AttributeError, TypeError):
             continue
-        out.append(sid)
+        if group_problem(group) is None:  # no '..', no absolute or empty segments: a plain id
+            out.append(sid)
     return out
 
 

@@ -143,8 +143,9 @@ class S3Store:
         self.config = config
         self.url = config.store.url
         self.bucket, self.prefix = split_s3_url(self.url)
+        self.groups = {p.group for p in config.policies}
         try:
-            self.template = KeyTemplate.compile(config.store.key_template)
+            self.template = KeyTemplate.compile(config.store.key_template, groups=self.groups)
         except LayoutError as exc:
             raise ConfigError(config.path, [f"store.key_template: {exc}"]) from None
         sc = config.store
@@ -153,7 +154,6 @@ class S3Store:
         self.counter.install(self.client)
         if sc.content_md5:
             self.client.meta.events.register("before-sign.s3.DeleteObjects", add_content_md5)
-        self.groups = {p.group for p in config.policies}
         self.listing_prefixes: builtins.list[str] | None = None  # None: list every key
         if sc.listing == "folders":
             try:
