@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -25,6 +25,7 @@ import click
 from backupctl.config import Config, PolicyConfig, load_cli_config
 from backupctl.errors import StoreError
 from backupctl.log import get_logger
+from backupctl.resume import Intents, read_intents
 from backupctl.stores.base import DeleteReport, Listing, Store, StoredSnapshot
 from retention import Decision, Duration, EmptyPolicyError, Reason, go_add_date
 from retention import plan as retention_plan
@@ -139,16 +140,21 @@ def _decision_json(d: Decision) -> dict[str, Any]:
 
 
 def compute_run_plan(
-    config: Config, listing: Listing, now: datetime) -> RunPlan:
+    config: Config, listing: Listing, now: datetime, intents: Callable[[], Intents] | None = None,
+) -> RunPlan:
     """Plan every configured policy over its group's complete and held snapshots.
 
     Args:
         config: the validated config (policies, sha256).
         listing: what the store holds.
         now: the reference clock (aware).
+        intents: called (once, and only when a deletion journal names an incomplete folder)
+            for the ids earlier prunes recorded in ``prune.intent``; None trusts no journal.
 
     Returns:
         A :class:`RunPlan`. A group's newest snapshot is always kept (reason ``newest``).
+        An interrupted deletion is resumed only when a verified intent names it and it is
+        older than its group's newest complete snapshot; else it stays incomplete, with why.
     """
     run = RunPlan(now=now, config_sha256=config.sha256, unknown=list(listing.unknown),
                   list_requests=dict(listing.requests))
@@ -159,12 +165,43 @@ def compute_run_plan(
         run.groups[policy.group] = _plan_group(policy, by_group.pop(policy.group, []), now)
     run.unmanaged = [s for group in by_group.values() for s in group]
     managed = {p.group for p in config.policies}
+    journalled = {s.snapshot.id for s in listing.incomplete if (s.problem or "").startswith(INTERRUPTED)}
+    known = (intents or _no_intents)() if journalled else Intents()
+    newest: dict[str, datetime] = {}
+    for stored in listing.snapshots:
+        g, t = stored.snapshot.group, stored.snapshot.time
+        newest[g] = max(newest.get(g, t), t)
     for stored in listing.incomplete:
-        if (stored.problem or "").startswith(INTERRUPTED) and stored.snapshot.group in managed:
+        is_journalled = stored.snapshot.id in journalled
+        why = _not_resumable(stored, managed, known, newest) if is_journalled else None
+        if is_journalled and why is None:
             run.resume.append(stored)
+        elif why is not None:
+            run.incomplete.append(replace(stored, problem=f"a deletion journal names it, but {why}; never deleted"))
         else:
             run.incomplete.append(stored)
     return run
+
+
+def _no_intents() -> Intents:
+    return Intents(problem="no audit log was consulted")
+
+
+def _not_resumable(
+    stored: StoredSnapshot, managed: set[str], known: Intents, newest: dict[str, datetime],
+) -> str | None:
+    """Why a journalled incomplete folder must not be finished, or None: its group has a policy,
+    a verified ``prune.intent`` names it, and its group has a newer complete snapshot."""
+    s = stored.snapshot
+    if s.group not in managed:
+        return f"group {s.group!r} has no policy"
+    if known.problem is not None:
+        return known.problem
+    if s.id not in known.ids:
+        return "no prune.intent record of the audit log names it (a journal backupctl did not write)"
+    if s.group not in newest or s.time >= newest[s.group]:
+        return f"it would be the newest of group {s.group!r}"
+    return None
 
 
 def _plan_group(policy: PolicyConfig, stored: list[StoredSnapshot], now: datetime) -> GroupPlan:
@@ -467,8 +504,10 @@ def run_prune(
     dry_run: bool = False,
     force_reason: str | None = None,
     progress: ProgressFactory | None = None,
+    intents: Callable[[], Intents] | None = None,
 ) -> PruneResult:
     """The whole prune: (lock ->) list -> plan -> safety -> (execute) -> (unlock).
+    ``intents``: see :func:`plan_store`.
 
     The listing and plan are made while holding the lock, so two prunes never act on the
     same listing. A dry run takes no lock and writes nothing.
@@ -479,13 +518,13 @@ def run_prune(
         with nothing deleted; the command turns them into exit 4.
     """
     if dry_run:
-        run, refusals = plan_store(config, store, now)
+        run, refusals = plan_store(config, store, now, intents)
         result = summarize(run, refusals)
         result.dry_run = True
         return result
     with lock():
         _log.info("prune.locked")
-        run, refusals = plan_store(config, store, now)
+        run, refusals = plan_store(config, store, now, intents)
         if blocking(refusals, force_reason is not None):
             _log.warning("prune.refused", refusals=[f"{r.group}:{r.rule}" for r in refusals])
             return summarize(run, refusals)
@@ -493,13 +532,16 @@ def run_prune(
                        progress=progress)
 
 
-def plan_store(config: Config, store: Store, now: datetime) -> tuple[RunPlan, list[Refusal]]:
-    """List the store, plan it and check safety.
+def plan_store(
+    config: Config, store: Store, now: datetime, intents: Callable[[], Intents] | None = None,
+) -> tuple[RunPlan, list[Refusal]]:
+    """List the store, plan it and check safety. ``intents`` (default: the config's audit log,
+    read only when a journal names an incomplete folder) says what earlier prunes intended.
 
     Raises:
         StoreError: the store cannot be listed.
     """
-    run = compute_run_plan(config, store.list(), now)
+    run = compute_run_plan(config, store.list(), now, intents or (lambda: read_intents(config)))
     refusals = check_safety(run, config, now)
     _log.info("prune.planned", keep=len(run.kept_ids()), forget=len(run.to_forget()),
               unknown=len(run.unknown), incomplete=len(run.incomplete), refusals=len(refusals))

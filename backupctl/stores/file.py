@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import stat
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,8 +30,10 @@ from backupctl.stores.base import (
     StoredSnapshot,
 )
 from backupctl.stores.layout import (
+    INTERNAL_PREFIX,
     JOURNAL_PREFIX,
     MANIFEST,
+    MAX_JOURNAL_BYTES,
     FolderScanner,
     KeyTemplate,
     LayoutError,
@@ -43,6 +46,7 @@ from backupctl.stores.layout import (
     encode_journal,
     parse_snapshot_id,
     select_deletions,
+    spent_journals,
 )
 from restore.verify import hash_file
 
@@ -115,19 +119,51 @@ class FileStore:
             return ManifestRead(None, error=str(exc))
 
     def _journal_ids(self, keys: Sequence[str]) -> set[str]:
-        ids: set[str] = set()
+        return set().union(*self._read_journals(keys).values())
+
+    def _read_journals(self, keys: Sequence[str]) -> dict[str, set[str]]:
+        """Journal key -> the ids it names, for the readable journals (others are logged and
+        left in place). Nothing is read through a symlink."""
+        journals: dict[str, set[str]] = {}
+        if self._internal_symlink():
+            return journals
         for key in keys:
             try:
-                ids.update(decode_journal((self.root / key).read_bytes()))
+                fd = os.open(self.root / key, os.O_RDONLY | os.O_NOFOLLOW)
+                with os.fdopen(fd, "rb") as f:
+                    journals[key] = set(decode_journal(f.read(MAX_JOURNAL_BYTES + 1)))
             except (OSError, ManifestError) as exc:
                 log.warning("unreadable deletion journal", key=key, error=str(exc))
-        return ids
+        return journals
+
+    def _internal_symlink(self) -> Path | None:
+        """``_backupctl/`` or ``_backupctl/deleting/`` when it is a symlink (someone planted it:
+        backupctl never creates one), else None. Journals are then neither read nor written."""
+        for d in (self.root / INTERNAL_PREFIX, self.root / JOURNAL_PREFIX):
+            if d.is_symlink():
+                log.warning("symlinked backupctl folder: deletion journals ignored", path=str(d))
+                return d
+        return None
 
     def _journals(self) -> builtins.list[str]:
         d = self.root / JOURNAL_PREFIX
-        if not d.is_dir():
+        if self._internal_symlink() or not d.is_dir():
             return []
         return sorted(JOURNAL_PREFIX + p.name for p in d.iterdir() if p.name.endswith(".json"))
+
+    def _folder(self, sid: str) -> Path | None:
+        """The snapshot's folder, or None when it cannot be reached without following a symlink
+        (or lies outside the root): a prune never deletes through a link."""
+        group, t = parse_snapshot_id(sid)
+        rel = self.template.folder(group, t).rstrip("/")
+        path = self.root
+        for part in rel.split("/"):
+            if part in ("", ".", ".."):
+                return None
+            path = path / part
+            if path.is_symlink():
+                return None
+        return path
 
     # ----------------------------------------------------------------- delete
 
@@ -141,15 +177,19 @@ class FileStore:
             StoreError: the journal cannot be written (nothing deleted then).
         """
         report = DeleteReport()
-        journals = self._journals()
-        todo = select_deletions(snapshots, self._journal_ids(journals), report)
+        journals = self._read_journals(self._journals())
+        todo = select_deletions(snapshots, set().union(*journals.values()), report)
         if not todo:
             return report
+        if (link := self._internal_symlink()) is not None:
+            raise StoreError(f"{self.url}: {link} is a symlink (backupctl never makes one): remove it; "
+                             "nothing was deleted")
         now = clock.now()
         run_key = f"{JOURNAL_PREFIX}{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}.json"
+        present = {i for ids in journals.values() for i in ids if (f := self._folder(i)) is not None and f.exists()}
         try:
             self._write_atomic(run_key, encode_journal(todo, run_key, now))
-            for key in journals:
+            for key in spent_journals(journals, todo, present):  # their ids are in the new journal
                 (self.root / key).unlink(missing_ok=True)
         except OSError as exc:
             raise StoreError(f"{self.url}: writing the deletion journal failed: {exc}") from None
@@ -179,8 +219,9 @@ class FileStore:
         os.replace(tmp, path)
 
     def _delete_one(self, sid: str, asked: bool) -> Outcome:
-        group, t = parse_snapshot_id(sid)
-        folder = self.root / self.template.folder(group, t)
+        folder = self._folder(sid)
+        if folder is None:
+            return Outcome("failed", "its folder is reached through a symlink: never followed; left alone")
         manifest = folder / MANIFEST
         if not folder.is_dir():
             return Outcome("skipped")
@@ -207,7 +248,7 @@ class FileStore:
 
     def _folder_of(self, s: StoredSnapshot) -> Path:
         group, t = parse_snapshot_id(s.snapshot.id)
-        return self.root / self.template.folder(group, t)
+        return self.root / self.template.folder(group, t)  # reading only: a link is reported by hashing
 
     def check_integrity(self, snapshots: Sequence[StoredSnapshot]) -> builtins.list[IntegrityProblem]:
         """Re-read every manifest file (streaming sha256) and report size, hash and missing files."""
@@ -283,14 +324,20 @@ def _check_file(task: tuple[str, Path, ManifestEntry]) -> str | None:
 
 
 def _remove_tree(folder: Path) -> int:
-    """Delete every file under ``folder`` (no symlink is followed), then the empty dirs; bytes freed."""
+    """Delete every file under ``folder``, then the empty dirs; bytes freed. No symlink is
+    followed, ``folder`` itself included: every step works relative to an open directory
+    (``os.fwalk``), so a link swapped in after the checks cannot redirect it."""
     freed = 0
-    for dirpath, dirnames, filenames in os.walk(folder, topdown=False):
-        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
-            p = os.path.join(dirpath, name)
-            freed += os.lstat(p).st_size
-            os.unlink(p)
-        os.rmdir(dirpath)
+    for _, dirnames, filenames, dirfd in os.fwalk(folder, topdown=False, follow_symlinks=False):
+        for name in filenames:
+            freed += os.lstat(name, dir_fd=dirfd).st_size
+            os.unlink(name, dir_fd=dirfd)
+        for name in dirnames:
+            if stat.S_ISLNK(os.lstat(name, dir_fd=dirfd).st_mode):
+                os.unlink(name, dir_fd=dirfd)
+            else:
+                os.rmdir(name, dir_fd=dirfd)
+    os.rmdir(folder)
     return freed
 
 

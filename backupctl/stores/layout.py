@@ -29,10 +29,8 @@ from retention import Snapshot
 __all__ = [
     "INTERNAL_PREFIX", "JOURNAL_PREFIX", "MANIFEST", "MAX_DELETE_BATCH", "FolderAgg", "FolderScanner",
     "KeyTemplate", "LayoutError", "ManifestError", "ManifestRead", "Outcome", "apply_outcome", "build_listing",
-    "chunks",
-    "decode_journal", "encode_journal", "fewest_delete_requests", "format_time", "parse_manifest",
-    "parse_snapshot_id", "select_deletions",
-    "snapshot_id",
+    "chunks", "decode_journal", "encode_journal", "fewest_delete_requests", "format_time", "group_problem",
+    "layout_problems", "parse_manifest", "parse_snapshot_id", "select_deletions", "snapshot_id", "spent_journals",
 ]
 
 MANIFEST = "manifest.json"
@@ -453,14 +451,14 @@ def fewest_delete_requests(manifests: int, data: int, size: int = MAX_DELETE_BAT
 def select_deletions(
     snapshots: Sequence[StoredSnapshot], pending: Collection[str], report: DeleteReport,
 ) -> dict[str, bool]:
-    """Which snapshot ids a delete run works on.
+    """Which snapshot ids a delete run works on: only ones the caller hands over.
 
     Held snapshots go to ``report.held`` untouched; incomplete ones go to ``report.failed``
-    unless a deletion journal names them (``pending``). Ids only in ``pending`` are added to
-    be finished if their manifest is gone.
+    unless a deletion journal names them too (``pending``): the caller (the runner) decided
+    to finish them, and the store's own journal agrees. A journal alone never adds an id.
 
     Returns:
-        id -> True when the caller asked for it, False when it is only resumed from a journal.
+        id -> True for a complete snapshot, False for an interrupted deletion to finish.
     """
     todo: dict[str, bool] = {}
     for s in snapshots:
@@ -471,9 +469,16 @@ def select_deletions(
             report.failed[sid] = "incomplete snapshot (no valid manifest.json): never deleted"
         else:
             todo[sid] = s.status == "complete"
-    for sid in sorted(pending):
-        todo.setdefault(sid, False)
     return todo
+
+
+def spent_journals(journals: Mapping[str, Collection[str]], todo: Collection[str],
+                   present: Collection[str] | None) -> list[str]:
+    """The journals a delete run may remove once its own journal is written: those whose every
+    id is in this run (``todo``) or no longer in the store (not in ``present``, the ids the
+    last listing saw; None: unknown, keep every journal that names an id outside the run)."""
+    return sorted(key for key, ids in journals.items()
+                  if all(i in todo or (present is not None and i not in present) for i in ids))
 
 
 @dataclass

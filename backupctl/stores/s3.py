@@ -57,6 +57,8 @@ from backupctl.stores.layout import (
     JOURNAL_PREFIX,
     MANIFEST,
     MAX_DELETE_BATCH,
+    MAX_JOURNAL_BYTES,
+    MAX_MANIFEST_BYTES,
     FolderAgg,
     FolderScanner,
     KeyTemplate,
@@ -71,6 +73,7 @@ from backupctl.stores.layout import (
     encode_journal,
     parse_snapshot_id,
     select_deletions,
+    spent_journals,
 )
 
 __all__ = ["S3Store"]
@@ -167,6 +170,7 @@ class S3Store:
         self._listed: dict[str, _Listed] = {}
         self._listed_keys = 0
         self._journals: dict[str, set[str]] | None = None
+        self._present: set[str] | None = None  # every id the last listing saw (None: not listed)
 
     # ----------------------------------------------------------------- listing
 
@@ -197,6 +201,7 @@ class S3Store:
         else:
             listing = self._list_objects_mode()
         listing.requests = self.counter.since(mark)
+        self._present = {s.snapshot.id for s in (*listing.snapshots, *listing.incomplete)}
         log.debug("listed", url=self.url, snapshots=len(listing.snapshots), incomplete=len(listing.incomplete),
                   unknown=len(listing.unknown), requests=listing.requests)
         return listing
@@ -277,7 +282,7 @@ class S3Store:
         key = self.prefix + folder + MANIFEST
         try:
             resp = self.client.get_object(Bucket=self.bucket, Key=key)
-            data = resp["Body"].read()
+            data = resp["Body"].read(MAX_MANIFEST_BYTES + 1)  # a larger one is reported, not read whole
         except (ClientError, BotoCoreError) as exc:
             return ManifestRead(None, error=s3_error(exc))
         return ManifestRead(data, held=_held_reason(resp, clock.now()))
@@ -295,7 +300,8 @@ class S3Store:
         journals: dict[str, set[str]] = {}
         for key in journal_keys:
             try:
-                body = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
+                resp = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+                body = resp["Body"].read(MAX_JOURNAL_BYTES + 1)  # a larger one is refused unread
                 journals[key] = set(decode_journal(body))
             except (ClientError, BotoCoreError, ManifestError) as exc:
                 log.warning("unreadable deletion journal", key=key, error=str(exc))
@@ -320,11 +326,11 @@ class S3Store:
         """
         mark = self.counter.mark()
         report = DeleteReport()
-        journals, pending = self._pending_journals()
-        todo = select_deletions(snapshots, pending, report)
+        journals = self._pending_journals()
+        todo = select_deletions(snapshots, set().union(*journals.values()), report)
         if todo:
             self._journals = None  # unknown until the final journal write succeeds
-            run_key = self._write_journal(todo, journals)
+            run_key = self._write_journal(todo, spent_journals(journals, todo, self._present))
             if self.config.store.delete_versions and self._versioned():
                 unfinished = self._run_deletes(todo, True, report, progress)
             else:
@@ -338,8 +344,8 @@ class S3Store:
         report.requests = self.counter.since(mark)
         return report
 
-    def _pending_journals(self) -> tuple[builtins.list[str], set[str]]:
-        """The readable deletion journals this run folds into its own, and the ids they name.
+    def _pending_journals(self) -> dict[str, set[str]]:
+        """The readable deletion journals and the ids each names.
 
         Uses the journals the last listing read (the prune lists under its lock, so they are
         current) and lists ``_backupctl/deleting/`` only when this store has not listed.
@@ -350,7 +356,7 @@ class S3Store:
         if self._journals is None:
             self._journals = self._read_journals(
                 [k for k, _ in self._iter_keys(self.prefix + JOURNAL_PREFIX) if k.endswith(".json")])
-        return sorted(self._journals), set().union(*self._journals.values())
+        return dict(self._journals)
 
     def _write_journal(self, todo: dict[str, bool], old_journals: Sequence[str]) -> str:
         now = clock.now()
@@ -545,6 +551,12 @@ class S3Store:
         has_manifest = any(o.latest and not o.marker for o in manifest)
         if not objs:
             return Outcome("skipped")
+        if not asked and manifest:
+            # backupctl deletes every manifest version first and never writes a delete marker: a
+            # marker or an old version here means someone hid the manifest. The snapshot can be
+            # brought back, so it is not an interrupted deletion to finish.
+            return Outcome("failed", "manifest.json is hidden (a delete marker or older versions remain), not "
+                                     "deleted by backupctl: left alone; restore it, or delete the folder by hand")
         if not asked and has_manifest:
             return Outcome("skipped")  # the journal's entry is stale: a complete snapshot is not ours to finish
         if asked and not has_manifest:

@@ -152,7 +152,8 @@ def test_select_deletions_never_picks_held_or_unjournaled_incomplete_snapshots()
         stored("app/20261120T050000Z"), stored("app/20261120T110000Z", "held", "legal hold"),
         stored("app/20261120T170000Z", "incomplete"), stored("app/20261120T230000Z", "incomplete"),
     ], pending={"app/20261120T230000Z", "app/20261119T230000Z"}, report=report)
-    assert todo == {"app/20261120T050000Z": True, "app/20261120T230000Z": False, "app/20261119T230000Z": False}
+    # a journal-only id (app/20261119T230000Z) is never added: only what the caller hands over
+    assert todo == {"app/20261120T050000Z": True, "app/20261120T230000Z": False}
     assert report.held == {"app/20261120T110000Z": "legal hold"}
     assert "never deleted" in report.failed["app/20261120T170000Z"]
 

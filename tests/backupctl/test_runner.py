@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from backupctl.config import Config, PolicyConfig, parse_config
 from backupctl.errors import LockHeld
+from backupctl.resume import Intents, intents_from_records
 from backupctl.runner import (
     INTERRUPTED,
     NEWEST_REASON,
@@ -316,12 +317,15 @@ def test_partial_failure_is_journalled_and_a_rerun_finishes_the_job() -> None:
     kept = compute_run_plan(make_config(), store.list(), NOW).kept_ids()
     victim = sorted(store.snaps)[1]
     store.fail = {victim}
-    result, _, _ = prune(make_config(), store)
+    result, first, _ = prune(make_config(), store)
     assert not result.ok and set(result.failed) == {victim}
     assert store.snaps[victim].status == "incomplete"  # manifest gone: no longer looks whole
-    assert [s.snapshot.id for s in compute_run_plan(make_config(), store.list(), NOW).resume] == [victim]
+    assert compute_run_plan(make_config(), store.list(), NOW).resume == []  # no audit log: no trust
+    intents = Intents(intents_from_records([{"action": a, "data": d} for a, d in first.records]))
+    assert [s.snapshot.id for s in compute_run_plan(make_config(), store.list(), NOW, lambda: intents).resume] \
+        == [victim]
     store.fail = set()
-    result, audit, _ = prune(make_config(), store)
+    result, audit, _ = prune(make_config(), store, intents=lambda: intents)
     assert result.ok and result.deleted == [victim]
     assert audit.records[0][1]["delete"][0]["reason"] == "resume interrupted prune"
     assert {i for i, s in store.snaps.items() if s.status != "incomplete"} == kept

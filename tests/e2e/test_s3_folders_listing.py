@@ -125,7 +125,7 @@ def test_an_interrupted_deletion_is_found_through_its_journal_and_finished(
     assert [s.snapshot.id for s in listing.incomplete] == [sid]
     assert "deletion interrupted" in (listing.incomplete[0].problem or "")
 
-    report = store.delete([])
+    report = store.delete(listing.incomplete)
     assert report.deleted == [sid]
     assert report.requests["ListObjectsV2"] == 1  # that one folder
     assert not any(k.startswith(f"bk/{sid}/") for k in all_keys(s3_client, bucket))

@@ -118,7 +118,8 @@ def test_every_manifest_is_deleted_before_any_data_and_a_rerun_finishes_an_inter
     for s in seeded:  # data still there
         assert all_keys(s3_client, bucket, f"bk/{s.id}/") == {f"bk/{s.id}/{k}" for k in s.objects}
 
-    report = store.delete([])  # the rerun finishes what the journal names
+    assert store.delete([]).deleted == []  # a journal alone never makes the store delete
+    report = store.delete(listing.incomplete)  # the runner hands back what the journal names: finished
     assert report.deleted == sorted(s.id for s in seeded)
     assert report.requests["ListObjectsV2"] == 1  # 6 folders to re-list: one listing of the prefix is cheaper
     assert all_keys(s3_client, bucket) == set()
@@ -265,8 +266,9 @@ def test_per_key_errors_fail_the_snapshot_with_the_s3_code_and_a_rerun_finishes(
     assert victim in report.failed[snap.snapshot.id]
     store.client.meta.events.unregister("after-call.s3.DeleteObjects", inject)
     store.client.meta.events.unregister("before-parameter-build.s3.DeleteObjects", spare)
-    assert "deletion interrupted" in (store.list().incomplete[0].problem or "")
-    assert store.delete([]).deleted == [snap.snapshot.id]
+    listing = store.list()
+    assert "deletion interrupted" in (listing.incomplete[0].problem or "")
+    assert store.delete(listing.incomplete).deleted == [snap.snapshot.id]
     assert all_keys(s3_client, bucket) == set()
 
 

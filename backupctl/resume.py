@@ -1,0 +1,59 @@
+"""Which interrupted deletions a prune may finish: only what an earlier backupctl prune
+recorded, in the audit log, as being deleted.
+
+A deletion journal (``_backupctl/deleting/*.json``) is only a hint: anyone who can write to
+the store can plant one. A folder without a manifest that a journal names is resumed only
+when a ``prune.intent`` record of a verified audit log names it too, and the runner then also
+checks it against today's listing (never the newest of its group; see
+:func:`backupctl.runner.compute_run_plan`). Everything else stays "incomplete, never deleted".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from backupctl.errors import BackupctlError
+
+__all__ = ["Intents", "intents_from_records", "read_intents"]
+
+
+@dataclass(frozen=True)
+class Intents:
+    """Snapshot ids earlier prunes recorded in ``prune.intent``; ``problem`` says why none can
+    be trusted (the audit log does not verify, or cannot be read)."""
+
+    ids: frozenset[str] = frozenset()
+    problem: str | None = None
+
+
+def intents_from_records(records: list[dict[str, Any]]) -> frozenset[str]:
+    """The ids named by ``delete[].id`` of every ``prune.intent`` record (other shapes ignored)."""
+    ids: set[str] = set()
+    for record in records:
+        data = record.get("data") if record.get("action") == "prune.intent" else None
+        delete = data.get("delete") if isinstance(data, dict) else None
+        for item in delete if isinstance(delete, list) else ():
+            if isinstance(item, dict) and isinstance(item.get("id"), str):
+                ids.add(item["id"])
+    return frozenset(ids)
+
+
+def read_intents(config: Any) -> Intents:
+    """Read and verify the config's audit log; the ids its ``prune.intent`` records name.
+
+    Returns:
+        :class:`Intents`; with ``problem`` set (and no ids) when the log does not verify or
+        cannot be read. Never raises for a bad log: not resuming is always safe.
+    """
+    from backupctl.audit import AuditLog, audit_blobs_for
+
+    try:
+        log = AuditLog(audit_blobs_for(config))
+        report = log.verify_report()
+        if not report.ok:
+            return Intents(problem=f"the audit log does not verify ({len(report.problems)} problem(s); "
+                                   "run `backupctl audit verify`)")
+        return Intents(intents_from_records(log.records()))
+    except BackupctlError as exc:
+        return Intents(problem=f"the audit log cannot be read: {exc}")
