@@ -33,9 +33,10 @@ from backupctl import clock
 from backupctl.blobs import open_blobs
 from backupctl.config import Config
 from backupctl.errors import ConfigError, StoreError
-from backupctl.lock import default_actor
+from backupctl.lock import ConditionIgnored, confirm_condition, default_actor
 from backupctl.log import get_logger
 from backupctl.stores.base import BlobStore, PreconditionFailed
+from backupctl.untrusted import loads
 
 __all__ = [
     "AUDIT_PREFIX", "HEAD_KEY", "ZERO_HASH", "AuditLog", "AuditProblem", "AuditReport", "audit_blobs_for", "canonical",
@@ -128,11 +129,21 @@ class _Entry:
     record: dict[str, Any] | None
 
 
+def _load(raw: bytes | str, what: str) -> Any:
+    """A record or head read from the store: bounded JSON (depth, digits, size, no NaN).
+
+    Raises:
+        UntrustedInput (a ValueError): anything else, naming ``what``.
+    """
+    return loads(raw, what)
+
+
 def _parse(where: str, slot: int | None, raw: bytes | str, problems: list[AuditProblem]) -> _Entry:
     try:
-        record = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        problems.append(AuditProblem(slot, where, f"not valid JSON ({exc}): the record was damaged or replaced"))
+        record = _load(raw, "record")
+    except ValueError as exc:
+        problems.append(AuditProblem(slot, where, f"not valid JSON or out of bounds ({exc}): the record was "
+                                                  "damaged or replaced"))
         return _Entry(where, slot, None)
     bad = _record_problems(record)
     if bad:
@@ -261,6 +272,7 @@ class AuditLog:
         self.blobs = blobs
         self.max_attempts = max_attempts
         self.workers = workers
+        self._condition_checked = False  # whether this store was seen to honour If-None-Match
 
     # reading ---------------------------------------------------------------------------
 
@@ -281,7 +293,7 @@ class AuditLog:
         out = []
         for key, raw in self._fetch(k for k in self._keys() if _KEY_RE.match(k)):
             try:
-                record = json.loads(raw)
+                record = _load(raw, f"audit record {key}")
             except ValueError:
                 record = None
             if _record_problems(record):
@@ -295,7 +307,7 @@ class AuditLog:
         if not keys:
             return ZERO_HASH
         try:
-            return record_hash(json.loads(self.blobs.get(keys[-1])))
+            return record_hash(_load(self.blobs.get(keys[-1]), f"audit record {keys[-1]}"))
         except ValueError:
             raise StoreError(f"audit record {keys[-1]} is unreadable; run `backupctl audit verify`") from None
 
@@ -304,7 +316,7 @@ class AuditLog:
         lines = []
         for key, raw in self._fetch(k for k in self._keys() if _KEY_RE.match(k)):
             try:
-                lines.append(canonical(json.loads(raw)).decode())
+                lines.append(canonical(_load(raw, f"audit record {key}")).decode())
             except ValueError:
                 lines.append(json.dumps({"unreadable_object": key, "raw": raw.decode("utf-8", "replace")}))
         return "".join(line + "\n" for line in lines)
@@ -338,14 +350,19 @@ class AuditLog:
 
     def _read_head(self) -> tuple[int, str] | None:
         try:
-            data = json.loads(self.blobs.get(HEAD_KEY))
-            seq, digest = data["seq"], data["sha256"]
+            raw = self.blobs.get(HEAD_KEY)
         except KeyError:
             return None
-        except (ValueError, TypeError):
-            raise StoreError(f"the audit head pointer {HEAD_KEY} is unreadable; run `backupctl audit verify`") from None
-        if not isinstance(seq, int) or not isinstance(digest, str):
-            raise StoreError(f"the audit head pointer {HEAD_KEY} is malformed; run `backupctl audit verify`")
+        try:
+            data = _load(raw, "the audit head pointer")
+        except ValueError as exc:
+            raise StoreError(f"the audit head pointer {HEAD_KEY} is unreadable ({exc}); run "
+                             "`backupctl audit verify`") from None
+        seq = data.get("seq") if isinstance(data, dict) else None
+        digest = data.get("sha256") if isinstance(data, dict) else None
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1 or not isinstance(digest, str):
+            raise StoreError(f"the audit head pointer {HEAD_KEY} is malformed (expected {{\"seq\": a positive "
+                             "integer, \"sha256\": a string}); run `backupctl audit verify`")
         return seq, digest
 
     def _check_head_pointer(self, by_seq: dict[int, _Entry], problems: list[AuditProblem]) -> None:
@@ -393,6 +410,8 @@ class AuditLog:
         body = {"time": now.isoformat(), "actor": actor or default_actor(), "action": action,
                 "data": json.loads(canonical(data))}
         seq, prev = self._tail()
+        if seq > 0:
+            self._check_condition(seq)  # before writing: a store that ignores it would let us overwrite
         for attempt in range(self.max_attempts):
             record = {**body, "seq": seq + 1, "prev": prev}
             record["sha256"] = record_digest(record)
@@ -405,6 +424,7 @@ class AuditLog:
                 seq, prev = self._walk(seq, prev)
                 time.sleep(random.uniform(0, 0.01 * min(attempt + 1, 10)))
                 continue
+            self._confirm_written(seq + 1, raw)
             break
         else:
             raise StoreError(f"could not append to the audit log after {self.max_attempts} attempts: "
@@ -412,6 +432,38 @@ class AuditLog:
         self._advance_head(record["seq"], record_hash(record))
         _log().info("audit_appended", seq=record["seq"], action=action)
         return record
+
+    def _check_condition(self, seq: int) -> None:
+        """Once per log object: a conditional PUT of record ``seq``'s own bytes must be refused.
+
+        Raises:
+            ConditionIgnored: the store ignores If-None-Match (nothing new was appended).
+        """
+        if self._condition_checked:
+            return
+        raw = self._get_or_none(record_key(seq))
+        if raw is None:
+            return
+        try:
+            confirm_condition(self.blobs, record_key(seq), raw, f"audit record {record_key(seq)}")
+        except ConditionIgnored as exc:
+            raise ConditionIgnored(f"{exc}. The audit log was left as it was: nothing was appended") from None
+        self._condition_checked = True
+
+    def _confirm_written(self, seq: int, raw: bytes) -> None:
+        """After a conditional PUT of record ``seq``: it must read back as exactly ``raw``.
+
+        Raises:
+            ConditionIgnored: another writer replaced it (the store ignored If-None-Match).
+        """
+        if self._get_or_none(record_key(seq)) != raw:
+            _log().error("audit_record_overwritten", seq=seq)
+            raise ConditionIgnored(
+                f"audit record {seq} ({record_key(seq)}) was overwritten by another writer right after this run "
+                "wrote it: the store did not honour If-None-Match: *. This run's record is lost and nothing "
+                "more was appended; run `backupctl audit verify` and use a service that honours conditional "
+                "writes")
+        self._check_condition(seq)
 
     def _get_or_none(self, key: str) -> bytes | None:
         try:
@@ -424,10 +476,10 @@ class AuditLog:
         if raw is None:
             return None
         try:
-            return record_hash(json.loads(raw))
-        except ValueError:
-            raise StoreError(f"audit record {record_key(seq)} is unreadable; the log is damaged, nothing was "
-                             "appended. Run `backupctl audit verify`") from None
+            return record_hash(_load(raw, f"audit record {record_key(seq)}"))
+        except ValueError as exc:
+            raise StoreError(f"audit record {record_key(seq)} is unreadable ({exc}); the log is damaged, nothing "
+                             "was appended. Run `backupctl audit verify`") from None
 
     def _walk(self, seq: int, prev: str) -> tuple[int, str]:
         """From record ``seq`` (hash ``prev``), follow existing records to the newest."""

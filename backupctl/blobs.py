@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,6 +80,41 @@ class FileBlobs:
             raise KeyError(key) from None
         except OSError as exc:
             raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+    def get_with_meta(self, key: str) -> tuple[bytes, float | None, float | None]:
+        """The file's bytes, its mtime and the local clock now (POSIX seconds).
+
+        On a file store the file's mtime against this host's clock is all there is: both come
+        from the kernel (on NFS, the mtime from the server's), so a lock's age does not
+        depend on the clock of the host that wrote it, but a reader whose own clock is off
+        (or an NFS server whose is) still misjudges it. A symlink, FIFO or device is refused.
+
+        Raises:
+            KeyError: no such key (or it is a directory).
+            StoreError: not a regular file, or it cannot be read.
+        """
+        path = self._path(key)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise KeyError(key) from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise StoreError(f"{path} is a symlink; refused (expected a regular file)") from None
+            raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+        try:
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                raise KeyError(key)
+            if not stat.S_ISREG(info.st_mode):
+                raise StoreError(f"{path} is not a regular file; refused")
+            with os.fdopen(fd, "rb", closefd=False) as fh:
+                data = fh.read()
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+        finally:
+            os.close(fd)
+        return data, info.st_mtime, time.time()
 
     def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
         """Write ``data`` atomically at ``key``.

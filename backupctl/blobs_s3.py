@@ -7,6 +7,8 @@ when an S3 blob store is actually used.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -25,6 +27,17 @@ _PRECONDITION_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict"
 def _log() -> Any:
     """The logger, resolved per call so it follows the CLI's ``log.configure``."""
     return get_logger("blobs")
+
+
+def _http_date(value: Any) -> float | None:
+    """POSIX seconds of an HTTP ``Date`` header; None when absent or unparsable."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return parsed.timestamp() if parsed.tzinfo else None
 
 
 class S3Blobs:
@@ -77,6 +90,36 @@ class S3Blobs:
             raise self._error("GetObject", full, exc) from None
         except BotoCoreError as exc:
             raise self._error("GetObject", full, exc) from None
+
+    def get_with_meta(self, key: str) -> tuple[bytes, float | None, float | None]:
+        """The object's bytes, its Last-Modified and the service's clock (the response's
+        ``Date`` header), as POSIX seconds; None for a value the service did not send.
+
+        Both times come from the service, so their difference (an object's age) does not
+        depend on the clock of this host or of the host that wrote the object.
+
+        Raises:
+            KeyError: no such key.
+            StoreError: any other S3 failure.
+        """
+        full = self._full(key)
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=full)
+            body = response["Body"]
+            try:
+                data = bytes(body.read())
+            finally:
+                body.close()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _MISSING_CODES:
+                raise KeyError(key) from None
+            raise self._error("GetObject", full, exc) from None
+        except BotoCoreError as exc:
+            raise self._error("GetObject", full, exc) from None
+        modified = response.get("LastModified")
+        written = modified.timestamp() if isinstance(modified, datetime) and modified.tzinfo else None
+        headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        return data, written, _http_date(headers.get("date"))
 
     def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
         """Write ``data`` at ``key``; with ``if_absent`` only when the key does not exist.

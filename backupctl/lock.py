@@ -2,33 +2,67 @@
 
 The lock is ``_backupctl/lock.json`` beside the backups, created with ``If-None-Match: *``
 (file stores: an exclusive link), so of two prunes racing exactly one creates it. It names
-its owner, host, pid, run id, when it was taken and when it expires. An expired lock is
-*stale*: it is reported with the command to clear it (``backupctl unlock``), never taken
-over silently. Releasing deletes the lock only while it still carries our run id.
+its owner, host, pid, run id, a fresh random token, when it was taken and when it expires.
+An expired lock is *stale*: it is reported with the command to clear it (``backupctl
+unlock``), never taken over silently. Releasing deletes the lock only while it still
+carries our run id and token.
+
+Expiry is judged by the store's clock where the store tells it: a lock is stale once the
+service's time when it is read back (S3: the response's ``Date``; file: the local clock) is
+more than its TTL (``expires - acquired``, a span that no clock skew changes) past the time
+the service stored it (S3: Last-Modified; file: the mtime). The claimed ``expires`` (the
+writer's clock) is only used when the store gives no times. A host whose clock is hours off
+therefore neither removes a live lock nor keeps a dead one.
+
+After its conditional PUT a prune reads the lock back (it must be byte for byte ours) and
+repeats the conditional PUT, which must now be refused: a service or proxy that ignores
+``If-None-Match`` is detected there and the prune refuses (:class:`ConditionIgnored`, exit 4).
+
+The lock object is untrusted input: it is parsed with :func:`backupctl.untrusted.loads`,
+fields are type-checked, and anything else is an :class:`UnreadableLock` (exit 1; only
+``backupctl unlock --force`` removes it, a garbage lock is never "stale").
 """
 
 from __future__ import annotations
 
 import getpass
 import json
+import math
 import os
 import socket
 import uuid
-from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
 from backupctl.errors import LockHeld, StoreError
 from backupctl.log import get_logger
 from backupctl.stores.base import BlobStore, PreconditionFailed
+from backupctl.untrusted import loads
 from retention import Duration
 
 __all__ = [
-    "LOCK_KEY", "Lock", "LockInfo", "acquire_lock", "default_actor", "lock_blobs_for", "read_lock", "ttl_delta",
+    "LOCK_KEY", "ConditionIgnored", "Lock", "LockInfo", "UnreadableLock", "acquire_lock", "confirm_condition",
+    "default_actor", "lock_blobs_for", "read_lock", "read_lock_raw", "ttl_delta",
 ]
 
 LOCK_KEY = "_backupctl/lock.json"
+LOCK_MAX_BYTES = 64 << 10  # a lock backupctl writes is ~300 bytes
+_MAX_FIELD = 1024
+
+
+class UnreadableLock(StoreError):
+    """The lock object exists but is not a lock backupctl wrote (exit 1); ``reason`` says why."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class ConditionIgnored(LockHeld):
+    """The store does not honour ``If-None-Match: *``: one writer at a time cannot be
+    guaranteed there, so the run refuses (exit 4)."""
 
 
 def _log() -> Any:
@@ -53,9 +87,41 @@ def ttl_delta(ttl: timedelta | Duration, now: datetime) -> timedelta:
     return now - ttl.cutoff(now)
 
 
+def _printable(text: str, limit: int = 200) -> str:
+    """``text`` safe for a terminal line: control characters escaped, long text cut."""
+    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:limit])
+    return out + ("…" if len(text) > limit else "")
+
+
+def _field_str(data: dict[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str):
+        raise ValueError(f"{name}: expected a string, got {type(value).__name__}")
+    if len(value) > _MAX_FIELD:
+        raise ValueError(f"{name}: {len(value)} characters (at most {_MAX_FIELD})")
+    return value
+
+
+def _field_time(data: dict[str, Any], name: str) -> datetime:
+    text = _field_str(data, name)
+    try:
+        stamp = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{name}: {_printable(text, 40)!r} is not an ISO 8601 time") from None
+    if stamp.tzinfo is None:
+        raise ValueError(f"{name}: {_printable(text, 40)!r} carries no UTC offset")
+    try:
+        stamp.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError(f"{name}: {_printable(text, 40)!r} is out of range") from None
+    return stamp
+
+
 @dataclass(frozen=True)
 class LockInfo:
-    """What the lock object says: who holds it, where, since and until when."""
+    """What the lock object says: who holds it, where, since and until when; and, when read
+    back from a store that tells, when the service stored it and the service's clock then
+    (POSIX seconds, not part of the object)."""
 
     owner: str
     host: str
@@ -63,41 +129,86 @@ class LockInfo:
     run_id: str
     acquired: datetime
     expires: datetime
+    token: str = ""
+    written: float | None = field(default=None, compare=False)
+    service_now: float | None = field(default=None, compare=False)
+
+    @property
+    def ttl(self) -> timedelta:
+        """How long the lock is valid: ``expires - acquired`` (both the writer's clock)."""
+        return self.expires - self.acquired
+
+    @property
+    def by_service_clock(self) -> bool:
+        """True when the store gave both the write time and its clock: expiry is judged by them."""
+        return self.written is not None and self.service_now is not None
+
+    def overdue(self, now: datetime) -> timedelta:
+        """How long past its expiry the lock is (negative while live).
+
+        By the store's clock when known (``service_now - written - ttl``); with only the
+        write time, the later of that age against ``now`` and the claimed expiry; else
+        ``now - expires`` (this host's clock against the writer's).
+        """
+        if self.written is not None and self.service_now is not None:
+            return timedelta(seconds=self.service_now - self.written) - self.ttl
+        claimed = now - self.expires
+        if self.written is not None:
+            return min(claimed, timedelta(seconds=now.timestamp() - self.written) - self.ttl)
+        return claimed
 
     def is_stale(self, now: datetime) -> bool:
-        """True once ``now`` is at or past the expiry."""
-        return now >= self.expires
+        """True once the lock is past its TTL (see :meth:`overdue`); ``now`` is this host's
+        clock, used only when the store gives no times."""
+        return self.overdue(now) > timedelta(0)
+
+    def clock(self) -> str:
+        """Which clock judged the expiry, for messages."""
+        return "by the store's clock" if self.by_service_clock else "by this host's clock"
 
     def to_bytes(self) -> bytes:
         """The JSON stored in the lock object."""
-        data = asdict(self) | {"version": 1, "acquired": self.acquired.isoformat(), "expires": self.expires.isoformat()}
+        data = {"owner": self.owner, "host": self.host, "pid": self.pid, "run_id": self.run_id,
+                "token": self.token, "version": 1, "acquired": self.acquired.isoformat(),
+                "expires": self.expires.isoformat()}
         return json.dumps(data, indent=2, sort_keys=True).encode()
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored fields as a JSON-ready dict (for ``unlock`` output and audit records)."""
+        return dict(json.loads(self.to_bytes()))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> LockInfo:
-        """Parse a lock object.
+        """Parse a lock object (untrusted: bounded parse, every field type-checked).
 
         Raises:
-            ValueError: not JSON, a field missing or of the wrong type, or a time without offset.
+            ValueError: not bounded JSON, not an object, a field missing or of the wrong
+                type, a time without offset or out of range, or ``expires`` before ``acquired``.
         """
-        data: Any = json.loads(raw)
+        data: Any = loads(raw, "the lock object", max_bytes=LOCK_MAX_BYTES)
         if not isinstance(data, dict):
-            raise ValueError("expected a JSON object")
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        pid = data.get("pid")
+        if isinstance(pid, bool) or not isinstance(pid, int):
+            raise ValueError(f"pid: expected an integer, got {type(pid).__name__}")
+        token = data.get("token", "")
+        if not isinstance(token, str) or len(token) > _MAX_FIELD:
+            raise ValueError("token: expected a short string")
+        info = cls(owner=_field_str(data, "owner"), host=_field_str(data, "host"), pid=pid,
+                   run_id=_field_str(data, "run_id"), acquired=_field_time(data, "acquired"),
+                   expires=_field_time(data, "expires"), token=token)
         try:
-            info = cls(
-                owner=str(data["owner"]), host=str(data["host"]), pid=int(data["pid"]), run_id=str(data["run_id"]),
-                acquired=datetime.fromisoformat(data["acquired"]), expires=datetime.fromisoformat(data["expires"]),
-            )
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"missing or malformed field {exc}") from None
-        if info.acquired.tzinfo is None or info.expires.tzinfo is None:
-            raise ValueError("acquired/expires carry no UTC offset")
+            ttl = info.ttl
+        except OverflowError:
+            raise ValueError("acquired/expires are out of range") from None
+        if ttl < timedelta(0):
+            raise ValueError("expires is before acquired")
         return info
 
     def describe(self) -> str:
         """``alice@db1 (pid 42, run 1f2e…) since … until …`` for messages."""
-        return (f"{self.owner} (host {self.host}, pid {self.pid}, run {self.run_id}) "
-                f"since {self.acquired.isoformat()} until {self.expires.isoformat()}")
+        return (f"{_printable(self.owner)} (host {_printable(self.host)}, pid {self.pid}, run "
+                f"{_printable(self.run_id)}) since {self.acquired.isoformat()} until {self.expires.isoformat()}")
 
 
 def _where(blobs: BlobStore) -> str:
@@ -105,21 +216,79 @@ def _where(blobs: BlobStore) -> str:
     return f"{url.rstrip('/')}/{LOCK_KEY}" if isinstance(url, str) else LOCK_KEY
 
 
-def read_lock(blobs: BlobStore) -> LockInfo | None:
-    """The current lock, or None when there is none.
+def _get_timed(blobs: BlobStore, key: str) -> tuple[bytes, float | None, float | None]:
+    """``get_with_meta`` where the store has it (an optional BlobStore method), else ``get``."""
+    getter = getattr(blobs, "get_with_meta", None)
+    if not callable(getter):
+        return blobs.get(key), None, None
+    raw, written, service_now = getter(key)
+
+    def seconds(value: Any) -> float | None:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        return float(value) if ok else None
+
+    return raw, seconds(written), seconds(service_now)
+
+
+def read_lock_raw(blobs: BlobStore) -> bytes | None:
+    """The lock object's bytes, None when there is none.
 
     Raises:
-        StoreError: the lock object exists but cannot be parsed (names it; never removed here).
+        UnreadableLock: the object cannot be read as a file/object (a symlink, a FIFO, a read error).
     """
     try:
-        raw = blobs.get(LOCK_KEY)
+        return _get_timed(blobs, LOCK_KEY)[0]
     except KeyError:
         return None
+    except StoreError as exc:
+        raise _unreadable(blobs, str(exc)) from None
+
+
+def _unreadable(blobs: BlobStore, reason: str) -> UnreadableLock:
+    return UnreadableLock(f"the lock object {_where(blobs)} is unreadable ({reason}); inspect it, and if no "
+                          "prune is running remove it with `backupctl unlock --force`", reason)
+
+
+def read_lock(blobs: BlobStore) -> LockInfo | None:
+    """The current lock (with the store's write time and clock where it tells them), or
+    None when there is none.
+
+    Raises:
+        UnreadableLock: the lock object exists but is not a valid lock, or cannot be read
+            (names it and why; never removed here).
+    """
     try:
-        return LockInfo.from_bytes(raw)
+        raw, written, service_now = _get_timed(blobs, LOCK_KEY)
+    except KeyError:
+        return None
+    except StoreError as exc:
+        raise _unreadable(blobs, str(exc)) from None
+    try:
+        info = LockInfo.from_bytes(raw)
     except ValueError as exc:
-        raise StoreError(f"the lock object {_where(blobs)} is unreadable ({exc}); inspect it, and if no prune "
-                         "is running remove it with `backupctl unlock --force`") from None
+        raise _unreadable(blobs, str(exc)) from None
+    return replace(info, written=written, service_now=service_now)
+
+
+def confirm_condition(blobs: BlobStore, key: str, data: bytes, what: str) -> None:
+    """Check that the store honours ``If-None-Match: *`` on ``key``, which holds ``data``:
+    a conditional PUT of the same bytes must be refused. On a store that ignores the
+    condition the object is rewritten with identical bytes (harmless).
+
+    Raises:
+        ConditionIgnored: the conditional PUT succeeded; names the store and ``what``.
+        StoreError: the store failed.
+    """
+    try:
+        blobs.put(key, data, if_absent=True)
+    except PreconditionFailed:
+        return
+    url = getattr(blobs, "url", "the store")
+    _log().error("conditional_put_ignored", store=str(url), key=key)
+    raise ConditionIgnored(
+        f"{url} did not honour If-None-Match: * (a conditional PUT over the existing {what} succeeded): "
+        "backupctl cannot guarantee one writer at a time there, so two prunes could both run and overwrite "
+        "each other's audit records. Use a service (or proxy) that honours conditional writes")
 
 
 class Lock:
@@ -144,7 +313,7 @@ class Lock:
         except StoreError as exc:
             _log().warning("lock_release_unreadable", error=str(exc))
             return False
-        if current is None or current.run_id != self.info.run_id:
+        if current is None or current.run_id != self.info.run_id or current.token != self.info.token:
             _log().warning("lock_not_ours_at_release", run_id=self.info.run_id,
                          holder=current.describe() if current else None)
             return False
@@ -191,11 +360,13 @@ def acquire_lock(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     info = LockInfo(owner=owner or default_actor(), host=socket.gethostname(), pid=os.getpid(),
-                    run_id=run_id or uuid.uuid4().hex, acquired=now, expires=now + ttl_delta(ttl, now))
+                    run_id=run_id or uuid.uuid4().hex, acquired=now, expires=now + ttl_delta(ttl, now),
+                    token=uuid.uuid4().hex)
+    data = info.to_bytes()
     held: LockInfo | None = None
     for _attempt in range(3):  # the holder may release between our PUT and our read: try again
         try:
-            blobs.put(LOCK_KEY, info.to_bytes(), if_absent=True)
+            blobs.put(LOCK_KEY, data, if_absent=True)
         except PreconditionFailed:
             held = read_lock(blobs)
             if held is None:
@@ -203,9 +374,40 @@ def acquire_lock(
             if held.run_id == info.run_id:
                 return Lock(blobs, held)  # our own PUT, retried after a lost response
             raise _held_error(blobs, held, now, config_path) from None
+        _confirm_ours(blobs, info, data)
         _log().info("lock_acquired", owner=info.owner, run_id=info.run_id, expires=info.expires.isoformat())
         return Lock(blobs, info)
     raise _held_error(blobs, held, now, config_path)
+
+
+def _confirm_ours(blobs: BlobStore, info: LockInfo, data: bytes) -> None:
+    """After our conditional PUT: the lock must read back as exactly ours, and a second
+    conditional PUT must be refused; otherwise the service ignores If-None-Match.
+
+    Raises:
+        ConditionIgnored: the lock was replaced (left alone) or the condition was ignored
+            (our lock is removed again). StoreError: the store failed.
+    """
+    try:
+        back: bytes | None = blobs.get(LOCK_KEY)
+    except KeyError:
+        back = None
+    if back != data:
+        try:
+            now_there = read_lock(blobs)
+            there = now_there.describe() if now_there else "nothing (it is gone)"
+        except StoreError:
+            there = "an unreadable object"
+        _log().error("lock_replaced", run_id=info.run_id, holder=there)
+        raise ConditionIgnored(
+            f"the lock {_where(blobs)} was replaced right after this run created it; it now holds {there}. The "
+            "service (or a proxy) did not honour If-None-Match: *, so another prune could take the lock at the "
+            "same time. Nothing was changed; use a service that honours conditional writes")
+    try:
+        confirm_condition(blobs, LOCK_KEY, data, f"lock {_where(blobs)}")
+    except ConditionIgnored as exc:
+        Lock(blobs, info).release()  # only while it is still ours
+        raise ConditionIgnored(f"{exc}. Nothing was changed and this run's lock was removed again") from None
 
 
 def _held_error(blobs: BlobStore, held: LockInfo | None, now: datetime, config_path: str | None) -> LockHeld:
@@ -215,9 +417,10 @@ def _held_error(blobs: BlobStore, held: LockInfo | None, now: datetime, config_p
         return LockHeld(f"the lock {where} keeps being taken and released by other runs; nothing was changed, "
                         "run again")
     if held.is_stale(now):
-        _log().warning("lock_stale", holder=held.describe())
+        _log().warning("lock_stale", holder=held.describe(), judged=held.clock())
+        overdue = timedelta(seconds=round(held.overdue(now).total_seconds()))
         return LockHeld(
-            f"STALE lock {where}: held by {held.describe()}, expired {now - held.expires} ago; its prune probably "
+            f"STALE lock {where}: held by {held.describe()}, expired {overdue} ago {held.clock()}; its prune probably "
             f"died. Nothing was changed and the lock was not taken over. Check that no backupctl runs on "
             f"{held.host} (pid {held.pid}), then clear it with `{unlock}` and run again")
     return LockHeld(

@@ -34,6 +34,12 @@ class BlobStore(Protocol):
         """The object's bytes. Raises KeyError when absent, StoreError on other failures."""
         ...
 
+    def get_with_meta(self, key: str) -> tuple[bytes, float | None, float | None]:
+        """Optional (callers fall back to ``get``): the bytes, when the service stored them and
+        the service's clock now, as POSIX seconds (None where unknown). S3: Last-Modified and the
+        response's Date; file: the mtime and the local clock. Raises like ``get``."""
+        ...
+
     def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
         """Write ``data``. With ``if_absent`` raise PreconditionFailed if the key exists
         (S3: a conditional PUT with ``If-None-Match: *``; file: O_EXCL)."""

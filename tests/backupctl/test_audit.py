@@ -398,3 +398,129 @@ def test_audit_cli_on_s3(tmp_path: Path, s3_client, s3_endpoint: str, bucket: st
                       '[[policy]]\nname = "app"\nkeep_within = "2m"\n')
     result = CliRunner().invoke(main, ["audit", "verify", "--config", str(config)])
     assert result.exit_code == 0 and f"s3://{bucket}/salure/_backupctl/audit/" in result.stdout
+
+
+# ---- hostile records and heads (bounded parsing) -----------------------------------------------
+
+HOSTILE = {
+    "deep": b"[" * 100_000 + b"]" * 100_000,
+    "deep-object": b'{"seq":' * 50_000 + b"1" + b"}" * 50_000,
+    "5000-digits": b'{"seq": ' + b"9" * 5000 + b"}",
+    "nan": b'{"seq": NaN}',
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_a_hostile_record_is_one_problem_and_the_rest_is_served(tmp_path: Path, name: str) -> None:
+    blobs = FileBlobs(tmp_path / "store")
+    log = _fill(blobs)
+    blobs.put(record_key(3), HOSTILE[name])
+    report = log.verify_report()
+    assert not report.ok and report.records == N
+    assert [p.seq for p in report.problems if p.key == record_key(3)] == [3]
+    with pytest.raises(StoreError, match="0000000003"):
+        log.records()
+    lines = log.export_jsonl().splitlines()
+    assert len(lines) == N and json.loads(lines[2])["unreadable_object"] == record_key(3)
+    log.append("drill", {"after": True}, now=T0)  # the tail is intact: appending goes on
+    config = tmp_path / "c.toml"
+    config.write_text(f'[store]\nurl = "file://{tmp_path}/store"\n[[policy]]\nname = "app"\nkeep_within = "2m"\n')
+    result = CliRunner().invoke(main, ["audit", "verify", "--config", str(config), "--json"])
+    assert result.exit_code == 3, result.output
+    problems = json.loads(result.stdout)["problems"]
+    assert any(p["seq"] == 3 for p in problems) and "Traceback" not in result.output
+    exported = CliRunner().invoke(main, ["audit", "export", "--config", str(config)])
+    assert exported.exit_code == 0
+    offline = verify_jsonl(exported.stdout)
+    assert offline  # the placeholder line is reported, not a crash
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_a_hostile_tail_record_stops_append_with_a_clear_error(tmp_path: Path, name: str) -> None:
+    blobs = FileBlobs(tmp_path / "store")
+    log = _fill(blobs)
+    blobs.put(record_key(N), HOSTILE[name])
+    with pytest.raises(StoreError, match=rf"{record_key(N)}|record {N}"):
+        log.append("prune.intent", {}, now=T0)
+    with pytest.raises(StoreError, match="unreadable"):
+        log.head()
+    assert blobs.get(record_key(N)) == HOSTILE[name]
+
+
+@pytest.mark.parametrize("name", [*HOSTILE, "wrong-types", "bool-seq", "negative"])
+def test_a_hostile_head_pointer_is_reported_and_append_refuses_clearly(tmp_path: Path, name: str) -> None:
+    blobs = FileBlobs(tmp_path / "store")
+    log = _fill(blobs)
+    raw = {"wrong-types": b'{"seq": "5", "sha256": 7}', "bool-seq": b'{"seq": true, "sha256": "x"}',
+           "negative": b'{"seq": -3, "sha256": "' + b"0" * 64 + b'"}'}.get(name) or HOSTILE[name]
+    blobs.put(HEAD_KEY, raw)
+    problems = log.verify()
+    assert any(p.key == HEAD_KEY for p in problems), problems
+    with pytest.raises(StoreError, match=r"audit-head\.json"):
+        log.append("prune.intent", {}, now=T0)
+    config = tmp_path / "c.toml"
+    config.write_text(f'[store]\nurl = "file://{tmp_path}/store"\n[[policy]]\nname = "app"\nkeep_within = "2m"\n')
+    result = CliRunner().invoke(main, ["audit", "verify", "--config", str(config)])
+    assert result.exit_code == 3 and "audit-head.json" in result.stdout and "Traceback" not in result.output
+
+
+def test_hostile_lines_in_an_export_are_problems(tmp_path: Path) -> None:
+    log = _fill(FileBlobs(tmp_path))
+    lines = log.export_jsonl().splitlines()
+    lines[1] = HOSTILE["deep"].decode()
+    lines[2] = HOSTILE["5000-digits"].decode()
+    problems = verify_jsonl("\n".join(lines) + "\n")
+    assert {p.key for p in problems} >= {"line 2", "line 3"}
+
+
+# ---- a service that does not honour If-None-Match -----------------------------------------------
+
+
+class _Unconditional:
+    """A FileBlobs behind a 'service' that drops If-None-Match: every PUT overwrites."""
+
+    def __init__(self, inner: FileBlobs) -> None:
+        self.inner = inner
+
+    def get(self, key: str) -> bytes:
+        return self.inner.get(key)
+
+    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        self.inner.put(key, data)
+
+    def list(self, prefix: str = "") -> Any:
+        return self.inner.list(prefix)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+
+def test_append_on_a_store_that_ignores_the_condition_refuses_before_overwriting(tmp_path: Path) -> None:
+    from backupctl.errors import SafetyRefusal
+
+    inner = FileBlobs(tmp_path)
+    _fill(inner, 3)
+    before = {b.key: inner.get(b.key) for b in inner.list("_backupctl/")}
+    with pytest.raises(SafetyRefusal, match=r"If-None-Match.*nothing was appended"):
+        AuditLog(_Unconditional(inner)).append("prune.intent", {}, now=T0)
+    assert {b.key: inner.get(b.key) for b in inner.list("_backupctl/")} == before
+    empty = FileBlobs(tmp_path / "empty")
+    with pytest.raises(SafetyRefusal, match="If-None-Match"):
+        AuditLog(_Unconditional(empty)).append("prune.intent", {}, now=T0)  # caught on the first record too
+
+
+def test_append_whose_fresh_record_is_overwritten_says_so(tmp_path: Path) -> None:
+    from backupctl.errors import SafetyRefusal
+
+    inner = FileBlobs(tmp_path)
+    _fill(inner, 2)
+
+    class Racing(_Unconditional):
+        def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+            self.inner.put(key, data, if_absent=if_absent)
+            if key == record_key(3):
+                self.inner.put(key, data.replace(b"mine", b"them"))  # another writer's PUT, unconditional
+
+    log = AuditLog(Racing(inner))
+    with pytest.raises(SafetyRefusal, match=r"record 3 .*overwritten"):
+        log.append("drill", {"who": "mine"}, now=T0)

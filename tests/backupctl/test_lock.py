@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from click.testing import CliRunner
 from backupctl.audit import AuditLog
 from backupctl.blobs import FileBlobs, S3Blobs
 from backupctl.cli import main
-from backupctl.errors import LockHeld, StoreError
+from backupctl.errors import LockHeld, SafetyRefusal, StoreError
 from backupctl.lock import LOCK_KEY, Lock, LockInfo, acquire_lock, read_lock, ttl_delta
 from backupctl.stores.base import BlobStore, PreconditionFailed
 from retention import Duration
@@ -51,9 +53,20 @@ def test_second_prune_is_refused_with_holder_and_times(blobs: BlobStore) -> None
     assert err.value.exit_code == 4
 
 
+def _age_lock(blobs: BlobStore, seconds: float) -> None:
+    """Make the lock ``seconds`` old by the store's clock: a file's mtime is set back; an S3
+    object's Last-Modified cannot be, so the test waits (use a TTL of a second there)."""
+    if isinstance(blobs, FileBlobs):
+        past = time.time() - seconds
+        os.utime(blobs.root / LOCK_KEY, (past, past))
+    else:
+        time.sleep(seconds)
+
+
 def test_stale_lock_is_reported_with_the_unlock_command_and_not_stolen(blobs: BlobStore) -> None:
-    acquire_lock(blobs, owner="ops@db1", ttl=HOUR, now=T0, run_id="dead-run")  # never released: it "died"
+    acquire_lock(blobs, owner="ops@db1", ttl=timedelta(seconds=1), now=T0, run_id="dead-run")  # it "died"
     before = blobs.get(LOCK_KEY)
+    _age_lock(blobs, 2.3)
     with pytest.raises(LockHeld) as err:
         acquire_lock(blobs, owner="cron@db2", ttl=HOUR, now=T0 + 3 * HOUR, config_path="/etc/backupctl.toml")
     text = str(err.value)
@@ -147,6 +160,7 @@ def test_unlock_refuses_a_live_lock_and_removes_a_stale_one(tmp_path: Path) -> N
     code, out = _unlock(config, now=T0 + timedelta(minutes=30))
     assert code == 4 and "live" in out and "ops@db1" in out
     assert read_lock(store) is not None
+    _age_lock(store, 2 * 3600)
     code, out = _unlock(config, now=T0 + 2 * HOUR)
     assert code == 0 and "removed the stale lock" in out
     assert read_lock(store) is None
@@ -173,9 +187,10 @@ def test_unlock_force_removes_a_live_or_unreadable_lock(tmp_path: Path) -> None:
 def test_unlock_on_s3_store(tmp_path: Path, s3_client, s3_endpoint: str, bucket: str) -> None:  # type: ignore[no-untyped-def]
     store = S3Blobs(s3_client, bucket, "salure")
     config = _config(tmp_path, f"s3://{bucket}/salure", f'endpoint_url = "{s3_endpoint}"\nregion = "us-east-1"')
-    acquire_lock(store, ttl=HOUR, now=T0, run_id="r1")
+    acquire_lock(store, ttl=timedelta(seconds=1), now=T0, run_id="r1")
     assert _unlock(config, now=T0)[0] == 4
-    code, _ = _unlock(config, now=T0 + 2 * HOUR)
+    _age_lock(store, 2.3)
+    code, _ = _unlock(config, now=T0)
     assert code == 0 and read_lock(store) is None
     assert AuditLog(store).verify() == []
 
@@ -218,3 +233,174 @@ def test_a_lock_released_between_put_and_read_is_retried_and_a_failed_release_ke
     lock = Lock(flaky, read_lock(flaky.inner))  # type: ignore[arg-type]
     with pytest.raises(StoreError, match="AccessDenied"), lock:
         pass
+
+
+# ---- expiry by the store's clock, not this host's -------------------------------------------
+
+
+class _ServiceClock:
+    """A FileBlobs whose ``get_with_meta`` reports a service clock the test sets: ``written`` is
+    when the service stored the lock, ``now`` the service's time when it is read back."""
+
+    def __init__(self, inner: FileBlobs, written: datetime, now: datetime) -> None:
+        self.inner, self.written, self.now = inner, written, now
+
+    def get(self, key: str) -> bytes:
+        return self.inner.get(key)
+
+    def get_with_meta(self, key: str) -> tuple[bytes, float | None, float | None]:
+        return self.inner.get(key), self.written.timestamp(), self.now.timestamp()
+
+    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        self.inner.put(key, data, if_absent=if_absent)
+
+    def list(self, prefix: str = "") -> Any:
+        return self.inner.list(prefix)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+
+def test_a_host_whose_clock_is_ahead_sees_a_live_lock_as_live(tmp_path: Path) -> None:
+    service = _ServiceClock(FileBlobs(tmp_path), written=T0, now=T0 + HOUR)
+    acquire_lock(service, owner="ops@db1", ttl=6 * HOUR, now=T0, run_id="live")
+    held = read_lock(service)
+    assert held is not None and not held.is_stale(T0 + 7 * HOUR)  # this host is 7 h ahead
+    with pytest.raises(LockHeld) as err:
+        acquire_lock(service, ttl=6 * HOUR, now=T0 + 7 * HOUR)
+    assert "STALE" not in str(err.value)
+
+
+def test_a_lock_written_by_a_host_whose_clock_was_ahead_goes_stale_by_the_services_clock(tmp_path: Path) -> None:
+    # the writer claimed acquired = T0 + 7 h (its clock), the service stored it at T0
+    service = _ServiceClock(FileBlobs(tmp_path), written=T0, now=T0 + 6 * HOUR + timedelta(minutes=5))
+    acquire_lock(service, owner="ops@fast", ttl=6 * HOUR, now=T0 + 7 * HOUR, run_id="fast")
+    held = read_lock(service)
+    assert held is not None and held.is_stale(T0 + 6 * HOUR + timedelta(minutes=5))
+    with pytest.raises(LockHeld, match=r"STALE.*expired 0:05:00 ago by the store's clock"):
+        acquire_lock(service, ttl=6 * HOUR, now=T0 + 6 * HOUR + timedelta(minutes=5))
+    # and a lock written by a host whose clock was behind is not stale early
+    slow = _ServiceClock(FileBlobs(tmp_path / "slow"), written=T0, now=T0 + 2 * HOUR)
+    acquire_lock(slow, ttl=6 * HOUR, now=T0 - 7 * HOUR, run_id="slow")
+    held = read_lock(slow)
+    assert held is not None and not held.is_stale(T0 + 2 * HOUR)
+
+
+def test_file_store_a_local_clock_7h_ahead_does_not_remove_a_live_lock(tmp_path: Path) -> None:
+    """File stores: the lock file's mtime against the kernel's clock, not BACKUPCTL_NOW."""
+    store = FileBlobs(tmp_path / "store")
+    config = _config(tmp_path, f"file://{tmp_path / 'store'}")
+    real = datetime.now(UTC)
+    acquire_lock(store, owner="ops@db1", ttl=6 * HOUR, now=real, run_id="live")
+    code, out = _unlock(config, now=real + 7 * HOUR)
+    assert code == 4 and "live" in out
+    held = read_lock(store)
+    assert held is not None and held.run_id == "live"
+
+
+# ---- a service that does not honour If-None-Match -------------------------------------------
+
+
+class _IgnoresCondition(_ServiceClock):
+    """A store that writes a conditional PUT unconditionally (a proxy that drops If-None-Match)."""
+
+    def __init__(self, inner: FileBlobs) -> None:
+        super().__init__(inner, T0, T0)
+
+    def get_with_meta(self, key: str) -> tuple[bytes, float | None, float | None]:
+        return self.inner.get(key), None, None
+
+    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        self.inner.put(key, data)
+
+
+def test_a_store_that_ignores_the_condition_is_refused_and_left_without_our_lock(tmp_path: Path) -> None:
+    blobs = _IgnoresCondition(FileBlobs(tmp_path))
+    with pytest.raises(SafetyRefusal, match=r"did not honour If-None-Match") as err:
+        acquire_lock(blobs, owner="a@h", ttl=HOUR, now=T0)
+    assert err.value.exit_code == 4 and isinstance(err.value, LockHeld)
+    assert read_lock(blobs.inner) is None
+
+
+def test_a_lock_overwritten_right_after_our_put_is_not_ours(tmp_path: Path) -> None:
+    inner = FileBlobs(tmp_path)
+    theirs = LockInfo(owner="b@h", host="h", pid=1, run_id="theirs", acquired=T0, expires=T0 + HOUR)
+
+    class Overwritten(_ServiceClock):
+        def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+            self.inner.put(key, data, if_absent=if_absent)
+            self.inner.put(key, theirs.to_bytes())  # a second prune's PUT that ignored the condition
+
+    with pytest.raises(LockHeld, match=r"replaced.*If-None-Match"):
+        acquire_lock(Overwritten(inner, T0, T0), owner="a@h", ttl=HOUR, now=T0, run_id="mine")
+    assert read_lock(inner) == theirs  # not ours: left alone
+
+
+# ---- garbage locks ----------------------------------------------------------------------------
+
+_GOOD = {"owner": "a@h", "host": "h", "pid": 1, "run_id": "r", "acquired": T0.isoformat(),
+         "expires": (T0 + HOUR).isoformat(), "version": 1}
+GARBAGE = {
+    "not-json": b"{not json",
+    "binary": b"\xff\xfe\x00garbage",
+    "deep-list": b"[" * 100_000 + b"]" * 100_000,
+    "deep-object": b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+    "deep-but-small": b"[" * 300 + b"]" * 300,
+    "5000-digit-pid": json.dumps(_GOOD).replace('"pid": 1', '"pid": ' + "9" * 5000).encode(),
+    "huge-float": json.dumps(_GOOD).replace('"pid": 1', '"pid": 1e400').encode(),
+    "string": b'"a lock"',
+    "list": b"[1, 2]",
+    "wrong-types": json.dumps({**_GOOD, "owner": ["x"], "pid": "12", "run_id": None}).encode(),
+    "bool-pid": json.dumps({**_GOOD, "pid": True}).encode(),
+    "naive-time": json.dumps({**_GOOD, "acquired": "2026-11-23T02:00:00"}).encode(),
+    "edge-times": json.dumps({**_GOOD, "acquired": "0001-01-01T00:00:00+14:00",
+                              "expires": "9999-12-31T23:59:59-14:00"}).encode(),
+    "expires-before-acquired": json.dumps({**_GOOD, "expires": (T0 - HOUR).isoformat()}).encode(),
+    "missing-fields": b'{"owner": "a@h"}',
+    "too-large": b'{"owner": "' + b"x" * (2 << 20) + b'"}',
+}
+
+
+@pytest.mark.parametrize("name", list(GARBAGE))
+def test_a_garbage_lock_blocks_prune_clearly_and_only_force_removes_it(tmp_path: Path, name: str) -> None:
+    garbage = GARBAGE[name]
+    store = FileBlobs(tmp_path / "store")
+    store.put(LOCK_KEY, garbage)
+    with pytest.raises(StoreError, match=r"unreadable.*unlock --force"):
+        acquire_lock(store, ttl=HOUR, now=T0)
+    assert store.get(LOCK_KEY) == garbage
+    config = _config(tmp_path, f"file://{tmp_path / 'store'}")
+    later = T0 + timedelta(days=400)
+    _age_lock(store, 400 * 86400)  # even an ancient garbage lock is not "stale and removable"
+    code, out = _unlock(config, now=later)
+    assert code == 1 and "unreadable" in out and "Traceback" not in out
+    assert store.get(LOCK_KEY) == garbage
+    code, out = _unlock(config, "--force", "--json", now=later)
+    assert code == 0, out
+    data = json.loads(out)
+    assert data["removed"] is True and data["lock"] is None and data["unreadable"]
+    assert read_lock(store) is None
+    record = AuditLog(store).records()[-1]
+    assert record["action"] == "unlock" and record["data"]["unreadable"] == data["unreadable"]
+
+
+@pytest.mark.parametrize("target", ["file", "dev-zero", "fifo"])
+def test_a_lock_that_is_a_symlink_or_fifo_is_unreadable_and_force_removes_only_the_link(
+        tmp_path: Path, target: str) -> None:
+    store = FileBlobs(tmp_path / "store")
+    (tmp_path / "store" / "_backupctl").mkdir(parents=True)
+    victim = tmp_path / "elsewhere.json"
+    victim.write_bytes(json.dumps(_GOOD).encode())
+    lock_path = tmp_path / "store" / LOCK_KEY
+    if target == "fifo":
+        os.mkfifo(lock_path)
+    else:
+        lock_path.symlink_to(victim if target == "file" else Path("/dev/zero"))
+    with pytest.raises(StoreError, match="unreadable"):
+        acquire_lock(store, ttl=HOUR, now=T0)
+    config = _config(tmp_path, f"file://{tmp_path / 'store'}")
+    code, out = _unlock(config, now=T0)
+    assert code == 1 and "unreadable" in out
+    code, out = _unlock(config, "--force", now=T0)
+    assert code == 0, out
+    assert not lock_path.exists() and not lock_path.is_symlink() and victim.exists()

@@ -10,6 +10,10 @@ Faults, chosen per request with a seeded RNG (``FaultProxy.configure(seed, rate)
 * ``partial``: DeleteObjects is forwarded, then the answer claims some keys failed
   (``<Deleted>`` entries turned into ``<Error>``, or errors added in Quiet mode).
 
+Besides the random faults, ``ignore_if_none_match = True`` makes the proxy behave like a
+service (or proxy) that does not honour conditional writes: it strips ``If-None-Match``
+from every request, so a conditional PUT over an existing key succeeds and overwrites it.
+
 Only loopback; every socket has a timeout; ``stop()`` shuts the server down.
 """
 
@@ -62,6 +66,8 @@ class FaultProxy:
         self.faults: tuple[str, ...] = FAULTS
         self.injected: Counter[str] = Counter()
         self.requests = 0
+        self.ignore_if_none_match = False  # strip If-None-Match: conditional PUTs overwrite
+        self.stripped = 0  # requests whose If-None-Match was dropped
         self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, name="faultproxy", daemon=True)
 
@@ -152,6 +158,12 @@ class FaultProxy:
                 conn = http.client.HTTPConnection(*proxy.upstream, timeout=30)
                 try:
                     headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+                    if proxy.ignore_if_none_match:
+                        kept = {k: v for k, v in headers.items() if k.lower() != "if-none-match"}
+                        if len(kept) != len(headers):
+                            with proxy._rng_lock:
+                                proxy.stripped += 1
+                        headers = kept
                     if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
                         headers["Content-Length"] = str(len(body))
                     conn.request(self.command, self.path, body=body or None, headers=headers)
