@@ -392,7 +392,8 @@ class AuditLog:
 
         Args:
             action: e.g. ``"prune.intent"``, ``"prune.result"``, ``"prune.forced"``, ``"drill"``.
-            data: the plan or result; a JSON-serialisable dict.
+            data: the plan or result; a JSON-serialisable dict. It is recorded (and hashed)
+                redacted: a password in a URL, ``password=…`` (:func:`backupctl.secrets.redact_data`).
             actor: who acts (default ``user@host``).
             now: the record's time, aware (default :func:`backupctl.clock.now`).
 
@@ -408,7 +409,9 @@ class AuditLog:
             raise TypeError("append needs an action and a dict of data")
         json.dumps(data, allow_nan=False)  # TypeError/ValueError for what JSON cannot carry
         body = {"time": now.isoformat(), "actor": actor or default_actor(), "action": action,
-                "data": json.loads(canonical(data))}
+        from backupctl.secrets import redact_data  # credentials never reach the log (DESIGN.md)
+
+                "data": json.loads(canonical(redact_data(data)))}
         seq, prev = self._tail()
         if seq > 0:
             self._check_condition(seq)  # before writing: a store that ignores it would let us overwrite

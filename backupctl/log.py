@@ -7,10 +7,11 @@ import overlaps that work. :func:`configure` applies at once when structlog is l
 
 from __future__ import annotations
 
-import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
+
+from backupctl.secrets import MASK, is_secret_name, redact_data, redact_text
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -18,20 +19,21 @@ if TYPE_CHECKING:
 _DEBUG, _INFO = 10, 20  # the stdlib logging levels structlog's filtering loggers use
 _pending: tuple[bool, bool] | None = None  # (verbose, json_logs) not yet applied
 
-_SECRET_KEYS = re.compile(r"(secret|password|token|credential|access_key|authorization|session)", re.I)
-_SECRET_IN_TEXT = re.compile(
-    r"((?:aws_secret_access_key|secret|password|token|RESTIC_PASSWORD)\s*[=:]\s*)\S+", re.I
-)
+_PLAIN = (str, int, float, bool, type(None), Mapping, list, tuple)
 
 
 def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """structlog processor: mask values of secret-looking keys and ``secret=...`` in strings."""
+    """structlog processor: mask every secret an event could carry (:mod:`backupctl.secrets`):
+    values of secret-looking keys at any depth, URL userinfo and ``secret=...`` in every
+    string (nested dicts and lists too); other objects are logged as their redacted ``str``."""
     for key in list(event):
         value = event[key]
-        if _SECRET_KEYS.search(key):
-            event[key] = "***"
-        elif isinstance(value, str):
-            event[key] = _SECRET_IN_TEXT.sub(r"\1***", value)
+        if is_secret_name(key, field=True):
+            event[key] = MASK
+        elif not isinstance(value, _PLAIN):
+            event[key] = redact_text(str(value))
+        else:
+            event[key] = redact_data(value, mask_keys=True)
     return event
 
 

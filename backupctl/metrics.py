@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from backupctl.secrets import redact_text
+
 __all__ = ["LAST_SUCCESS", "PruneMetrics", "read_last_success", "render", "write_textfile"]
 
 LAST_SUCCESS = "backupctl_last_success_timestamp_seconds"
@@ -49,6 +51,7 @@ _HELP = {
 
 
 def _escape(value: str) -> str:
+    value = redact_text(value)  # a label never carries a credential (DESIGN.md)
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 

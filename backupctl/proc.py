@@ -21,6 +21,7 @@ from typing import Any
 
 from backupctl.errors import StoreError
 from backupctl.log import get_logger
+from backupctl.secrets import env_secrets, redact_text
 
 __all__ = [
     "BinaryNotFound", "CommandFailed", "CommandTimeout", "Completed", "OutputError", "ProcError",
@@ -31,14 +32,8 @@ def _log() -> Any:
     """The module's logger, bound per call so a later ``log.configure`` (level, renderer) applies."""
     return get_logger("proc")
 
-# Variables whose values are secrets wherever they appear (env, args, output).
-_SECRET_ENV = ("RESTIC_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "B2_ACCOUNT_KEY",
-               "AZURE_ACCOUNT_KEY", "GOOGLE_ACCESS_TOKEN", "RCLONE_CONFIG_PASS")
-_SECRET_NAME = re.compile(r"(secret|password|passwd|token|credential|access_key|account_key|authorization)", re.I)
 _SECRET_FLAG = re.compile(r"^(--?[\w-]*(?:secret|password|passwd|token|key)[\w-]*)(=.*)?$", re.I)
 _NOT_SECRET_FLAGS = {"--password-file", "--password-command", "-p"}
-_URL_USERINFO = re.compile(r"(\w+://[^/\s:@]+):[^@/\s]+@")
-_KEY_VALUE = re.compile(r"\b([A-Za-z_][\w-]*)=(\S+)")
 
 _INSTALL_HINTS = {
     "restic": "install it with `apt-get install restic` (or from https://github.com/restic/restic/releases) "
@@ -95,17 +90,7 @@ class Completed:
 
 def _secret_values(env_extra: Mapping[str, str] | None) -> list[str]:
     """Values that must never be logged: secret-looking env_extra entries and known secret env vars."""
-    values = [v for k, v in (env_extra or {}).items() if _SECRET_NAME.search(k) or k in _SECRET_ENV]
-    values += [os.environ[k] for k in _SECRET_ENV if os.environ.get(k)]
-    return sorted({v for v in values if len(v) >= 3}, key=len, reverse=True)
-
-
-def redact_text(text: str, secrets: Sequence[str] = ()) -> str:
-    """Mask secrets in free text: the given values, URL passwords and ``password=…`` pairs."""
-    for value in secrets:
-        text = text.replace(value, "***")
-    text = _URL_USERINFO.sub(r"\1:***@", text)
-    return _KEY_VALUE.sub(lambda m: f"{m[1]}=***" if _SECRET_NAME.search(m[1]) else m[0], text)
+    return env_secrets(env_extra)
 
 
 def _redact_args(args: Sequence[str], secrets: Sequence[str]) -> list[str]:

@@ -23,6 +23,7 @@ from typing import Any
 
 from backupctl.config import Config
 from backupctl.errors import ViolationFound
+from backupctl.secrets import redact_data
 from backupctl.stores.base import Listing
 from backupctl.verify import VerifyReport, schedule_of
 from retention import Snapshot
@@ -133,7 +134,8 @@ def _group_slots(inputs: ProofInputs, deleted: list[dict[str, Any]]) -> dict[str
 
 
 def build_proof(inputs: ProofInputs) -> dict[str, Any]:
-    """The proof document (proof.json's content) for ``inputs``; pure."""
+    """The proof document (proof.json's content) for ``inputs``; pure. Every string in it is
+    redacted (:func:`backupctl.secrets.redact_data`): a password in the store URL shows as ``***``."""
     start, end = inputs.start, inputs.end
     deleted = deletions(inputs.records)
     groups = _group_slots(inputs, deleted)
@@ -144,7 +146,7 @@ def build_proof(inputs: ProofInputs) -> dict[str, Any]:
     in_period = [d for d in deleted if (t := _parse(str(d["deleted_at"]))) is not None and _in(t, start, end)]
     drill_list = drills(inputs.records, start, end)
     verdict = _verdict(groups, inputs.audit, drill_list, inputs.verify)
-    return {
+    doc: dict[str, Any] = redact_data({  # the store URL, error texts …: none reaches proof.json or proof.html
         "version": 1,
         "period": {"from": start.isoformat(), "to": end.isoformat()},
         "generated_at": inputs.now.isoformat(),
@@ -157,7 +159,8 @@ def build_proof(inputs: ProofInputs) -> dict[str, Any]:
         "drills": drill_list,
         "audit": inputs.audit,
         "verify": inputs.verify.to_json(),
-    }
+    })
+    return doc
 
 
 def _verdict(groups: dict[str, Any], audit: dict[str, Any], drill_list: list[dict[str, Any]],

@@ -7,6 +7,25 @@ boto3 is imported inside :func:`make_s3_client`: importing this module (for
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+
+def split_endpoint_credentials(endpoint_url: str | None) -> tuple[str | None, tuple[str, str] | None]:
+    """``http://KEY:SECRET@host:9000`` -> ``("http://host:9000", ("KEY", "SECRET"))``.
+
+    The userinfo never reaches botocore (whose errors and debug logs show the endpoint URL):
+    a ``key:secret`` pair (percent-decoded) is the client's access key and secret key; a
+    userinfo without a password is dropped. An endpoint without userinfo is returned unchanged.
+    """
+    if not endpoint_url or "@" not in endpoint_url:
+        return endpoint_url, None
+    parts = urlsplit(endpoint_url)
+    if "@" not in parts.netloc:
+        return endpoint_url, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, has_password, password = userinfo.partition(":")
+    bare = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return bare, ((unquote(user), unquote(password)) if has_password and user else None)
 
 
 def make_s3_client(
@@ -18,7 +37,9 @@ def make_s3_client(
     """A boto3 S3 client with standard retry mode (throttling, 5xx, connection errors).
 
     Args:
-        endpoint_url: an S3-compatible endpoint; None for AWS.
+        endpoint_url: an S3-compatible endpoint; None for AWS. A ``key:secret@`` userinfo is
+            taken out of the URL and used as the client's credentials
+            (:func:`split_endpoint_credentials`).
         region: the region; None takes the environment's or ``us-east-1``.
         profile: an AWS shared-credentials profile.
         max_attempts: total attempts per request, including the first.
@@ -26,6 +47,7 @@ def make_s3_client(
     import boto3
     from botocore.config import Config as BotoConfig
 
+    endpoint_url, keys = split_endpoint_credentials(endpoint_url)
     session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
     config = BotoConfig(
         retries={"mode": "standard", "max_attempts": max_attempts},
@@ -38,6 +60,8 @@ def make_s3_client(
         endpoint_url=endpoint_url,
         region_name=region or session.region_name or "us-east-1",
         config=config,
+        aws_access_key_id=keys[0] if keys else None,
+        aws_secret_access_key=keys[1] if keys else None,
     )
 
 
