@@ -79,14 +79,20 @@ def _positive_int(v: Any) -> int:
 
 
 def _positive_number(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
-        raise _Bad(f"expected a positive number, got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < float("inf"):  # refuses nan too
+        raise _Bad(f"expected a positive number, got {v!r:.40}")
+    return float(v)
+
+
+def _day_hours(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= 24:  # refuses nan too
+        raise _Bad(f"expected a number of hours in (0, 24], got {v!r:.40}")
     return float(v)
 
 
 def _seconds(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
-        raise _Bad(f"expected a number of seconds (0 or more), got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < float("inf"):  # refuses nan too
+        raise _Bad(f"expected a number of seconds (0 or more), got {v!r:.40}")
     return float(v)
 
 
@@ -107,11 +113,14 @@ def _store_url(v: Any) -> str:
 
 
 def _schedule(v: Any) -> str:
-    from croniter import croniter  # here: its import runs `file` (platform.architecture) on every start
+    # here: croniter's import runs `file` (platform.architecture) on every start
+    from retention.schedule import ScheduleError, check_cron
 
     expr = _str(v)
-    if not croniter.is_valid(expr):
-        raise _Bad(f"expected a cron expression such as '0 2 * * *', got {v!r}")
+    try:
+        check_cron(expr)  # 5 fields or @daily …; no backwards range; fires at least once
+    except ScheduleError as exc:
+        raise _Bad(str(exc)) from None
     return expr
 
 
@@ -140,9 +149,13 @@ def _target(v: Any) -> str:
     if len(words) != 3 or words[1] != "working" or words[2] not in ("day", "days", "hour", "hours"):
         raise _Bad(f"expected e.g. '1 working day' or '4 working hours', got {v!r}")
     try:
-        float(words[0])
+        amount = float(words[0])
     except ValueError:
-        raise _Bad(f"expected a number first, e.g. '1 working day', got {v!r}") from None
+        raise _Bad(f"expected a number first, e.g. '1 working day', got {v!r:.60}") from None
+    hours = amount * (8 if words[2].startswith("day") else 1)  # the exact bound is checked with working_day_hours
+    if not 0 < hours <= 10_000:
+        raise _Bad(f"expected a positive target of at most 10000 working hours (1250 working days of 8 h), "
+                   f"got {v!r:.60}")
     return text
 
 
@@ -191,7 +204,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "working_hours": Key(_working_hours, {"mon-thu": "09:00-17:00", "fri": "09:00-16:00"},
                              "opening hours per weekday; other days are closed"),
         "holidays": Key(_str, "NL", "country code for public holidays (python-holidays)"),
-        "working_day_hours": Key(_positive_number, 8.0, "length of one working day in hours"),
+        "working_day_hours": Key(_day_hours, 8.0, "length of one working day in hours"),
         "live_check": Key(_str, None, "command that exits 0 once the restored system is usable ({dir} = restore dir)"),
         "live_check_timeout": Key(_positive_number, 600.0, "seconds to wait for the live check to pass"),
         "live_check_interval": Key(_positive_number, 2.0, "seconds between live check attempts"),

@@ -11,7 +11,7 @@ import json
 import re
 import sys
 from dataclasses import replace
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,9 @@ _TIME = re.compile(
     r"^(?P<base>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(?P<frac>\d{1,9}))?(?P<zone>Z|[+-]\d{2}:\d{2})$"
 )
 _HEX_ID = re.compile(r"^[0-9a-fA-F]{8,64}$")
+# a day inside Python's datetime range, so that a time can be placed in any zone (--restic-tz)
+_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
 
 
 def load_restic_snapshots(source: str, zone: tzinfo | None = None) -> list[Snapshot]:
@@ -134,7 +137,8 @@ def parse_restic_time(value: object, where: str) -> datetime:
     Fractions beyond microseconds are truncated.
 
     Raises:
-        UsageError: naming ``where``, for a non-string, naive or unparseable time.
+        UsageError: naming ``where``, for a non-string, naive or unparseable time, or one
+            outside 0001-01-02..9999-12-30 UTC (which no zone could place: ``--restic-tz``).
     """
     expected = "expected an RFC 3339 time with offset such as 2026-03-29T01:59:00.123456789+01:00"
     if not isinstance(value, str):
@@ -145,9 +149,17 @@ def parse_restic_time(value: object, where: str) -> datetime:
     frac = (match.group("frac") or "")[:6].ljust(6, "0")
     zone = match.group("zone").replace("Z", "+00:00")
     try:
-        return datetime.fromisoformat(f"{match.group('base')}.{frac}{zone}")
+        when = datetime.fromisoformat(f"{match.group('base')}.{frac}{zone}")
     except ValueError as exc:
         raise UsageError(f"{where}: \"time\" {value!r} is not a valid time ({exc}); {expected}") from None
+    try:
+        in_utc = when.astimezone(UTC)
+    except OverflowError:
+        in_utc = None
+    if in_utc is None or not _EARLIEST <= in_utc <= _LATEST:
+        raise UsageError(f"{where}: \"time\" {value!r} is outside the supported range: expected a time between "
+                         f"{_EARLIEST.isoformat()} and {_LATEST.isoformat()} (in UTC)")
+    return when
 
 
 def _json_type(value: object) -> str:

@@ -13,6 +13,7 @@ Pure: no I/O, no clock; depends on the standard library and ``holidays`` only.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     import holidays
 
 __all__ = [
-    "DAYS", "DEFAULT_HOURS", "Interval", "WorkdayError", "WorkingCalendar", "format_iso_duration",
+    "DAYS", "DEFAULT_HOURS", "MAX_TARGET_HOURS", "Interval", "WorkdayError", "WorkingCalendar", "format_iso_duration",
     "parse_target", "parse_working_hours",
 ]
 
@@ -33,6 +34,8 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_HOURS: Mapping[str, str] = {"mon-thu": "09:00-17:00", "fri": "09:00-16:00"}
 NO_HOLIDAYS = ("none", "-")
 _MAX_DAYS = 366 * 20  # a bound on every day walk: no real target needs 20 years
+MAX_TARGET_HOURS = 10_000
+"""The longest drill target, in working hours (1,250 working days of 8 hours)."""
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 _TARGET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s+working\s+(day|days|hour|hours)\s*$")
 
@@ -124,15 +127,18 @@ def parse_target(text: str, working_day_hours: float = 8.0) -> timedelta:
         WorkdayError: text not of the form '<number> working day(s)|hour(s)', a zero target,
             or a non-positive working day length.
     """
-    if working_day_hours <= 0:
-        raise WorkdayError(f"working_day_hours: expected a positive number of hours, got {working_day_hours!r}")
-    m = _TARGET.match(text or "")
+    if not math.isfinite(working_day_hours) or not 0 < working_day_hours <= 24:
+        raise WorkdayError(f"working_day_hours: expected a number of hours in (0, 24], got {working_day_hours!r}")
+    m = _TARGET.match(text or "") if len(text or "") <= 100 else None
     if not m:
-        raise WorkdayError(f"target: expected e.g. '1 working day' or '4 working hours', got {text!r}")
+        raise WorkdayError(f"target: expected e.g. '1 working day' or '4 working hours', got {text!r:.100}")
     amount = float(m.group(1))
     hours = amount * working_day_hours if m.group(2).startswith("day") else amount
     if hours <= 0:
         raise WorkdayError(f"target: expected a positive amount of working time, got {text!r}")
+    if hours > MAX_TARGET_HOURS:
+        raise WorkdayError(f"target: {text!r} is too long: expected at most {MAX_TARGET_HOURS} working hours "
+                           f"({MAX_TARGET_HOURS / working_day_hours:g} working days of {working_day_hours:g} h)")
     return timedelta(hours=hours)
 
 
@@ -263,7 +269,11 @@ class WorkingCalendar:
             return cached
         out: tuple[tuple[datetime, datetime], ...] = ()
         if self.holiday_name(day) is None:
-            out = tuple((self._instant(day, iv.start), self._instant(day, iv.end)) for iv in self.week[day.weekday()])
+            try:
+                out = tuple((self._instant(day, iv.start), self._instant(day, iv.end))
+                            for iv in self.week[day.weekday()])
+            except OverflowError:  # 9999-12-31 24:00, or a wall time before year 1 in UTC
+                out = ()
         self._cache[day] = out
         return out
 
@@ -272,13 +282,23 @@ class WorkingCalendar:
             day, minute = day + timedelta(days=1), minute - 24 * 60
         return datetime.combine(day, time(minute // 60, minute % 60), tzinfo=self.tz).astimezone(UTC)
 
+    def _local_date(self, t: datetime, what: str) -> date:
+        try:
+            return _aware(t, what).astimezone(self.tz).date()
+        except OverflowError:
+            raise WorkdayError(f"{what}: {t.isoformat()} is outside the calendar in {self.tz} (expected a time "
+                               "between 0001-01-01 and 9999-12-31 there)") from None
+
     def _intervals_from(self, t: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Opening intervals that end after ``t``, in time order (bounded walk)."""
-        day = _aware(t, "start").astimezone(self.tz).date() - timedelta(days=1)
+        day = max(self._local_date(t, "start"), date.min + timedelta(days=1)) - timedelta(days=1)
         for _ in range(_MAX_DAYS):
             for start, end in self.open_intervals(day):
                 if end > t:
                     yield start, end
+            if day == date.max:
+                raise WorkdayError(f"not enough working time between {t.isoformat()} and the end of the calendar "
+                                   "(9999-12-31): expected a time well before year 9999")
             day += timedelta(days=1)
         raise WorkdayError(f"no working time found within {_MAX_DAYS} days of {t.isoformat()}")
 
@@ -322,11 +342,16 @@ class WorkingCalendar:
     def is_open(self, t: datetime) -> bool:
         """True when ``t`` is inside opening hours (closing time itself is closed)."""
         u = _aware(t, "time").astimezone(UTC)
-        day = u.astimezone(self.tz).date()
+        day = self._local_date(u, "time")
         return any(s <= u < e for d in (day - timedelta(days=1), day) for s, e in self.open_intervals(d))
 
 
 def _aware(t: datetime, what: str) -> datetime:
     if t.tzinfo is None or t.utcoffset() is None:
         raise WorkdayError(f"{what}: {t.isoformat()} has no timezone (expected an aware time with an offset)")
+    try:
+        t.astimezone(UTC)
+    except OverflowError:
+        raise WorkdayError(f"{what}: {t.isoformat()} is outside the calendar in UTC (expected a time between "
+                           "0001-01-01 and 9999-12-31 UTC)") from None
     return t

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from retention.duration import Duration
 from retention.planner import plan
@@ -172,7 +172,8 @@ def _complete_buckets(kind: str, cutoff: datetime, now: datetime, since: datetim
 def _last_slots(
     count: int, present: list[Snapshot], now: datetime, schedule: Schedule, since: datetime | None,
 ) -> list[CoverageSlot]:
-    slots = _due_lookback(schedule, now, since, lambda due: count > 0 and len(due) >= count, timedelta(days=count))
+    slots = _due_lookback(schedule, now, since, lambda due: count > 0 and len(due) >= count,
+                          timedelta(days=min(count, _MAX_LOOKBACK.days)))
     chosen = slots if count < 0 else slots[-count:]
     return [CoverageSlot("last", m.slot.expected.isoformat(), m.slot.expected, m.snapshot)
             for m in match_snapshots(chosen, present, now=now) if m.status != "pending"]
@@ -184,7 +185,7 @@ def _count_slots(
     def enough(due: Sequence[ExpectedSlot]) -> bool:
         return count > 0 and len({BUCKETS[kind](s.expected) for s in due}) > count
 
-    due = _due_lookback(schedule, now, since, enough, _BUCKET_LENGTH[kind] * max(count, 1))
+    due = _due_lookback(schedule, now, since, enough, _BUCKET_LENGTH[kind] * min(max(count, 1), _MAX_LOOKBACK.days))
     latest: dict[str, ExpectedSlot] = {}
     for slot in due:
         latest[BUCKETS[kind](slot.expected)] = slot
@@ -200,15 +201,27 @@ def _due_lookback(
     schedule: Schedule, now: datetime, since: datetime | None,
     enough: Callable[[Sequence[ExpectedSlot]], bool], first_span: timedelta,
 ) -> list[ExpectedSlot]:
-    """Scheduled slots (due or pending) back from ``now``; the span doubles until ``enough`` or ``since``."""
-    span = max(first_span, timedelta(days=1))
+    """Scheduled slots (due or pending) back from ``now``; the span doubles until ``enough`` or ``since``.
+
+    The span never exceeds :data:`_MAX_LOOKBACK` (ten years): a count larger than ten years of
+    buckets (``keep_daily = 1000000``) promises what the schedule produced in those ten years.
+    """
+    span = min(max(first_span, timedelta(days=1)), _MAX_LOOKBACK)
     while True:
-        start = now - span
+        start = _before(now, span)
         hit_floor = (since is not None and start <= since) or span >= _MAX_LOOKBACK
         due = _due(schedule, start, now, since, pending=True)
         if enough(due) or hit_floor:
             return due
-        span *= 2
+        span = min(span * 2, _MAX_LOOKBACK)
+
+
+def _before(now: datetime, span: timedelta) -> datetime:
+    """``now - span``, clamped to the earliest representable instant."""
+    try:
+        return now - span
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def keep_all_since(policy: Policy, schedule: Schedule, *, now: datetime, horizon: Duration) -> datetime | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from retention.duration import Duration, DurationError
 
-__all__ = ["COUNT_RULES", "WITHIN_RULES", "Policy", "PolicyError"]
+__all__ = ["COUNT_RULES", "MAX_COUNT", "WITHIN_RULES", "Policy", "PolicyError"]
 
 COUNT_RULES: tuple[str, ...] = (
     "keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly",
@@ -18,6 +18,8 @@ WITHIN_RULES: tuple[str, ...] = (
     "keep_within_weekly", "keep_within_monthly", "keep_within_yearly",
 )
 _ZERO = Duration()
+MAX_COUNT = 1_000_000
+"""The largest count a config may give (``keep_daily = 1000000`` …); -1 is unlimited."""
 
 
 class PolicyError(ValueError):
@@ -85,7 +87,8 @@ class Policy:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, where: str = "policy") -> Policy:
         """Build a policy from config-style keys (``keep_daily = 7``, ``keep_within = "2m"``,
-        ``keep_tag = ["a,b", "c"]``). Keys that are not rules are ignored.
+        ``keep_tag = ["a,b", "c"]``). Keys that are not rules are ignored. Counts are at most
+        :data:`MAX_COUNT`; durations use the strict :meth:`Duration.parse` syntax.
 
         Raises:
             PolicyError: listing every bad value, each prefixed with ``where``.
@@ -95,8 +98,11 @@ class Policy:
         for name in COUNT_RULES:
             if name in data:
                 value = data[name]
-                if isinstance(value, bool) or not isinstance(value, int) or value < -1:
-                    problems.append(f"{where}.{name}: expected an integer >= -1 (-1 = unlimited), got {value!r}")
+                if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= MAX_COUNT:
+                    shown = f"a {len(str(value))}-digit number" if isinstance(value, int) and value > 10**30 else (
+                        repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…")
+                    problems.append(f"{where}.{name}: expected an integer from -1 (unlimited) to {MAX_COUNT}, "
+                                    f"got {shown}")
                 else:
                     kwargs[name] = value
         for name in WITHIN_RULES:

@@ -22,23 +22,79 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Literal
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 from retention.duration import Duration, go_add_date
 from retention.snapshot import Snapshot
 
-__all__ = ["ExpectedSlot", "Schedule", "ScheduleError", "SlotMatch", "add_duration", "match_snapshots"]
+__all__ = [
+    "ALIASES", "ExpectedSlot", "Schedule", "ScheduleError", "SlotMatch", "add_duration", "check_cron",
+    "match_snapshots",
+]
 
 Status = Literal["filled", "missed", "pending"]
 
+ALIASES: dict[str, str] = {
+    "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *",
+}
+_NAMES: tuple[dict[str, int], ...] = ({}, {}, {}, {m: i + 1 for i, m in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))},
+    {d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))})
+_FIELDS = ("minute", "hour", "day of month", "month", "day of week")
+_EXPECTED = "expected 5 fields (minute hour day-of-month month day-of-week) such as '0 2 * * *', or @daily …"
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
 
 class ScheduleError(ValueError):
-    """A cron expression croniter cannot parse, or naive datetimes."""
+    """A cron expression that is refused (see :func:`check_cron`), or naive datetimes."""
+
+
+def check_cron(expr: str) -> str:
+    """Validate a cron expression once; return it as five fields (``@daily`` -> ``0 0 * * *``).
+
+    Refused: anything but five fields or one of :data:`ALIASES` (a sixth, seconds field would
+    expect 86,400 backups a day), what croniter cannot parse, a range that runs backwards
+    (``1-0``, ``5-2``, ``fri-mon``: croniter reads some of them as "every"), and a schedule
+    that never fires (``0 0 30 2 *``).
+
+    Raises:
+        ScheduleError: saying what was expected.
+    """
+    text = expr.strip() if isinstance(expr, str) else ""
+    shown = repr(expr) if len(repr(expr)) <= 60 else repr(expr)[:50] + "…"
+    fields = ALIASES.get(text.lower(), text).split()
+    if len(fields) != 5:
+        raise ScheduleError(f"invalid cron expression {shown}: has {len(fields)} field(s); {_EXPECTED}")
+    cron = " ".join(fields)
+    if not croniter.is_valid(cron):
+        raise ScheduleError(f"invalid cron expression {shown}: {_EXPECTED}")
+    for index, field in enumerate(fields):
+        for part in field.split(","):
+            bounds = part.split("/", 1)[0].split("-")
+            if len(bounds) == 2:
+                lo, hi = (_NAMES[index].get(b.lower(), b) for b in bounds)
+                if str(lo).isdigit() and str(hi).isdigit() and int(lo) > int(hi):
+                    raise ScheduleError(f"invalid cron expression {shown}: the {_FIELDS[index]} range {part!r} "
+                                        f"runs backwards (expected low-high, e.g. '1-5')")
+    try:
+        croniter(cron, datetime(2000, 1, 1)).get_next(datetime)
+    except (CroniterError, ValueError, OverflowError):
+        raise ScheduleError(f"cron expression {shown} never fires (no such date, e.g. 30 February); "
+                            "expected a schedule that runs, such as '0 2 * * *'") from None
+    return cron
 
 
 def add_duration(t: datetime, d: Duration) -> datetime:
-    """``t`` plus ``d`` with the same calendar arithmetic restic uses for cut-offs (forward)."""
-    return go_add_date(t, d.years, d.months, d.days + 7 * d.weeks) + timedelta(hours=d.hours)
+    """``t`` plus ``d`` with the same calendar arithmetic restic uses for cut-offs (forward).
+
+    A result after year 9999 is clamped to the latest representable instant (a duration is
+    at most :data:`~retention.duration.MAX_YEARS` long, but ``t`` may be late itself).
+    """
+    try:
+        return go_add_date(t, d.years, d.months, d.days + 7 * d.weeks) + timedelta(hours=d.hours)
+    except (ValueError, OverflowError):
+        return _LATEST
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +123,13 @@ class Schedule:
     tolerance: Duration | None = None
 
     def __post_init__(self) -> None:
-        if not croniter.is_valid(self.cron):
-            raise ScheduleError(f"invalid cron expression {self.cron!r}: expected e.g. '0 2 * * *'")
+        object.__setattr__(self, "_fields", check_cron(self.cron))
+
+    @property
+    def fields(self) -> str:
+        """The expression as five cron fields (aliases such as ``@daily`` expanded)."""
+        value: str = self.__dict__["_fields"]
+        return value
 
     def times(self, start: datetime, end: datetime) -> list[datetime]:
         """Expected instants ``t`` with ``start <= t < end``, aware in ``zone``, ascending, DST-correct.
@@ -78,12 +139,15 @@ class Schedule:
         """
         _aware(start, end)
         wall = start.astimezone(self.zone).replace(tzinfo=None) - timedelta(hours=3)  # catch shifted gap times
-        hour_wild = self.cron.split()[1] == "*"
-        it = croniter(self.cron, wall)
+        hour_wild = self.fields.split()[1] == "*"
+        it = croniter(self.fields, wall)
         out: list[datetime] = []
         while True:
-            naive: datetime = it.get_next(datetime)
-            instants = self._localize(naive, hour_wild)
+            try:
+                naive: datetime = it.get_next(datetime)
+                instants = self._localize(naive, hour_wild)
+            except (CroniterError, ValueError, OverflowError):  # past year 9999: no more runs
+                return out
             if _ts(instants[0]) >= _ts(end):
                 return out
             for t in instants:  # compare instants, not wall clocks (same-zone comparison ignores fold)
@@ -96,11 +160,26 @@ class Schedule:
         if self.tolerance is not None:
             tol = self.tolerance
             return [ExpectedSlot(t, add_duration(t, tol)) for t in times]
-        following = self.times(end, end + timedelta(days=366)) if times else []
-        nexts = [*times[1:], *following[:1]]
+        following = self._first_after(end) if times else []
+        nexts = [*times[1:], *following]
         if len(nexts) < len(times):  # no further run within a year+: the window stays open for a year
             nexts.append(add_duration(times[-1], Duration(years=1)))
         return [ExpectedSlot(t, n) for t, n in zip(times, nexts, strict=True)]
+
+    def _first_after(self, end: datetime) -> list[datetime]:
+        """The first scheduled instant at or after ``end`` within a year (none: an empty list).
+
+        Widens a day at a time to a week, then to the year, so a frequent schedule costs a few
+        runs, not a year of them.
+        """
+        for span in (timedelta(days=1), timedelta(days=8), timedelta(days=366)):
+            try:
+                found = self.times(end, end + span)
+            except OverflowError:
+                return []
+            if found:
+                return found[:1]
+        return []
 
     def _localize(self, naive: datetime, hour_wild: bool) -> list[datetime]:
         """Real instants of a wall time: the first valid one after a gap; both (hourly) or the first of a fold."""

@@ -223,7 +223,15 @@ def deadline(start: str, config_path: str | None, as_json: bool) -> None:
         defaults = DrillConfig()
         calendar, budget = calendar_for(defaults, DEFAULT_TZ, "<built-in defaults>")
         target_text = defaults.target
-    out = deadline_json(calendar, when, budget, target_text)
+    from restore.workday import WorkdayError
+
+    try:
+        out = deadline_json(calendar, when, budget, target_text)
+    except WorkdayError as exc:  # a --from at the ends of the datetime range (year 1, 9999)
+        raise UsageError(f"drill deadline --from {start!r}: {exc}") from None
+    except OverflowError:
+        raise UsageError(f"drill deadline --from {start!r}: too close to the end of the calendar to compute a "
+                         "deadline (expected a time well before 9999-12-31)") from None
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return

@@ -58,17 +58,23 @@ def parse_group_by(text: str) -> tuple[str, ...]:
     return tuple(f for f in ("host", "paths", "tags") if f in chosen)
 
 
+_GO_INT_MAX = 2**63 - 1  # restic's counts are Go ints: larger ones are refused by its flag parser
+
+
 def _count(ctx: click.Context, param: click.Parameter, value: int) -> int:
-    if value < -1:
-        raise click.BadParameter(f"{value} is not a count: expected 0 (off), n > 0, or -1 (unlimited)")
+    if value < -1 or value > _GO_INT_MAX:
+        shown = str(value) if len(str(value)) <= 30 else f"a {len(str(value))}-digit number"
+        raise click.BadParameter(f"{shown} is not a count: expected 0 (off), n > 0 (at most {_GO_INT_MAX}), "
+                                 "or -1 (unlimited)")
     return value
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> Duration | None:
+    """restic 0.14's duration syntax (any unit order, a repeated unit overrides): see Duration.parse_restic."""
     if value is None:
         return None
     try:
-        return Duration.parse(value)
+        return Duration.parse_restic(value)
     except DurationError as exc:
         raise click.BadParameter(str(exc)) from None
 
@@ -87,7 +93,7 @@ def _with_keep_flags(func: Any) -> Any:
     for name, what in reversed(_WITHIN_FLAGS):
         flag = "--" + name.replace("_", "-")
         func = click.option(flag, name, default=None, callback=_duration, metavar="DURATION",
-                            help=f"keep {what} (e.g. 7d, 4w, 2m, 1y2m3d4h)")(func)
+                            help=f"keep {what} (restic's syntax, e.g. 7d, 2m, 1y2m3d4h; any unit order)")(func)
     for name, short, what in reversed(_COUNT_FLAGS):
         flag = "--" + name.replace("_", "-")
         func = click.option(flag, short, name, type=int, default=0, show_default=False, callback=_count,

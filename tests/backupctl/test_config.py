@@ -118,3 +118,37 @@ def test_plan_without_flags_plans_the_default_config(tmp_path: Path, monkeypatch
     (tmp_path / "backupctl.toml").write_text(GOOD.replace("s3://backups/salure", f"file://{tmp_path}/store"))
     result = CliRunner().invoke(main, ["plan", "--json"])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("line", ["keep_daily = 2147483648", "keep_last = 1000001", "keep_hourly = -2",
+                                  'keep_within = "10000y"', 'keep_within = "1y1d1m"', 'schedule = "0 0 30 2 *"',
+                                  'schedule = "* * * * * * *"', 'schedule = "1-0 * * * *"'])
+def test_out_of_bounds_policy_values_are_refused(line: str) -> None:
+    key = line.split(" = ")[0]
+    with pytest.raises(ConfigError) as info:
+        parse_config({"store": {"url": "file:///x"},
+                      "policy": [{"name": "app", "keep_last": 3, **_toml_line(line)}]})
+    problems = [p for p in info.value.problems if f".{key}:" in p]
+    assert len(problems) == 1 and "expected" in problems[0] and "\n" not in problems[0]
+
+
+def test_the_largest_count_and_duration_load() -> None:
+    config = parse_config({"store": {"url": "file:///x"}, "safety": {"stale_after": "1000y"},
+                           "policy": [{"name": "app", "keep_daily": 1_000_000, "keep_within": "1000y",
+                                       "schedule": "@daily"}]})
+    assert config.policies[0].policy.keep_daily == 1_000_000
+
+
+@pytest.mark.parametrize(("key", "value"), [("working_day_hours", float("nan")), ("working_day_hours", 25),
+                                            ("live_check_timeout", float("inf")),
+                                            ("target", "99999999999 working days")])
+def test_non_finite_and_absurd_drill_values_are_refused(key: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=f"drill.{key}: expected"):
+        parse_config({"store": {"url": "file:///x"}, "drill": {key: value},
+                      "policy": [{"name": "app", "keep_last": 3}]})
+
+
+def _toml_line(line: str) -> dict[str, object]:
+    import tomllib
+
+    return tomllib.loads(line)

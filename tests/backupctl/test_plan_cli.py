@@ -160,3 +160,31 @@ def test_parser_keeps_offsets_and_accepts_grouped_output() -> None:
 def test_parser_error_is_usage_error() -> None:
     with pytest.raises(UsageError, match=r"^x: snapshot 1 \(aaaaaaaa\): missing \"paths\""):
         parse_restic_snapshots(json.dumps([SNAPSHOTS[0], {"id": "a" * 64, "time": "2026-01-01T00:00:00Z"}]), "x")
+
+
+# --- issue 11 part 9: --keep-within* take restic 0.14's own duration syntax ---------------------------------
+
+@pytest.mark.parametrize(("theirs", "same_as"), [
+    ("1y1d1m", "1y1m1d"), ("1d2d", "2d"), ("12h1d", "1d12h"), ("2m1y3m", "1y3m"), ("", None), ("-1d", None),
+])
+def test_keep_within_takes_restic_syntax(snap_file: Path, theirs: str, same_as: str | None) -> None:
+    def kept(within: str | None) -> list[str]:
+        args = ["--from-restic", str(snap_file), "--group-by", "", "--json", "--now", NOW, "--keep-last", "1"]
+        code, out, err = invoke(args + (["--keep-within", within] if within is not None else []))
+        assert code == 0, err
+        return [d["action"] for d in json.loads(out)["decisions"]]
+
+    assert kept(theirs) == kept(same_as)  # "" is the zero duration (off); -1d keeps nothing by within
+
+
+@pytest.mark.parametrize("value", ["1x", "1 d", "--1d", "1.5d", "10000y", "3000000h"])
+def test_keep_within_still_refuses_what_restic_refuses_or_cannot_compute(snap_file: Path, value: str) -> None:
+    code, _, err = invoke(["--from-restic", str(snap_file), "--keep-within", value])
+    assert code == 2 and "--keep-within" in err and "Traceback" not in err
+
+
+def test_counts_beyond_go_int_are_refused(snap_file: Path) -> None:
+    code, _, err = invoke(["--from-restic", str(snap_file), "--keep-daily", str(2**63)])
+    assert code == 2 and "--keep-daily" in err
+    code, _, _ = invoke(["--from-restic", str(snap_file), "--keep-daily", str(2**63 - 1), "--now", NOW])
+    assert code == 0

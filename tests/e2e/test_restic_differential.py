@@ -191,6 +191,13 @@ POLICIES: list[list[str]] = [
     ["--keep-weekly", "10", "--group-by", "tags"],
     ["--keep-within", "1m2d", "--keep-hourly", "3", "--group-by", "host,tags"],
     ["--keep-within-daily", "7d", "--keep-within-weekly", "28d", "--keep-within-monthly", "6m"],
+    # restic's own duration syntax (issue 11 part 9): any unit order, a repeated unit overrides, negatives
+    ["--keep-within", "2d1m", "--keep-hourly", "3", "--group-by", "host,tags"],
+    ["--keep-within", "12h5d"],
+    ["--keep-within", "2d3m1m"],
+    ["--keep-within-daily", "1d8m", "--keep-within-weekly", "3y1y"],
+    ["--keep-within", "-1d", "--keep-daily", "3"],
+    ["--keep-within", "1m-3d"],
     # Not hourly here: the 2026-11-20 10:00 UTC tie spans Amsterdam, New York and UTC wall clocks
     # (different hours), and restic's tie order (its load order) then changes how many hourly
     # buckets are used up, so restic itself is not deterministic there.

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from restore.workday import WorkdayError, WorkingCalendar, format_iso_duration, parse_target, parse_working_hours
+from restore.workday import (
+    MAX_TARGET_HOURS,
+    WorkdayError,
+    WorkingCalendar,
+    format_iso_duration,
+    parse_target,
+    parse_working_hours,
+)
 
 AMS = ZoneInfo("Europe/Amsterdam")
 DAY = timedelta(hours=8)
@@ -182,3 +189,33 @@ def test_deadline_is_inside_working_hours_or_at_closing(start: datetime, amount:
     deadline = CAL.add_working_time(start, amount)
     assert CAL.is_open(deadline) or CAL.is_open(deadline - timedelta(microseconds=1))
     assert deadline >= start
+
+
+# --- issue 11: absurd targets and the ends of the datetime range give a WorkdayError, never a traceback ------
+
+@pytest.mark.parametrize(("text", "day_hours"), [
+    ("99999999999 working days", 8.0), ("100000 working hours", 8.0), ("1 working day", float("nan")),
+    ("1 working day", float("inf")), ("1 working day", 25.0), ("1251 working days", 8.0),
+])
+def test_absurd_targets_are_refused(text: str, day_hours: float) -> None:
+    with pytest.raises(WorkdayError, match="expected"):
+        parse_target(text, day_hours)
+
+
+def test_the_longest_target_is_accepted() -> None:
+    assert parse_target(f"{MAX_TARGET_HOURS} working hours") == timedelta(hours=MAX_TARGET_HOURS)
+
+
+@pytest.mark.parametrize("start", [datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))),
+                                   datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
+                                   datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-14)))])
+def test_deadlines_at_the_ends_of_time_raise_workday_error(start: datetime) -> None:
+    calendar = WorkingCalendar(country="none")
+    with pytest.raises(WorkdayError):
+        calendar.add_working_time(start, timedelta(hours=8))
+
+
+def test_a_deadline_in_year_one_is_computed() -> None:
+    calendar = WorkingCalendar(country="none")
+    deadline = calendar.add_working_time(datetime(1, 1, 1, tzinfo=UTC), timedelta(hours=8))
+    assert deadline.year == 1

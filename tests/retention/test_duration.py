@@ -106,3 +106,79 @@ def test_cutoff_far_back_is_before_everything() -> None:
     """A duration reaching before year 1 keeps everything instead of crashing."""
     newest = datetime(2026, 1, 1, tzinfo=UTC)
     assert Duration(years=5000).cutoff(newest) < datetime(1, 1, 2, tzinfo=UTC)
+
+
+# --- issue 11: bounds, restic's own syntax, and no exception but DurationError ---------------------------
+
+@pytest.mark.parametrize("text", ["9" * 5000 + "d", "10000y", "2147483648d", "99999999999h", "1001y",
+                                  "365243d", "12001m", "500y6001m"])
+def test_too_long_durations_are_refused(text: str) -> None:
+    for parse in (Duration.parse, Duration.parse_restic):
+        with pytest.raises(DurationError, match=r"too long|digit") as info:
+            parse(text)
+        assert len(str(info.value)) < 200  # one short line, even for 5000 digits
+
+
+@pytest.mark.parametrize("text", ["1000y", "12000m", "365242d", "52000w", "8765000h"])
+def test_the_longest_durations_parse_and_cut_off(text: str) -> None:
+    d = Duration.parse(text)
+    cut = d.cutoff(datetime(2026, 1, 1, tzinfo=UTC))
+    assert datetime(1020, 1, 1, tzinfo=UTC) < cut < datetime(1030, 1, 1, tzinfo=UTC)
+
+
+def test_non_ascii_digits_are_refused() -> None:
+    for text in ("٣d", "１d", "²d"):
+        with pytest.raises(DurationError):
+            Duration.parse(text)
+        with pytest.raises(DurationError):
+            Duration.parse_restic(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1y1d1m", Duration(years=1, months=1, days=1)),  # any order (restic 0.14)
+        ("1d2d", Duration(days=2)),                        # a repeated unit overrides the earlier one
+        ("2m1y3m", Duration(years=1, months=3)),
+        ("12h5d", Duration(days=5, hours=12)),
+        ("-1d", Duration(days=-1)),                        # restic: a negative number
+        ("1m-3d", Duration(months=1, days=-3)),
+        ("", Duration()), ("  ", Duration()), ("\u00a07d\u3000", Duration(days=7)),  # Go's TrimSpace
+        ("007d", Duration(days=7)), ("4w", Duration(weeks=4)),  # w: our extension
+        ("2562047h", Duration(hours=2562047)),
+    ],
+)
+def test_parse_restic(text: str, expected: Duration) -> None:
+    assert Duration.parse_restic(text) == expected
+
+
+@pytest.mark.parametrize("text", ["7", "d", "1x", "1d ", "1 d", "--1d", "1d-", "1.5d", "+1d", "1D", "2562048h"])
+def test_parse_restic_rejects(text: str) -> None:
+    if text == "1d ":
+        assert Duration.parse_restic(text) == Duration(days=1)  # trailing space is trimmed
+        return
+    with pytest.raises(DurationError):
+        Duration.parse_restic(text)
+
+
+def test_a_negative_restic_duration_keeps_nothing_older_than_the_newest() -> None:
+    newest = datetime(2026, 3, 31, 12, tzinfo=UTC)
+    assert Duration.parse_restic("-1d").cutoff(newest) == newest + timedelta(days=1)
+    assert Duration(days=-3_000_000).cutoff(newest) == datetime.max.replace(tzinfo=UTC)
+
+
+_DURATION_TEXT = st.text(alphabet="0123456789ymwdhx- .٣", max_size=30) | st.builds(
+    lambda n, u: f"{n}{u}", st.integers(0, 10**40), st.sampled_from("ymwdh"))
+
+
+@given(_DURATION_TEXT)
+def test_any_text_parses_or_raises_duration_error(text: str) -> None:
+    for parse in (Duration.parse, Duration.parse_restic):
+        try:
+            d = parse(text)
+        except DurationError:
+            continue
+        now = datetime(2026, 11, 23, tzinfo=UTC)
+        assert d.cutoff(now).tzinfo is not None  # bounded: the cut-off is computed, never raises
+        if parse is Duration.parse and not d.is_zero():
+            assert Duration.parse(str(d)) == d

@@ -131,3 +131,59 @@ def test_each_snapshot_fills_at_most_one_slot_inside_its_window(offsets: list[in
 def test_add_duration_uses_go_calendar_arithmetic() -> None:
     assert add_duration(ams(2026, 1, 31, 2), Duration(months=1)) == ams(2026, 3, 3, 2)
     assert add_duration(ams(2026, 3, 28, 2), Duration(days=1, hours=1)).isoformat() == "2026-03-29T04:00:00+02:00"
+
+
+# --- issue 11: schedules are validated once (check_cron), and random text only raises ScheduleError ----------
+
+@pytest.mark.parametrize(("cron", "needle"), [
+    ("0 0 30 2 *", "never fires"), ("0 0 31 11 *", "never fires"), ("* * * * * * *", "7 field"),
+    ("* * * * * *", "6 field"), ("1-0 * * * *", "backwards"), ("* * * dec-jan *", "backwards"),
+    ("@reboot", "1 field"), ("", "0 field"), ("61 * * * *", "expected"),
+])
+def test_check_cron_refuses(cron: str, needle: str) -> None:
+    from retention.schedule import check_cron
+
+    with pytest.raises(ScheduleError, match=needle):
+        check_cron(cron)
+    with pytest.raises(ScheduleError):
+        Schedule(cron, AMS)
+
+
+@pytest.mark.parametrize(("alias", "cron"), [("@daily", "0 0 * * *"), ("@yearly", "0 0 1 1 *"),
+                                             ("@hourly", "0 * * * *"), ("@weekly", "0 0 * * 0")])
+def test_aliases_expand(alias: str, cron: str) -> None:
+    start = datetime(2026, 1, 1, tzinfo=AMS)
+    assert Schedule(alias, AMS).fields == cron
+    assert Schedule(alias, AMS).slots(start, start + timedelta(days=800)) == Schedule(cron, AMS).slots(
+        start, start + timedelta(days=800))
+
+
+def test_a_frequent_schedule_does_not_compute_a_year_ahead() -> None:
+    import time
+
+    start = datetime(2026, 11, 1, tzinfo=AMS)
+    began = time.monotonic()
+    slots = Schedule("* * * * *", AMS).slots(start, start + timedelta(hours=2))
+    assert len(slots) == 120 and slots[-1].deadline == start + timedelta(hours=2)
+    assert time.monotonic() - began < 2
+
+
+def test_times_end_quietly_at_year_9999() -> None:
+    late = datetime(9999, 12, 1, tzinfo=UTC)
+    slots = Schedule("0 0 1 * *", UTC).slots(late - timedelta(days=40), late + timedelta(days=29))
+    assert slots and slots[-1].deadline == datetime.max.replace(tzinfo=UTC)
+
+
+_FIELD = st.sampled_from(["*", "0", "1-0", "5", "*/7", "1,2", "30", "31", "2", "jan-mar", "mon-fri", "L", "61",
+                          "0-59/15", "fri-mon", "?", "H"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_FIELD, min_size=1, max_size=7).map(" ".join) | st.text(max_size=20))
+def test_any_cron_text_parses_or_raises_schedule_error(cron: str) -> None:
+    try:
+        schedule = Schedule(cron, AMS)
+    except ScheduleError:
+        return
+    start = datetime(2026, 11, 1, tzinfo=AMS)
+    schedule.slots(start, start + timedelta(hours=3))  # a valid schedule computes its slots
