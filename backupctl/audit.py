@@ -273,6 +273,7 @@ class AuditLog:
         self.max_attempts = max_attempts
         self.workers = workers
         self._condition_checked = False  # whether this store was seen to honour If-None-Match
+        self._last_read: tuple[int, bytes] | None = None  # (seq, bytes) of the record _hash_of read last
 
     # reading ---------------------------------------------------------------------------
 
@@ -436,7 +437,7 @@ class AuditLog:
         _log().info("audit_appended", seq=record["seq"], action=action)
         return record
 
-    def _check_condition(self, seq: int) -> None:
+    def _check_condition(self, seq: int, raw: bytes | None = None, *, ours: bool = False) -> None:
         """Once per log object: a conditional PUT of record ``seq``'s own bytes must be refused.
 
         Raises:
@@ -444,13 +445,17 @@ class AuditLog:
         """
         if self._condition_checked:
             return
-        raw = self._get_or_none(record_key(seq))
+        cached = self._last_read
+        if raw is None:
+            raw = cached[1] if cached is not None and cached[0] == seq else self._get_or_none(record_key(seq))
         if raw is None:
             return
         try:
             confirm_condition(self.blobs, record_key(seq), raw, f"audit record {record_key(seq)}")
         except ConditionIgnored as exc:
-            raise ConditionIgnored(f"{exc}. The audit log was left as it was: nothing was appended") from None
+            left = (f"record {seq} was written by this run, nothing more will be appended" if ours
+                    else "the audit log was left as it was: nothing was appended")
+            raise ConditionIgnored(f"{exc}. {left}") from None
         self._condition_checked = True
 
     def _confirm_written(self, seq: int, raw: bytes) -> None:
@@ -466,7 +471,7 @@ class AuditLog:
                 "wrote it: the store did not honour If-None-Match: *. This run's record is lost and nothing "
                 "more was appended; run `backupctl audit verify` and use a service that honours conditional "
                 "writes")
-        self._check_condition(seq)
+        self._check_condition(seq, raw, ours=True)
 
     def _get_or_none(self, key: str) -> bytes | None:
         try:
@@ -478,6 +483,7 @@ class AuditLog:
         raw = self._get_or_none(record_key(seq))
         if raw is None:
             return None
+        self._last_read = (seq, raw)
         try:
             return record_hash(_load(raw, f"audit record {record_key(seq)}"))
         except ValueError as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +14,7 @@ from backupctl.config import Config, load_cli_config
 from backupctl.errors import BackupctlError, UsageError, ViolationFound
 from backupctl.proof import ProofInputs, build_proof, check_proof, deletions, write_proof
 from backupctl.stores.base import IntegrityProblem, Listing, Store, StoredSnapshot
+from backupctl.untrusted import UntrustedInput, loads
 from backupctl.verify import parse_day_or_time, verify_store
 from retention import Snapshot
 
@@ -106,8 +106,11 @@ def _records(log: Any) -> list[dict[str, Any]]:
         return list(log.records())
     except BackupctlError:
         out = []
-        for line in log.export_jsonl().splitlines():
-            record = json.loads(line)
+        for n, line in enumerate(log.export_jsonl().splitlines(), start=1):
+            try:
+                record = loads(line, f"audit export line {n}")
+            except UntrustedInput:
+                continue  # audit verify names it
             if isinstance(record, dict) and "action" in record:
                 out.append(record)
         return out

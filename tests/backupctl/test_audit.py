@@ -524,3 +524,13 @@ def test_append_whose_fresh_record_is_overwritten_says_so(tmp_path: Path) -> Non
     log = AuditLog(Racing(inner))
     with pytest.raises(SafetyRefusal, match=r"record 3 .*overwritten"):
         log.append("drill", {"who": "mine"}, now=T0)
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_the_proof_reads_the_readable_records_around_a_hostile_one(tmp_path: Path, name: str) -> None:
+    from backupctl.commands.proof import _records
+
+    blobs = FileBlobs(tmp_path)
+    log = _fill(blobs)
+    blobs.put(record_key(2), HOSTILE[name])
+    assert [r["seq"] for r in _records(log)] == [1, 3, 4, 5]
