@@ -422,9 +422,11 @@ def _held_error(blobs: BlobStore, held: LockInfo | None, now: datetime, config_p
         return LockHeld(
             f"STALE lock {where}: held by {held.describe()}, expired {overdue} ago {held.clock()}; its prune probably "
             f"died. Nothing was changed and the lock was not taken over. Check that no backupctl runs on "
-            f"{held.host} (pid {held.pid}), then clear it with `{unlock}` and run again")
+            f"{_printable(held.host)} (pid {held.pid}), then clear it with `{unlock}` and run again")
+    left = timedelta(seconds=round(-held.overdue(now).total_seconds()))
     return LockHeld(
-        f"another prune holds the lock {where}: {held.describe()}; nothing was changed. Wait for it to finish "
+        f"another prune holds the lock {where}: {held.describe()} ({left} left {held.clock()}); nothing was "
+        "changed. Wait for it to finish "
         f"(or, if you are sure it is dead, `{unlock} --force`)")
 
 
