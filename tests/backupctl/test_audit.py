@@ -534,3 +534,31 @@ def test_the_proof_reads_the_readable_records_around_a_hostile_one(tmp_path: Pat
     log = _fill(blobs)
     blobs.put(record_key(2), HOSTILE[name])
     assert [r["seq"] for r in _records(log)] == [1, 3, 4, 5]
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20)
+_objects = (_json_values.map(lambda v: json.dumps(v).encode()) | st.binary(max_size=64)
+            | st.sampled_from(list(HOSTILE.values())))
+
+
+@settings(max_examples=100, deadline=None)
+@given(record=_objects, head=st.none() | _objects, where=st.integers(1, 3))
+def test_any_record_or_head_is_a_problem_not_a_crash(record: bytes, head: bytes | None, where: int) -> None:
+    from backupctl.errors import BackupctlError
+
+    with tempfile.TemporaryDirectory() as tmp:
+        blobs = FileBlobs(tmp)
+        log = _fill(blobs, 3)
+        blobs.put(record_key(where), record)
+        if head is not None:
+            blobs.put(HEAD_KEY, head)
+        report = log.verify_report()
+        assert not report.ok
+        log.export_jsonl()
+        try:
+            log.append("drill", {}, now=T0)
+        except BackupctlError as exc:
+            assert str(exc)

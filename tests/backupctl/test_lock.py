@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from backupctl.audit import AuditLog
 from backupctl.blobs import FileBlobs, S3Blobs
 from backupctl.cli import main
 from backupctl.errors import LockHeld, SafetyRefusal, StoreError
-from backupctl.lock import LOCK_KEY, Lock, LockInfo, acquire_lock, read_lock, ttl_delta
+from backupctl.lock import LOCK_KEY, Lock, LockInfo, UnreadableLock, acquire_lock, read_lock, ttl_delta
 from backupctl.stores.base import BlobStore, PreconditionFailed
 from retention import Duration
 
@@ -404,3 +406,39 @@ def test_a_lock_that_is_a_symlink_or_fifo_is_unreadable_and_force_removes_only_t
     code, out = _unlock(config, "--force", now=T0)
     assert code == 0, out
     assert not lock_path.exists() and not lock_path.is_symlink() and victim.exists()
+
+
+# ---- fuzz: any lock object is a lock or an UnreadableLock, never a crash -----------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20)
+_times = st.datetimes(timezones=st.timezones()).map(lambda t: t.isoformat()) | st.text(max_size=30)
+_lockish = st.fixed_dictionaries({}, optional={
+    "owner": st.text(max_size=20) | _json, "host": st.text(max_size=20) | _json,
+    "pid": st.integers() | _json, "run_id": st.text(max_size=20) | _json, "token": st.text(max_size=20) | _json,
+    "acquired": _times, "expires": _times, "version": _json})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=_lockish.map(lambda d: json.dumps(d).encode()) | _json.map(lambda v: json.dumps(v).encode())
+       | st.binary(max_size=64),
+       written=st.none() | st.floats(allow_nan=True, allow_infinity=True),
+       service_now=st.none() | st.floats(allow_nan=True, allow_infinity=True))
+def test_any_lock_object_reads_as_a_lock_or_unreadable(tmp_path: Path, body: bytes, written: float | None,
+                                                        service_now: float | None) -> None:
+    inner = FileBlobs(tmp_path / "fuzz")
+    inner.put(LOCK_KEY, body)
+    blobs = _ServiceClock(inner, T0, T0)
+    blobs.get_with_meta = lambda key: (inner.get(key), written, service_now)  # type: ignore[method-assign]
+    try:
+        held = read_lock(blobs)
+    except UnreadableLock as exc:
+        assert exc.reason
+        return
+    assert held is not None
+    held.is_stale(T0)
+    assert held.describe().isprintable()
+    with pytest.raises(LockHeld):
+        acquire_lock(blobs, ttl=HOUR, now=T0)
