@@ -15,7 +15,7 @@ from typing import Any
 
 from backupctl.errors import BackupctlError
 
-__all__ = ["Intents", "intents_from_records", "read_intents"]
+__all__ = ["Intents", "intents_from_records", "intents_of", "read_intents"]
 
 
 @dataclass(frozen=True)
@@ -40,16 +40,25 @@ def intents_from_records(records: list[dict[str, Any]]) -> frozenset[str]:
 
 
 def read_intents(config: Any) -> Intents:
-    """Read and verify the config's audit log; the ids its ``prune.intent`` records name.
+    """:func:`intents_of` the config's audit log."""
+    from backupctl.audit import AuditLog, audit_blobs_for
+
+    try:
+        log = AuditLog(audit_blobs_for(config))
+    except BackupctlError as exc:
+        return Intents(problem=f"the audit log cannot be read: {exc}")
+    return intents_of(log)
+
+
+def intents_of(log: Any) -> Intents:
+    """Verify an audit log (:class:`backupctl.audit.AuditLog`); the ids its ``prune.intent``
+    records name.
 
     Returns:
         :class:`Intents`; with ``problem`` set (and no ids) when the log does not verify or
         cannot be read. Never raises for a bad log: not resuming is always safe.
     """
-    from backupctl.audit import AuditLog, audit_blobs_for
-
     try:
-        log = AuditLog(audit_blobs_for(config))
         report = log.verify_report()
         if not report.ok:
             return Intents(problem=f"the audit log does not verify ({len(report.problems)} problem(s); "

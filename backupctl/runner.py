@@ -25,7 +25,7 @@ import click
 from backupctl.config import Config, PolicyConfig, load_cli_config
 from backupctl.errors import StoreError
 from backupctl.log import get_logger
-from backupctl.resume import Intents, read_intents
+from backupctl.resume import Intents, intents_of, read_intents
 from backupctl.stores.base import DeleteReport, Listing, Store, StoredSnapshot
 from retention import Decision, Duration, EmptyPolicyError, Reason, go_add_date
 from retention import plan as retention_plan
@@ -507,7 +507,8 @@ def run_prune(
     intents: Callable[[], Intents] | None = None,
 ) -> PruneResult:
     """The whole prune: (lock ->) list -> plan -> safety -> (execute) -> (unlock).
-    ``intents``: see :func:`plan_store`.
+    ``intents``: see :func:`plan_store`; by default read from ``audit`` when it is an audit
+    log that can be verified (``verify_report``), else from the config's audit log.
 
     The listing and plan are made while holding the lock, so two prunes never act on the
     same listing. A dry run takes no lock and writes nothing.
@@ -517,6 +518,8 @@ def run_prune(
         SafetyRefusal is NOT raised here: blocking refusals come back in ``result.refusals``
         with nothing deleted; the command turns them into exit 4.
     """
+    if intents is None and hasattr(audit, "verify_report"):
+        intents = lambda: intents_of(audit)
     if dry_run:
         run, refusals = plan_store(config, store, now, intents)
         result = summarize(run, refusals)

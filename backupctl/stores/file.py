@@ -179,14 +179,16 @@ class FileStore:
         report = DeleteReport()
         journals = self._read_journals(self._journals())
         todo = select_deletions(snapshots, set().union(*journals.values()), report)
+        present = {i for ids in journals.values() for i in ids if (f := self._folder(i)) is not None and f.exists()}
         if not todo:
+            for key in spent_journals(journals, todo, present):  # an earlier run finished every id
+                (self.root / key).unlink(missing_ok=True)
             return report
         if (link := self._internal_symlink()) is not None:
             raise StoreError(f"{self.url}: {link} is a symlink (backupctl never makes one): remove it; "
                              "nothing was deleted")
         now = clock.now()
         run_key = f"{JOURNAL_PREFIX}{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}.json"
-        present = {i for ids in journals.values() for i in ids if (f := self._folder(i)) is not None and f.exists()}
         try:
             self._write_atomic(run_key, encode_journal(todo, run_key, now))
             for key in spent_journals(journals, todo, present):  # their ids are in the new journal

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import builtins
 import hashlib
+import re
 import threading
 import uuid
 from collections import Counter
@@ -328,6 +329,11 @@ class S3Store:
         report = DeleteReport()
         journals = self._pending_journals()
         todo = select_deletions(snapshots, set().union(*journals.values()), report)
+        if not todo and (spent := spent_journals(journals, todo, self._present)):
+            with self._store_errors("removing finished deletion journals"):
+                for key in spent:  # every id they name is gone: an earlier run finished them
+                    self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+            self._journals = {k: v for k, v in journals.items() if k not in spent}
         if todo:
             self._journals = None  # unknown until the final journal write succeeds
             run_key = self._write_journal(todo, spent_journals(journals, todo, self._present))
@@ -606,9 +612,36 @@ class S3Store:
         return None
 
     def _delete_batch(self, batch: Sequence[_Obj]) -> builtins.list[tuple[str, str | None, str, str]]:
-        """One DeleteObjects; the per-key errors as (key, version or None, code, message)."""
+        """One DeleteObjects; the per-key errors as (key, version or None, code, message).
+
+        One bad key must not fail the whole request (and so every snapshot sharing it): a key
+        XML 1.0 cannot carry goes by a single DeleteObject (its name travels in the URL), and
+        a request the service refuses as malformed is split in halves down to single keys,
+        so the keys it can delete are deleted and the one it cannot is reported as its error.
+
+        Raises:
+            ClientError, BotoCoreError: the request failed for another reason (the outcome may
+                be unknown: the caller keeps the snapshots journalled).
+        """
+        safe = [o for o in batch if _xml_safe(o.key)]
+        errors = [(o.key, o.version, *err) for o in batch if not _xml_safe(o.key)
+                  if (err := self._delete_single(o)) is not None]
+        return errors + self._delete_objects(safe)
+
+    def _delete_objects(self, batch: Sequence[_Obj]) -> builtins.list[tuple[str, str | None, str, str]]:
+        if not batch:
+            return []
         objects = [{"Key": o.key, **({"VersionId": o.version} if o.version else {})} for o in batch]
-        resp = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
+        try:
+            resp = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code not in _MALFORMED:
+                raise
+            if len(batch) == 1:
+                return [(batch[0].key, batch[0].version, code, str(exc.response.get("Error", {}).get("Message", "")))]
+            half = len(batch) // 2
+            return self._delete_objects(batch[:half]) + self._delete_objects(batch[half:])
         return [(e.get("Key", ""), e.get("VersionId") or None, e.get("Code", "?"), e.get("Message", ""))
                 for e in resp.get("Errors", ())]
 
@@ -709,6 +742,15 @@ class S3Store:
 
 
 _DIGEST_MASK = (1 << 64) - 1
+# DeleteObjects answers that refuse the request's body as a whole (one odd key can cause them)
+_MALFORMED = frozenset({"MalformedXML", "InvalidArgument", "InvalidRequest", "InvalidURI", "UserKeyMustBeSpecified"})
+# characters XML 1.0 cannot carry, even escaped: such a key cannot be named in a DeleteObjects body
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_safe(key: str) -> bool:
+    return _XML_INVALID.search(key) is None
+
 
 
 def _digest(names: Iterable[str]) -> int:
