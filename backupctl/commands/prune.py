@@ -47,6 +47,8 @@ def command(config_path: str | None, dry_run: bool, force: bool, reason: str | N
     """
     force_reason = _check_force(force, reason)
     config = load_cli_config(config_path)
+    if metrics_file and not dry_run:
+        _check_metrics_target(metrics_file)  # before anything is deleted, not after
     now = clock.now()
     _log.info("prune.start", config=config.path, store=config.store.url, dry_run=dry_run, forced=force)
     started = time.time()
@@ -144,6 +146,27 @@ def _metrics(result: PruneResult, success: bool) -> PruneMetrics:
     return PruneMetrics(kept=result.kept_by_group, forgotten=result.forgotten_by_group, refusals=refusals,
                         bytes_freed=result.bytes_freed, duration_s=result.duration_s, failed=len(result.failed),
                         success_time=time.time() if success else None)
+
+
+def _check_metrics_target(path: str) -> None:
+    """Refuse a ``--metrics-file`` that cannot be written, before the prune changes anything:
+    its folder must exist and take a new file (the textfile is written by rename there).
+
+    Raises:
+        UsageError: naming the path and why.
+    """
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(path).parent
+    if Path(path).is_dir():
+        raise UsageError(f"--metrics-file {path}: is a directory, expected a file path; nothing was changed")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".backupctl-check-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--metrics-file {path}: cannot write in {folder}: {exc.strerror or exc}; "
+                         "nothing was changed") from None
 
 
 def _write_metrics(path: str, metrics: PruneMetrics) -> None:
