@@ -204,15 +204,23 @@ def _not_resumable(
     return None
 
 
+def _newest_first(snapshot: Any) -> tuple[datetime, str]:
+    """The order that makes "the newest snapshot" one snapshot even when two share a second
+    (restic can list such a pair in either order): time, then id."""
+    return snapshot.time, snapshot.id
+
+
 def _plan_group(policy: PolicyConfig, stored: list[StoredSnapshot], now: datetime) -> GroupPlan:
     by_id = {s.snapshot.id: s for s in stored}
+    # newest first, ties by id: the engine's stable order then picks the same "newest" as the safety rules
+    ordered = sorted((s.snapshot for s in stored), key=_newest_first, reverse=True)
     try:
-        decided = retention_plan([s.snapshot for s in stored], policy.policy, now=now, group_by=("group",))
+        decided = retention_plan(ordered, policy.policy, now=now, group_by=("group",))
     except EmptyPolicyError as exc:
         keep_all = [Decision(s.snapshot, policy.group, "keep", (Reason("empty_policy", "empty policy"),))
                     for s in stored]
         return GroupPlan(policy, keep_all, by_id, error=str(exc))
-    decisions = sorted(decided.decisions, key=lambda d: d.snapshot.time, reverse=True)
+    decisions = sorted(decided.decisions, key=lambda d: _newest_first(d.snapshot), reverse=True)
     if decisions and decisions[0].action == "forget":
         d = decisions[0]
         decisions[0] = Decision(d.snapshot, d.group, "keep", (NEWEST_REASON,))
@@ -247,8 +255,8 @@ def _group_refusals(
     total = len(group.decisions)
     if not forget:
         return out
-    newest = max(group.decisions, key=lambda d: d.snapshot.time)
-    if any(d.snapshot.time >= newest.snapshot.time for d in forget):
+    newest = max(group.decisions, key=lambda d: _newest_first(d.snapshot))
+    if any(d.snapshot.id == newest.snapshot.id for d in forget):
         out.append(Refusal(name, "newest", f"group {name!r}: the plan would delete the newest snapshot "
                            f"{newest.snapshot.id}; the newest snapshot of a group is never deleted",
                            overridable=False))

@@ -361,3 +361,23 @@ def test_newest_never_forgotten_and_only_known_snapshots_deleted(
     assert forget | run.kept_ids() == {s.snapshot.id for s in snaps}
     assert partial.snapshot.id not in forget
     assert not any(r.rule in ("newest", "empties_group") for r in check_safety(run, config, NOW))
+
+
+def _same_second_pair(order: int) -> list[StoredSnapshot]:
+    """restic can hold two snapshots of a group at the same second, listed in either order."""
+    t = NOW - timedelta(hours=1)
+    twins = [StoredSnapshot(Snapshot(sid, t, "app"), "complete") for sid in ("aaaa1111", "ffff2222")]
+    older = [snap("app", NOW - timedelta(days=d)) for d in range(1, 4)]
+    return [*(twins if order == 0 else twins[::-1]), *older]
+
+
+def test_two_snapshots_at_the_newest_second_are_planned_the_same_in_either_order_and_prunable() -> None:
+    """Issue 11 part 8: a "newest" refusal on every run, --force included, naming a different
+    id each time. Now the newest is the one with the greatest (time, id), whatever the order."""
+    config = make_config(policies=[{"name": "app", "keep_last": 1}])
+    plans = [compute_run_plan(config, Listing(snapshots=_same_second_pair(o)), NOW) for o in (0, 1)]
+    assert plans[0].kept_ids() == plans[1].kept_ids() == {"ffff2222"}
+    assert [r for r in check_safety(plans[0], config, NOW) if r.rule == "newest"] == []
+    store = FakeStore(_same_second_pair(1))
+    result, _, _ = prune(config, store)
+    assert result.ok and "aaaa1111" in result.deleted and set(store.snaps) == {"ffff2222"}
