@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from retention import Decision, Policy, Snapshot, plan
+from retention import CALENDARS, Decision, Policy, Snapshot, plan
 from retention.schedule import Schedule
 
 __all__ = ["DayRow", "SimGroup", "Simulation", "history_for", "prune_instants", "simulate"]
 
-TIERS = ("tag", "last", "within", "hourly", "daily", "weekly", "monthly", "yearly")
+TIERS = ("tag", "last", "within", *(cal.name for cal in CALENDARS))
+"""The reason kinds a day row counts, ``within_daily`` counted as ``daily``: tag, last, within, hourly … yearly."""
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from backupctl.config import Config, PolicyConfig
 from backupctl.errors import BackupctlError, UsageError
 from backupctl.stores.base import BlobStore, Listing, Store, StoredSnapshot
 from retention import Duration, Snapshot
-from retention.coverage import BUCKETS, bucket_label, coverage, keep_all_since
+from retention.buckets import CALENDARS, RULES
+from retention.coverage import bucket_label, coverage, keep_all_since
 from retention.overretention import over_retained
 from retention.schedule import Schedule, SlotMatch, add_duration, match_snapshots
 
@@ -81,14 +82,15 @@ def policy_horizon(policy: PolicyConfig) -> Duration:
     rules their count of buckets (capped at 10 years; unlimited counts reach the cap)."""
     p = policy.policy
     days = 0.0
-    for name in ("keep_within", *(f"keep_within_{k}" for k in BUCKETS)):
-        d: Duration = getattr(p, name)
+    for d in (p.keep_within, *(p.within(cal.name) for cal in CALENDARS)):
         days = max(days, d.years * 366 + d.months * 31 + d.weeks * 7 + d.days + d.hours / 24)
-    sizes = {"last": 1, "hourly": 1 / 24, "daily": 1, "weekly": 7, "monthly": 31, "yearly": 366}
-    for kind, size in sizes.items():
-        n: int = getattr(p, f"keep_{kind}")
-        days = max(days, 3660 if n < 0 else n * size)
+    for rule in RULES:
+        n = p.count(rule.name)
+        days = max(days, 3660 if n < 0 else n * (rule.length / _DAY))
     return Duration(days=min(3660, int(days) + 2))
+
+
+_DAY = timedelta(days=1)
 
 
 @dataclass

@@ -21,40 +21,18 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from retention.buckets import CALENDARS, bucket_label, rule
 from retention.duration import Duration
 from retention.planner import plan
 from retention.policy import Policy
 from retention.schedule import ExpectedSlot, Schedule, match_snapshots
 from retention.snapshot import Snapshot
 
-__all__ = ["BUCKETS", "CoverageSlot", "bucket_label", "coverage", "keep_all_since"]
+__all__ = ["CoverageSlot", "bucket_label", "coverage", "keep_all_since"]
 
 
-def _week(t: datetime) -> str:
-    year, week, _ = t.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-BUCKETS: dict[str, Callable[[datetime], str]] = {
-    "hourly": lambda t: t.strftime("%Y-%m-%d %H:00"),
-    "daily": lambda t: t.strftime("%Y-%m-%d"),
-    "weekly": _week,
-    "monthly": lambda t: t.strftime("%Y-%m"),
-    "yearly": lambda t: t.strftime("%Y"),
-}
-_BUCKET_LENGTH = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(days=7),
-                  "monthly": timedelta(days=31), "yearly": timedelta(days=366)}
 _MAX_LOOKBACK = timedelta(days=3660)
 _INSTANT = timedelta(microseconds=1)
-
-
-def bucket_label(kind: str, t: datetime) -> str:
-    """The calendar bucket of ``t`` in its own wall clock: ``"2026-11-20"``, ``"2026-W47"``, ``"2026-11"``…
-
-    Raises:
-        KeyError: ``kind`` is not one of :data:`BUCKETS`.
-    """
-    return BUCKETS[kind](t)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,16 +76,16 @@ def coverage(
     out: list[CoverageSlot] = []
     if not policy.keep_within.is_zero() and schedule is not None:
         out += _within_slots(policy.keep_within, present, now, schedule, since)
-    for kind in BUCKETS:
-        duration: Duration = getattr(policy, f"keep_within_{kind}")
+    for cal in CALENDARS:
+        duration = policy.within(cal.name)
         if not duration.is_zero():
-            out += _within_bucket_slots(kind, duration, present, now, schedule, since)
+            out += _within_bucket_slots(cal.name, duration, present, now, schedule, since)
     if policy.keep_last and schedule is not None:
         out += _last_slots(policy.keep_last, present, now, schedule, since)
-    for kind in BUCKETS:
-        count: int = getattr(policy, f"keep_{kind}")
+    for cal in CALENDARS:
+        count = policy.count(cal.name)
         if count and schedule is not None:
-            out += _count_slots(kind, count, present, now, schedule, since)
+            out += _count_slots(cal.name, count, present, now, schedule, since)
     return out
 
 
@@ -132,7 +110,7 @@ def _within_slots(
 def _newest_by_bucket(kind: str, snapshots: Iterable[Snapshot]) -> dict[str, Snapshot]:
     newest: dict[str, Snapshot] = {}
     for s in snapshots:
-        label = BUCKETS[kind](s.time)
+        label = bucket_label(kind, s.time)
         if label not in newest or s.time > newest[label].time:
             newest[label] = s
     return newest
@@ -151,7 +129,7 @@ def _within_bucket_slots(
     latest: dict[str, datetime] = {}
     for slot in _due(schedule, cutoff, now, since):
         if slot.expected > cutoff:
-            latest[BUCKETS[kind](slot.expected)] = slot.expected
+            latest[bucket_label(kind, slot.expected)] = slot.expected
     return [CoverageSlot(rule, label, t, fill.get(label)) for label, t in latest.items()]
 
 
@@ -162,7 +140,7 @@ def _complete_buckets(kind: str, cutoff: datetime, now: datetime, since: datetim
     labels: list[str] = []
     t = start
     while t <= now:
-        label = BUCKETS[kind](t.astimezone(now.tzinfo))
+        label = bucket_label(kind, t.astimezone(now.tzinfo))
         if not labels or labels[-1] != label:
             labels.append(label)
         t += step
@@ -173,7 +151,7 @@ def _last_slots(
     count: int, present: list[Snapshot], now: datetime, schedule: Schedule, since: datetime | None,
 ) -> list[CoverageSlot]:
     slots = _due_lookback(schedule, now, since, lambda due: count > 0 and len(due) >= count,
-                          timedelta(days=min(count, _MAX_LOOKBACK.days)))
+                          rule("last").length * min(count, _MAX_LOOKBACK.days))
     chosen = slots if count < 0 else slots[-count:]
     return [CoverageSlot("last", m.slot.expected.isoformat(), m.slot.expected, m.snapshot)
             for m in match_snapshots(chosen, present, now=now) if m.status != "pending"]
@@ -183,18 +161,18 @@ def _count_slots(
     kind: str, count: int, present: list[Snapshot], now: datetime, schedule: Schedule, since: datetime | None,
 ) -> list[CoverageSlot]:
     def enough(due: Sequence[ExpectedSlot]) -> bool:
-        return count > 0 and len({BUCKETS[kind](s.expected) for s in due}) > count
+        return count > 0 and len({bucket_label(kind, s.expected) for s in due}) > count
 
-    due = _due_lookback(schedule, now, since, enough, _BUCKET_LENGTH[kind] * min(max(count, 1), _MAX_LOOKBACK.days))
+    due = _due_lookback(schedule, now, since, enough, rule(kind).length * min(max(count, 1), _MAX_LOOKBACK.days))
     latest: dict[str, ExpectedSlot] = {}
     for slot in due:
-        latest[BUCKETS[kind](slot.expected)] = slot
+        latest[bucket_label(kind, slot.expected)] = slot
     labels = list(latest)
     if count > 0:
         labels = labels[-count:]  # the n newest buckets, counting one still pending (restic counts it once it exists)
     fill = _newest_by_bucket(kind, present)
     return [CoverageSlot(kind, label, latest[label].expected, fill.get(label)) for label in labels
-            if label in fill or any(s.deadline <= now for s in due if BUCKETS[kind](s.expected) == label)]
+            if label in fill or any(s.deadline <= now for s in due if bucket_label(kind, s.expected) == label)]
 
 
 def _due_lookback(

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
-__all__ = ["MAX_YEARS", "Duration", "DurationError", "go_add_date"]
+__all__ = ["MAX_YEARS", "Duration", "DurationError", "add_duration", "go_add_date"]
 
 _TOKEN = re.compile(r"([0-9]+)([ymwdh])")  # ASCII digits only: restic's Atoi takes no others
 _RESTIC_TOKEN = re.compile(r"(-?)([0-9]+)([ymwdh])")
@@ -164,6 +164,18 @@ def _number(digits: str, text: str) -> int:
 def _short(text: str) -> str:
     """``repr(text)``, cut to 40 characters: an error line stays one readable line."""
     return repr(text) if len(text) <= 40 else repr(text[:30]) + f"… ({len(text)} characters)"
+
+
+def add_duration(t: datetime, d: Duration) -> datetime:
+    """``t`` plus ``d`` with the same calendar arithmetic restic uses for cut-offs (forward).
+
+    A result after year 9999 is clamped to the latest representable instant (a duration is
+    at most :data:`MAX_YEARS` long, but ``t`` may be late itself).
+    """
+    try:
+        return go_add_date(t, d.years, d.months, d.days + 7 * d.weeks) + timedelta(hours=d.hours)
+    except (ValueError, OverflowError):
+        return _LATEST
 
 
 def go_add_date(t: datetime, years: int, months: int, days: int) -> datetime:

@@ -18,11 +18,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from retention.coverage import BUCKETS
-from retention.duration import Duration
+from retention.buckets import CALENDARS, bucket_label
+from retention.duration import Duration, add_duration
 from retention.planner import group_key, plan
 from retention.policy import Policy
-from retention.schedule import add_duration
 from retention.snapshot import Snapshot
 
 __all__ = ["OverRetention", "lost_reason_at", "over_retained"]
@@ -92,11 +91,12 @@ def lost_reason_at(snapshot: Snapshot, group: Sequence[Snapshot], policy: Policy
         losses.append(_cut_passes(snapshot, newer, policy.keep_within))
     if policy.keep_last:
         losses.append(newer[policy.keep_last - 1].time if 0 < policy.keep_last <= len(newer) else None)
-    for kind in BUCKETS:
-        within: Duration = getattr(policy, f"keep_within_{kind}")
+    for cal in CALENDARS:
+        kind = cal.name
+        within = policy.within(kind)
         if not within.is_zero():
             losses.append(_earliest(_same_bucket(kind, snapshot, newer), _cut_passes(snapshot, newer, within)))
-        count: int = getattr(policy, f"keep_{kind}")
+        count = policy.count(kind)
         if count:
             losses.append(_earliest(_same_bucket(kind, snapshot, newer), _buckets_pass(kind, snapshot, newer, count)))
     if not losses or any(t is None for t in losses):
@@ -120,7 +120,7 @@ def _cut_passes(snapshot: Snapshot, newer: Sequence[Snapshot], duration: Duratio
 
 
 def _same_bucket(kind: str, snapshot: Snapshot, newer: Sequence[Snapshot]) -> datetime | None:
-    if newer and BUCKETS[kind](newer[0].time) == BUCKETS[kind](snapshot.time):  # buckets follow time
+    if newer and bucket_label(kind, newer[0].time) == bucket_label(kind, snapshot.time):  # buckets follow time
         return newer[0].time
     return None
 
@@ -129,9 +129,9 @@ def _buckets_pass(kind: str, snapshot: Snapshot, newer: Sequence[Snapshot], coun
     """The first newer snapshot that opens the ``count``-th newer bucket (``-1``: never)."""
     if count < 0:
         return None
-    seen = {BUCKETS[kind](snapshot.time)}
+    seen = {bucket_label(kind, snapshot.time)}
     for s in newer:
-        label = BUCKETS[kind](s.time)
+        label = bucket_label(kind, s.time)
         if label not in seen:
             seen.add(label)
             if len(seen) > count:

@@ -6,20 +6,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from retention.buckets import CALENDARS, COUNT_RULES, RULES, WITHIN_RULES
 from retention.duration import Duration, DurationError
 
-__all__ = ["COUNT_RULES", "MAX_COUNT", "WITHIN_RULES", "Policy", "PolicyError"]
+__all__ = ["COUNT_RULES", "MAX_COUNT", "WITHIN_RULES", "Policy", "PolicyError", "count_problem"]
 
-COUNT_RULES: tuple[str, ...] = (
-    "keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly",
-)
-WITHIN_RULES: tuple[str, ...] = (
-    "keep_within", "keep_within_hourly", "keep_within_daily",
-    "keep_within_weekly", "keep_within_monthly", "keep_within_yearly",
-)
 _ZERO = Duration()
 MAX_COUNT = 1_000_000
 """The largest count a config may give (``keep_daily = 1000000`` …); -1 is unlimited."""
+
+
+def count_problem(value: object, most: int | None = MAX_COUNT) -> str | None:
+    """None when ``value`` is a count: an integer from -1 (unlimited) to ``most`` (None: no
+    upper bound); else one line saying what was expected, for any caller to prefix with the key.
+    The one check of counts: the config (``most`` = :data:`MAX_COUNT`), the ``plan --keep-*``
+    flags (Go's int range) and :class:`Policy` itself (no upper bound)."""
+    if not isinstance(value, bool) and isinstance(value, int) and value >= -1 and (most is None or value <= most):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 10**30:
+        shown = f"a {len(str(value))}-digit number"
+    else:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
+    upto = "" if most is None else f" to {most}"
+    return f"{shown} is not a count: expected an integer from -1 (unlimited){upto}; 0 = off"
 
 
 class PolicyError(ValueError):
@@ -59,15 +68,36 @@ class Policy:
 
     def __post_init__(self) -> None:
         for name in COUNT_RULES:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < -1:
-                raise PolicyError([f"{name}: expected an integer >= -1 (-1 = unlimited), got {value!r}"])
+            problem = count_problem(getattr(self, name), None)
+            if problem is not None:
+                raise PolicyError([f"{name}: {problem}"])
+
+    def count(self, name: str) -> int:
+        """The count of the rule ``name`` of :data:`~retention.buckets.RULES`: ``count("daily")``
+        is ``keep_daily`` (0 = off, -1 = unlimited).
+
+        Raises:
+            KeyError: no such rule.
+        """
+        value: int = getattr(self, _COUNT_FIELD[name])
+        return value
+
+    def within(self, name: str) -> Duration:
+        """The duration of the within rule of the calendar rule ``name``: ``within("daily")`` is
+        ``keep_within_daily`` (zero = off). The plain ``keep_within`` is its own field.
+
+        Raises:
+            KeyError: no such calendar rule.
+        """
+        value: Duration = getattr(self, _WITHIN_FIELD[name])
+        return value
 
     def is_empty(self) -> bool:
         """True when no rule would keep anything (restic refuses such a policy)."""
         return (
-            all(getattr(self, n) == 0 for n in COUNT_RULES)
-            and all(getattr(self, n).is_zero() for n in WITHIN_RULES)
+            all(self.count(r.name) == 0 for r in RULES)
+            and self.keep_within.is_zero()
+            and all(self.within(r.name).is_zero() for r in CALENDARS)
             and not self.keep_tags
         )
 
@@ -97,14 +127,11 @@ class Policy:
         kwargs: dict[str, Any] = {}
         for name in COUNT_RULES:
             if name in data:
-                value = data[name]
-                if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= MAX_COUNT:
-                    shown = f"a {len(str(value))}-digit number" if isinstance(value, int) and value > 10**30 else (
-                        repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…")
-                    problems.append(f"{where}.{name}: expected an integer from -1 (unlimited) to {MAX_COUNT}, "
-                                    f"got {shown}")
+                problem = count_problem(data[name])
+                if problem is None:
+                    kwargs[name] = data[name]
                 else:
-                    kwargs[name] = value
+                    problems.append(f"{where}.{name}: {problem}")
         for name in WITHIN_RULES:
             if name in data:
                 value = data[name]
@@ -128,6 +155,13 @@ class Policy:
         if problems:
             raise PolicyError(problems)
         return cls(**kwargs)
+
+
+_COUNT_FIELD: dict[str, str] = {r.name: r.count_key for r in RULES}
+_WITHIN_FIELD: dict[str, str] = {r.name: r.within_key for r in CALENDARS}
+_RULE_FIELDS = {f.name for f in fields(Policy)} - {"keep_tags", "keep_oldest"}
+if {*COUNT_RULES, *WITHIN_RULES} != _RULE_FIELDS:  # a table row without its Policy fields fails at import
+    raise TypeError(f"retention.buckets.RULES and Policy's fields disagree: {sorted(_RULE_FIELDS)}")
 
 
 def _bad_duration(value: object) -> Duration:

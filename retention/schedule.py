@@ -20,12 +20,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from croniter import CroniterError, croniter
-
-from retention.duration import Duration, go_add_date
+from retention.duration import Duration, add_duration
 from retention.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from croniter import croniter
 
 __all__ = [
     "ALIASES", "ExpectedSlot", "Schedule", "ScheduleError", "SlotMatch", "add_duration", "check_cron",
@@ -43,7 +44,14 @@ _NAMES: tuple[dict[str, int], ...] = ({}, {}, {}, {m: i + 1 for i, m in enumerat
     {d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))})
 _FIELDS = ("minute", "hour", "day of month", "month", "day of week")
 _EXPECTED = "expected 5 fields (minute hour day-of-month month day-of-week) such as '0 2 * * *', or @daily …"
-_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def _croniter() -> tuple[type[croniter], type[Exception]]:
+    """croniter and its error class, imported on first use: importing croniter runs a subprocess
+    (``platform.architecture()``), which ``import retention`` must not do."""
+    from croniter import CroniterError, croniter
+
+    return croniter, CroniterError
 
 
 class ScheduleError(ValueError):
@@ -67,6 +75,7 @@ def check_cron(expr: str) -> str:
     if len(fields) != 5:
         raise ScheduleError(f"invalid cron expression {shown}: has {len(fields)} field(s); {_EXPECTED}")
     cron = " ".join(fields)
+    croniter, cron_error = _croniter()
     if not croniter.is_valid(cron):
         raise ScheduleError(f"invalid cron expression {shown}: {_EXPECTED}")
     for index, field in enumerate(fields):
@@ -79,22 +88,10 @@ def check_cron(expr: str) -> str:
                                         f"runs backwards (expected low-high, e.g. '1-5')")
     try:
         croniter(cron, datetime(2000, 1, 1)).get_next(datetime)
-    except (CroniterError, ValueError, OverflowError):
+    except (cron_error, ValueError, OverflowError):
         raise ScheduleError(f"cron expression {shown} never fires (no such date, e.g. 30 February); "
                             "expected a schedule that runs, such as '0 2 * * *'") from None
     return cron
-
-
-def add_duration(t: datetime, d: Duration) -> datetime:
-    """``t`` plus ``d`` with the same calendar arithmetic restic uses for cut-offs (forward).
-
-    A result after year 9999 is clamped to the latest representable instant (a duration is
-    at most :data:`~retention.duration.MAX_YEARS` long, but ``t`` may be late itself).
-    """
-    try:
-        return go_add_date(t, d.years, d.months, d.days + 7 * d.weeks) + timedelta(hours=d.hours)
-    except (ValueError, OverflowError):
-        return _LATEST
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,13 +137,14 @@ class Schedule:
         _aware(start, end)
         wall = start.astimezone(self.zone).replace(tzinfo=None) - timedelta(hours=3)  # catch shifted gap times
         hour_wild = self.fields.split()[1] == "*"
+        croniter, cron_error = _croniter()
         it = croniter(self.fields, wall)
         out: list[datetime] = []
         while True:
             try:
                 naive: datetime = it.get_next(datetime)
                 instants = self._localize(naive, hour_wild)
-            except (CroniterError, ValueError, OverflowError):  # past year 9999: no more runs
+            except (cron_error, ValueError, OverflowError):  # past year 9999: no more runs
                 return out
             if _ts(instants[0]) >= _ts(end):
                 return out

@@ -17,26 +17,21 @@ import click
 from backupctl import clock
 from backupctl.errors import UsageError
 from backupctl.restic_input import load_restic_snapshots
-from retention import Duration, DurationError, EmptyPolicyError, Plan, Policy, plan
+from retention import CALENDARS, RULES, Duration, DurationError, EmptyPolicyError, Plan, Policy, plan
+from retention.policy import count_problem
 
 __all__ = ["command", "parse_group_by", "plan_to_json", "render_table"]
 
 _GROUP_WORDS = {"host": "host", "hosts": "host", "path": "paths", "paths": "paths", "tag": "tags", "tags": "tags"}
-_COUNT_FLAGS = (
-    ("keep_last", "-l", "the last N snapshots"),
-    ("keep_hourly", "-H", "the newest snapshot of each of the last N hours"),
-    ("keep_daily", "-d", "the newest snapshot of each of the last N days"),
-    ("keep_weekly", "-w", "the newest snapshot of each of the last N ISO weeks"),
-    ("keep_monthly", "-m", "the newest snapshot of each of the last N months"),
-    ("keep_yearly", "-y", "the newest snapshot of each of the last N years"),
+_COUNT_FLAGS: tuple[tuple[str, str | None, str], ...] = tuple(
+    (rule.count_key, rule.short,
+     f"the newest snapshot of each of the last N {rule.each}" if rule.calendar else f"the last N {rule.each}")
+    for rule in RULES
 )
-_WITHIN_FLAGS = (
+"""(config key, restic's short flag or None, help): one ``--keep-<name>`` per row of the rule table."""
+_WITHIN_FLAGS: tuple[tuple[str, str], ...] = (
     ("keep_within", "every snapshot newer than DURATION before the group's newest"),
-    ("keep_within_hourly", "hourly snapshots within DURATION"),
-    ("keep_within_daily", "daily snapshots within DURATION"),
-    ("keep_within_weekly", "weekly snapshots within DURATION"),
-    ("keep_within_monthly", "monthly snapshots within DURATION"),
-    ("keep_within_yearly", "yearly snapshots within DURATION"),
+    *((cal.within_key, f"{cal.name} snapshots within DURATION") for cal in CALENDARS),
 )
 
 
@@ -62,10 +57,9 @@ _GO_INT_MAX = 2**63 - 1  # restic's counts are Go ints: larger ones are refused 
 
 
 def _count(ctx: click.Context, param: click.Parameter, value: int) -> int:
-    if value < -1 or value > _GO_INT_MAX:
-        shown = str(value) if len(str(value)) <= 30 else f"a {len(str(value))}-digit number"
-        raise click.BadParameter(f"{shown} is not a count: expected 0 (off), n > 0 (at most {_GO_INT_MAX}), "
-                                 "or -1 (unlimited)")
+    problem = count_problem(value, _GO_INT_MAX)
+    if problem is not None:
+        raise click.BadParameter(problem)
     return value
 
 
@@ -96,7 +90,8 @@ def _with_keep_flags(func: Any) -> Any:
                             help=f"keep {what} (restic's syntax, e.g. 7d, 2m, 1y2m3d4h; any unit order)")(func)
     for name, short, what in reversed(_COUNT_FLAGS):
         flag = "--" + name.replace("_", "-")
-        func = click.option(flag, short, name, type=int, default=0, show_default=False, callback=_count,
+        names = (flag, short, name) if short else (flag, name)
+        func = click.option(*names, type=int, default=0, show_default=False, callback=_count,
                             metavar="N", help=f"keep {what} (-1 = unlimited)")(func)
     return func
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from retention import SLA_APP, SLA_SERVER, Duration, Policy, Snapshot, plan
+from retention import CALENDARS, SLA_APP, SLA_SERVER, Duration, Policy, Snapshot, plan
 from tests.retention.reference import reference_plan
 
 ZONES = [UTC, ZoneInfo("Europe/Amsterdam"), ZoneInfo("America/New_York"), timezone(timedelta(hours=5, minutes=30))]
@@ -43,16 +43,17 @@ def dense_histories(draw: st.DrawFn) -> list[Snapshot]:
 short_durations = st.builds(Duration, months=st.integers(0, 1), weeks=st.integers(0, 3),
                             days=st.integers(0, 10), hours=st.integers(0, 30))
 maybe = st.one_of(st.just(Duration()), short_durations)
+rarely = st.one_of(st.just(Duration()), st.just(Duration()), short_durations)
 
 
 @st.composite
 def within_policies(draw: st.DrawFn) -> Policy:
     """Policies of within-rules only (at least one), sometimes with keep_within and keep_oldest."""
     p = Policy(
-        keep_within=draw(st.one_of(st.just(Duration()), st.just(Duration()), short_durations)),
-        keep_within_hourly=draw(st.one_of(st.just(Duration()), st.just(Duration()), short_durations)),
-        keep_within_daily=draw(maybe), keep_within_weekly=draw(maybe), keep_within_monthly=draw(maybe),
-        keep_within_yearly=draw(maybe), keep_oldest=draw(st.booleans()),
+        keep_within=draw(rarely),
+        # rules finer than a day (hourly) turn the same-day shortcut off: drawn less often
+        **{cal.within_key: draw(maybe if cal.coarse else rarely) for cal in CALENDARS},
+        keep_oldest=draw(st.booleans()),
     )
     return Policy(keep_within_daily=Duration(days=7)) if p.is_empty() else p
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from retention import Duration, Policy, Snapshot, plan
+from retention import COUNT_RULES, WITHIN_RULES, Duration, Policy, Snapshot, plan
 from tests.retention.reference import reference_plan
 
 ZONES = [
@@ -66,11 +66,8 @@ maybe_duration = st.one_of(st.just(Duration()), st.just(Duration()), durations)
 @st.composite
 def policies(draw: st.DrawFn) -> Policy:
     p = Policy(
-        keep_last=draw(counts), keep_hourly=draw(counts), keep_daily=draw(counts),
-        keep_weekly=draw(counts), keep_monthly=draw(counts), keep_yearly=draw(counts),
-        keep_within=draw(maybe_duration), keep_within_hourly=draw(maybe_duration),
-        keep_within_daily=draw(maybe_duration), keep_within_weekly=draw(maybe_duration),
-        keep_within_monthly=draw(maybe_duration), keep_within_yearly=draw(maybe_duration),
+        **{name: draw(counts) for name in COUNT_RULES},  # every rule of the table, in its order
+        **{name: draw(maybe_duration) for name in WITHIN_RULES},
         keep_tags=tuple(draw(st.lists(st.sampled_from([("x",), ("x", "y"), ("",)]), max_size=2))),
         keep_oldest=draw(st.integers(0, 3)) == 0,
     )
@@ -158,9 +155,8 @@ def test_replanning_the_kept_set_forgets_nothing(snaps: list[Snapshot], policy: 
         assert [d.reasons for d in again.decisions] == [d.reasons for d in first.kept()]
 
 
-_COUNT_FIELDS = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
-_WITHIN_FIELDS = ("keep_within", "keep_within_hourly", "keep_within_daily", "keep_within_weekly",
-                  "keep_within_monthly", "keep_within_yearly")
+_COUNT_FIELDS = COUNT_RULES
+_WITHIN_FIELDS = WITHIN_RULES
 
 
 @MAX_SETTINGS
