@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 import click
@@ -27,7 +27,7 @@ from backupctl.errors import StoreError
 from backupctl.log import get_logger
 from backupctl.resume import Intents, intents_of, read_intents
 from backupctl.stores.base import DeleteReport, Listing, Store, StoredSnapshot
-from retention import Decision, Duration, EmptyPolicyError, Reason, go_add_date
+from retention import Decision, EmptyPolicyError, Reason, add_duration
 from retention import plan as retention_plan
 
 __all__ = [
@@ -272,19 +272,13 @@ def _group_refusals(
         out.append(Refusal(name, "stale", f"group {name!r}: newest snapshot {newest.snapshot.id} "
                            f"({newest.snapshot.time.isoformat()}) is older than safety.stale_after = {stale}: "
                            "backups seem to have stopped, pruning would only erode history"))
-    limit_t = _after(config.safety.clock_skew, now)
+    limit_t = add_duration(now, config.safety.clock_skew)
     future = [d.snapshot for d in group.decisions if d.snapshot.time > limit_t]
     if future:
         out.append(Refusal(name, "future", f"group {name!r}: {len(future)} snapshot(s) dated in the future "
                            f"beyond safety.clock_skew = {config.safety.clock_skew} (e.g. {future[0].id} at "
                            f"{future[0].time.isoformat()}, now {now.isoformat()}): check the clocks"))
     return out
-
-
-def _after(duration: Duration, t: datetime) -> datetime:
-    """``t`` plus ``duration`` with the same calendar arithmetic as :meth:`Duration.cutoff`."""
-    forward = go_add_date(t, duration.years, duration.months, duration.days + 7 * duration.weeks)
-    return forward + timedelta(hours=duration.hours)
 
 
 def blocking(refusals: Sequence[Refusal], force: bool) -> list[Refusal]:
