@@ -9,3 +9,5 @@ from collections import Counter
 
 COUNTS: Counter[str] = Counter()
 SECONDS: Counter[str] = Counter()
+EXITS: Counter[tuple[str, int]] = Counter()  # (command, exit code) -> how often
+DELETIONS: Counter[str] = Counter()  # "prunes that deleted", "entries deleted"

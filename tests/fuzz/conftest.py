@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fuzz import COUNTS, SECONDS
+from tests.fuzz import COUNTS, DELETIONS, EXITS, SECONDS
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -14,3 +14,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for name in sorted(COUNTS):
         terminalreporter.write_line(f"fuzz {name}: {COUNTS[name]} examples in {SECONDS[name]:.1f} s")
     terminalreporter.write_line(f"fuzz total: {sum(COUNTS.values())} examples in {sum(SECONDS.values()):.1f} s")
+    exits = ", ".join(f"{cmd} exit {code}: {n}" for (cmd, code), n in sorted(EXITS.items()))
+    terminalreporter.write_line(f"fuzz commands: {exits}")
+    terminalreporter.write_line(f"fuzz prunes that deleted something: {DELETIONS['prunes']}, "
+                                f"entries deleted (all inside the plan): {DELETIONS['entries']}")

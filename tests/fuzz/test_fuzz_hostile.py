@@ -40,7 +40,7 @@ from backupctl.blobs import FileBlobs
 from backupctl.cli import main
 from backupctl.seed import DirWriter, S3Writer, write_snapshot
 from backupctl.stores.layout import JOURNAL_PREFIX, KeyTemplate, encode_journal
-from tests.fuzz import COUNTS, SECONDS
+from tests.fuzz import COUNTS, DELETIONS, EXITS, SECONDS
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 ENV = {"BACKUPCTL_NOW": NOW.isoformat()}
@@ -50,7 +50,7 @@ DAYS = 5
 
 TOTAL = int(os.environ.get("BACKUPCTL_FUZZ_EXAMPLES", "300"))
 WEIGHTS = {"config": 0.24, "manifest": 0.18, "journal": 0.16, "lock_audit": 0.14, "symlink": 0.1,
-           "restic": 0.15, "s3": 0.03}
+           "restic": 0.3, "s3": 0.02}
 _HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
            HealthCheck.function_scoped_fixture]
 settings.register_profile("fuzz-ci", deadline=None, suppress_health_check=_HEALTH, print_blob=True,
@@ -82,6 +82,10 @@ def counted(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
 
 # ----------------------------------------------------------------------------- running the CLI
 
+_COMMAND_WORDS = {"plan", "prune", "verify", "drill", "deadline", "audit", "unlock", "--json", "--dry-run",
+                  "--force", "--from-restic"}
+
+
 def invoke(args: list[str], env: dict[str, str] | None = None) -> Result:
     result = CliRunner().invoke(main, args, env={**ENV, **(env or {})})
     text = result.output + (result.stderr if result.stderr_bytes is not None else "")
@@ -89,6 +93,8 @@ def invoke(args: list[str], env: dict[str, str] | None = None) -> Result:
     exc = result.exception
     assert exc is None or isinstance(exc, SystemExit), f"{args}: {exc!r}\n{text}"
     assert result.exit_code in EXIT_CODES, f"{args}: exit {result.exit_code}\n{text}"
+    words = [a for a in args if a in _COMMAND_WORDS]
+    EXITS[" ".join(words[:2]), result.exit_code] += 1
     return result
 
 
@@ -214,6 +220,9 @@ def check_changes(store: Store, before: Tree, after: Tree, *, plan: dict[str, An
     if may_delete:
         own_state |= {f"{internal}/prune.lock"}
     removed = set(before) - set(after)
+    if may_delete and removed:
+        DELETIONS["prunes"] += 1
+        DELETIONS["entries"] += len(removed)
     for rel in sorted(removed):
         if _inside(rel, allowed_abs):
             continue
@@ -743,10 +752,11 @@ def restic_json(draw: st.DrawFn) -> bytes:
         t = (NOW - timedelta(days=i, hours=draw(st.integers(0, 30)))).isoformat()
         snap: dict[str, Any] = {"time": t, "id": f"{i:02d}" + "ab" * 31, "short_id": f"{i:02d}ababab",
                                 "hostname": "h", "paths": ["/srv"], "tags": ["daily"], "tree": "t"}
-        for name in draw(st.lists(st.sampled_from(sorted(RESTIC_FIELD)), max_size=3, unique=True)):
-            snap[name] = draw(RESTIC_FIELD[name])
+        if draw(st.integers(0, 2)) == 0:
+            for name in draw(st.lists(st.sampled_from(sorted(RESTIC_FIELD)), max_size=2, unique=True)):
+                snap[name] = draw(RESTIC_FIELD[name])
         snaps.append(snap)
-    kind = draw(st.integers(0, 7))
+    kind = draw(st.integers(0, 11))
     if kind == 0:
         return draw(st.binary(max_size=200))
     if kind == 1:
@@ -758,9 +768,14 @@ def restic_json(draw: st.DrawFn) -> bytes:
     return json.dumps(snaps, allow_nan=True).encode("utf-8", "surrogatepass")
 
 
-RESTIC_DURATION = st.one_of(DURATION, st.sampled_from(["1y1d1m", "1d1y", "2562047h", "2562048h", "0d", "1h1h",
+RESTIC_DURATION = st.one_of(
+    st.lists(st.tuples(st.integers(0, 40), st.sampled_from("ymwdh")), min_size=1, max_size=3).map(
+        lambda parts: "".join(f"{n}{u}" for n, u in parts)),
+    DURATION, st.sampled_from(["1y1d1m", "1d1y", "2562047h", "2562048h", "0d", "1h1h",
                                                        "9223372036854775807h", "-1d", "1y2m3d4h", "d", ""]))
-KEEP_COUNT = st.one_of(st.integers(-2, 10), HUGE, st.sampled_from(["x", "", "1.5", "-0"])).map(str)
+SMALL_COUNT = st.integers(-1, 10)
+KEEP_COUNT = st.one_of(st.integers(1, 10), SMALL_COUNT, SMALL_COUNT, HUGE,
+                       st.sampled_from(["x", "", "1.5", "-0"])).map(str)
 
 
 @examples("restic")
@@ -774,7 +789,7 @@ KEEP_COUNT = st.one_of(st.integers(-2, 10), HUGE, st.sampled_from(["x", "", "1.5
            st.tuples(st.just("--restic-tz"), TIMEZONE),
            st.tuples(st.just("--keep-tag"), WEIRD_TEXT),
            st.tuples(st.just("--now"), ISO_TIME),
-           st.tuples(st.just("--keep-oldest"))), max_size=3),
+           st.tuples(st.just("--keep-oldest"))), max_size=2) | st.just([]),
        as_json=st.booleans())
 @counted("restic")
 def test_fuzz_restic_json(raw: bytes, keep_last: str, extra: list[tuple[str, ...]], as_json: bool) -> None:
@@ -842,6 +857,9 @@ def test_fuzz_s3_store(s3_endpoint: str, s3_client: Any, bucket: str, data: st.D
     before = s3_keys(s3_client, bucket)
     invoke(args)
     after = s3_keys(s3_client, bucket)
+    if set(before) - set(after):
+        DELETIONS["prunes"] += 1
+        DELETIONS["entries"] += len(set(before) - set(after))
     allowed, newest = planned_folders(plan) if "prune" in args else (set(), {})
     for key in sorted(set(before) - set(after)):
         rel = key[len(prefix) + 1:] if key.startswith(prefix + "/") else None
