@@ -28,8 +28,9 @@ bench: $(STAMP)  ## speed and memory figures against the named peers, one table
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench  # the peers: aws (from .venv), rclone, sha256sum, openssl, restic
 
-soak: $(STAMP)  ## the long fault-injection run (more seeds than the test suite)
+soak: $(STAMP)  ## the long fault-injection run (more seeds than the test suite), then the hostile-input fuzz with 5000 examples
 	$(BIN)/python -m bench.soak
+	BACKUPCTL_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest tests/fuzz -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-output
