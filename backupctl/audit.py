@@ -30,17 +30,15 @@ from datetime import datetime
 from typing import Any
 
 from backupctl import clock
-from backupctl.blobs import open_blobs
-from backupctl.config import Config
-from backupctl.errors import ConfigError, StoreError
+from backupctl.errors import StoreError
 from backupctl.lock import ConditionIgnored, confirm_condition, default_actor
 from backupctl.log import get_logger
 from backupctl.stores.base import BlobStore, PreconditionFailed
 from backupctl.untrusted import loads
 
 __all__ = [
-    "AUDIT_PREFIX", "HEAD_KEY", "ZERO_HASH", "AuditLog", "AuditProblem", "AuditReport", "audit_blobs_for", "canonical",
-    "record_digest", "record_hash", "store_blobs_for", "verify_jsonl", "verify_jsonl_report",
+    "AUDIT_PREFIX", "HEAD_KEY", "ZERO_HASH", "AuditLog", "AuditProblem", "AuditReport", "canonical",
+    "record_digest", "record_hash", "verify_jsonl", "verify_jsonl_report",
 ]
 
 AUDIT_PREFIX = "_backupctl/audit/"
@@ -519,61 +517,3 @@ class AuditLog:
         pointer = self._read_head()
         if pointer is None or pointer[0] < seq:
             self.blobs.put(HEAD_KEY, json.dumps({"seq": seq, "sha256": digest}).encode())
-
-
-def _restic_s3_blobs(config: Config) -> BlobStore | None:
-    """For ``restic:s3:http(s)://host/bucket/path`` (or ``restic:s3:host/bucket/path``): the
-    repository's bucket, root ``path/``; None for other restic repositories."""
-    repo = config.store.url.removeprefix("restic:")
-    if not repo.startswith("s3:"):
-        return None
-    rest = repo.removeprefix("s3:")
-    scheme = "https"
-    if rest.startswith(("http://", "https://")):
-        scheme, _, rest = rest.partition("://")
-    host, _, path = rest.partition("/")
-    bucket, _, prefix = path.partition("/")
-    if not host or not bucket:
-        raise ConfigError(config.path, [f"store.url: cannot find host and bucket in restic repository {repo!r} "
-                                        "(expected s3:http(s)://host/bucket/path)"])
-    return open_blobs(f"s3://{bucket}/{prefix}", endpoint_url=f"{scheme}://{host}",
-                      region=config.store.region, profile=config.store.profile)
-
-
-def store_blobs_for(config: Config) -> BlobStore:
-    """The blob store beside the backups (``_backupctl/`` under the store's root).
-
-    s3/file stores: the store URL; ``restic:s3:…`` repositories: the repository's bucket and
-    path; other restic repositories: ``[audit] url`` (which must then be set).
-
-    Raises:
-        ConfigError: a restic repository that is not on S3 and no ``[audit] url``.
-    """
-    store = config.store
-    if store.kind in ("s3", "file"):
-        return open_blobs(store.url, endpoint_url=store.endpoint_url, region=store.region, profile=store.profile)
-    blobs = _restic_s3_blobs(config)
-    if blobs is not None:
-        return blobs
-    if config.audit_url and not config.audit_url.startswith("restic:"):
-        return open_blobs(config.audit_url, endpoint_url=store.endpoint_url, region=store.region,
-                          profile=store.profile)
-    raise ConfigError(config.path, [
-        f"audit.url: required for the restic repository {store.url.removeprefix('restic:')!r}, where backupctl "
-        "cannot keep its lock and audit log (expected [audit] url = \"s3://bucket/prefix\" or \"file:///path\")"])
-
-
-def audit_blobs_for(config: Config) -> BlobStore:
-    """The blob store holding the audit log: ``[audit] url`` if set, else beside the backups.
-
-    Raises:
-        ConfigError: ``[audit] url`` is a restic URL, or no location can be derived.
-    """
-    if config.audit_url:
-        if config.audit_url.startswith("restic:"):
-            raise ConfigError(config.path, [f"audit.url: {config.audit_url!r} is a restic repository; "
-                                            "expected \"s3://bucket/prefix\" or \"file:///path\""])
-        store = config.store
-        return open_blobs(config.audit_url, endpoint_url=store.endpoint_url, region=store.region,
-                          profile=store.profile)
-    return store_blobs_for(config)

@@ -19,9 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backupctl.errors import StoreError, UsageError
-from backupctl.s3client import split_s3_url
-from backupctl.stores.base import BlobInfo, BlobStore, PreconditionFailed
+from backupctl.errors import StoreError
+from backupctl.stores.base import BlobInfo, BlobStore, PreconditionFailed, check_key
 
 if TYPE_CHECKING:
     from backupctl.blobs_s3 import S3Blobs
@@ -32,19 +31,6 @@ __all__ = ["FileBlobs", "S3Blobs", "check_key", "open_blobs"]
 _TMP_PREFIX = ".backupctl-tmp-"
 
 
-def check_key(key: str) -> str:
-    """Return ``key`` if it is a safe relative blob key.
-
-    Raises:
-        StoreError: the key is empty, absolute, has empty, '.' or '..' segments or a NUL.
-    """
-    if not isinstance(key, str) or not key:
-        raise StoreError(f"blob key {key!r}: expected a non-empty relative key such as '_backupctl/lock.json'")
-    if key.startswith("/") or "\\" in key or "\0" in key:
-        raise StoreError(f"blob key {key!r}: absolute keys, backslashes and NUL are refused")
-    if any(part in ("", ".", "..") for part in key.split("/")):
-        raise StoreError(f"blob key {key!r}: empty, '.' and '..' segments are refused")
-    return key
 
 
 class FileBlobs:
@@ -57,6 +43,11 @@ class FileBlobs:
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+
+    @classmethod
+    def from_url(cls, url: str, **_s3_settings: Any) -> FileBlobs:
+        """The blob store at ``file:///absolute/path`` (the store registry checked the form)."""
+        return cls(Path(url.removeprefix("file://")))
 
     @property
     def url(self) -> str:
@@ -223,25 +214,10 @@ class FileBlobs:
 def open_blobs(
     url: str, endpoint_url: str | None = None, region: str | None = None, profile: str | None = None,
 ) -> BlobStore:
-    """The blob store at ``url``: ``s3://bucket/prefix`` or ``file:///absolute/path``.
+    """See :func:`backupctl.stores.registry.open_blobs` (kept here for callers of the old name)."""
+    from backupctl.stores.registry import open_blobs as _open
 
-    Raises:
-        UsageError: any other URL form.
-    """
-    if url.startswith("s3://"):
-        bucket, prefix = split_s3_url(url)
-        if not bucket:
-            raise UsageError(f"blob store URL {url!r}: expected a bucket name after s3://")
-        from backupctl.blobs_s3 import S3Blobs
-        from backupctl.s3client import make_s3_client
-
-        return S3Blobs(make_s3_client(endpoint_url=endpoint_url, region=region, profile=profile), bucket, prefix)
-    if url.startswith("file://"):
-        path = url.removeprefix("file://")
-        if not path.startswith("/"):
-            raise UsageError(f"blob store URL {url!r}: expected file:///absolute/path (three slashes)")
-        return FileBlobs(Path(path))
-    raise UsageError(f"blob store URL {url!r}: expected s3://bucket/prefix or file:///absolute/path")
+    return _open(url, endpoint_url, region, profile)
 
 
 def __getattr__(name: str) -> Any:

@@ -13,10 +13,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from backupctl.blobs import check_key
 from backupctl.errors import StoreError
 from backupctl.log import get_logger
-from backupctl.stores.base import BlobInfo, PreconditionFailed
+from backupctl.stores.base import BlobInfo, PreconditionFailed, check_key
 
 __all__ = ["S3Blobs"]
 
@@ -53,6 +52,15 @@ class S3Blobs:
         stripped = prefix.strip("/")
         self.prefix = stripped + "/" if stripped else ""
         self._versioned: bool | None = None
+
+    @classmethod
+    def from_url(cls, url: str, endpoint_url: str | None = None, region: str | None = None,
+                 profile: str | None = None) -> S3Blobs:
+        """The blob store at ``s3://bucket/prefix`` with a new client for these S3 settings."""
+        from backupctl.s3client import make_s3_client, split_s3_url
+
+        bucket, prefix = split_s3_url(url)
+        return cls(make_s3_client(endpoint_url=endpoint_url, region=region, profile=profile), bucket, prefix)
 
     @property
     def url(self) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from backupctl.errors import ConfigError
+from backupctl.stores import registry
 from retention import COUNT_RULES, PRESETS, WITHIN_RULES, Duration, DurationError, Policy, PolicyError
 
 __all__ = [
@@ -105,10 +106,9 @@ def _timezone(v: Any) -> ZoneInfo:
 
 def _store_url(v: Any) -> str:
     url = _str(v)
-    if not (url.startswith(("s3://", "file://", "restic:"))):
-        raise _Bad(f"expected 's3://bucket/prefix', 'file:///path' or 'restic:<repository>', got {v!r}")
-    if url.startswith("s3://") and not url[5:].split("/", 1)[0]:
-        raise _Bad(f"expected a bucket name after s3://, got {v!r}")
+    problem = registry.url_problem(url)
+    if problem is not None:
+        raise _Bad(problem)
     return url
 
 
@@ -166,7 +166,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
                         "IANA zone for schedules, calendar buckets of UTC-keyed stores and working hours"),
     },
     "store": {
-        "url": Key(_store_url, None, "s3://bucket/prefix, file:///path or restic:<repository>", required=True),
+        "url": Key(_store_url, None, registry.expected_urls(), required=True),
         "endpoint_url": Key(_str, None, "S3-compatible endpoint (MinIO, moto, Ceph …); AWS when absent"),
         "region": Key(_str, None, "S3 region (default from the AWS environment, else us-east-1)"),
         "profile": Key(_str, None, "AWS shared-credentials profile"),
@@ -242,8 +242,9 @@ class StoreConfig:
 
     @property
     def kind(self) -> str:
-        """``"s3"``, ``"file"`` or ``"restic"``."""
-        return self.url.split(":", 1)[0]
+        """The store kind's name (``"s3"``, ``"file"``, ``"restic"``: :data:`registry.KINDS`)."""
+        kind = registry.kind_of(self.url)
+        return kind.name if kind is not None else self.url.split(":", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -354,7 +355,7 @@ def parse_config(data: Mapping[str, Any], *, path: str = "<config>", sha256: str
     known = {s for s in SCHEMA if s} | {"policy"} | set(SCHEMA[""])
     problems += [f"{k}: unknown key (expected one of: {', '.join(sorted(known))})" for k in data if k not in known]
     if "store" not in data:
-        problems.append("[store]: missing (expected a table with url = \"s3://…\", \"file:///…\" or \"restic:…\")")
+        problems.append(f"[store]: missing (expected a table with url = {registry.expected_urls()})")
     policies = _policies(data.get("policy", []), problems)
     problems += _layout_problems(sections["store"], policies)
     if problems:
@@ -375,9 +376,10 @@ def parse_config(data: Mapping[str, Any], *, path: str = "<config>", sha256: str
 def _layout_problems(store: Mapping[str, Any], policies: list[PolicyConfig]) -> list[str]:
     """S3 and file stores: groups and key template must give every key at most one snapshot
     (see :func:`backupctl.stores.layout.layout_problems`); restic groups are not folders."""
-    if not str(store.get("url", "")).startswith(("s3://", "file://")) or not policies:
+    kind = registry.kind_of(str(store.get("url", "")))
+    if kind is None or not kind.layout or not policies:
         return []
-    from backupctl.stores.layout import layout_problems  # lazy: backupctl.stores imports this module
+    from backupctl.stores.layout import layout_problems  # lazy: it imports retention
 
     template = store.get("key_template", "{group}/{time}/")
     return [f"store.key_template / policy group: {p}" for p in layout_problems(template, [p.group for p in policies])]

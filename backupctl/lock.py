@@ -44,7 +44,7 @@ from retention import Duration
 
 __all__ = [
     "LOCK_KEY", "ConditionIgnored", "Lock", "LockInfo", "UnreadableLock", "acquire_lock", "confirm_condition",
-    "default_actor", "lock_blobs_for", "read_lock", "read_lock_raw", "ttl_delta",
+    "default_actor", "read_lock", "read_lock_raw", "ttl_delta",
 ]
 
 LOCK_KEY = "_backupctl/lock.json"
@@ -428,18 +428,3 @@ def _held_error(blobs: BlobStore, held: LockInfo | None, now: datetime, config_p
         f"another prune holds the lock {where}: {held.describe()} ({left} left {held.clock()}); nothing was "
         "changed. Wait for it to finish "
         f"(or, if you are sure it is dead, `{unlock} --force`)")
-
-
-def lock_blobs_for(config: Any) -> BlobStore:
-    """Where the prune lock lives for ``config``: beside the backups for s3/file stores; for
-    restic stores the audit location (see :func:`backupctl.audit.audit_blobs_for`).
-
-    Raises:
-        ConfigError: a restic store whose lock location cannot be derived.
-        UsageError: a malformed store URL.
-    """
-    from backupctl.audit import audit_blobs_for, store_blobs_for
-
-    if config.store.kind == "restic":
-        return audit_blobs_for(config)
-    return store_blobs_for(config)

@@ -41,7 +41,8 @@ def intents_from_records(records: list[dict[str, Any]]) -> frozenset[str]:
 
 def read_intents(config: Any) -> Intents:
     """:func:`intents_of` the config's audit log."""
-    from backupctl.audit import AuditLog, audit_blobs_for
+    from backupctl.audit import AuditLog
+    from backupctl.locations import audit_blobs_for
 
     try:
         log = AuditLog(audit_blobs_for(config))

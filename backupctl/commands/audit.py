@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
-from backupctl.audit import AUDIT_PREFIX, AuditLog, AuditReport, audit_blobs_for, verify_jsonl_report
+from backupctl.audit import AUDIT_PREFIX, AuditLog, AuditReport, verify_jsonl_report
 from backupctl.config import load_cli_config
 from backupctl.errors import EXIT_VIOLATION, UsageError
+from backupctl.locations import audit_blobs_for
 
 _CONFIG_HELP = "Config file (default: $BACKUPCTL_CONFIG or ./backupctl.toml)."
 

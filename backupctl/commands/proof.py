@@ -83,7 +83,8 @@ def make_proof(config: Config, start: datetime, end: datetime, now: datetime) ->
     Raises:
         StoreError: the store or the audit log cannot be read. ConfigError: no audit log location.
     """
-    from backupctl.audit import AuditLog, audit_blobs_for
+    from backupctl.audit import AuditLog
+    from backupctl.locations import audit_blobs_for
     from backupctl.stores import open_store
 
     store = open_store(config)

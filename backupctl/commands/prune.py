@@ -72,8 +72,9 @@ def _check_force(force: bool, reason: str | None) -> str | None:
 
 
 def _run(config: Config, now: Any, dry_run: bool, force_reason: str | None, as_json: bool) -> PruneResult:
-    from backupctl.audit import AuditLog, audit_blobs_for
-    from backupctl.lock import acquire_lock, lock_blobs_for
+    from backupctl.audit import AuditLog
+    from backupctl.locations import audit_blobs_for, lock_blobs_for
+    from backupctl.lock import acquire_lock
     from backupctl.stores import open_store
 
     store = open_store(config)

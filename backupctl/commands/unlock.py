@@ -9,10 +9,11 @@ from datetime import timedelta
 import click
 
 from backupctl import clock
-from backupctl.audit import AuditLog, audit_blobs_for
+from backupctl.audit import AuditLog
 from backupctl.config import load_config
 from backupctl.errors import LockHeld, StoreError
-from backupctl.lock import LOCK_KEY, LockInfo, UnreadableLock, lock_blobs_for, read_lock, read_lock_raw
+from backupctl.locations import audit_blobs_for, lock_blobs_for
+from backupctl.lock import LOCK_KEY, LockInfo, UnreadableLock, read_lock, read_lock_raw
 from backupctl.stores.base import BlobStore
 
 

@@ -34,7 +34,7 @@ def command(config_path: str | None, at_text: str | None, from_text: str | None,
 
     Exit codes: 0 no violation, 1 error, 2 bad usage or config, 3 violations found.
     """
-    from backupctl.audit import audit_blobs_for
+    from backupctl.locations import audit_blobs_for
     from backupctl.stores import open_store
 
     config = load_cli_config(config_path)

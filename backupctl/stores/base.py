@@ -8,12 +8,28 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from backupctl.errors import StoreError
 from restore.protocol import DrillStore, ManifestEntry, RestoreOutcome, StoredSnapshot
 
 __all__ = [
     "BlobInfo", "BlobStore", "DeleteReport", "IntegrityProblem", "Listing", "ManifestEntry",
-    "PreconditionFailed", "RestoreOutcome", "Store", "StoredSnapshot",
+    "PreconditionFailed", "RestoreOutcome", "Store", "StoredSnapshot", "check_key",
 ]
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a safe relative blob key.
+
+    Raises:
+        StoreError: the key is empty, absolute, has empty, '.' or '..' segments or a NUL.
+    """
+    if not isinstance(key, str) or not key:
+        raise StoreError(f"blob key {key!r}: expected a non-empty relative key such as '_backupctl/lock.json'")
+    if key.startswith("/") or "\\" in key or "\0" in key:
+        raise StoreError(f"blob key {key!r}: absolute keys, backslashes and NUL are refused")
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        raise StoreError(f"blob key {key!r}: empty, '.' and '..' segments are refused")
+    return key
 
 
 class PreconditionFailed(Exception):

@@ -357,16 +357,13 @@ class ResticStore:
 
     def blobs(self) -> BlobStore:
         """The lock and audit log location: a restic repository has no room for them, so they
-        live where ``[audit] url`` points (see :func:`backupctl.audit.audit_blobs_for`).
+        live where ``[audit] url`` points (see :func:`backupctl.locations.audit_blobs_for`).
 
         Raises:
-            StoreError: the audit module is not available; set ``[audit] url``.
+            ConfigError: no location can be derived; set ``[audit] url``.
         """
-        try:
-            from backupctl.audit import audit_blobs_for
-        except ImportError:
-            raise StoreError(f"restic store {self.url}: the lock and the audit log need a blob store; set "
-                             "[audit] url = \"s3://bucket/prefix\" or \"file:///path\" in the config") from None
+        from backupctl.locations import audit_blobs_for
+
         blobs: BlobStore = audit_blobs_for(self.config)
         return blobs
 

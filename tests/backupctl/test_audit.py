@@ -21,7 +21,6 @@ from backupctl.audit import (
     HEAD_KEY,
     ZERO_HASH,
     AuditLog,
-    audit_blobs_for,
     canonical,
     record_digest,
     record_hash,
@@ -32,6 +31,7 @@ from backupctl.blobs import FileBlobs, S3Blobs
 from backupctl.cli import main
 from backupctl.config import parse_config
 from backupctl.errors import ConfigError, StoreError
+from backupctl.locations import audit_blobs_for
 from backupctl.stores.base import BlobStore
 
 T0 = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)

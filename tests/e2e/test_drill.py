@@ -81,8 +81,9 @@ def json_out(result: Result) -> dict[str, Any]:
 
 
 def drill_records(config: Path) -> list[dict[str, Any]]:
-    from backupctl.audit import AuditLog, audit_blobs_for
+    from backupctl.audit import AuditLog
     from backupctl.config import load_config
+    from backupctl.locations import audit_blobs_for
 
     log = AuditLog(audit_blobs_for(load_config(config)))
     assert log.verify() == []

@@ -12,9 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner, Result
 
-from backupctl.audit import AuditLog, audit_blobs_for
+from backupctl.audit import AuditLog
 from backupctl.cli import main
 from backupctl.config import load_config
+from backupctl.locations import audit_blobs_for
 from backupctl.metrics import LAST_SUCCESS
 from backupctl.runner import compute_run_plan
 from backupctl.seed import S3Writer, seed_history, write_snapshot

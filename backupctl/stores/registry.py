@@ -1,0 +1,124 @@
+"""The kinds of store backupctl knows: one row per URL scheme, the one place that says which
+class serves a URL, where its lock and audit log can live, and what a URL must look like.
+
+Config validation, :func:`open_store`, :func:`open_blobs`, :mod:`backupctl.locations` and every
+"expected s3://, file:// or restic:" message read this table, so a new backend (SFTP, say) is a
+store class, a blob class and one :class:`StoreKind` row. Classes are named by import path and
+loaded on first use: a file-only run never imports boto3.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from backupctl.config import Config
+    from backupctl.stores.base import BlobStore, Store
+
+__all__ = ["KINDS", "StoreKind", "expected_urls", "kind_of", "open_blobs", "open_store", "url_problem"]
+
+
+def _s3_problem(url: str) -> str | None:
+    return None if url.removeprefix("s3://").split("/", 1)[0] else "expected a bucket name after s3://"
+
+
+def _file_problem(url: str) -> str | None:
+    return None if url.removeprefix("file://").startswith("/") else "expected file:///absolute/path (three slashes)"
+
+
+def _restic_problem(url: str) -> str | None:
+    return None if url.removeprefix("restic:") else "expected a repository after restic:"
+
+
+@dataclass(frozen=True)
+class StoreKind:
+    """One URL scheme: ``name`` (``config.store.kind``), the URL ``prefix`` and an ``example``;
+    the :class:`~backupctl.stores.base.Store` class and the blob class (``None``: the kind has no
+    room for backupctl's own objects, which then live at ``[audit] url``), both as
+    ``"module:Class"``; ``layout``: snapshots are folders named by ``store.key_template``;
+    ``problem``: why a URL of this kind is malformed, or None."""
+
+    name: str
+    prefix: str
+    example: str
+    store: str
+    blobs: str | None
+    layout: bool
+    problem: Callable[[str], str | None]
+
+    def load(self, what: str) -> Any:
+        """The class named by ``what`` (``"module:Class"``), imported now."""
+        module, _, attr = what.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+KINDS: tuple[StoreKind, ...] = (
+    StoreKind("s3", "s3://", "s3://bucket/prefix", "backupctl.stores.s3:S3Store", "backupctl.blobs_s3:S3Blobs",
+              layout=True, problem=_s3_problem),
+    StoreKind("file", "file://", "file:///path", "backupctl.stores.file:FileStore", "backupctl.blobs:FileBlobs",
+              layout=True, problem=_file_problem),
+    StoreKind("restic", "restic:", "restic:<repository>", "backupctl.stores.restic:ResticStore", None,
+              layout=False, problem=_restic_problem),
+)
+
+
+def kind_of(url: str) -> StoreKind | None:
+    """The kind whose prefix ``url`` starts with, or None."""
+    return next((k for k in KINDS if url.startswith(k.prefix)), None)
+
+
+def expected_urls(blobs_only: bool = False) -> str:
+    """``'s3://bucket/prefix', 'file:///path' or 'restic:<repository>'`` (only kinds with a blob
+    class when ``blobs_only``), for error messages."""
+    examples = [f"'{k.example}'" for k in KINDS if k.blobs or not blobs_only]
+    return ", ".join(examples[:-1]) + f" or {examples[-1]}" if len(examples) > 1 else examples[0]
+
+
+def url_problem(url: str, blobs_only: bool = False) -> str | None:
+    """Why ``url`` names no store (or, with ``blobs_only``, no blob store), or None."""
+    kind = kind_of(url)
+    if kind is None or (blobs_only and kind.blobs is None):
+        return f"expected {expected_urls(blobs_only)}, got {url!r}"
+    problem = kind.problem(url)
+    return f"{problem}, got {url!r}" if problem else None
+
+
+def open_store(config: Config) -> Store:
+    """The store for ``config.store.url``.
+
+    Raises:
+        ConfigError: an unsupported or malformed URL, or an unusable key template.
+    """
+    from backupctl.errors import ConfigError
+
+    problem = url_problem(config.store.url)
+    if problem is not None:
+        raise ConfigError(config.path, [f"store.url: {problem}"])
+    kind = kind_of(config.store.url)
+    assert kind is not None
+    store: Store = kind.load(kind.store)(config)
+    return store
+
+
+def open_blobs(
+    url: str, endpoint_url: str | None = None, region: str | None = None, profile: str | None = None,
+) -> BlobStore:
+    """The blob store at ``url`` (a kind with a blob class: ``s3://bucket/prefix``,
+    ``file:///absolute/path``); the S3 settings apply to S3 only.
+
+    Raises:
+        UsageError: any other URL form.
+    """
+    from backupctl.errors import UsageError
+
+    problem = url_problem(url, blobs_only=True)
+    if problem is not None:
+        raise UsageError(f"blob store URL {url!r}: {problem.rsplit(', got ', 1)[0]}")
+    kind = kind_of(url)
+    assert kind is not None and kind.blobs is not None
+    blobs: BlobStore = kind.load(kind.blobs).from_url(url, endpoint_url=endpoint_url, region=region,
+                                                      profile=profile)
+    return blobs
