@@ -31,7 +31,7 @@ def test_policy_count_and_within_read_the_fields() -> None:
     p = Policy(keep_last=3, keep_daily=-1, keep_within=Duration(days=1), keep_within_weekly=Duration(weeks=4))
     assert [p.count(r.name) for r in RULES] == [3, 0, -1, 0, 0, 0]
     assert p.within("weekly") == Duration(weeks=4) and p.within("daily").is_zero()
-    for name in ("last", "quarterly", "keep_daily", ""):
+    for name in ("last", "nope", "keep_daily", ""):
         with pytest.raises(KeyError):
             p.within(name)
     with pytest.raises(KeyError):
