@@ -21,6 +21,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from backupctl.checks import lookup
 from backupctl.config import Config
 from backupctl.errors import ViolationFound
 from backupctl.secrets import redact_data
@@ -174,8 +175,8 @@ def _verdict(groups: dict[str, Any], audit: dict[str, Any], drill_list: list[dic
     failed = [d for d in drill_list if d["verdict"] in FAILED_DRILLS]
     if failed:
         findings.append(f"drills: {len(failed)} of {len(drill_list)} failed or over target")
-    other = [v for v in verify.violations if v["kind"] not in ("missed", "audit")]
-    kinds = sorted({str(v["kind"]) for v in other})
+    other = [v for v in verify.violations if lookup(v.kind).in_proof_verdict]  # missed, audit: found above
+    kinds = sorted({v.kind for v in other})
     if other:
         findings.append(f"verify at the period's end: {len(other)} violation(s) ({', '.join(kinds)})")
     return {"ok": not findings, "summary": "PASS" if not findings else "FAIL", "findings": findings}

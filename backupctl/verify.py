@@ -14,7 +14,9 @@ Per configured policy (group) at time ``at``:
 * ``no_snapshots``: a configured group holds no snapshot at all.
 
 Incomplete snapshots, unknown keys, unconfigured groups and future-dated snapshots are
-reported as notes: they need a look but are not broken promises.
+reported as notes: they need a look but are not broken promises. Each is a typed
+:class:`~backupctl.checks.Violation` or :class:`~backupctl.checks.Note`; what a kind means (its
+advice, its human line, how the proof counts it) is its entry in :data:`backupctl.checks.CHECKS`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
+from backupctl.checks import Finding, Note, Violation
 from backupctl.config import Config, PolicyConfig
 from backupctl.errors import BackupctlError, UsageError
 from backupctl.stores.base import BlobStore, Listing, Store, StoredSnapshot
@@ -34,24 +37,11 @@ from retention.overretention import over_retained
 from retention.schedule import Schedule, SlotMatch, add_duration, match_snapshots
 
 __all__ = [
-    "ADVICE", "AUDIT_GROUP", "GroupCheck", "VerifyReport", "check_group", "integrity_sample", "parse_day_or_time",
+    "AUDIT_GROUP", "GroupCheck", "VerifyReport", "check_group", "integrity_sample", "parse_day_or_time",
     "policy_horizon", "schedule_of", "verify_store",
 ]
 
 AUDIT_GROUP = "_backupctl"
-ADVICE: dict[str, str] = {
-    "missed": "the backup job did not run or did not finish: check the job's logs and scheduler, "
-              "then make a fresh backup",
-    "coverage": "a backup the policy promises to hold is gone: check the audit log (backupctl audit verify) "
-                "for who deleted it; restore it from a secondary copy if one exists",
-    "over_retention": "prune has not removed what the policy no longer keeps: run backupctl prune "
-                      "(or check why the scheduled prune fails or refuses)",
-    "integrity": "stored data does not match its manifest: treat the snapshot as damaged, make a fresh backup "
-                 "and investigate the storage",
-    "audit": "the audit log was changed, reordered or truncated: keep the evidence, compare with the last proof's "
-             "head hash and investigate access to the bucket",
-    "no_snapshots": "a configured group has no backups at all: check the backup job and the group name",
-}
 
 
 def parse_day_or_time(text: str, what: str, zone: tzinfo) -> datetime:
@@ -98,7 +88,7 @@ class GroupCheck:
     """The outcome for one policy's group: its violations and what was checked."""
 
     group: str
-    violations: list[dict[str, Any]] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
     checked: dict[str, Any] = field(default_factory=dict)
     matches: list[SlotMatch] = field(default_factory=list)
 
@@ -120,7 +110,7 @@ def check_group(
     g = GroupCheck(policy.group)
     present = [s for s in snaps if s.time <= at]
     if not present:
-        g.violations.append({"kind": "no_snapshots", "group": policy.group, "policy": policy.name})
+        g.violations.append(Violation("no_snapshots", policy.group, {"policy": policy.name}))
         g.checked = {"snapshots": 0}
         return g
     oldest = min(s.time for s in present)
@@ -131,10 +121,12 @@ def check_group(
         missed_at = _missed(g, policy, schedule, present, at, floor)
     _coverage(g, policy, schedule, present, at, floor, missed_at)
     for o in over_retained(present, policy.policy, now=at, grace=grace):
-        g.violations.append({**o.as_violation(), "group": policy.group, "policy": policy.name})
+        g.violations.append(Violation("over_retention", policy.group, {
+            "id": o.snapshot.id, "time": o.snapshot.time.isoformat(), "lost_reason_at": o.lost_at.isoformat(),
+            "policy": policy.name}))
     g.checked.update({"snapshots": len(present), "oldest": oldest.isoformat(),
                       "newest": max(s.time for s in present).isoformat(),
-                      "over_retention": sum(v["kind"] == "over_retention" for v in g.violations)})
+                      "over_retention": sum(v.kind == "over_retention" for v in g.violations)})
     return g
 
 
@@ -148,8 +140,9 @@ def _missed(
     for m in g.matches:
         if m.status == "missed":
             missed.add(m.slot.expected.timestamp())
-            g.violations.append({"kind": "missed", "group": policy.group, "policy": policy.name,
-                                 "expected": m.slot.expected.isoformat(), "deadline": m.slot.deadline.isoformat()})
+            g.violations.append(Violation("missed", policy.group, {
+                "policy": policy.name, "expected": m.slot.expected.isoformat(),
+                "deadline": m.slot.deadline.isoformat()}))
     g.checked["schedule"] = {"cron": schedule.cron, "from": start.isoformat(), "expected": len(g.matches),
                              "filled": sum(m.status == "filled" for m in g.matches), "missed": len(missed),
                              "pending": sum(m.status == "pending" for m in g.matches)}
@@ -170,9 +163,9 @@ def _coverage(
         in_bucket = [t.timestamp() for t in due if bucket_label(kind, t) == slot.bucket]
         if in_bucket and all(t in missed_at for t in in_bucket):
             continue  # every backup of the bucket was missed: already reported, nothing was lost
-        g.violations.append({"kind": "coverage", "group": policy.group, "policy": policy.name, "rule": slot.rule,
-                             "bucket": slot.bucket,
-                             "expected": slot.expected.isoformat() if slot.expected else None})
+        g.violations.append(Violation("coverage", policy.group, {
+            "policy": policy.name, "rule": slot.rule, "bucket": slot.bucket,
+            "expected": slot.expected.isoformat() if slot.expected else None}))
     g.checked["coverage"] = {"slots": len(slots), "filled": sum(s.filled for s in slots)}
 
 
@@ -193,8 +186,8 @@ class VerifyReport:
     """Everything ``verify`` found: violations (broken promises), notes, and what was checked."""
 
     at: datetime
-    violations: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[dict[str, Any]] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
     checked: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -204,7 +197,13 @@ class VerifyReport:
 
     def to_json(self) -> dict[str, Any]:
         """``{"ok", "violations", "checked", "notes"}`` (the verify JSON contract)."""
-        return {"ok": self.ok, "violations": self.violations, "checked": self.checked, "notes": self.notes}
+        return {"ok": self.ok, "violations": [_json(v) for v in self.violations], "checked": self.checked,
+                "notes": [_json(n) for n in self.notes]}
+
+
+def _json(item: Finding | dict[str, Any]) -> dict[str, Any]:
+    """A finding's JSON; a dict is taken as already JSON (a report built by hand, e.g. in a test)."""
+    return item.to_json() if isinstance(item, Finding) else dict(item)
 
 
 def verify_store(
@@ -248,8 +247,8 @@ def _integrity(report: VerifyReport, config: Config, store: Store, snaps: Sequen
     problems = store.check_integrity(sample) if sample else []
     groups = {s.snapshot.id: s.snapshot.group for s in sample}
     for p in problems:
-        report.violations.append({"kind": "integrity", "group": groups.get(p.snapshot_id, ""),
-                                  "id": p.snapshot_id, "key": p.key, "problem": p.problem})
+        report.violations.append(Violation("integrity", groups.get(p.snapshot_id, ""),
+                                           {"id": p.snapshot_id, "key": p.key, "problem": p.problem}))
     report.checked["integrity"] = {"sampled": len(sample), "of": len(snaps), "ids": [s.snapshot.id for s in sample],
                                    "rotation": "a window over the id-sorted snapshots that moves each day"}
 
@@ -258,16 +257,16 @@ def _notes(report: VerifyReport, config: Config, listing: Listing, at: datetime)
     configured = {p.group for p in config.policies}
     skew = add_duration(at, config.safety.clock_skew)
     for s in listing.incomplete:
-        report.notes.append({"kind": "incomplete", "group": s.snapshot.group, "id": s.snapshot.id,
-                             "problem": getattr(s, "problem", None) or "no manifest"})
+        report.notes.append(Note("incomplete", s.snapshot.group, {
+            "id": s.snapshot.id, "problem": getattr(s, "problem", None) or "no manifest"}))
     for key in listing.unknown:
-        report.notes.append({"kind": "unknown_key", "group": "", "key": key})
+        report.notes.append(Note("unknown_key", "", {"key": key}))
     for group in sorted({s.snapshot.group for s in listing.snapshots} - configured):
-        report.notes.append({"kind": "unconfigured_group", "group": group})
+        report.notes.append(Note("unconfigured_group", group))
     for s in listing.snapshots:
         if s.snapshot.time > skew:
-            report.notes.append({"kind": "future", "group": s.snapshot.group, "id": s.snapshot.id,
-                                 "time": s.snapshot.time.isoformat()})
+            report.notes.append(Note("future", s.snapshot.group, {"id": s.snapshot.id,
+                                                                  "time": s.snapshot.time.isoformat()}))
 
 
 def _audit(report: VerifyReport, audit_blobs: Callable[[], BlobStore]) -> None:
@@ -276,8 +275,8 @@ def _audit(report: VerifyReport, audit_blobs: Callable[[], BlobStore]) -> None:
     try:
         audit = AuditLog(audit_blobs()).verify_report()
     except BackupctlError as exc:
-        report.notes.append({"kind": "audit_unavailable", "group": AUDIT_GROUP, "problem": str(exc)})
+        report.notes.append(Note("audit_unavailable", AUDIT_GROUP, {"problem": str(exc)}))
         return
     for p in audit.problems:
-        report.violations.append({"kind": "audit", "group": AUDIT_GROUP, **p.to_json()})
+        report.violations.append(Violation("audit", AUDIT_GROUP, p.to_json()))
     report.checked["audit"] = {"ok": audit.ok, "records": audit.records, "head": audit.head}

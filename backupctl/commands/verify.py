@@ -11,9 +11,10 @@ from collections.abc import Iterator
 import click
 
 from backupctl import clock
+from backupctl.checks import Violation, lookup
 from backupctl.config import load_cli_config
 from backupctl.errors import ViolationFound
-from backupctl.verify import ADVICE, VerifyReport, parse_day_or_time, verify_store
+from backupctl.verify import VerifyReport, parse_day_or_time, verify_store
 
 __all__ = ["command", "render_report"]
 
@@ -66,34 +67,19 @@ def render_report(report: VerifyReport) -> Iterator[str]:
     if "audit" in report.checked:
         a = report.checked["audit"]
         yield f"  audit log: {a['records']} records, {'intact' if a['ok'] else 'DAMAGED'}"
-    by_kind: dict[str, dict[str, list[dict[str, object]]]] = {}
+    by_kind: dict[str, dict[str, list[Violation]]] = {}
     for v in report.violations:
-        by_kind.setdefault(str(v["kind"]), {}).setdefault(str(v.get("group", "")), []).append(v)
+        by_kind.setdefault(v.kind, {}).setdefault(v.group, []).append(v)
     for kind, groups in by_kind.items():
+        check = lookup(kind)
         yield ""
-        yield f"{kind.upper()} ({sum(len(v) for v in groups.values())}): what to do: {ADVICE.get(kind, 'investigate')}"
+        yield f"{kind.upper()} ({sum(len(v) for v in groups.values())}): what to do: {check.advice}"
         for group, items in groups.items():
             yield f"  {group}:"
             for v in items:
-                yield "    - " + _describe(v)
+                yield "    - " + check.describe(v)
     if report.notes:
         yield ""
         yield f"NOTES ({len(report.notes)}, not violations):"
         for note in report.notes:
-            yield "  - " + _describe(note)
-
-
-def _describe(v: dict[str, object]) -> str:
-    kind = v["kind"]
-    if kind == "missed":
-        return f"expected {v['expected']} (no snapshot before {v['deadline']})"
-    if kind == "coverage":
-        return f"{v['rule']} {v['bucket']}: no snapshot kept for this bucket"
-    if kind == "over_retention":
-        return f"{v['id']} ({v['time']}): not kept by any rule since {v['lost_reason_at']}"
-    if kind == "integrity":
-        return f"{v['id']} {v['key']}: {v['problem']}"
-    if kind == "audit":
-        return f"seq {v.get('seq')} {v.get('key')}: {v.get('problem')}"
-    rest = {k: x for k, x in v.items() if k not in ("kind", "group")}
-    return f"{kind}: " + ", ".join(f"{k}={x}" for k, x in rest.items())
+            yield "  - " + lookup(note.kind).describe(note)

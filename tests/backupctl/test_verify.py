@@ -49,7 +49,7 @@ def test_a_pruned_complete_history_has_no_violation() -> None:
 def test_old_pruned_backups_are_not_missed_but_recent_gaps_are() -> None:
     gap = datetime(2026, 11, 27, 2, tzinfo=AMS)
     g = check("server", pruned(ideal("server", "0 2 * * *", datetime(2026, 1, 1, tzinfo=AMS), [gap]), "server"))
-    assert [(v["kind"], v.get("expected")) for v in g.violations] == [("missed", gap.isoformat())]
+    assert [(v.kind, v.details.get("expected")) for v in g.violations] == [("missed", gap.isoformat())]
     assert g.checked["schedule"]["from"] == "2026-11-24T02:00:00+01:00"  # keep_within_daily = 7d
 
 
@@ -57,7 +57,8 @@ def test_a_deleted_daily_is_a_coverage_gap() -> None:
     snaps = pruned(ideal("server", "0 2 * * *", datetime(2026, 1, 1, tzinfo=AMS)), "server")
     monthly = next(s for s in snaps if s.time.date() == date(2026, 8, 31))
     g = check("server", [s for s in snaps if s != monthly])
-    assert [(v["kind"], v["rule"], v["bucket"]) for v in g.violations] == [("coverage", "within_monthly", "2026-08")]
+    assert [(v.kind, v.details["rule"], v.details["bucket"]) for v in g.violations] == [
+        ("coverage", "within_monthly", "2026-08")]
 
 
 def test_no_misses_before_history_began_or_before_from() -> None:
@@ -69,7 +70,7 @@ def test_no_misses_before_history_began_or_before_from() -> None:
 
 
 def test_empty_group_is_a_violation() -> None:
-    assert check("app", []).violations[0]["kind"] == "no_snapshots"
+    assert check("app", []).violations[0].kind == "no_snapshots"
 
 
 def test_integrity_sample_rotates_through_everything() -> None:
@@ -110,9 +111,9 @@ def test_verify_store_reports_integrity_and_notes() -> None:
     store = FakeStore(listing, bad=sample[0].snapshot.id)
     report = verify_store(CONFIG, store, at=AT)  # type: ignore[arg-type]
     assert sorted(store.checked) == sorted(s.snapshot.id for s in sample)
-    assert [v["kind"] for v in report.violations] == ["integrity"]
-    assert report.violations[0]["id"] == sample[0].snapshot.id and not report.ok
-    assert sorted(n["kind"] for n in report.notes) == ["incomplete", "unconfigured_group", "unknown_key"]
+    assert [v.kind for v in report.violations] == ["integrity"]
+    assert report.violations[0].details["id"] == sample[0].snapshot.id and not report.ok
+    assert sorted(n.kind for n in report.notes) == ["incomplete", "unconfigured_group", "unknown_key"]
     assert report.to_json()["checked"]["integrity"]["sampled"] == 3
 
 
