@@ -55,7 +55,17 @@ class FileBlobs:
         return self.root.absolute().as_uri()
 
     def _path(self, key: str) -> Path:
-        return self.root.joinpath(*check_key(key).split("/"))
+        return self._no_link(*check_key(key).split("/"))
+
+    def _no_link(self, *parts: str) -> Path:
+        """``root/parts…``, refusing a symlinked folder on the way (backupctl never makes one: someone
+        planted it, and following it would read, write or delete outside the store)."""
+        folder = self.root
+        for part in parts[:-1]:
+            folder = folder / part
+            if folder.is_symlink():
+                raise StoreError(f"{folder} is a symlink (backupctl never makes one): not followed; remove it")
+        return folder / parts[-1] if parts else folder
 
     def get(self, key: str) -> bytes:
         """The file's bytes.
@@ -169,7 +179,7 @@ class FileBlobs:
         dirs = prefix.split("/")[:-1]
         if any(part in ("", ".", "..") for part in dirs) or prefix.startswith("/"):
             raise StoreError(f"blob prefix {prefix!r}: absolute prefixes, empty, '.' and '..' segments are refused")
-        start = self.root.joinpath(*dirs)
+        start = self._no_link(*dirs, "")  # every folder of the prefix checked; '' names the last one
         found = []
 
         def on_error(exc: OSError) -> None:

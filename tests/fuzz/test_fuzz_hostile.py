@@ -703,11 +703,8 @@ def _plant_links(store: Store, which: list[str], victim: str) -> str:
     return extra
 
 
-# "audit" and "internal" (a symlinked _backupctl/audit or _backupctl) are left out until the bug that
-# test_a_symlinked_audit_folder_is_not_written_through shows is fixed: prune writes audit records through them.
-LINKS = ["data", "folder", "old_folder", "group", "deleting", "lock", "manifest", "dangling", "loop", "journal"]
-if os.environ.get("BACKUPCTL_FUZZ_AUDIT_LINKS"):
-    LINKS += ["audit", "internal"]
+LINKS = ["data", "folder", "old_folder", "group", "deleting", "lock", "audit", "internal", "manifest", "dangling",
+         "loop", "journal"]
 
 
 @examples("symlink")
@@ -879,16 +876,20 @@ def test_fuzz_s3_store(s3_endpoint: str, s3_client: Any, bucket: str, data: st.D
 
 # ----------------------------------------------------------------------------- regressions found by the fuzz
 
-@pytest.mark.xfail(strict=True, reason="FileBlobs (backupctl/blobs.py) follows symlinked folders below the root: "
-                   "AuditLog.append writes its records outside the store")
+@pytest.mark.parametrize("command", [["prune"], ["unlock", "--force"], ["unlock"], ["audit", "verify"],
+                                     ["plan", "--json"]])
 @pytest.mark.parametrize("link", ["_backupctl/audit", "_backupctl"])
-def test_a_symlinked_audit_folder_is_not_written_through(tmp_path: Path, link: str) -> None:
-    """Found by test_fuzz_symlinks: with ``_backupctl/audit`` (or ``_backupctl``) a symlink to a
-    folder outside the root, prune appended its audit records there, outside the store."""
+def test_a_symlinked_backupctl_folder_is_never_followed(tmp_path: Path, link: str, command: list[str]) -> None:
+    """Found by test_fuzz_symlinks: with ``_backupctl`` (or ``_backupctl/audit``) a symlink to a folder
+    outside the root, prune and unlock --force appended audit records there, and unlock --force
+    deleted the ``lock.json`` it found there: outside the store. FileBlobs now refuses a key
+    reached through a symlinked folder (exit 1, nothing changed)."""
     store = make_store(tmp_path.resolve())
     (store.root / link).parent.mkdir(parents=True, exist_ok=True)
-    os.symlink(store.sentinel / "app", store.root / link)
+    os.symlink(store.sentinel if link == "_backupctl" else store.sentinel / "app", store.root / link)
     config = base_config(store, keep={"app": 1, "db": 1})
     before = tree(store.sentinel)
-    result = invoke(["prune", "--config", str(config)])
+    result = invoke([*command, "--config", str(config)])
     assert tree(store.sentinel) == before, result.output
+    if command[0] == "prune" or (command[0] == "unlock" and link == "_backupctl"):  # the lock is under the link
+        assert result.exit_code == 1 and "is a symlink" in result.stderr, result.output
