@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from restore.protocol import ManifestEntry
 
-__all__ = ["CHUNK", "VerifyReport", "hash_file", "safe_path", "sample_entries", "verify_tree"]
+__all__ = ["CHUNK", "VerifyReport", "hash_fd", "hash_file", "safe_path", "sample_entries", "verify_tree"]
 
 CHUNK = 1 << 20
 
@@ -39,17 +39,26 @@ def hash_file(path: Path, chunk: int = CHUNK) -> tuple[int, str]:
     Raises:
         OSError: the file cannot be opened or read.
     """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return hash_fd(fd, chunk)
+    finally:
+        os.close(fd)
+
+
+def hash_fd(fd: int, chunk: int = CHUNK) -> tuple[int, str]:
+    """Return (size read, sha256 hex) of what an open file descriptor reads to its end.
+
+    Raises:
+        OSError: the read failed.
+    """
     digest = hashlib.sha256()
     buf = bytearray(chunk)
     view = memoryview(buf)
     size = 0
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        while n := os.readv(fd, [buf]):
-            digest.update(view[:n])
-            size += n
-    finally:
-        os.close(fd)
+    while n := os.readv(fd, [buf]):
+        digest.update(view[:n])
+        size += n
     return size, digest.hexdigest()
 
 

@@ -9,11 +9,11 @@ walks the tree with ``os.scandir`` and keeps one aggregate per snapshot folder.
 from __future__ import annotations
 
 import builtins
+import errno
 import os
 import stat
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from backupctl import clock
@@ -23,20 +23,16 @@ from backupctl.log import get_logger
 from backupctl.stores.base import (
     BlobStore,
     DeleteReport,
-    IntegrityProblem,
     Listing,
-    ManifestEntry,
-    RestoreOutcome,
     StoredSnapshot,
 )
+from backupctl.stores.folders import FolderStore, ReadProblem
 from backupctl.stores.layout import (
     INTERNAL_PREFIX,
     JOURNAL_PREFIX,
     MANIFEST,
     MAX_JOURNAL_BYTES,
     FolderScanner,
-    KeyTemplate,
-    LayoutError,
     ManifestError,
     ManifestRead,
     Outcome,
@@ -44,11 +40,10 @@ from backupctl.stores.layout import (
     build_listing,
     decode_journal,
     encode_journal,
-    parse_snapshot_id,
     select_deletions,
     spent_journals,
 )
-from restore.verify import hash_file
+from restore.verify import hash_fd
 
 __all__ = ["FileStore"]
 
@@ -56,7 +51,7 @@ log = get_logger("stores.file")
 _CHUNK = 1 << 20
 
 
-class FileStore:
+class FileStore(FolderStore):
     """The :class:`~backupctl.stores.base.Store` for ``file:///path``."""
 
     def __init__(self, config: Config, workers: int = 4) -> None:
@@ -65,17 +60,11 @@ class FileStore:
         Raises:
             ConfigError: no path after ``file://`` or an unusable key template.
         """
-        self.config = config
-        self.url = config.store.url
+        super().__init__(config)
         path = self.url.removeprefix("file://")
         if not path:
             raise ConfigError(config.path, [f"store.url: expected file:///absolute/path, got {self.url!r}"])
         self.root = Path(path)
-        self.groups = {p.group for p in config.policies}
-        try:
-            self.template = KeyTemplate.compile(config.store.key_template, groups=self.groups)
-        except LayoutError as exc:
-            raise ConfigError(config.path, [f"store.key_template: {exc}"]) from None
         self.workers = workers
 
     # ----------------------------------------------------------------- listing
@@ -154,8 +143,7 @@ class FileStore:
     def _folder(self, sid: str) -> Path | None:
         """The snapshot's folder, or None when it cannot be reached without following a symlink
         (or lies outside the root): a prune never deletes through a link."""
-        group, t = parse_snapshot_id(sid)
-        rel = self.template.folder(group, t).rstrip("/")
+        rel = self.folder(sid).rstrip("/")
         path = self.root
         for part in rel.split("/"):
             if part in ("", ".", ".."):
@@ -188,7 +176,7 @@ class FileStore:
             raise StoreError(f"{self.url}: {link} is a symlink (backupctl never makes one): remove it; "
                              "nothing was deleted")
         now = clock.now()
-        run_key = f"{JOURNAL_PREFIX}{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}.json"
+        run_key = self.journal_key(now)
         try:
             self._write_atomic(run_key, encode_journal(todo, run_key, now))
             for key in spent_journals(journals, todo, present):  # their ids are in the new journal
@@ -248,63 +236,55 @@ class FileStore:
 
     # ----------------------------------------------------------------- integrity, restore
 
-    def _folder_of(self, s: StoredSnapshot) -> Path:
-        group, t = parse_snapshot_id(s.snapshot.id)
-        return self.root / self.template.folder(group, t)  # reading only: a link is reported by hashing
+    def _where(self, folder: str, key: str) -> str:
+        return str(self.root / folder / key)
 
-    def check_integrity(self, snapshots: Sequence[StoredSnapshot]) -> builtins.list[IntegrityProblem]:
-        """Re-read every manifest file (streaming sha256) and report size, hash and missing files."""
-        problems: builtins.list[IntegrityProblem] = []
-        tasks: builtins.list[tuple[str, Path, ManifestEntry]] = []
-        for s in snapshots:
-            folder = self._folder_of(s)
-            if s.manifest is None:
-                problems.append(IntegrityProblem(s.snapshot.id, str(folder / MANIFEST),
-                                                 s.problem or "no manifest: nothing to check against"))
-                continue
-            tasks += [(s.snapshot.id, folder, e) for e in s.manifest]
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            for (sid, folder, e), problem in zip(tasks, pool.map(_check_file, tasks), strict=True):
-                if problem:
-                    problems.append(IntegrityProblem(sid, str(folder / e.key), problem))
-        return problems
-
-    def restore(
-        self, snapshot: StoredSnapshot, target: Path, *, workers: int = 4,
-        progress: Callable[[int], None] | None = None,
-    ) -> RestoreOutcome:
-        """Copy the manifest's files into ``target`` in parallel (no verification).
+    def _fd(self, folder: str, key: str) -> int:
+        """An open descriptor of ``folder + key`` under the root, reached without following any
+        symlink (every step opens relative to the last directory) and only if it is a regular
+        file (a FIFO would block a drill).
 
         Raises:
-            StoreError: the snapshot has no manifest.
+            FileNotFoundError: no such file. ReadProblem: a link, not a regular file, unreadable.
         """
-        if snapshot.manifest is None:
-            raise StoreError(f"{self.url}: snapshot {snapshot.snapshot.id} has no manifest to restore from")
-        folder = self._folder_of(snapshot)
-        target.mkdir(parents=True, exist_ok=True)
-        root = target.resolve()
-
-        def copy(e: ManifestEntry) -> tuple[int, str | None]:
-            dest = (target / e.key).resolve()
-            if not dest.is_relative_to(root):
-                return 0, f"{e.key}: outside the restore target"
+        *dirs, name = (folder + key).split("/")
+        try:
+            dir_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
             try:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                n = 0
-                with open(folder / e.key, "rb") as src, open(dest, "wb") as dst:
-                    while chunk := src.read(_CHUNK):
-                        dst.write(chunk)
-                        n += len(chunk)
-                if progress is not None:
-                    progress(n)
-                return n, None
-            except OSError as exc:
-                return 0, f"{folder / e.key}: {exc.strerror or exc}"
+                for part in dirs:
+                    nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+                    os.close(dir_fd)
+                    dir_fd = nxt
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+            finally:
+                os.close(dir_fd)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            why = "a symlink, not followed" if exc.errno in (errno.ELOOP, errno.ENOTDIR) else exc.strerror
+            raise ReadProblem(f"unreadable: {why or exc}") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ReadProblem("unreadable: not a regular file")
+        return fd
 
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            results = builtins.list(pool.map(copy, snapshot.manifest))
-        return RestoreOutcome(bytes=sum(n for n, _ in results), files=sum(1 for _, p in results if not p),
-                              problems=tuple(p for _, p in results if p))
+    def _hash(self, folder: str, key: str) -> tuple[int, str]:
+        fd = self._fd(folder, key)
+        try:
+            return hash_fd(fd)
+        except OSError as exc:
+            raise ReadProblem(f"unreadable: {exc.strerror or exc}") from None
+        finally:
+            os.close(fd)
+
+    def _open(self, folder: str, key: str) -> Iterator[bytes]:
+        fd = self._fd(folder, key)
+
+        def chunks() -> Iterator[bytes]:
+            with os.fdopen(fd, "rb") as f:
+                while chunk := f.read(_CHUNK):
+                    yield chunk
+        return chunks()
 
     def blobs(self) -> BlobStore:
         """The blob store beside the backups (the root directory) for the lock and audit log."""
@@ -312,17 +292,6 @@ class FileStore:
 
         blobs: BlobStore = FileBlobs(self.root)
         return blobs
-
-
-def _check_file(task: tuple[str, Path, ManifestEntry]) -> str | None:
-    _, folder, e = task
-    try:
-        size, digest = hash_file(folder / e.key)
-    except FileNotFoundError:
-        return "missing"
-    except OSError as exc:
-        return f"unreadable: {exc.strerror or exc}"
-    return e.mismatch(size, digest)
 
 
 def _remove_tree(folder: Path) -> int:

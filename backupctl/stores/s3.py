@@ -27,14 +27,12 @@ import builtins
 import hashlib
 import re
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -47,12 +45,10 @@ from backupctl.s3client import make_s3_client, split_s3_url
 from backupctl.stores.base import (
     BlobStore,
     DeleteReport,
-    IntegrityProblem,
     Listing,
-    ManifestEntry,
-    RestoreOutcome,
     StoredSnapshot,
 )
+from backupctl.stores.folders import FolderStore, ReadProblem
 from backupctl.stores.layout import (
     INTERNAL_PREFIX,
     JOURNAL_PREFIX,
@@ -62,7 +58,6 @@ from backupctl.stores.layout import (
     MAX_MANIFEST_BYTES,
     FolderAgg,
     FolderScanner,
-    KeyTemplate,
     LayoutError,
     ManifestError,
     ManifestRead,
@@ -135,7 +130,7 @@ class _Obj:
     marker: bool = False
 
 
-class S3Store:
+class S3Store(FolderStore):
     """The :class:`~backupctl.stores.base.Store` for ``s3://bucket/prefix``."""
 
     def __init__(self, config: Config, client: Any | None = None, workers: int = 8) -> None:
@@ -144,14 +139,8 @@ class S3Store:
         Raises:
             ConfigError: the key template is unusable.
         """
-        self.config = config
-        self.url = config.store.url
+        super().__init__(config)
         self.bucket, self.prefix = split_s3_url(self.url)
-        self.groups = {p.group for p in config.policies}
-        try:
-            self.template = KeyTemplate.compile(config.store.key_template, groups=self.groups)
-        except LayoutError as exc:
-            raise ConfigError(config.path, [f"store.key_template: {exc}"]) from None
         sc = config.store
         self.client = client or make_s3_client(sc.endpoint_url, sc.region, sc.profile)
         self.counter = RequestCounter()
@@ -366,7 +355,7 @@ class S3Store:
 
     def _write_journal(self, todo: dict[str, bool], old_journals: Sequence[str]) -> str:
         now = clock.now()
-        run_key = f"{JOURNAL_PREFIX}{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}.json"
+        run_key = self.journal_key(now)
         with self._store_errors("writing the deletion journal"):
             self._put(run_key, encode_journal(todo, run_key, now))
             for key in old_journals:  # their ids are in the new journal now
@@ -545,8 +534,7 @@ class S3Store:
 
     def _delete_one(self, sid: str, asked: bool, versioned: bool) -> Outcome:
         """One folder, every version: list it, delete manifest.json's versions one by one, then the data."""
-        group, t = parse_snapshot_id(sid)
-        folder = self.prefix + self.template.folder(group, t)
+        folder = self.prefix + self.folder(sid)
         try:
             objs = self._folder_objects(folder, versioned)
         except (ClientError, BotoCoreError) as exc:
@@ -665,73 +653,25 @@ class S3Store:
 
     # ----------------------------------------------------------------- integrity, restore
 
-    def check_integrity(self, snapshots: Sequence[StoredSnapshot]) -> builtins.list[IntegrityProblem]:
-        """Re-read every manifest object (streaming sha256) and report size, hash and missing objects."""
-        tasks: builtins.list[tuple[str, str, ManifestEntry]] = []
-        problems: builtins.list[IntegrityProblem] = []
-        for s in snapshots:
-            folder = self._folder_of(s)
-            if s.manifest is None:
-                problems.append(IntegrityProblem(s.snapshot.id, folder + MANIFEST,
-                                                 s.problem or "no manifest: nothing to check against"))
-                continue
-            tasks += [(s.snapshot.id, folder, e) for e in s.manifest]
-        for sid, folder, e, problem in self._parallel(self._check_object, tasks):
-            if problem:
-                problems.append(IntegrityProblem(sid, folder + e.key, problem))
-        return problems
+    def _where(self, folder: str, key: str) -> str:
+        return self.prefix + folder + key
 
-    def _folder_of(self, s: StoredSnapshot) -> str:
-        group, t = parse_snapshot_id(s.snapshot.id)
-        return self.prefix + self.template.folder(group, t)
-
-    def _check_object(self, task: tuple[str, str, ManifestEntry]) -> tuple[str, str, ManifestEntry, str | None]:
-        sid, folder, e = task
-        h = hashlib.sha256()
-        n = 0
+    def _open(self, folder: str, key: str) -> Iterator[bytes]:
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=folder + e.key)["Body"]
-            for chunk in body.iter_chunks(_CHUNK):
-                h.update(chunk)
-                n += len(chunk)
+            body = self.client.get_object(Bucket=self.bucket, Key=self.prefix + folder + key)["Body"]
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            return sid, folder, e, "missing" if code in ("NoSuchKey", "404") else s3_error(exc)
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise FileNotFoundError(key) from None
+            raise ReadProblem(s3_error(exc)) from None
         except BotoCoreError as exc:
-            return sid, folder, e, s3_error(exc)
-        return sid, folder, e, e.mismatch(n, h.hexdigest())
+            raise ReadProblem(s3_error(exc)) from None
 
-    def restore(
-        self, snapshot: StoredSnapshot, target: Path, *, workers: int = 4,
-        progress: Callable[[int], None] | None = None,
-    ) -> RestoreOutcome:
-        """Download the manifest's objects into ``target`` in parallel (no verification).
-
-        Raises:
-            StoreError: the snapshot has no manifest.
-        """
-        if snapshot.manifest is None:
-            raise StoreError(f"{self.url}: snapshot {snapshot.snapshot.id} has no manifest to restore from")
-        folder = self._folder_of(snapshot)
-        lock = threading.Lock()
-
-        def fetch(e: ManifestEntry) -> tuple[int, str | None]:
-            def advance(n: int) -> None:
-                if progress is not None:
-                    with lock:
-                        progress(n)
+        def chunks() -> Iterator[bytes]:
             try:
-                body = self.client.get_object(Bucket=self.bucket, Key=folder + e.key)["Body"]
-                return _write_stream(target, e.key, body.iter_chunks(_CHUNK), advance), None
-            except (ClientError, BotoCoreError, OSError) as exc:
-                return 0, f"{folder}{e.key}: {s3_error(exc) if not isinstance(exc, OSError) else exc}"
-
-        target.mkdir(parents=True, exist_ok=True)
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            results = list(pool.map(fetch, snapshot.manifest))
-        problems = tuple(p for _, p in results if p)
-        return RestoreOutcome(bytes=sum(n for n, _ in results), files=sum(1 for _, p in results if not p),
-                              problems=problems)
+                yield from body.iter_chunks(_CHUNK)
+            except (ClientError, BotoCoreError) as exc:  # the connection broke mid-object
+                raise ReadProblem(s3_error(exc)) from None
+        return chunks()
 
     def blobs(self) -> BlobStore:
         """The blob store beside the backups (same bucket and prefix) for the lock and audit log."""
@@ -879,18 +819,3 @@ def _held_reason(resp: dict[str, Any], now: datetime) -> str | None:
     if isinstance(until, datetime) and until > now:
         parts.append(f"held until {until.isoformat()} ({resp.get('ObjectLockMode', 'retention')})")
     return "; ".join(parts) or None
-
-
-def _write_stream(target: Path, key: str, chunks_: Iterator[bytes], advance: Callable[[int], None]) -> int:
-    """Write chunks to ``target/key`` (refusing paths outside ``target``); the bytes written."""
-    dest = (target / key).resolve()
-    if not dest.is_relative_to(target.resolve()):
-        raise OSError(f"refusing to write outside the restore target: {key}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    with open(dest, "wb") as f:
-        for chunk in chunks_:
-            f.write(chunk)
-            n += len(chunk)
-            advance(len(chunk))
-    return n
