@@ -15,6 +15,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from backupctl import untrusted
 from backupctl.errors import UsageError
 from retention import Snapshot
 
@@ -63,13 +64,19 @@ def parse_restic_snapshots(text: str, source: str, zone: tzinfo | None = None) -
     Raises:
         UsageError: malformed JSON, not a list, or a snapshot with a missing or bad field.
     """
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"{source}: not valid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}); "
-            "expected the output of `restic snapshots --json`"
-        ) from None
+    try:  # bounded: nesting, digits, NaN (a 100000-deep array was a RecursionError traceback)
+        data = untrusted.loads(text, source, max_bytes=sys.maxsize)
+    except untrusted.UntrustedInput as bad:
+        try:
+            json.loads(text)  # only to say where the syntax breaks
+        except json.JSONDecodeError as exc:
+            raise UsageError(
+                f"{source}: not valid JSON at line {exc.lineno} column {exc.colno} ({exc.msg}); "
+                "expected the output of `restic snapshots --json`"
+            ) from None
+        except (RecursionError, ValueError):
+            pass
+        raise UsageError(f"{bad}; expected the output of `restic snapshots --json`") from None
     if not isinstance(data, list):
         raise UsageError(f"{source}: expected a JSON list of snapshots (`restic snapshots --json`), "
                          f"got a JSON {_json_type(data)}")

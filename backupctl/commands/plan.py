@@ -8,7 +8,7 @@ Two sources: ``--config F`` (the configured store and policies, via the runner) 
 from __future__ import annotations
 
 import json
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,6 +19,9 @@ from backupctl.errors import UsageError
 from backupctl.restic_input import load_restic_snapshots
 from retention import CALENDARS, RULES, Duration, DurationError, EmptyPolicyError, Plan, Policy, plan
 from retention.policy import count_problem
+
+_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)  # as restic snapshot times (backupctl/restic_input.py)
+_LATEST = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
 
 __all__ = ["command", "parse_group_by", "plan_to_json", "render_table"]
 
@@ -162,6 +165,13 @@ def command(config_path: str | None, from_restic: str | None, keep_tag: tuple[st
     """
     fields = parse_group_by(group_by)
     now = clock.parse_time(now_text, "--now") if now_text else clock.now()
+    try:
+        in_range = _EARLIEST <= now.astimezone(UTC) <= _LATEST
+    except OverflowError:  # 0001-01-01T00:00:00+14:00: no UTC instant
+        in_range = False
+    if not in_range:
+        raise UsageError(f"--now: {now_text!r} is outside the supported range: expected a time between "
+                         f"{_EARLIEST.isoformat()} and {_LATEST.isoformat()} (in UTC)")
     if config_path is not None and from_restic is not None:
         raise UsageError("plan: give either --config or --from-restic, not both")
     if from_restic is None:

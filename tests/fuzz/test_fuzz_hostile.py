@@ -366,8 +366,65 @@ def section(keys: dict[str, st.SearchStrategy[Any]], max_size: int = 4) -> st.Se
     return st.builds(lambda a, b: {**dict(list(a.items())[:max_size]), **b}, fixed, junk)
 
 
+def _toml(doc: dict[str, Any], sections: dict[str, dict[str, Any]], policies: list[dict[str, Any]]) -> str:
+    text = "".join(f"{k} = {toml_value(v)}\n" for k, v in doc.items())
+    for name, sec in sections.items():
+        text += f"[{name}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in sec.items())
+    for pol in policies:
+        text += "[[policy]]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in pol.items())
+    return text
+
+
+SECTION_KEYS = {"store": STORE_KEYS, "safety": SAFETY_KEYS, "verify": VERIFY_KEYS, "drill": DRILL_KEYS}
+GOOD_DURATION = st.builds(lambda n, u: f"{n}{u}", st.integers(1, 2000), st.sampled_from("hdwmy"))
+GOOD_CRON = st.sampled_from(["0 10 * * *", "0 */6 * * *", "*/5 * * * *", "0 2 * * 1", "0 0 1 * *", "@daily"])
+GOOD_TEMPLATE = st.sampled_from(["{group}/{time}/", "{group}/{time:%Y-%m-%dT%H%M}.sql.gz", "{group}/{time:%Y%m%d}/",
+                                 "{group}/daily/{time}/"])
+
+
+def plausible(key: str, hostile: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """``hostile`` or, as often, a value of the right shape (so the run gets past the config)."""
+    if key in ("stale_after", "clock_skew", "lock_ttl", "tolerance", "over_retention_grace") or "within" in key:
+        good: st.SearchStrategy[Any] = GOOD_DURATION
+    elif key.startswith("keep_") and key != "keep_tag":
+        good = st.integers(-1, 30)
+    elif key == "schedule":
+        good = GOOD_CRON
+    elif key == "key_template":
+        good = GOOD_TEMPLATE
+    elif key == "max_delete_fraction":
+        good = st.floats(0.01, 1.0)
+    else:
+        return hostile
+    return st.one_of(good, hostile)
+
+
 @st.composite
 def config_text(draw: st.DrawFn, store: Store) -> bytes:
+    """Two times in three a valid config with one or two odd values (so the run goes on to plan and
+    prune), else a hostile one (any keys, junk keys, garbage bytes)."""
+    if draw(st.integers(0, 2)) > 0:
+        sections: dict[str, dict[str, Any]] = {"store": {"url": f"file://{store.root}"},
+                                               "safety": {"max_delete_fraction": 1.0}}
+        policies: list[dict[str, Any]] = [{"name": "app", "keep_last": 2},
+                                          {"name": "db", "keep_daily": 3, "schedule": "0 10 * * *"}]
+        doc: dict[str, Any] = {"timezone": "UTC"}
+        for _ in range(draw(st.integers(1, 2))):
+            where = draw(st.sampled_from(["timezone", "store", "safety", "verify", "drill", "policy", "new policy"]))
+            if where == "timezone":
+                doc["timezone"] = draw(TIMEZONE)
+            elif where == "policy":
+                key = draw(st.sampled_from([*sorted(POLICY_KEYS), "group", "name"]))
+                value = draw(GROUP) if key in ("group", "name") else draw(plausible(key, POLICY_KEYS[key]))
+                draw(st.sampled_from(policies))[key] = value
+            elif where == "new policy":
+                group = draw(GROUP)
+                policies.append({"name": draw(st.one_of(st.just(group), WEIRD_TEXT)), "group": group,
+                                 "keep_last": draw(plausible("keep_last", COUNT))})
+            else:
+                key = draw(st.sampled_from(sorted(SECTION_KEYS[where])))
+                sections.setdefault(where, {})[key] = draw(plausible(key, SECTION_KEYS[where][key]))
+        return _toml(doc, sections, policies).encode("utf-8", "surrogatepass")
     url = draw(st.sampled_from([f"file://{store.root}", f"file://{store.root}", f"file://{store.root}",
                                 f"file://{store.root}/", f"file://{store.root}/app", f"file://{store.tmp}/nothing",
                                 f"file://{store.root}/../store", "file://", "s3://", "ftp://x",
@@ -411,7 +468,8 @@ def config_text(draw: st.DrawFn, store: Store) -> bytes:
 ISO_TIME = st.one_of(
     st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59),
                  timezones=st.sampled_from([UTC, None])).map(lambda t: t.isoformat()),
-    st.sampled_from(["0001-01-01T00:00:00+00:00", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00",
+    st.sampled_from(["0001-01-01T00:00:00+00:00", "0001-01-01T00:00:00+14:00", "0001-01-02T00:00:00+00:00",
+                     "9999-12-30T23:59:59+00:00", "0001-01-02T00:00:00-12:00", "9999-12-31T23:59:59-12:00",
                      "9999-12-31T23:59:59.999999+00:00", "2026-12-24T16:30:00+01:00", "2026-11-23", "now", "",
                      "2026-02-30T00:00:00+00:00", "2026-12-24T16:30:00+24:00", "2026-12-24T16:30:00Z",
                      "+002026-12-24T16:30:00+01:00"]),
@@ -893,3 +951,30 @@ def test_a_symlinked_backupctl_folder_is_never_followed(tmp_path: Path, link: st
     assert tree(store.sentinel) == before, result.output
     if command[0] == "prune" or (command[0] == "unlock" and link == "_backupctl"):  # the lock is under the link
         assert result.exit_code == 1 and "is a symlink" in result.stderr, result.output
+
+
+@pytest.mark.parametrize("now", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00Z"])
+@pytest.mark.parametrize("source", ["restic", "config"])
+def test_plan_now_at_the_ends_of_the_calendar_is_refused(tmp_path: Path, now: str, source: str) -> None:
+    """Found by test_fuzz_restic_json: ``plan --from-restic F --keep-last 1 --now
+    0001-01-01T00:00:00+14:00`` raised OverflowError (a traceback) in the planner."""
+    if source == "restic":
+        snaps = tmp_path / "snapshots.json"
+        snaps.write_text(json.dumps([{"time": NOW.isoformat(), "id": "ab" * 32, "hostname": "h", "paths": ["/"]}]))
+        args = ["plan", "--from-restic", str(snaps), "--keep-last", "1"]
+    else:
+        store = make_store(tmp_path.resolve())
+        args = ["plan", "--config", str(base_config(store))]
+    result = invoke([*args, "--now", now])
+    assert result.exit_code == 2 and "--now" in result.stderr, result.output
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, '[{"time": 1' + "0" * 5000 + "}]",
+                                  '[{"time": NaN}]', "[" * 65 + "]" * 65])
+def test_restic_json_nested_deep_or_with_huge_numbers_is_refused(tmp_path: Path, text: str) -> None:
+    """Found by test_fuzz_restic_json: ``plan --from-restic`` parsed restic's JSON unbounded, so a
+    100000-deep array was a RecursionError and a 5000-digit number a ValueError (tracebacks)."""
+    snaps = tmp_path / "snapshots.json"
+    snaps.write_text(text)
+    result = invoke(["plan", "--from-restic", str(snaps), "--keep-last", "1"])
+    assert result.exit_code == 2 and "restic snapshots --json" in result.stderr, result.output
