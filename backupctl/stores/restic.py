@@ -110,10 +110,12 @@ class ResticStore:
         return [], {}
 
     def _restic(self, *args: str, timeout: float | None = None, nice: int = 0) -> Completed:
-        """Run ``restic -r <repository> <args>``; the caller interprets the exit code."""
+        """Run ``restic <args>`` on the repository; the caller interprets the exit code. The
+        repository goes in ``RESTIC_REPOSITORY``, not ``--repo``: a URL may carry a password,
+        and a command line is readable by every local user (``ps``)."""
         extra, env = self._password()
-        return run([self.binary, "--repo", self.repository, *extra, *args], env_extra=env, timeout=timeout,
-                   nice=nice)
+        return run([self.binary, *extra, *args], env_extra={"RESTIC_REPOSITORY": self.repository, **env},
+                   timeout=timeout, nice=nice)
 
     def _restic_waiting_for_lock(self, *args: str, timeout: float | None = None) -> Completed:
         """:meth:`_restic`, run again while restic reports the repository locked, for up to

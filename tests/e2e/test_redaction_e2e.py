@@ -160,8 +160,6 @@ def test_a_missing_restic_binary_and_a_bad_config(no_repo: Setup) -> None:
         assert not path.is_file() or path.name == "backupctl.toml" or SECRET.encode() not in path.read_bytes()
 
 
-@pytest.mark.xfail(strict=True, reason="backupctl/stores/restic.py passes the repository as `--repo URL`: the "
-                   "password is on restic's command line (ps, /proc/PID/cmdline); pass it as RESTIC_REPOSITORY")
 def test_the_password_is_not_on_restics_command_line(no_repo: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
     from backupctl import proc
 

@@ -326,7 +326,7 @@ def test_nothing_forgotten_means_no_prune(restic_session: None, tmp_path: Path) 
     ghost = StoredSnapshot(Snapshot(id="f" * 64, time=_t()))
     report = _store("restic:/r", restic_binary=str(script)).delete([ghost])
     assert report.deleted == [] and report.requests == {"restic forget": 1}
-    assert [line.split()[2] for line in calls.read_text().splitlines()] == ["forget"]
+    assert [line.split()[0] for line in calls.read_text().splitlines()] == ["forget"]  # the repository: in the env
 
 
 def dataclass_replace_id(snapshot: Snapshot, new_id: str) -> Snapshot:
