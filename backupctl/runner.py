@@ -12,17 +12,14 @@ them under ``resume`` and the next prune hands them back to ``store.delete`` to 
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-import click
-
-from backupctl.config import Config, PolicyConfig, load_cli_config
+from backupctl.config import Config, PolicyConfig
 from backupctl.errors import StoreError
 from backupctl.log import get_logger
 from backupctl.resume import Intents, intents_of, read_intents
@@ -32,7 +29,7 @@ from retention import plan as retention_plan
 
 __all__ = [
     "INTERRUPTED", "NEWEST_REASON", "AuditSink", "GroupPlan", "PruneResult", "Refusal", "RunPlan",
-    "check_safety", "compute_run_plan", "execute", "plan_command",
+    "check_safety", "compute_run_plan", "execute",
 ]
 
 INTERRUPTED = "deletion interrupted"  # how stores mark an incomplete snapshot a prune was deleting
@@ -119,7 +116,7 @@ class RunPlan:
     def to_json(self, refusals: Sequence[Refusal] = ()) -> dict[str, Any]:
         """The ``plan --json`` document (DESIGN.md contract plus extra keys)."""
         return {
-            "decisions": [_decision_json(d) for d in self.decisions()],
+            "decisions": [d.to_json() for d in self.decisions()],
             "unknown": list(self.unknown),
             "incomplete": [s.snapshot.id for s in self.incomplete],
             "unmanaged": [s.snapshot.id for s in self.unmanaged],
@@ -127,13 +124,6 @@ class RunPlan:
             "refusals": [r.to_json() for r in refusals],
             "now": self.now.isoformat(),
         }
-
-
-def _decision_json(d: Decision) -> dict[str, Any]:
-    return {
-        "id": d.snapshot.id, "group": d.group, "time": d.snapshot.time.isoformat(),
-        "action": d.action, "reasons": [r.text for r in d.reasons],
-    }
 
 
 # ---------------------------------------------------------------------------- planning
@@ -444,56 +434,7 @@ def _result_record(result: PruneResult) -> dict[str, Any]:
     }
 
 
-# ---------------------------------------------------------------------------- config, plan command
-
-
-def plan_command(config_path: str | None, as_json: bool = False, now: datetime | None = None) -> int:
-    """``backupctl plan --config F``: print what ``prune`` would do; returns exit code 0.
-
-    Raises:
-        ConfigError: missing or bad config. StoreError: the store cannot be listed.
-    """
-    from backupctl import clock
-    from backupctl.stores import open_store
-
-    config = load_cli_config(config_path)
-    now = now or clock.now()
-    run, refusals = plan_store(config, open_store(config), now)
-    if as_json:
-        click.echo(json.dumps(run.to_json(refusals), indent=2))
-    else:
-        for line in render_plan(run, refusals):
-            click.echo(line)
-    return 0
-
-
-def render_plan(run: RunPlan, refusals: Sequence[Refusal]) -> Iterator[str]:
-    """The human table of a plan: one line per snapshot, then totals and what is left alone."""
-    yield f"{'group':<12} {'time':<25} {'action':<7} reasons"
-    for d in run.decisions():
-        reasons = ", ".join(r.text for r in d.reasons) or "-"
-        yield f"{d.group:<12} {d.snapshot.time.isoformat():<25} {d.action:<7} {reasons}"
-    yield ""
-    for name, g in run.groups.items():
-        yield f"{name}: keep {len(g.kept())}, forget {len(g.forgotten())}"
-    if run.resume:
-        yield f"finish interrupted deletion: {len(run.resume)} snapshot(s)"
-    yield from _left_alone(run)
-    for r in refusals:
-        yield f"REFUSED{'' if r.overridable else ' (absolute)'}: {r.message}"
-
-
-def _left_alone(run: RunPlan) -> Iterator[str]:
-    if run.unknown:
-        yield f"unknown keys left alone: {len(run.unknown)}"
-        yield from (f"  {k}" for k in run.unknown[:20])
-        if len(run.unknown) > 20:
-            yield f"  … and {len(run.unknown) - 20} more"
-    if run.incomplete:
-        yield f"incomplete snapshots (no manifest) left alone: {', '.join(s.snapshot.id for s in run.incomplete)}"
-    if run.unmanaged:
-        groups = sorted({s.snapshot.group for s in run.unmanaged})
-        yield f"snapshots of groups without a policy left alone: {len(run.unmanaged)} ({', '.join(groups)})"
+# ---------------------------------------------------------------------------- prune
 
 
 def run_prune(

@@ -55,6 +55,13 @@ class Decision(NamedTuple):
     action: Action
     reasons: tuple[Reason, ...]
 
+    def to_json(self) -> dict[str, Any]:
+        """The decision as ``plan --json`` shows it: id, group, ISO time, action, reasons' texts
+        and their rule kinds (the one decision JSON of every plan)."""
+        return {"id": self.snapshot.id, "group": self.group, "time": self.snapshot.time.isoformat(),
+                "action": self.action, "reasons": [r.text for r in self.reasons],
+                "rules": [r.rule for r in self.reasons]}
+
 
 class _Decisions(Sequence[Decision]):
     """Every snapshot's decision, in input order, made on access from the kept ones.

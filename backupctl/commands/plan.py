@@ -8,8 +8,9 @@ Two sources: ``--config F`` (the configured store and policies, via the runner) 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -20,10 +21,13 @@ from backupctl.restic_input import load_restic_snapshots
 from retention import CALENDARS, RULES, Duration, DurationError, EmptyPolicyError, Plan, Policy, plan
 from retention.policy import count_problem
 
+if TYPE_CHECKING:
+    from backupctl.runner import Refusal, RunPlan
+
 _EARLIEST = datetime(1, 1, 2, tzinfo=UTC)  # as restic snapshot times (backupctl/restic_input.py)
 _LATEST = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
 
-__all__ = ["command", "parse_group_by", "plan_to_json", "render_table"]
+__all__ = ["command", "parse_group_by", "plan_command", "plan_to_json", "render_plan", "render_table"]
 
 _GROUP_WORDS = {"host": "host", "hosts": "host", "path": "paths", "paths": "paths", "tag": "tags", "tags": "tags"}
 _COUNT_FLAGS: tuple[tuple[str, str | None, str], ...] = tuple(
@@ -109,17 +113,7 @@ def _policy(options: dict[str, Any], keep_tag: tuple[str, ...], keep_oldest: boo
 
 def plan_to_json(result: Plan) -> dict[str, Any]:
     """The contract JSON ``{"decisions": [...]}`` of a plan, in input order."""
-    return {"decisions": [
-        {
-            "id": d.snapshot.id,
-            "group": d.group,
-            "time": d.snapshot.time.isoformat(),
-            "action": d.action,
-            "reasons": [r.text for r in d.reasons],
-            "rules": [r.rule for r in d.reasons],
-        }
-        for d in result.decisions
-    ]}
+    return {"decisions": [d.to_json() for d in result.decisions]}
 
 
 def render_table(result: Plan) -> str:
@@ -178,8 +172,6 @@ def command(config_path: str | None, from_restic: str | None, keep_tag: tuple[st
         if any(keep.values()) or keep_tag or keep_oldest:
             raise UsageError("plan: --keep-* flags go with --from-restic FILE|-; "
                              "with a config, the policies come from its [[policy]] tables")
-        from backupctl.runner import plan_command
-
         return plan_command(config_path, as_json=as_json, now=now)  # None: $BACKUPCTL_CONFIG, ./backupctl.toml
     policy = _policy(keep, keep_tag, keep_oldest)
     if policy.is_empty():
@@ -195,3 +187,53 @@ def command(config_path: str | None, from_restic: str | None, keep_tag: tuple[st
     else:
         click.echo(render_table(result))
     return None
+
+
+def plan_command(config_path: str | None, as_json: bool = False, now: datetime | None = None) -> int:
+    """``backupctl plan --config F``: print what ``prune`` would do; returns exit code 0.
+
+    Raises:
+        ConfigError: missing or bad config. StoreError: the store cannot be listed.
+    """
+    from backupctl.config import load_cli_config
+    from backupctl.runner import plan_store
+    from backupctl.stores import open_store
+
+    config = load_cli_config(config_path)
+    now = now or clock.now()
+    run, refusals = plan_store(config, open_store(config), now)
+    if as_json:
+        click.echo(json.dumps(run.to_json(refusals), indent=2))
+    else:
+        for line in render_plan(run, refusals):
+            click.echo(line)
+    return 0
+
+
+def render_plan(run: RunPlan, refusals: Sequence[Refusal]) -> Iterator[str]:
+    """The human table of a plan: one line per snapshot, then totals and what is left alone."""
+    yield f"{'group':<12} {'time':<25} {'action':<7} reasons"
+    for d in run.decisions():
+        reasons = ", ".join(r.text for r in d.reasons) or "-"
+        yield f"{d.group:<12} {d.snapshot.time.isoformat():<25} {d.action:<7} {reasons}"
+    yield ""
+    for name, g in run.groups.items():
+        yield f"{name}: keep {len(g.kept())}, forget {len(g.forgotten())}"
+    if run.resume:
+        yield f"finish interrupted deletion: {len(run.resume)} snapshot(s)"
+    yield from _left_alone(run)
+    for r in refusals:
+        yield f"REFUSED{'' if r.overridable else ' (absolute)'}: {r.message}"
+
+
+def _left_alone(run: RunPlan) -> Iterator[str]:
+    if run.unknown:
+        yield f"unknown keys left alone: {len(run.unknown)}"
+        yield from (f"  {k}" for k in run.unknown[:20])
+        if len(run.unknown) > 20:
+            yield f"  … and {len(run.unknown) - 20} more"
+    if run.incomplete:
+        yield f"incomplete snapshots (no manifest) left alone: {', '.join(s.snapshot.id for s in run.incomplete)}"
+    if run.unmanaged:
+        groups = sorted({s.snapshot.group for s in run.unmanaged})
+        yield f"snapshots of groups without a policy left alone: {len(run.unmanaged)} ({', '.join(groups)})"
