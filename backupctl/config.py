@@ -79,8 +79,11 @@ def _positive_int(v: Any) -> int:
     return v
 
 
+_FLOAT_MAX = 1.7976931348623157e308  # an int beyond it has no float (10**400 was an OverflowError)
+
+
 def _positive_number(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < float("inf"):  # refuses nan too
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= _FLOAT_MAX:  # refuses nan, inf too
         raise _Bad(f"expected a positive number, got {v!r:.40}")
     return float(v)
 
@@ -92,7 +95,7 @@ def _day_hours(v: Any) -> float:
 
 
 def _seconds(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < float("inf"):  # refuses nan too
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= _FLOAT_MAX:  # refuses nan, inf too
         raise _Bad(f"expected a number of seconds (0 or more), got {v!r:.40}")
     return float(v)
 
@@ -337,7 +340,7 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(str(p), [f"cannot read the config file: {exc.strerror or exc}"]) from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as exc:  # ValueError: an int of 4301+ digits
         raise ConfigError(str(p), [f"not valid TOML: {exc}"]) from None
     return parse_config(data, path=str(p), sha256=hashlib.sha256(raw).hexdigest())
 

@@ -978,3 +978,19 @@ def test_restic_json_nested_deep_or_with_huge_numbers_is_refused(tmp_path: Path,
     snaps.write_text(text)
     result = invoke(["plan", "--from-restic", str(snaps), "--keep-last", "1"])
     assert result.exit_code == 2 and "restic snapshots --json" in result.stderr, result.output
+
+
+@pytest.mark.parametrize("value", ["9" * 400, "-" + "9" * 5000, "9" * 5000, "1e400"])
+@pytest.mark.parametrize("key", ["store.restic_lock_wait", "drill.live_check_timeout", "policy.keep_last"])
+def test_a_config_number_beyond_float_or_int_limits_is_refused(tmp_path: Path, key: str, value: str) -> None:
+    """Found by test_fuzz_configs_and_commands: ``restic_lock_wait = <400 digits>`` was an OverflowError
+    (int too large to convert to float), and a TOML integer of 5000 digits a ValueError from tomllib."""
+    store = make_store(tmp_path.resolve())
+    section, name = key.split(".")
+    config = base_config(store, keep={"db": 1}, extra=f'[[policy]]\nname = "app"\n{name} = {value}\n'
+                         if section == "policy" else f"[{section}]\n{name} = {value}\n")
+    if section == "store":  # [store] is already there: put the key into it
+        text = config.read_text().replace(f"[{section}]\n{name} = {value}\n", "")
+        config.write_text(text.replace("[store]\n", f"[store]\n{name} = {value}\n"))
+    result = invoke(["plan", "--config", str(config)])
+    assert result.exit_code == 2 and "backupctl: error:" in result.stderr, result.output
