@@ -49,10 +49,7 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _WALK_LIMIT = 100_000
 
 
-def _log() -> Any:
-    """The logger, resolved per call so it follows the CLI's ``log.configure`` (a module-level
-    bound logger would keep structlog's import-time default: plain text on stdout)."""
-    return get_logger("audit")
+log = get_logger("audit")
 
 
 def canonical(record: dict[str, Any]) -> bytes:
@@ -432,7 +429,7 @@ class AuditLog:
             raise StoreError(f"could not append to the audit log after {self.max_attempts} attempts: "
                              "other writers kept taking the next seq")
         self._advance_head(record["seq"], record_hash(record))
-        _log().info("audit_appended", seq=record["seq"], action=action)
+        log.info("audit_appended", seq=record["seq"], action=action)
         return record
 
     def _check_condition(self, seq: int, raw: bytes | None = None, *, ours: bool = False) -> None:
@@ -463,7 +460,7 @@ class AuditLog:
             ConditionIgnored: another writer replaced it (the store ignored If-None-Match).
         """
         if self._get_or_none(record_key(seq)) != raw:
-            _log().error("audit_record_overwritten", seq=seq)
+            log.error("audit_record_overwritten", seq=seq)
             raise ConditionIgnored(
                 f"audit record {seq} ({record_key(seq)}) was overwritten by another writer right after this run "
                 "wrote it: the store did not honour If-None-Match: *. This run's record is lost and nothing "

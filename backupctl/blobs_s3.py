@@ -23,9 +23,7 @@ _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 _PRECONDITION_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
 
 
-def _log() -> Any:
-    """The logger, resolved per call so it follows the CLI's ``log.configure``."""
-    return get_logger("blobs")
+log = get_logger("blobs")
 
 
 def _http_date(value: Any) -> float | None:
@@ -185,7 +183,7 @@ class S3Blobs:
                 status = self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
             except ClientError as exc:
                 # Without the permission to ask we cannot delete versions anyway: delete the key.
-                _log().warning("versioning_unknown", bucket=self.bucket,
+                log.warning("versioning_unknown", bucket=self.bucket,
                              code=exc.response.get("Error", {}).get("Code"))
                 status = None
             self._versioned = status in ("Enabled", "Suspended")

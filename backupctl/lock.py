@@ -65,10 +65,7 @@ class ConditionIgnored(LockHeld):
     guaranteed there, so the run refuses (exit 4)."""
 
 
-def _log() -> Any:
-    """The logger, resolved per call so it follows the CLI's ``log.configure`` (a module-level
-    bound logger would keep structlog's import-time default: plain text on stdout)."""
-    return get_logger("lock")
+log = get_logger("lock")
 
 
 def default_actor() -> str:
@@ -284,7 +281,7 @@ def confirm_condition(blobs: BlobStore, key: str, data: bytes, what: str) -> Non
     except PreconditionFailed:
         return
     url = getattr(blobs, "url", "the store")
-    _log().error("conditional_put_ignored", store=str(url), key=key)
+    log.error("conditional_put_ignored", store=str(url), key=key)
     raise ConditionIgnored(
         f"{url} did not honour If-None-Match: * (a conditional PUT over the existing {what} succeeded): "
         "backupctl cannot guarantee one writer at a time there, so two prunes could both run and overwrite "
@@ -311,14 +308,14 @@ class Lock:
         try:
             current = read_lock(self.blobs)
         except StoreError as exc:
-            _log().warning("lock_release_unreadable", error=str(exc))
+            log.warning("lock_release_unreadable", error=str(exc))
             return False
         if current is None or current.run_id != self.info.run_id or current.token != self.info.token:
-            _log().warning("lock_not_ours_at_release", run_id=self.info.run_id,
+            log.warning("lock_not_ours_at_release", run_id=self.info.run_id,
                          holder=current.describe() if current else None)
             return False
         self.blobs.delete(LOCK_KEY)
-        _log().info("lock_released", run_id=self.info.run_id)
+        log.info("lock_released", run_id=self.info.run_id)
         return True
 
     def __enter__(self) -> Lock:
@@ -332,7 +329,7 @@ class Lock:
             if exc is None:
                 raise
             # keep the prune's own error; the lock then expires after its TTL
-            _log().error("lock_release_failed", error=str(failure), run_id=self.info.run_id)
+            log.error("lock_release_failed", error=str(failure), run_id=self.info.run_id)
 
 
 def acquire_lock(
@@ -375,7 +372,7 @@ def acquire_lock(
                 return Lock(blobs, held)  # our own PUT, retried after a lost response
             raise _held_error(blobs, held, now, config_path) from None
         _confirm_ours(blobs, info, data)
-        _log().info("lock_acquired", owner=info.owner, run_id=info.run_id, expires=info.expires.isoformat())
+        log.info("lock_acquired", owner=info.owner, run_id=info.run_id, expires=info.expires.isoformat())
         return Lock(blobs, info)
     raise _held_error(blobs, held, now, config_path)
 
@@ -398,7 +395,7 @@ def _confirm_ours(blobs: BlobStore, info: LockInfo, data: bytes) -> None:
             there = now_there.describe() if now_there else "nothing (it is gone)"
         except StoreError:
             there = "an unreadable object"
-        _log().error("lock_replaced", run_id=info.run_id, holder=there)
+        log.error("lock_replaced", run_id=info.run_id, holder=there)
         raise ConditionIgnored(
             f"the lock {_where(blobs)} was replaced right after this run created it; it now holds {there}. The "
             "service (or a proxy) did not honour If-None-Match: *, so another prune could take the lock at the "
@@ -417,7 +414,7 @@ def _held_error(blobs: BlobStore, held: LockInfo | None, now: datetime, config_p
         return LockHeld(f"the lock {where} keeps being taken and released by other runs; nothing was changed, "
                         "run again")
     if held.is_stale(now):
-        _log().warning("lock_stale", holder=held.describe(), judged=held.clock())
+        log.warning("lock_stale", holder=held.describe(), judged=held.clock())
         overdue = timedelta(seconds=round(held.overdue(now).total_seconds()))
         return LockHeld(
             f"STALE lock {where}: held by {held.describe()}, expired {overdue} ago {held.clock()}; its prune probably "

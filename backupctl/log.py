@@ -16,6 +16,8 @@ from backupctl.secrets import MASK, is_secret_name, redact_data, redact_text
 if TYPE_CHECKING:
     from types import ModuleType
 
+    from structlog.typing import FilteringBoundLogger
+
 _DEBUG, _INFO = 10, 20  # the stdlib logging levels structlog's filtering loggers use
 _pending: tuple[bool, bool] | None = None  # (verbose, json_logs) not yet applied
 
@@ -83,6 +85,8 @@ class _Logger:
         return getattr(_structlog().get_logger(component=self._name), attr)
 
 
-def get_logger(name: str) -> Any:
-    """A structlog logger bound to ``component=name`` (see :class:`_Logger`)."""
-    return _Logger(name)
+def get_logger(name: str) -> FilteringBoundLogger:
+    """A structlog logger bound to ``component=name`` (see :class:`_Logger`): one per module,
+    ``log = get_logger(__name__)``-style, safe at import time."""
+    logger: FilteringBoundLogger = _Logger(name)  # a lazy stand-in (its attributes are structlog's)
+    return logger

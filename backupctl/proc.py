@@ -28,9 +28,7 @@ __all__ = [
     "describe", "parse_json", "redact_text", "run", "run_json",
 ]
 
-def _log() -> Any:
-    """The module's logger, bound per call so a later ``log.configure`` (level, renderer) applies."""
-    return get_logger("proc")
+log = get_logger("proc")
 
 _SECRET_FLAG = re.compile(r"^(--?[\w-]*(?:secret|password|passwd|token|key)[\w-]*)(=.*)?$", re.I)
 _NOT_SECRET_FLAGS = {"--password-file", "--password-command", "-p"}
@@ -189,7 +187,7 @@ def _communicate(
         # Bounded: the group is dead, pipes close; a grandchild that escaped the group cannot hold us.
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.communicate(timeout=5)
-        _log().warning("command timed out", command=shown, limit_s=timeout,
+        log.warning("command timed out", command=shown, limit_s=timeout,
                      duration_s=round(time.monotonic() - started, 3))
         raise CommandTimeout(f"{shown} did not finish within the limit of {timeout:g} s and was killed",
                              shown) from None
@@ -209,9 +207,9 @@ def _log_result(result: Completed, shown: str, secrets: Sequence[str], env_names
         fields["env_added"] = env_names
     if result.returncode != 0:
         fields["stderr_tail"] = redact_text(_tail(result.stderr_text), secrets)
-        _log().info("command failed", **fields)
+        log.info("command failed", **fields)
     else:
-        _log().debug("command ran", **fields)
+        log.debug("command ran", **fields)
 
 
 def _tail(text: str, lines: int = 5, chars: int = 800) -> str:

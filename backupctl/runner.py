@@ -34,7 +34,7 @@ __all__ = [
 
 INTERRUPTED = "deletion interrupted"  # how stores mark an incomplete snapshot a prune was deleting
 NEWEST_REASON = Reason("newest", "newest of group (safety)")
-_log = get_logger("runner")
+log = get_logger("runner")
 ProgressFactory = Callable[[int], AbstractContextManager[Callable[[int], None]]]
 """Given the number of snapshots to delete, a context yielding ``advance(n)``."""
 
@@ -377,9 +377,9 @@ def execute(
     if force_reason is not None and refusals:
         audit.append("prune.forced", {"reason": force_reason, "refusals": [r.to_json() for r in refusals],
                                       "config_sha256": run.config_sha256}, now=now)
-        _log.warning("prune.forced", reason=force_reason, refusals=len(refusals))
+        log.warning("prune.forced", reason=force_reason, refusals=len(refusals))
     audit.append("prune.intent", intent_record(run, to_forget, force_reason), now=now)
-    _log.info("prune.intent", delete=len(to_forget), kept=result.kept)
+    log.info("prune.intent", delete=len(to_forget), kept=result.kept)
     try:
         report = _delete(store, to_forget, progress)
     except StoreError as exc:  # record what is known, then let the command exit 1
@@ -392,7 +392,7 @@ def execute(
     _merge_report(result, report, to_forget)
     result.duration_s = clock() - started
     audit.append("prune.result", _result_record(result), now=now)
-    _log.info("prune.result", deleted=len(result.deleted), held=len(result.held), failed=len(result.failed),
+    log.info("prune.result", deleted=len(result.deleted), held=len(result.held), failed=len(result.failed),
               bytes_freed=result.bytes_freed, duration_s=round(result.duration_s, 3))
     return result
 
@@ -400,7 +400,7 @@ def execute(
 def _delete(store: Store, to_forget: list[StoredSnapshot], progress: ProgressFactory | None) -> DeleteReport:
     """Hand the snapshots to the store, even none: a store with a deletion journal finishes
     an interrupted run's leftovers on every delete call."""
-    _log.info("prune.delete", snapshots=len(to_forget))
+    log.info("prune.delete", snapshots=len(to_forget))
     if progress is None:
         report = store.delete(to_forget, None)
     else:
@@ -415,7 +415,7 @@ def _merge_report(result: PruneResult, report: DeleteReport, to_forget: list[Sto
     result.failed = dict(report.failed)
     missing = {s.snapshot.id for s in to_forget} - set(report.deleted) - set(report.held) - set(report.failed)
     if missing:  # the store found nothing left to delete (gone since the listing): not a failure
-        _log.warning("prune.already_gone", snapshots=sorted(missing))
+        log.warning("prune.already_gone", snapshots=sorted(missing))
     result.bytes_freed = report.bytes_freed
     for op, n in report.requests.items():
         result.requests[op] = result.requests.get(op, 0) + n
@@ -469,10 +469,10 @@ def run_prune(
         result.dry_run = True
         return result
     with lock():
-        _log.info("prune.locked")
+        log.info("prune.locked")
         run, refusals = plan_store(config, store, now, intents)
         if blocking(refusals, force_reason is not None):
-            _log.warning("prune.refused", refusals=[f"{r.group}:{r.rule}" for r in refusals])
+            log.warning("prune.refused", refusals=[f"{r.group}:{r.rule}" for r in refusals])
             return summarize(run, refusals)
         return execute(run, store, audit, now=now, refusals=refusals, force_reason=force_reason,
                        progress=progress)
@@ -489,6 +489,6 @@ def plan_store(
     """
     run = compute_run_plan(config, store.list(), now, intents or (lambda: read_intents(config)))
     refusals = check_safety(run, config, now)
-    _log.info("prune.planned", keep=len(run.kept_ids()), forget=len(run.to_forget()),
+    log.info("prune.planned", keep=len(run.kept_ids()), forget=len(run.to_forget()),
               unknown=len(run.unknown), incomplete=len(run.incomplete), refusals=len(refusals))
     return run, refusals

@@ -26,7 +26,7 @@ from backupctl.runner import PruneResult, blocking
 
 __all__ = ["command", "render_result"]
 
-_log = get_logger("prune")
+log = get_logger("prune")
 
 
 @click.command("prune")
@@ -50,7 +50,7 @@ def command(config_path: str | None, dry_run: bool, force: bool, reason: str | N
     if metrics_file and not dry_run:
         _check_metrics_target(metrics_file)  # before anything is deleted, not after
     now = clock.now()
-    _log.info("prune.start", config=config.path, store=config.store.url, dry_run=dry_run, forced=force)
+    log.info("prune.start", config=config.path, store=config.store.url, dry_run=dry_run, forced=force)
     started = time.time()
     try:
         result = _run(config, now, dry_run, force_reason, as_json)

@@ -14,7 +14,6 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from backupctl.clock import now
 from backupctl.config import Config
@@ -28,9 +27,7 @@ from retention import group_key
 
 __all__ = ["FORGET_CHUNK", "PruneFailed", "ResticStore", "classify", "parse_snapshots", "rotating_subset"]
 
-def _log() -> Any:
-    """The module's logger, bound per call so a later ``log.configure`` (level, renderer) applies."""
-    return get_logger("stores.restic")
+log = get_logger("stores.restic")
 
 FORGET_CHUNK = 100  # ids per `restic forget` call: bounded command lines, few key derivations
 _FULL_ID = re.compile(r"^[0-9a-f]{64}$")
@@ -128,7 +125,7 @@ class ResticStore:
             left = deadline - time.monotonic()
             if result.returncode == 0 or _fatal_kind(result.stderr_text) != "locked" or left <= 0:
                 return result
-            _log().info("restic.lock_wait", repository=self.repository, command=args[0],
+            log.info("restic.lock_wait", repository=self.repository, command=args[0],
                         holder=_lock_holder(result.stderr_text), retry_in_s=round(min(pause, left), 1))
             time.sleep(min(pause, left))
             pause = min(pause * 2, 15.0)
@@ -152,7 +149,7 @@ class ResticStore:
         if result.returncode != 0:
             raise self._fail(result, "list snapshots")
         snapshots = parse_snapshots(result.stdout_text, self.repository, self.group_by)
-        _log().info("restic.listed", repository=self.repository, snapshots=len(snapshots),
+        log.info("restic.listed", repository=self.repository, snapshots=len(snapshots),
                   duration_s=round(result.duration, 3))
         return Listing(snapshots=snapshots, requests={"restic snapshots": 1})
 
@@ -224,7 +221,7 @@ class ResticStore:
         try:
             present = {s.snapshot.id for s in self.list().snapshots}
         except StoreError as exc:
-            _log().warning("restic.relist_failed", repository=self.repository, error=str(exc))
+            log.warning("restic.relist_failed", repository=self.repository, error=str(exc))
             return
         report.requests["restic snapshots"] = report.requests.get("restic snapshots", 0) + 1
         for sid in unsure:
@@ -241,7 +238,7 @@ class ResticStore:
                               f"is not freed yet: {error} — run `restic -r {self.repository} prune` (or the next "
                               "backupctl prune) once the cause is fixed", report)
         report.bytes_freed = _pruned_bytes(result.stdout_text)
-        _log().info("restic.pruned", repository=self.repository, forgotten=len(report.deleted),
+        log.info("restic.pruned", repository=self.repository, forgotten=len(report.deleted),
                   bytes_freed=report.bytes_freed, duration_s=round(result.duration, 3))
 
     # ------------------------------------------------------------------ integrity
@@ -279,7 +276,7 @@ class ResticStore:
         if fatal is not None:
             raise self._fail(result, "check")
         problems = _check_problems(result.stderr_text)
-        _log().warning("restic.check_failed", repository=self.repository, problems=len(problems))
+        log.warning("restic.check_failed", repository=self.repository, problems=len(problems))
         return problems or [IntegrityProblem("", "repository", _tail(result.stderr_text)
                                              or f"restic check exited {result.returncode}")]
 
@@ -350,7 +347,7 @@ class ResticStore:
         if progress is not None:
             progress(size)
         restored = _RESTORING.search(result.stdout_text)
-        _log().info("restic.restored", repository=self.repository, snapshot=reference[:8], files=files,
+        log.info("restic.restored", repository=self.repository, snapshot=reference[:8], files=files,
                   bytes=size, problems=len(problems), duration_s=round(result.duration, 3))
         outcome = RestoreOutcome(bytes=size, files=files, problems=tuple(problems), verified_by_store=True)
         return ReferenceRestore(outcome, restored[1] if restored else None)
