@@ -404,7 +404,7 @@ class AuditLog:
         if not isinstance(data, dict) or not action:
             raise TypeError("append needs an action and a dict of data")
         json.dumps(data, allow_nan=False)  # TypeError/ValueError for what JSON cannot carry
-        from backupctl.secrets import redact_data  # credentials never reach the log (DESIGN.md)
+        from backupctl.secrets import redact_data  # credentials never reach the log (docs/safety.md)
 
         body = {"time": now.isoformat(), "actor": actor or default_actor(), "action": action,
                 "data": json.loads(canonical(redact_data(data)))}

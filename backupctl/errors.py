@@ -1,4 +1,4 @@
-"""Errors that end a command, each carrying the exit code DESIGN.md promises.
+"""Errors that end a command, each carrying the exit code the CLI contract promises (docs/design.md).
 
 Exit codes: 0 ok, 1 error, 2 bad usage or config, 3 a check found a violation,
 4 a safety refusal.

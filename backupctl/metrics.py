@@ -51,7 +51,7 @@ _HELP = {
 
 
 def _escape(value: str) -> str:
-    value = redact_text(value)  # a label never carries a credential (DESIGN.md)
+    value = redact_text(value)  # a label never carries a credential (docs/safety.md)
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 

@@ -114,7 +114,7 @@ class RunPlan:
         return {d.snapshot.id for d in self.decisions() if d.action == "keep"}
 
     def to_json(self, refusals: Sequence[Refusal] = ()) -> dict[str, Any]:
-        """The ``plan --json`` document (DESIGN.md contract plus extra keys)."""
+        """The ``plan --json`` document (the CLI contract, docs/design.md, plus extra keys)."""
         return {
             "decisions": [d.to_json() for d in self.decisions()],
             "unknown": list(self.unknown),
@@ -221,7 +221,7 @@ def _plan_group(policy: PolicyConfig, stored: list[StoredSnapshot], now: datetim
 
 
 def check_safety(run: RunPlan, config: Config, now: datetime) -> list[Refusal]:
-    """Apply DESIGN.md's safety rules to a plan; one refusal per broken rule and group.
+    """Apply the safety rules (docs/safety.md, docs/prune.md) to a plan; one refusal per broken rule and group.
 
     Rules (only groups that would lose something are checked): never delete the group's
     newest snapshot and never empty a group (absolute); no empty policy (absolute); lose at
