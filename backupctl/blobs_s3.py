@@ -83,19 +83,7 @@ class S3Blobs:
             KeyError: no such key.
             StoreError: any other S3 failure, naming bucket, key and the S3 error code.
         """
-        full = self._full(key)
-        try:
-            body = self.client.get_object(Bucket=self.bucket, Key=full)["Body"]
-            try:
-                return bytes(body.read())
-            finally:
-                body.close()
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _MISSING_CODES:
-                raise KeyError(key) from None
-            raise self._error("GetObject", full, exc) from None
-        except BotoCoreError as exc:
-            raise self._error("GetObject", full, exc) from None
+        return self.get_with_meta(key)[0]
 
     def get_with_meta(self, key: str) -> tuple[bytes, float | None, float | None]:
         """The object's bytes, its Last-Modified and the service's clock (the response's
