@@ -12,7 +12,8 @@ import click
 from backupctl import clock
 from backupctl.config import Config, load_cli_config
 from backupctl.errors import BackupctlError, UsageError, ViolationFound
-from backupctl.proof import ProofInputs, build_proof, check_proof, deletions, write_proof
+from backupctl.evidence.proof_files import check_proof, write_proof
+from backupctl.evidence.proof_model import ProofInputs, build_proof, deletions
 from backupctl.stores.base import IntegrityProblem, Listing, Store, StoredSnapshot
 from backupctl.untrusted import UntrustedInput, loads
 from backupctl.verify import parse_day_or_time, verify_store
@@ -56,12 +57,13 @@ def command(ctx: click.Context, from_text: str | None, to_text: str | None, out_
     if end <= start:
         raise UsageError(f"--to {to_text} is not after --from {from_text}")
     proof = make_proof(config, start, end, clock.now())
-    json_path, html_path, digest = write_proof(Path(out_dir), proof)
+    written = write_proof(Path(out_dir), proof)
     v = proof["verdict"]
     click.echo(f"{v['summary']}: proof for {start.isoformat()} to {end.isoformat()}")
     for finding in v["findings"]:
         click.echo(f"  - {finding}")
-    click.echo(f"wrote {json_path} (sha256 {digest}) and {html_path}")
+    rendered = ", ".join(str(p) for p in written.files.values())
+    click.echo(f"wrote {written.json_path} (sha256 {written.digest}) and {rendered}")
     if not v["ok"]:
         raise ViolationFound(f"proof: verdict FAIL ({len(v['findings'])} finding(s))")
 
@@ -73,8 +75,9 @@ def check(directory: str) -> None:
 
     Exit codes: 0 match, 3 mismatch or a file missing.
     """
-    digest = check_proof(Path(directory))
-    click.echo(f"OK: proof.json matches the hash recorded in proof.html ({digest})")
+    checked = check_proof(Path(directory))
+    names = ", ".join(p.name for p in checked.files)
+    click.echo(f"OK: proof.json matches the hash recorded in {names} ({checked.digest})")
 
 
 def make_proof(config: Config, start: datetime, end: datetime, now: datetime) -> dict[str, Any]:

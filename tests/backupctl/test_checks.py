@@ -82,7 +82,7 @@ def test_over_retention_json_is_retentions_own_shape() -> None:
 
 def proof_verdict(report: VerifyReport) -> dict[str, Any]:
     from backupctl.config import Config, DrillConfig, SafetyConfig, StoreConfig, VerifyConfig
-    from backupctl.proof import ProofInputs, build_proof
+    from backupctl.evidence.proof_model import ProofInputs, build_proof
     from backupctl.stores.base import Listing
 
     config = Config(path="/etc/backupctl.toml", timezone=UTC, store=StoreConfig(url="file:///nowhere"),

@@ -239,7 +239,7 @@ def test_every_command_on_an_s3_store_with_a_password_in_the_endpoint(
 def test_proof_shows_the_store_url_redacted(tmp_path: Path) -> None:
     """A store URL that carries a password (an s3:// URL with userinfo) is shown as ``***`` in
     proof.json and proof.html; the page's hash is that of the redacted proof.json."""
-    from backupctl.proof import check_proof, write_proof
+    from backupctl.evidence.proof_files import check_proof, write_proof
 
     proof = proof_document("s3://user:hunter2-SECRET@bucket/prefix")
     out = tmp_path / "proof"
@@ -253,7 +253,7 @@ def proof_document(store_url: str) -> dict[str, Any]:
     from zoneinfo import ZoneInfo
 
     from backupctl.config import Config, DrillConfig, SafetyConfig, StoreConfig, VerifyConfig
-    from backupctl.proof import ProofInputs, build_proof
+    from backupctl.evidence.proof_model import ProofInputs, build_proof
     from backupctl.stores.base import Listing
     from backupctl.verify import VerifyReport
 
