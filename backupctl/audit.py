@@ -332,6 +332,15 @@ class AuditLog:
         Raises:
             StoreError: the store cannot be read.
         """
+        return self.verified_records(expect_head)[0]
+
+    def verified_records(self, expect_head: str | None = None) -> tuple[AuditReport, list[dict[str, Any]]]:
+        """:meth:`verify_report` and, from the same single read of the log, its records in seq
+        order (empty unless the log verifies), for callers that trust only a verified log.
+
+        Raises:
+            StoreError: the store cannot be read.
+        """
         problems: list[AuditProblem] = []
         keys = self._keys()
         for key in keys:
@@ -342,7 +351,9 @@ class AuditLog:
                    for key, raw in self._fetch(k for k in keys if _KEY_RE.match(k))]
         by_seq = _verify(entries, problems, expect_head)
         self._check_head_pointer(by_seq, problems)
-        return _report(entries, by_seq, problems)
+        report = _report(entries, by_seq, problems)
+        records = [e.record for _, e in sorted(by_seq.items()) if e.record is not None] if report.ok else []
+        return report, records
 
     def _read_head(self) -> tuple[int, str] | None:
         try:

@@ -60,10 +60,10 @@ def intents_of(log: Any) -> Intents:
         cannot be read. Never raises for a bad log: not resuming is always safe.
     """
     try:
-        report = log.verify_report()
+        report, records = log.verified_records()  # one read of the log
         if not report.ok:
             return Intents(problem=f"the audit log does not verify ({len(report.problems)} problem(s); "
                                    "run `backupctl audit verify`)")
-        return Intents(intents_from_records(log.records()))
+        return Intents(intents_from_records(records))
     except BackupctlError as exc:
         return Intents(problem=f"the audit log cannot be read: {exc}")

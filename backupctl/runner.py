@@ -451,7 +451,7 @@ def run_prune(
 ) -> PruneResult:
     """The whole prune: (lock ->) list -> plan -> safety -> (execute) -> (unlock).
     ``intents``: see :func:`plan_store`; by default read from ``audit`` when it is an audit
-    log that can be verified (``verify_report``), else from the config's audit log.
+    log that can be verified (``verified_records``), else from the config's audit log.
 
     The listing and plan are made while holding the lock, so two prunes never act on the
     same listing. A dry run takes no lock and writes nothing.
@@ -461,7 +461,7 @@ def run_prune(
         SafetyRefusal is NOT raised here: blocking refusals come back in ``result.refusals``
         with nothing deleted; the command turns them into exit 4.
     """
-    if intents is None and hasattr(audit, "verify_report"):
+    if intents is None and hasattr(audit, "verified_records"):
         intents = lambda: intents_of(audit)
     if dry_run:
         run, refusals = plan_store(config, store, now, intents)
