@@ -35,8 +35,8 @@ from restore.verify import VerifyReport, sample_entries, verify_tree
 from restore.workday import WorkingCalendar, format_iso_duration
 
 __all__ = [
-    "TIERS", "Choice", "DrillError", "DrillSettings", "Selection", "SnapshotMismatch", "choose_snapshot",
-    "history_from_records", "run_drill", "tier_of",
+    "TIERS", "Choice", "DrillError", "DrillRecord", "DrillSettings", "Failure", "Forecast", "Phase", "Selection",
+    "SnapshotMismatch", "choose_snapshot", "history_from_records", "run_drill", "tier_of",
 ]
 
 Verdict = Literal["passed", "over_target", "verify_failed", "live_check_timeout", "restore_failed"]
@@ -174,23 +174,134 @@ def history_from_records(records: Sequence[Mapping[str, Any]]) -> list[tuple[str
     return out
 
 
-@dataclass
-class _Run:
-    """Mutable state of one drill while it runs."""
+@dataclass(frozen=True)
+class Failure:
+    """Why a drill failed: its verdict, the record's message and the objects concerned."""
 
-    phases: list[dict[str, Any]] = field(default_factory=list)
-    verdict: Verdict = "passed"
-    message: str = ""
-    failed_objects: list[str] = field(default_factory=list)
-    fetch: RestoreOutcome | None = None
-    fetch_seconds: float = 0.0
-    verify: VerifyReport | None = None
-    live_seconds: float = 0.0
-    restored_bytes: int = 0
+    verdict: Verdict
+    message: str
+    objects: tuple[str, ...] = ()
 
-    def fail(self, verdict: Verdict, message: str, objects: Sequence[str] = ()) -> None:
-        self.verdict, self.message = verdict, message
-        self.failed_objects = list(objects)
+
+@dataclass(frozen=True)
+class Phase:
+    """One timed phase of a drill (``fetch``, ``verify`` or ``live``), as a phase function returns it.
+
+    ``seconds`` is the measured duration (unrounded), ``details`` the phase's own record keys
+    in record order (``files``; ``by``, ``objects``…; ``attempts``, ``configured``) and
+    ``failure`` what failed the drill in this phase (None: the next phase may run).
+    """
+
+    name: str
+    seconds: float
+    bytes: int = 0
+    details: Mapping[str, Any] = field(default_factory=dict)
+    failure: Failure | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    @property
+    def rate(self) -> float | None:
+        """Bytes per second, or None when nothing was moved or no time measured."""
+        return _rate(self.bytes, self.seconds)
+
+    def to_json(self) -> dict[str, Any]:
+        """The phase as an element of the record's ``phases``."""
+        rate = self.rate
+        return {"name": self.name, "seconds": round(self.seconds, 6), "bytes": self.bytes,
+                "throughput_bytes_per_second": round(rate, 1) if rate else None, **self.details}
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """A full restore of the largest current snapshot at the drill's measured rates."""
+
+    snapshot: str
+    bytes: int
+    size_known: bool
+    seconds: float
+    started: datetime
+    finish: datetime
+    deadline: datetime
+
+    @property
+    def meets_target(self) -> bool:
+        return self.finish <= self.deadline
+
+    def to_json(self) -> dict[str, Any]:
+        """The record's ``forecast`` object."""
+        return {"snapshot": self.snapshot, "bytes": self.bytes, "size_known": self.size_known,
+                "seconds": round(self.seconds, 3), "started": self.started.isoformat(),
+                "finish": self.finish.isoformat(), "deadline": self.deadline.isoformat(),
+                "meets_target": self.meets_target}
+
+
+@dataclass(frozen=True)
+class DrillRecord:
+    """The result of one drill, assembled from its phases; :meth:`to_json` is the record
+    written to the audit log and printed by ``drill --json`` (see docs/drills.md)."""
+
+    selection: Selection
+    phases: tuple[Phase, ...]
+    requested: datetime
+    live: datetime | None  # None when the restored system never became live
+    deadline: datetime
+    target: timedelta
+    target_text: str
+    wall_seconds: float
+    working_time: timedelta
+    failure: Failure | None = None  # None: passed
+    forecast: Forecast | None = None
+    scratch_dir: str | None = None  # the kept restore, with ``keep``
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.failure.verdict if self.failure else "passed"
+
+    @property
+    def passed(self) -> bool:
+        return self.failure is None
+
+    @property
+    def message(self) -> str:
+        return self.failure.message if self.failure else "restored, verified and live within the target"
+
+    @property
+    def bytes(self) -> int:
+        """What the store restored (the fetch phase's bytes)."""
+        fetch = self.phase("fetch")
+        return fetch.bytes if fetch else 0
+
+    def phase(self, name: str) -> Phase | None:
+        return next((p for p in self.phases if p.name == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        """The drill record, JSON-ready, key for key in the documented order."""
+        snap = self.selection.snapshot
+        return {
+            "kind": "drill",
+            "snapshot": {"id": snap.snapshot.id, "group": snap.snapshot.group,
+                         "time": snap.snapshot.time.isoformat(), "size": snap.size or self.bytes},
+            "selection": self.selection.to_json(),
+            "requested": self.requested.isoformat(),
+            "live": self.live.isoformat() if self.live is not None else None,
+            "deadline": self.deadline.isoformat(),
+            "target": self.target_text or format_iso_duration(self.target),
+            "target_seconds": self.target.total_seconds(),
+            "phases": [p.to_json() for p in self.phases],
+            "bytes": self.bytes,
+            "wall_seconds": round(self.wall_seconds, 6),
+            "working_time": format_iso_duration(self.working_time),
+            "working_time_seconds": self.working_time.total_seconds(),
+            "verdict": self.verdict,
+            "passed": self.passed,
+            "message": self.message,
+            "failed_objects": list(self.failure.objects) if self.failure else [],
+            "forecast": self.forecast.to_json() if self.forecast else None,
+            "scratch_dir": self.scratch_dir,
+        }
 
 
 def _rate(nbytes: int, seconds: float) -> float | None:
@@ -221,7 +332,19 @@ def _scratch(settings: DrillSettings) -> Iterator[Path]:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _phase_fetch(store: DrillStore, sel: Selection, target: Path, settings: DrillSettings, run: _Run) -> bool:
+@dataclass(frozen=True)
+class _Fetch:
+    """The chosen snapshot, the listing, the fetch phase and what the store restored (None:
+    the restore raised)."""
+
+    selection: Selection
+    snapshots: list[StoredSnapshot]
+    phase: Phase
+    outcome: RestoreOutcome | None
+
+
+def _phase_fetch(store: DrillStore, sel: Selection, target: Path,
+                 settings: DrillSettings) -> tuple[Phase, RestoreOutcome | None]:
     started = time.perf_counter()
     outcome: RestoreOutcome | None = None
     error: Exception | None = None
@@ -232,23 +355,19 @@ def _phase_fetch(store: DrillStore, sel: Selection, target: Path, settings: Dril
         raise
     except Exception as exc:  # any other store failure is a failed drill, recorded, not a crash
         error = exc
-    return _fetched(sel, run, outcome, error, time.perf_counter() - started)
+    return _fetched(sel, outcome, error, time.perf_counter() - started), outcome
 
 
-def _fetched(sel: Selection, run: _Run, outcome: RestoreOutcome | None, error: Exception | None,
-             seconds: float) -> bool:
-    """Record the fetch phase of a restore that returned ``outcome`` or raised ``error``."""
-    run.fetch_seconds = seconds
+def _fetched(sel: Selection, outcome: RestoreOutcome | None, error: Exception | None, seconds: float) -> Phase:
+    """The fetch phase of a restore that returned ``outcome`` or raised ``error``."""
     if outcome is None:
-        run.phases.append(_phase("fetch", run.fetch_seconds, 0))
-        run.fail("restore_failed", f"restore of {sel.snapshot.snapshot.id} failed: {type(error).__name__}: {error}")
-        return False
-    run.fetch, run.restored_bytes = outcome, outcome.bytes
-    run.phases.append({**_phase("fetch", run.fetch_seconds, outcome.bytes), "files": outcome.files})
+        return Phase("fetch", seconds, 0, failure=Failure(
+            "restore_failed", f"restore of {sel.snapshot.snapshot.id} failed: {type(error).__name__}: {error}"))
+    failure = None
     if outcome.problems and not outcome.verified_by_store:
-        run.fail("restore_failed", f"{len(outcome.problems)} object(s) could not be restored", outcome.problems)
-        return False
-    return True
+        failure = Failure("restore_failed", f"{len(outcome.problems)} object(s) could not be restored",
+                          tuple(outcome.problems))
+    return Phase("fetch", seconds, outcome.bytes, {"files": outcome.files}, failure)
 
 
 @dataclass
@@ -338,60 +457,53 @@ def _named(snapshots: Sequence[StoredSnapshot], named: str) -> list[StoredSnapsh
     return [s for s in snapshots if s.status != "incomplete" and s.snapshot.id.startswith(named)]
 
 
-def _choose_and_fetch(store: DrillStore, choice: Choice, target: Path, settings: DrillSettings,
-                      run: _Run) -> tuple[Selection, list[StoredSnapshot], bool]:
+def _choose_and_fetch(store: DrillStore, choice: Choice, target: Path, settings: DrillSettings) -> _Fetch:
     """List, choose and restore; by reference while listing when the store can (see
-    :class:`~restore.protocol.RestoresByReference`), else listing first.
-
-    Returns:
-        The selection, the listing and whether the fetch succeeded (its phase is in ``run``).
-    """
+    :class:`~restore.protocol.RestoresByReference`), else listing first."""
     ref_store = _by_reference(store, choice)
     if ref_store is not None:
         ov, snapshots = _restore_listing(store, ref_store, choice, target, settings)
         if not ov.refused:
             sel = _resolve(store, choice, ov, snapshots)
-            return sel, snapshots, _fetched(sel, run, ov.outcome, ov.error, ov.seconds)
+            return _Fetch(sel, snapshots, _fetched(sel, ov.outcome, ov.error, ov.seconds), ov.outcome)
     else:
         snapshots = list(store.list_snapshots())
     sel = choose_snapshot(snapshots, choice)
-    return sel, snapshots, _phase_fetch(store, sel, target, settings, run)
+    return _Fetch(sel, snapshots, *_phase_fetch(store, sel, target, settings))
 
 
-def _phase_verify(sel: Selection, target: Path, settings: DrillSettings, run: _Run, seed: int) -> bool:
-    outcome = run.fetch
-    assert outcome is not None
+def _phase_verify(sel: Selection, outcome: RestoreOutcome, target: Path, settings: DrillSettings,
+                  seed: int) -> Phase:
     manifest = sel.snapshot.manifest
     if outcome.verified_by_store:
-        run.phases.append({**_phase("verify", 0.0, outcome.bytes), "by": "store", "objects": outcome.files})
+        failure = None
         if outcome.problems:
-            run.fail("verify_failed", f"{len(outcome.problems)} object(s) failed the store's verification",
-                     outcome.problems)
-            return False
-        return True
+            failure = Failure("verify_failed", f"{len(outcome.problems)} object(s) failed the store's verification",
+                              tuple(outcome.problems))
+        return Phase("verify", 0.0, outcome.bytes, {"by": "store", "objects": outcome.files}, failure)
     if manifest is None:
-        run.phases.append({**_phase("verify", 0.0, 0), "by": "none", "objects": 0})
-        run.fail("verify_failed", "the snapshot has no manifest and the store did not verify the restore")
-        return False
+        return Phase("verify", 0.0, 0, {"by": "none", "objects": 0}, Failure(
+            "verify_failed", "the snapshot has no manifest and the store did not verify the restore"))
     entries = sample_entries(manifest, settings.sample_percent, seed)
     with _bar(settings, "verify", sum(e.size for e in entries) or None) as advance:
         report = verify_tree(target, entries, workers=settings.verify_workers, progress=advance)
-    run.verify = report
-    run.phases.append({**_phase("verify", report.seconds, report.bytes), "by": "backupctl",
-                       "objects": report.objects, "objects_in_manifest": len(manifest),
-                       "sample_percent": settings.sample_percent})
+    return _verified(report, len(manifest), settings.sample_percent)
+
+
+def _verified(report: VerifyReport, in_manifest: int, sample_percent: float) -> Phase:
+    failure = None
     if report.problems:
-        run.fail("verify_failed", f"{len(report.problems)} of {report.objects} object(s) failed verification",
-                 report.problems)
-        return False
-    return True
+        failure = Failure("verify_failed", f"{len(report.problems)} of {report.objects} object(s) failed verification",
+                          tuple(report.problems))
+    return Phase("verify", report.seconds, report.bytes, {
+        "by": "backupctl", "objects": report.objects, "objects_in_manifest": in_manifest,
+        "sample_percent": sample_percent}, failure)
 
 
-def _phase_live(target: Path, settings: DrillSettings, run: _Run) -> bool:
+def _phase_live(target: Path, settings: DrillSettings) -> Phase:
     check = settings.live_check
     if check is None:
-        run.phases.append({**_phase("live", 0.0, 0), "attempts": 0, "configured": False})
-        return True
+        return Phase("live", 0.0, 0, {"attempts": 0, "configured": False})
     started = time.monotonic()
     deadline = started + settings.live_check_timeout
     attempts, passed, last_error = 0, False, ""
@@ -405,19 +517,24 @@ def _phase_live(target: Path, settings: DrillSettings, run: _Run) -> bool:
         if passed or left <= 0:
             break
         settings.sleep(min(settings.live_check_interval, left))
-    run.live_seconds = time.monotonic() - started
-    run.phases.append({**_phase("live", run.live_seconds, 0), "attempts": attempts, "configured": True})
+    seconds = time.monotonic() - started
+    failure = None
     if not passed:
         why = f" (last error: {last_error})" if last_error else ""
-        run.fail("live_check_timeout", f"the live check did not pass within {settings.live_check_timeout:g} s "
-                 f"after {attempts} attempt(s){why}")
-    return passed
+        failure = Failure("live_check_timeout", f"the live check did not pass within {settings.live_check_timeout:g} s "
+                          f"after {attempts} attempt(s){why}")
+    return Phase("live", seconds, 0, {"attempts": attempts, "configured": True}, failure)
 
 
-def _phase(name: str, seconds: float, nbytes: int) -> dict[str, Any]:
-    rate = _rate(nbytes, seconds)
-    return {"name": name, "seconds": round(seconds, 6), "bytes": nbytes,
-            "throughput_bytes_per_second": round(rate, 1) if rate else None}
+def _phases(fetched: _Fetch, target: Path, settings: DrillSettings, seed: int) -> list[Phase]:
+    """The fetch phase, then verify and live as long as the phase before did not fail."""
+    phases = [fetched.phase]
+    if fetched.phase.ok:
+        assert fetched.outcome is not None
+        phases.append(_phase_verify(fetched.selection, fetched.outcome, target, settings, seed))
+        if phases[-1].ok:
+            phases.append(_phase_live(target, settings))
+    return phases
 
 
 def run_drill(
@@ -426,8 +543,8 @@ def run_drill(
     settings: DrillSettings,
     *,
     requested: datetime,
-) -> dict[str, Any]:
-    """Run one drill and return its record (JSON-ready; see docs/drills.md for the fields).
+) -> DrillRecord:
+    """Run one drill and return its record (``to_json()``: see docs/drills.md for the fields).
 
     ``requested`` is when the drill (the simulated calamity) starts; the live moment is
     ``requested`` plus the measured elapsed time. The scratch directory is removed in all
@@ -441,75 +558,44 @@ def run_drill(
             country python-holidays does not know (found after the restore; scratch removed).
     """
     settings.calendar.preload()  # the holiday table loads while the store lists and restores
-    run = _Run()
     with _scratch(settings) as target:
-        sel, snapshots, ok = _choose_and_fetch(store, choice, target, settings, run)
+        fetched = _choose_and_fetch(store, choice, target, settings)
         # wall time runs from the start of the restore: the listing (before it, or beside it) is not counted
-        started = time.perf_counter() - run.fetch_seconds
-        if ok and _phase_verify(sel, target, settings, run, choice.seed):
-            _phase_live(target, settings, run)
+        started = time.perf_counter() - fetched.phase.seconds
+        phases = _phases(fetched, target, settings, choice.seed)
         wall = time.perf_counter() - started
         scratch = str(target)
     deadline = settings.calendar.add_working_time(requested, settings.target)
     live = requested + timedelta(seconds=wall)
     working = settings.calendar.working_time_between(requested, live)
-    if run.verdict == "passed" and live > deadline:
-        run.fail("over_target", f"live after {format_iso_duration(working)} of working time, "
-                 f"over the target of {format_iso_duration(settings.target)}")
-    return _record(sel, settings, run, snapshots, requested=requested, live=live, wall=wall,
-                   working=working, deadline=deadline, scratch=scratch)
+    failure = next((p.failure for p in phases if p.failure is not None), None)
+    if failure is None and live > deadline:
+        failure = Failure("over_target", f"live after {format_iso_duration(working)} of working time, "
+                          f"over the target of {format_iso_duration(settings.target)}")
+    return DrillRecord(
+        selection=fetched.selection, phases=tuple(phases), requested=requested,
+        live=live if failure is None or failure.verdict == "over_target" else None, deadline=deadline,
+        target=settings.target, target_text=settings.target_text, wall_seconds=wall, working_time=working,
+        failure=failure, forecast=_forecast(phases, fetched.snapshots, settings, now=live),
+        scratch_dir=scratch if settings.keep else None,
+    )
 
 
-def _record(sel: Selection, settings: DrillSettings, run: _Run, snapshots: Sequence[StoredSnapshot], *,
-            requested: datetime, live: datetime, wall: float, working: timedelta, deadline: datetime,
-            scratch: str) -> dict[str, Any]:
-    snap = sel.snapshot
-    return {
-        "kind": "drill",
-        "snapshot": {"id": snap.snapshot.id, "group": snap.snapshot.group,
-                     "time": snap.snapshot.time.isoformat(), "size": snap.size or run.restored_bytes},
-        "selection": sel.to_json(),
-        "requested": requested.isoformat(),
-        "live": live.isoformat() if run.verdict in ("passed", "over_target") else None,
-        "deadline": deadline.isoformat(),
-        "target": settings.target_text or format_iso_duration(settings.target),
-        "target_seconds": settings.target.total_seconds(),
-        "phases": run.phases,
-        "bytes": run.restored_bytes,
-        "wall_seconds": round(wall, 6),
-        "working_time": format_iso_duration(working),
-        "working_time_seconds": working.total_seconds(),
-        "verdict": run.verdict,
-        "passed": run.verdict == "passed",
-        "message": run.message or "restored, verified and live within the target",
-        "failed_objects": run.failed_objects,
-        "forecast": _forecast(run, snapshots, settings, now=live),
-        "scratch_dir": scratch if settings.keep else None,
-    }
-
-
-def _forecast(run: _Run, snapshots: Sequence[StoredSnapshot], settings: DrillSettings,
-              *, now: datetime) -> dict[str, Any] | None:
+def _forecast(phases: Sequence[Phase], snapshots: Sequence[StoredSnapshot], settings: DrillSettings,
+              *, now: datetime) -> Forecast | None:
     """A full restore of the largest current snapshot at the measured rates, started ``now``."""
-    fetch_rate = _rate(run.restored_bytes, run.fetch_seconds)
+    by_name = {p.name: p for p in phases}
+    fetch, verify, live = by_name["fetch"], by_name.get("verify"), by_name.get("live")
+    fetch_rate = fetch.rate
     if fetch_rate is None:
         return None
     largest = max(snapshots, key=lambda s: (s.size, s.snapshot.time))
-    size = largest.size or run.restored_bytes
+    size = largest.size or fetch.bytes
     seconds = size / fetch_rate
-    verify_rate = _rate(run.verify.bytes, run.verify.seconds) if run.verify else None
+    verify_rate = verify.rate if verify else None
     if verify_rate:
         seconds += size / verify_rate
-    seconds += run.live_seconds
-    finish = now + timedelta(seconds=seconds)
-    deadline = settings.calendar.add_working_time(now, settings.target)
-    return {
-        "snapshot": largest.snapshot.id,
-        "bytes": size,
-        "size_known": bool(largest.size),
-        "seconds": round(seconds, 3),
-        "started": now.isoformat(),
-        "finish": finish.isoformat(),
-        "deadline": deadline.isoformat(),
-        "meets_target": finish <= deadline,
-    }
+    seconds += live.seconds if live else 0.0
+    return Forecast(snapshot=largest.snapshot.id, bytes=size, size_known=bool(largest.size), seconds=seconds,
+                    started=now, finish=now + timedelta(seconds=seconds),
+                    deadline=settings.calendar.add_working_time(now, settings.target))

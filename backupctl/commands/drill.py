@@ -179,14 +179,14 @@ def command(ctx: click.Context, config_path: str | None, how: str, stratified: b
     choice = Choice(how=how, stratified=stratified, seed=seed, history=_history(config) if stratified else ())
     requested = clock.now()
     try:
-        record = run_drill(open_store(config), choice, settings, requested=requested)
+        result = run_drill(open_store(config), choice, settings, requested=requested)
     except DrillError as exc:
         raise UsageError(f"drill: {exc}") from None
     except WorkdayError as exc:  # the lazily loaded holidays: an unknown country
         raise ConfigError(config.path, [f"drill.{exc}"]) from None
     except SnapshotMismatch as exc:
         raise StoreError(f"drill: {exc}; nothing was recorded") from None
-    record["seed"] = seed
+    record = {**result.to_json(), "seed": seed}  # the edge: the record as audited and printed
     get_logger("drill").info("drill.done", snapshot=record["snapshot"]["id"], verdict=record["verdict"],
               wall_s=record["wall_seconds"])
     from backupctl.audit import AuditLog  # after the restore: not on its start-up path
@@ -202,8 +202,8 @@ def command(ctx: click.Context, config_path: str | None, how: str, stratified: b
     if audit_error is not None:
         raise StoreError(f"the drill ran ({record['verdict']}) but its record could not be written to the audit log: "
                          f"{audit_error}")
-    if record["verdict"] in FAILED_VERDICTS:
-        raise ViolationFound(f"drill {record['verdict']}: {record['message']}")
+    if result.verdict in FAILED_VERDICTS:
+        raise ViolationFound(f"drill {result.verdict}: {result.message}")
 
 
 @command.command("deadline")

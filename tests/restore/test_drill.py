@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from restore.drill import Choice, DrillError, DrillSettings, choose_snapshot, history_from_records, run_drill
+from restore.drill import Choice, DrillError, DrillSettings, choose_snapshot, history_from_records
+from restore.drill import run_drill as drill_record
 from restore.protocol import StoredSnapshot
 from restore.workday import WorkingCalendar
 from retention import Snapshot
@@ -19,6 +20,11 @@ from tests.restore.fakes import DirStore, write_snapshot
 AMS = ZoneInfo("Europe/Amsterdam")
 CAL = WorkingCalendar()
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=AMS)
+
+
+def run_drill(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The drill's record as written to the audit log (``DrillRecord.to_json()``)."""
+    return drill_record(*args, **kwargs).to_json()
 
 
 @pytest.fixture()

@@ -5,15 +5,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from restore.drill import Choice, DrillError, DrillSettings, SnapshotMismatch, run_drill
+from restore.drill import Choice, DrillError, DrillSettings, SnapshotMismatch
+from restore.drill import run_drill as drill_record
 from restore.workday import WorkingCalendar
 from tests.restore.fakes import RefDirStore, write_snapshot
 
 MONDAY_10 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 NEWEST = "server/20261120T020000Z"
+
+
+def run_drill(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The drill's record as written to the audit log (``DrillRecord.to_json()``)."""
+    return drill_record(*args, **kwargs).to_json()
 
 
 def make_store(tmp_path: Path, **kw: object) -> RefDirStore:
