@@ -107,10 +107,13 @@ def test_every_command_on_a_restic_repository_whose_url_carries_a_password(resti
     assert cli(restic_s3, "audit", "export", "--config", cfg, "--out", str(exported)).returncode == 0
     assert cli(restic_s3, "unlock", "--config", cfg).returncode == 0
 
-    # the repository loses its data: the drill's restore fails and its message names the repository
+    # the repository's data is damaged: the drill's restore fails and its message names the repository
+    # (corrupted, not deleted: restic retries a missing pack for about a minute, a damaged one fails at once)
     listed = restic_s3.s3.list_objects_v2(Bucket=restic_s3.bucket, Prefix="repo/data/").get("Contents", [])
     for obj in listed:
-        restic_s3.s3.delete_object(Bucket=restic_s3.bucket, Key=obj["Key"])
+        data = bytearray(restic_s3.s3.get_object(Bucket=restic_s3.bucket, Key=obj["Key"])["Body"].read())
+        data[len(data) // 2:len(data) // 2 + 11] = b"\x00corrupted\x00"[:len(data) - len(data) // 2]
+        restic_s3.s3.put_object(Bucket=restic_s3.bucket, Key=obj["Key"], Body=bytes(data))
     failed = cli(restic_s3, "drill", "--config", cfg, "--json", "--seed", "2")
     assert failed.returncode == 3, failed.stdout + failed.stderr
     assert cli(restic_s3, "verify", "--config", cfg).returncode in (1, 3)
