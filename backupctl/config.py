@@ -73,9 +73,13 @@ def _fraction(v: Any) -> float:
     return float(v)
 
 
+_INT_MAX = 1_000_000  # workers, sample counts: far beyond any real setting, and every one fits a float
+
+
 def _positive_int(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-        raise _Bad(f"expected a positive integer, got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= _INT_MAX:
+        shown = repr(v) if len(repr(v)) <= 30 else f"a {len(repr(v))}-character value"
+        raise _Bad(f"expected a positive integer of at most {_INT_MAX}, got {shown}")
     return v
 
 

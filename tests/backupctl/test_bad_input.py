@@ -156,3 +156,17 @@ def test_restic_time_at_the_ends_of_time(tmp_path: Path, when: str, zone: str | 
     ]))
     args = ["plan", "--from-restic", str(snaps), "--keep-within", "1d", "--keep-daily", "3"]
     _assert_usage(_run(args + (["--restic-tz", zone] if zone else [])), "snapshot 0", "time", "expected")
+
+
+@pytest.mark.parametrize(("key", "value"), [("verify.integrity_sample", "1" + "0" * 400),
+                                            ("drill.workers", "1" + "0" * 400), ("drill.workers", "0")])
+def test_huge_integers_are_refused_naming_the_key(tmp_path: Path, store: Path, key: str, value: str) -> None:
+    """Found by the soak fuzz: integrity_sample = 10**400 was an OverflowError (float of a huge int)."""
+    section, name = key.split(".")
+    config = tmp_path / "c.toml"
+    config.write_text(f'[store]\nurl = "file://{store}"\n[{section}]\n{name} = {value}\n'
+                      '[[policy]]\nname = "app"\nkeep_last = 1\n')
+    result = CliRunner().invoke(main, ["plan", "--config", str(config)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 2, result.output
+    assert key in result.output and "positive integer" in result.output and "Traceback" not in result.output
