@@ -82,8 +82,8 @@ def _say(text: str) -> None:
 
 def _seed(endpoint: str) -> int:
     """Create the bucket and the history; returns the number of snapshots written."""
-    from backupctl.s3client import make_s3_client
     from backupctl.seed import S3Writer, seed_history
+    from backupctl.stores.s3client import make_s3_client
 
     client = make_s3_client(endpoint_url=endpoint, region="us-east-1")
     client.create_bucket(Bucket=BUCKET)

@@ -121,7 +121,7 @@ def moto_server() -> Iterator[Server]:
 
 
 def _client(endpoint: str) -> Any:
-    from backupctl.s3client import make_s3_client
+    from backupctl.stores.s3client import make_s3_client
 
     return make_s3_client(endpoint, "us-east-1")
 
@@ -161,11 +161,11 @@ class Ours:
 
 def run_ours(endpoint: str, bucket: str, listing: str = "objects") -> Ours:
     """One prune, measured (see :class:`Ours`)."""
-    from backupctl.audit import AuditLog
-    from backupctl.blobs import S3Blobs
     from backupctl.config import parse_config
-    from backupctl.lock import acquire_lock
-    from backupctl.runner import run_prune
+    from backupctl.evidence.audit import AuditLog
+    from backupctl.prune.lock import acquire_lock
+    from backupctl.prune.runner import run_prune
+    from backupctl.stores.blobs import S3Blobs
     from backupctl.stores.s3 import S3Store
 
     config = parse_config({

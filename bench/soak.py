@@ -33,7 +33,7 @@ def main() -> int:
     from moto.server import ThreadedMotoServer
 
     from backupctl.errors import StoreError
-    from backupctl.runner import compute_run_plan
+    from backupctl.prune.runner import compute_run_plan
     from backupctl.stores.s3 import S3Store
     from bench.bench_prune import _client
     from tests.e2e.faultproxy import FaultProxy
@@ -57,7 +57,7 @@ def main() -> int:
     endpoint = f"http://127.0.0.1:{server._server.server_port}"  # type: ignore[union-attr]
     proxy = FaultProxy(endpoint).start()
     direct = _client(endpoint)
-    from backupctl.s3client import make_s3_client
+    from backupctl.stores.s3client import make_s3_client
 
     faulty = make_s3_client(proxy.url, "us-east-1", max_attempts=3)
     bucket = f"soak-{uuid.uuid4().hex[:8]}"

@@ -35,7 +35,7 @@ def s3_endpoint() -> Iterator[str]:
 
 @pytest.fixture()
 def s3_client(s3_endpoint: str):  # type: ignore[no-untyped-def]
-    from backupctl.s3client import make_s3_client
+    from backupctl.stores.s3client import make_s3_client
 
     return make_s3_client(endpoint_url=s3_endpoint, region="us-east-1")
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from backupctl.audit import AUDIT_PREFIX, AuditLog, AuditReport, verify_jsonl_report
 from backupctl.config import load_cli_config
 from backupctl.errors import EXIT_VIOLATION, UsageError
-from backupctl.locations import audit_blobs_for
+from backupctl.evidence.audit import AUDIT_PREFIX, AuditLog, AuditReport, verify_jsonl_report
+from backupctl.stores.locations import audit_blobs_for
 
 _CONFIG_HELP = "Config file (default: $BACKUPCTL_CONFIG or ./backupctl.toml)."
 

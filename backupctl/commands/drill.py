@@ -103,8 +103,8 @@ def live_check_for(command_text: str, timeout: float) -> Callable[[Path], bool]:
 
 
 def _history(config: Config) -> list[tuple[str, datetime]]:
-    from backupctl.audit import AuditLog
-    from backupctl.locations import audit_blobs_for
+    from backupctl.evidence.audit import AuditLog
+    from backupctl.stores.locations import audit_blobs_for
     from restore.drill import history_from_records
 
     records = AuditLog(audit_blobs_for(config)).records()
@@ -189,8 +189,8 @@ def command(ctx: click.Context, config_path: str | None, how: str, stratified: b
     record = {**result.to_json(), "seed": seed}  # the edge: the record as audited and printed
     get_logger("drill").info("drill.done", snapshot=record["snapshot"]["id"], verdict=record["verdict"],
               wall_s=record["wall_seconds"])
-    from backupctl.audit import AuditLog  # after the restore: not on its start-up path
-    from backupctl.locations import audit_blobs_for
+    from backupctl.evidence.audit import AuditLog  # after the restore: not on its start-up path
+    from backupctl.stores.locations import audit_blobs_for
 
     audit_error: StoreError | None = None
     try:

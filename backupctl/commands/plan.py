@@ -17,14 +17,14 @@ import click
 
 from backupctl import clock
 from backupctl.errors import UsageError
-from backupctl.restic_input import load_restic_snapshots
+from backupctl.stores.restic_input import load_restic_snapshots
 from retention import CALENDARS, RULES, Duration, DurationError, EmptyPolicyError, Plan, Policy, plan
 from retention.policy import count_problem
 
 if TYPE_CHECKING:
-    from backupctl.runner import Refusal, RunPlan
+    from backupctl.prune.runner import Refusal, RunPlan
 
-_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)  # as restic snapshot times (backupctl/restic_input.py)
+_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)  # as restic snapshot times (backupctl/stores/restic_input.py)
 _LATEST = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
 
 __all__ = ["command", "parse_group_by", "plan_command", "plan_to_json", "render_plan", "render_table"]
@@ -196,7 +196,7 @@ def plan_command(config_path: str | None, as_json: bool = False, now: datetime |
         ConfigError: missing or bad config. StoreError: the store cannot be listed.
     """
     from backupctl.config import load_cli_config
-    from backupctl.runner import plan_store
+    from backupctl.prune.runner import plan_store
     from backupctl.stores import open_store
 
     config = load_cli_config(config_path)

@@ -14,9 +14,9 @@ from backupctl.config import Config, load_cli_config
 from backupctl.errors import BackupctlError, UsageError, ViolationFound
 from backupctl.evidence.proof_files import check_proof, write_proof
 from backupctl.evidence.proof_model import ProofInputs, build_proof, deletions
+from backupctl.evidence.verify import parse_day_or_time, verify_store
 from backupctl.stores.base import IntegrityProblem, Listing, Store, StoredSnapshot
 from backupctl.untrusted import UntrustedInput, loads
-from backupctl.verify import parse_day_or_time, verify_store
 from retention import Snapshot
 
 __all__ = ["command"]
@@ -86,9 +86,9 @@ def make_proof(config: Config, start: datetime, end: datetime, now: datetime) ->
     Raises:
         StoreError: the store or the audit log cannot be read. ConfigError: no audit log location.
     """
-    from backupctl.audit import AuditLog
-    from backupctl.locations import audit_blobs_for
+    from backupctl.evidence.audit import AuditLog
     from backupctl.stores import open_store
+    from backupctl.stores.locations import audit_blobs_for
 
     store = open_store(config)
     listing = store.list()

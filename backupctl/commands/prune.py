@@ -16,13 +16,14 @@ from typing import Any
 
 import click
 
-from backupctl import clock, runner
+from backupctl import clock
 from backupctl.config import Config, load_cli_config
 from backupctl.errors import SafetyRefusal, StoreError, UsageError
+from backupctl.evidence.metrics import PruneMetrics, write_textfile
 from backupctl.log import get_logger
-from backupctl.metrics import PruneMetrics, write_textfile
 from backupctl.progress import progress as progress_bar
-from backupctl.runner import PruneResult, blocking
+from backupctl.prune import runner
+from backupctl.prune.runner import PruneResult, blocking
 
 __all__ = ["command", "render_result"]
 
@@ -72,10 +73,10 @@ def _check_force(force: bool, reason: str | None) -> str | None:
 
 
 def _run(config: Config, now: Any, dry_run: bool, force_reason: str | None, as_json: bool) -> PruneResult:
-    from backupctl.audit import AuditLog
-    from backupctl.locations import audit_blobs_for, lock_blobs_for
-    from backupctl.lock import acquire_lock
+    from backupctl.evidence.audit import AuditLog
+    from backupctl.prune.lock import acquire_lock
     from backupctl.stores import open_store
+    from backupctl.stores.locations import audit_blobs_for, lock_blobs_for
 
     store = open_store(config)
     blobs = lock_blobs_for(config)

@@ -11,8 +11,8 @@ import click
 from backupctl import clock
 from backupctl.config import load_cli_config
 from backupctl.errors import UsageError
+from backupctl.evidence.verify import parse_day_or_time, schedule_of
 from backupctl.simulate import SimGroup, Simulation, simulate
-from backupctl.verify import parse_day_or_time, schedule_of
 
 __all__ = ["command", "render"]
 

@@ -9,12 +9,12 @@ from datetime import timedelta
 import click
 
 from backupctl import clock
-from backupctl.audit import AuditLog
 from backupctl.config import load_config
 from backupctl.errors import LockHeld, StoreError
-from backupctl.locations import audit_blobs_for, lock_blobs_for
-from backupctl.lock import LOCK_KEY, LockInfo, UnreadableLock, read_lock, read_lock_raw
+from backupctl.evidence.audit import AuditLog
+from backupctl.prune.lock import LOCK_KEY, LockInfo, UnreadableLock, read_lock, read_lock_raw
 from backupctl.stores.base import BlobStore
+from backupctl.stores.locations import audit_blobs_for, lock_blobs_for
 
 
 def _read(blobs: BlobStore, force: bool) -> tuple[LockInfo | None, str | None]:

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 import click
 
 from backupctl import clock
-from backupctl.checks import Violation, lookup
 from backupctl.config import load_cli_config
 from backupctl.errors import ViolationFound
-from backupctl.verify import VerifyReport, parse_day_or_time, verify_store
+from backupctl.evidence.checks import Violation, lookup
+from backupctl.evidence.verify import VerifyReport, parse_day_or_time, verify_store
 
 __all__ = ["command", "render_report"]
 
@@ -35,8 +35,8 @@ def command(config_path: str | None, at_text: str | None, from_text: str | None,
 
     Exit codes: 0 no violation, 1 error, 2 bad usage or config, 3 violations found.
     """
-    from backupctl.locations import audit_blobs_for
     from backupctl.stores import open_store
+    from backupctl.stores.locations import audit_blobs_for
 
     config = load_cli_config(config_path)
     at = parse_day_or_time(at_text, "--at", config.timezone) if at_text else clock.now()

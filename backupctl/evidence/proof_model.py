@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from backupctl.checks import lookup
 from backupctl.config import Config
+from backupctl.evidence.checks import lookup
+from backupctl.evidence.verify import VerifyReport, schedule_of
 from backupctl.secrets import redact_data
 from backupctl.stores.base import Listing
-from backupctl.verify import VerifyReport, schedule_of
 from retention import Snapshot
 from retention.schedule import match_snapshots
 

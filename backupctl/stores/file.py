@@ -288,7 +288,7 @@ class FileStore(FolderStore):
 
     def blobs(self) -> BlobStore:
         """The blob store beside the backups (the root directory) for the lock and audit log."""
-        from backupctl.blobs import FileBlobs
+        from backupctl.stores.blobs import FileBlobs
 
         blobs: BlobStore = FileBlobs(self.root)
         return blobs

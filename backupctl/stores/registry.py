@@ -1,7 +1,7 @@
 """The kinds of store backupctl knows: one row per URL scheme, the one place that says which
 class serves a URL, where its lock and audit log can live, and what a URL must look like.
 
-Config validation, :func:`open_store`, :func:`open_blobs`, :mod:`backupctl.locations` and every
+Config validation, :func:`open_store`, :func:`open_blobs`, :mod:`backupctl.stores.locations` and every
 "expected s3://, file:// or restic:" message read this table, so a new backend (SFTP, say) is a
 store class, a blob class and one :class:`StoreKind` row. Classes are named by import path and
 loaded on first use: a file-only run never imports boto3.
@@ -56,9 +56,9 @@ class StoreKind:
 
 
 KINDS: tuple[StoreKind, ...] = (
-    StoreKind("s3", "s3://", "s3://bucket/prefix", "backupctl.stores.s3:S3Store", "backupctl.blobs_s3:S3Blobs",
+    StoreKind("s3", "s3://", "s3://bucket/prefix", "backupctl.stores.s3:S3Store", "backupctl.stores.blobs_s3:S3Blobs",
               layout=True, problem=_s3_problem),
-    StoreKind("file", "file://", "file:///path", "backupctl.stores.file:FileStore", "backupctl.blobs:FileBlobs",
+    StoreKind("file", "file://", "file:///path", "backupctl.stores.file:FileStore", "backupctl.stores.blobs:FileBlobs",
               layout=True, problem=_file_problem),
     StoreKind("restic", "restic:", "restic:<repository>", "backupctl.stores.restic:ResticStore", None,
               layout=False, problem=_restic_problem),

@@ -20,8 +20,8 @@ from backupctl.config import Config
 from backupctl.errors import ConfigError, LockHeld, StoreError, UsageError
 from backupctl.log import get_logger
 from backupctl.proc import Completed, describe, run
-from backupctl.restic_input import parse_restic_snapshots
 from backupctl.stores.base import BlobStore, DeleteReport, IntegrityProblem, Listing, RestoreOutcome, StoredSnapshot
+from backupctl.stores.restic_input import parse_restic_snapshots
 from restore.protocol import ReferenceRefused, ReferenceRestore
 from retention import group_key
 
@@ -356,12 +356,12 @@ class ResticStore:
 
     def blobs(self) -> BlobStore:
         """The lock and audit log location: a restic repository has no room for them, so they
-        live where ``[audit] url`` points (see :func:`backupctl.locations.audit_blobs_for`).
+        live where ``[audit] url`` points (see :func:`backupctl.stores.locations.audit_blobs_for`).
 
         Raises:
             ConfigError: no location can be derived; set ``[audit] url``.
         """
-        from backupctl.locations import audit_blobs_for
+        from backupctl.stores.locations import audit_blobs_for
 
         blobs: BlobStore = audit_blobs_for(self.config)
         return blobs

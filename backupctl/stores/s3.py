@@ -41,7 +41,6 @@ from backupctl import clock
 from backupctl.config import Config
 from backupctl.errors import ConfigError, StoreError
 from backupctl.log import get_logger
-from backupctl.s3client import make_s3_client, split_s3_url
 from backupctl.stores.base import (
     BlobStore,
     DeleteReport,
@@ -71,6 +70,7 @@ from backupctl.stores.layout import (
     select_deletions,
     spent_journals,
 )
+from backupctl.stores.s3client import make_s3_client, split_s3_url
 
 __all__ = ["S3Store"]
 
@@ -675,7 +675,7 @@ class S3Store(FolderStore):
 
     def blobs(self) -> BlobStore:
         """The blob store beside the backups (same bucket and prefix) for the lock and audit log."""
-        from backupctl.blobs import S3Blobs
+        from backupctl.stores.blobs import S3Blobs
 
         blobs: BlobStore = S3Blobs(self.client, self.bucket, self.prefix)
         return blobs

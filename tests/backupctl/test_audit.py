@@ -17,7 +17,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backupctl.audit import (
+from backupctl.cli import main
+from backupctl.config import parse_config
+from backupctl.errors import ConfigError, StoreError
+from backupctl.evidence.audit import (
     HEAD_KEY,
     ZERO_HASH,
     AuditLog,
@@ -27,12 +30,9 @@ from backupctl.audit import (
     record_key,
     verify_jsonl,
 )
-from backupctl.blobs import FileBlobs, S3Blobs
-from backupctl.cli import main
-from backupctl.config import parse_config
-from backupctl.errors import ConfigError, StoreError
-from backupctl.locations import audit_blobs_for
 from backupctl.stores.base import BlobStore
+from backupctl.stores.blobs import FileBlobs, S3Blobs
+from backupctl.stores.locations import audit_blobs_for
 
 T0 = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 N = 5

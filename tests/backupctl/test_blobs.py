@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backupctl.blobs import FileBlobs, S3Blobs, check_key, open_blobs
 from backupctl.errors import StoreError, UsageError
 from backupctl.stores.base import BlobStore, PreconditionFailed
+from backupctl.stores.blobs import FileBlobs, S3Blobs, check_key, open_blobs
 
 
 @pytest.fixture(params=["file", "s3"])

@@ -1,4 +1,4 @@
-"""backupctl.checks: the typed findings' JSON, and CHECKS as the one home of what a kind means."""
+"""backupctl.evidence.checks: the typed findings' JSON, and CHECKS as the one home of what a kind means."""
 
 from __future__ import annotations
 
@@ -10,18 +10,21 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import backupctl.verify
-from backupctl.checks import CHECKS, Check, Finding, Note, Violation, lookup
+import backupctl.evidence.verify
 from backupctl.commands.verify import render_report
-from backupctl.verify import VerifyReport
+from backupctl.evidence.checks import CHECKS, Check, Finding, Note, Violation, lookup
+from backupctl.evidence.verify import VerifyReport
 
 UTC = ZoneInfo("UTC")
 NOW = datetime(2026, 4, 2, 10, tzinfo=UTC)
 
 
 def produced_kinds() -> dict[str, set[str]]:
-    """The kinds backupctl/verify.py constructs, by type: every ``Violation("kind", …)`` and ``Note("kind", …)``."""
-    tree = ast.parse(Path(backupctl.verify.__file__).read_text())
+    """The kinds backupctl/evidence/verify.py constructs, by type.
+
+    Every ``Violation("kind", …)`` and ``Note("kind", …)``.
+    """
+    tree = ast.parse(Path(backupctl.evidence.verify.__file__).read_text())
     out: dict[str, set[str]] = {"Violation": set(), "Note": set()}
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in out:
@@ -64,7 +67,7 @@ def test_to_json_is_the_contract_key_for_key(finding: Finding, keys: list[str]) 
 def test_over_retention_json_is_retentions_own_shape() -> None:
     """verify builds the violation itself; its JSON is what ``{**as_violation(), group, policy}`` gave."""
     from backupctl.config import parse_config
-    from backupctl.verify import check_group
+    from backupctl.evidence.verify import check_group
     from retention import Snapshot
     from retention.overretention import over_retained
 

@@ -143,8 +143,8 @@ def test_a_journal_matching_a_forged_intent_still_never_deletes_the_newest(tmp_p
     root, config, ids = setup_store(tmp_path, keep_last=100, days=3)
     newest = root / ids[-1]
     (newest / "manifest.json").unlink()  # someone hid the newest snapshot's manifest
-    from backupctl.audit import AuditLog
-    from backupctl.blobs import FileBlobs
+    from backupctl.evidence.audit import AuditLog
+    from backupctl.stores.blobs import FileBlobs
 
     AuditLog(FileBlobs(root)).append("prune.intent", {"delete": [{"id": ids[-1]}]}, now=NOW)
     plant(root, [ids[-1]])

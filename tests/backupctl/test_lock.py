@@ -15,12 +15,12 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backupctl.audit import AuditLog
-from backupctl.blobs import FileBlobs, S3Blobs
 from backupctl.cli import main
 from backupctl.errors import LockHeld, SafetyRefusal, StoreError
-from backupctl.lock import LOCK_KEY, Lock, LockInfo, UnreadableLock, acquire_lock, read_lock, ttl_delta
+from backupctl.evidence.audit import AuditLog
+from backupctl.prune.lock import LOCK_KEY, Lock, LockInfo, UnreadableLock, acquire_lock, read_lock, ttl_delta
 from backupctl.stores.base import BlobStore, PreconditionFailed
+from backupctl.stores.blobs import FileBlobs, S3Blobs
 from retention import Duration
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backupctl.metrics import LAST_SUCCESS, PruneMetrics, read_last_success, render, write_textfile
+from backupctl.evidence.metrics import LAST_SUCCESS, PruneMetrics, read_last_success, render, write_textfile
 
 _SAMPLE = re.compile(r'^[a-z_]+(\{[a-z_]+="(?:[^"\\]|\\.)*"(,[a-z_]+="(?:[^"\\]|\\.)*")*\})? \S+$')
 

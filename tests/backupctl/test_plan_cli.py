@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from backupctl.cli import main
 from backupctl.errors import UsageError
-from backupctl.restic_input import parse_restic_snapshots
+from backupctl.stores.restic_input import parse_restic_snapshots
 
 NOW = "2026-11-23T10:00:00+01:00"
 

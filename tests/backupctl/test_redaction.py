@@ -107,8 +107,8 @@ def test_proc_and_log_share_the_rule() -> None:
 
 
 def test_audit_append_redacts_data_before_hashing(tmp_path: Path) -> None:
-    from backupctl.audit import AuditLog, verify_jsonl
-    from backupctl.blobs import open_blobs
+    from backupctl.evidence.audit import AuditLog, verify_jsonl
+    from backupctl.stores.blobs import open_blobs
 
     log = AuditLog(open_blobs(f"file://{tmp_path}"))
     record = log.append("drill", {"message": "restore failed: rest:http://u:hunter2-SECRET@h/r unreachable",
@@ -120,7 +120,7 @@ def test_audit_append_redacts_data_before_hashing(tmp_path: Path) -> None:
 
 
 def test_metrics_labels_are_redacted(tmp_path: Path) -> None:
-    from backupctl.metrics import PruneMetrics, write_textfile
+    from backupctl.evidence.metrics import PruneMetrics, write_textfile
 
     path = tmp_path / "m.prom"
     write_textfile(path, PruneMetrics(kept={"http://u:hunter2-SECRET@h": 1}))
@@ -128,7 +128,7 @@ def test_metrics_labels_are_redacted(tmp_path: Path) -> None:
 
 
 def test_s3_client_never_sees_the_userinfo() -> None:
-    from backupctl.s3client import make_s3_client, split_endpoint_credentials
+    from backupctl.stores.s3client import make_s3_client, split_endpoint_credentials
 
     assert split_endpoint_credentials("http://AKIA:hunter2-SECRET@127.0.0.1:9000/") == \
         ("http://127.0.0.1:9000/", ("AKIA", "hunter2-SECRET"))
@@ -254,8 +254,8 @@ def proof_document(store_url: str) -> dict[str, Any]:
 
     from backupctl.config import Config, DrillConfig, SafetyConfig, StoreConfig, VerifyConfig
     from backupctl.evidence.proof_model import ProofInputs, build_proof
+    from backupctl.evidence.verify import VerifyReport
     from backupctl.stores.base import Listing
-    from backupctl.verify import VerifyReport
 
     config = Config(path="/etc/backupctl.toml", timezone=ZoneInfo("UTC"), store=StoreConfig(url=store_url),
                     safety=SafetyConfig(), verify=VerifyConfig(), drill=DrillConfig(), policies=())

@@ -10,9 +10,9 @@ import pytest
 
 from backupctl.config import parse_config
 from backupctl.errors import ConfigError, UsageError
-from backupctl.locations import audit_blobs_for, lock_blobs_for
 from backupctl.stores import registry
 from backupctl.stores.file import FileStore
+from backupctl.stores.locations import audit_blobs_for, lock_blobs_for
 from backupctl.stores.registry import KINDS, StoreKind, expected_urls, kind_of, open_blobs, open_store
 
 
@@ -47,7 +47,7 @@ class ToyStore(FileStore):
 class ToyBlobs:
     @classmethod
     def from_url(cls, url: str, **_: Any) -> Any:
-        from backupctl.blobs import FileBlobs
+        from backupctl.stores.blobs import FileBlobs
 
         return FileBlobs(url.removeprefix("toy://"))
 

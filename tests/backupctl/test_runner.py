@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from backupctl.config import Config, PolicyConfig, parse_config
 from backupctl.errors import LockHeld
-from backupctl.resume import Intents, intents_from_records
-from backupctl.runner import (
+from backupctl.prune.resume import Intents, intents_from_records
+from backupctl.prune.runner import (
     INTERRUPTED,
     NEWEST_REASON,
     GroupPlan,

@@ -10,8 +10,8 @@ import pytest
 
 from backupctl.config import parse_config
 from backupctl.errors import UsageError
+from backupctl.evidence.verify import check_group, integrity_sample, parse_day_or_time, verify_store
 from backupctl.stores.base import IntegrityProblem, Listing, StoredSnapshot
-from backupctl.verify import check_group, integrity_sample, parse_day_or_time, verify_store
 from retention import Snapshot, plan
 from retention.schedule import Schedule
 

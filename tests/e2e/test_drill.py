@@ -81,9 +81,9 @@ def json_out(result: Result) -> dict[str, Any]:
 
 
 def drill_records(config: Path) -> list[dict[str, Any]]:
-    from backupctl.audit import AuditLog
     from backupctl.config import load_config
-    from backupctl.locations import audit_blobs_for
+    from backupctl.evidence.audit import AuditLog
+    from backupctl.stores.locations import audit_blobs_for
 
     log = AuditLog(audit_blobs_for(load_config(config)))
     assert log.verify() == []
@@ -171,7 +171,7 @@ def restic_repo(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> t
     """A small restic repository on the moto server with one snapshot; (repository, password)."""
     if RESTIC is None:
         pytest.skip("restic binary not installed")
-    from backupctl.s3client import make_s3_client
+    from backupctl.stores.s3client import make_s3_client
 
     bucket = f"restic-{uuid.uuid4().hex[:8]}"
     make_s3_client(endpoint_url=s3_endpoint, region="us-east-1").create_bucket(Bucket=bucket)

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from backupctl.audit import AuditLog
-from backupctl.blobs import S3Blobs
 from backupctl.cli import main
+from backupctl.evidence.audit import AuditLog
 from backupctl.seed import S3Writer, write_snapshot
+from backupctl.stores.blobs import S3Blobs
 from backupctl.stores.layout import JOURNAL_PREFIX, encode_journal
 
 pytestmark = pytest.mark.e2e

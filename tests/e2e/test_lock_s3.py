@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from backupctl.audit import AuditLog, record_key
-from backupctl.blobs import S3Blobs
 from backupctl.cli import main
 from backupctl.errors import LockHeld, SafetyRefusal, StoreError
-from backupctl.lock import LOCK_KEY, acquire_lock, read_lock
-from backupctl.s3client import make_s3_client
+from backupctl.evidence.audit import AuditLog, record_key
+from backupctl.prune.lock import LOCK_KEY, acquire_lock, read_lock
+from backupctl.stores.blobs import S3Blobs
+from backupctl.stores.s3client import make_s3_client
 from tests.e2e.faultproxy import FaultProxy
 
 HOUR = timedelta(hours=1)

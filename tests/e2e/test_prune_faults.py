@@ -23,17 +23,17 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from backupctl.audit import AuditLog
-from backupctl.blobs import S3Blobs
 from backupctl.cli import main
 from backupctl.config import Config, parse_config
 from backupctl.errors import LockHeld, StoreError
-from backupctl.lock import LOCK_KEY, acquire_lock
-from backupctl.runner import compute_run_plan, run_prune
-from backupctl.s3client import make_s3_client
+from backupctl.evidence.audit import AuditLog
+from backupctl.prune.lock import LOCK_KEY, acquire_lock
+from backupctl.prune.runner import compute_run_plan, run_prune
 from backupctl.seed import S3Writer, write_snapshot
 from backupctl.stores.base import StoredSnapshot
+from backupctl.stores.blobs import S3Blobs
 from backupctl.stores.s3 import S3Store
+from backupctl.stores.s3client import make_s3_client
 from tests.e2e.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.e2e

@@ -12,14 +12,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner, Result
 
-from backupctl.audit import AuditLog
 from backupctl.cli import main
 from backupctl.config import load_config
-from backupctl.locations import audit_blobs_for
-from backupctl.metrics import LAST_SUCCESS
-from backupctl.runner import compute_run_plan
+from backupctl.evidence.audit import AuditLog
+from backupctl.evidence.metrics import LAST_SUCCESS
+from backupctl.prune.runner import compute_run_plan
 from backupctl.seed import S3Writer, seed_history, write_snapshot
 from backupctl.stores import open_store
+from backupctl.stores.locations import audit_blobs_for
 
 pytestmark = pytest.mark.e2e
 

@@ -90,7 +90,7 @@ def source_files(local_repo: Repo) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def s3_repo(restic_session: None, s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Repo:
-    from backupctl.s3client import make_s3_client
+    from backupctl.stores.s3client import make_s3_client
 
     bucket = f"restic-{uuid.uuid4().hex[:10]}"
     make_s3_client(endpoint_url=s3_endpoint, region="us-east-1").create_bucket(Bucket=bucket)
@@ -515,7 +515,7 @@ def test_rotating_subset_covers_every_part() -> None:
 
 
 def test_blobs_use_the_audit_location(restic_session: None, tmp_path: Path) -> None:
-    pytest.importorskip("backupctl.audit")
+    pytest.importorskip("backupctl.evidence.audit")
     config = restic_config("restic:/r")
     store = ResticStore(dataclasses.replace(config, audit_url=f"file://{tmp_path}/audit"))
     blobs = store.blobs()

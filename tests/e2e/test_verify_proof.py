@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from backupctl.blobs import open_blobs
 from backupctl.cli import main
 from backupctl.seed import DirWriter, S3Writer, seed_history, write_snapshot
+from backupctl.stores.blobs import open_blobs
 
 pytestmark = pytest.mark.e2e
 
@@ -69,7 +69,7 @@ def file_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def s3_store(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Iterator[Path]:
-    from backupctl.s3client import make_s3_client
+    from backupctl.stores.s3client import make_s3_client
 
     client = make_s3_client(endpoint_url=s3_endpoint, region="us-east-1")
     bucket = f"v-{uuid.uuid4().hex[:12]}"

@@ -35,10 +35,10 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backupctl.audit import AuditLog
-from backupctl.blobs import FileBlobs
 from backupctl.cli import main
+from backupctl.evidence.audit import AuditLog
 from backupctl.seed import DirWriter, S3Writer, write_snapshot
+from backupctl.stores.blobs import FileBlobs
 from backupctl.stores.layout import JOURNAL_PREFIX, KeyTemplate, encode_journal
 from tests.fuzz import COUNTS, DELETIONS, EXITS, SECONDS
 

@@ -99,10 +99,10 @@ def test_the_audited_record_has_the_same_keys(store: DirStore, tmp_path: Path) -
     record's data is to_json() plus the seed (the audit log stores canonical JSON: sorted keys)."""
     from click.testing import CliRunner
 
-    from backupctl.audit import AuditLog
     from backupctl.cli import main
     from backupctl.config import load_config
-    from backupctl.locations import audit_blobs_for
+    from backupctl.evidence.audit import AuditLog
+    from backupctl.stores.locations import audit_blobs_for
 
     config = tmp_path / "backupctl.toml"
     config.write_text(f'[store]\nurl = "file://{store.root}"\n\n[[policy]]\nname = "server"\ngroup = "server"\n'

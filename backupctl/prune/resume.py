@@ -5,7 +5,7 @@ A deletion journal (``_backupctl/deleting/*.json``) is only a hint: anyone who c
 the store can plant one. A folder without a manifest that a journal names is resumed only
 when a ``prune.intent`` record of a verified audit log names it too, and the runner then also
 checks it against today's listing (never the newest of its group; see
-:func:`backupctl.runner.compute_run_plan`). Everything else stays "incomplete, never deleted".
+:func:`backupctl.prune.runner.compute_run_plan`). Everything else stays "incomplete, never deleted".
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ def intents_from_records(records: list[dict[str, Any]]) -> frozenset[str]:
 
 def read_intents(config: Any) -> Intents:
     """:func:`intents_of` the config's audit log."""
-    from backupctl.audit import AuditLog
-    from backupctl.locations import audit_blobs_for
+    from backupctl.evidence.audit import AuditLog
+    from backupctl.stores.locations import audit_blobs_for
 
     try:
         log = AuditLog(audit_blobs_for(config))
@@ -52,7 +52,7 @@ def read_intents(config: Any) -> Intents:
 
 
 def intents_of(log: Any) -> Intents:
-    """Verify an audit log (:class:`backupctl.audit.AuditLog`); the ids its ``prune.intent``
+    """Verify an audit log (:class:`backupctl.evidence.audit.AuditLog`); the ids its ``prune.intent``
     records name.
 
     Returns:

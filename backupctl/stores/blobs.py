@@ -1,7 +1,7 @@
 """Blob stores for backupctl's own objects (the prune lock, the audit log): S3 and local files.
 
 Both implement :class:`backupctl.stores.base.BlobStore`. ``S3Blobs`` lives in
-:mod:`backupctl.blobs_s3` and is loaded (with boto3) only when used; ``backupctl.blobs.S3Blobs``
+:mod:`backupctl.stores.blobs_s3` and is loaded (with boto3) only when used; ``backupctl.stores.blobs.S3Blobs``
 still works. Keys are relative to the store's
 root (an S3 prefix or a directory), use '/', and may not be empty, absolute or contain
 '.'/'..' segments.
@@ -23,7 +23,7 @@ from backupctl.errors import StoreError
 from backupctl.stores.base import BlobInfo, BlobStore, PreconditionFailed, check_key
 
 if TYPE_CHECKING:
-    from backupctl.blobs_s3 import S3Blobs
+    from backupctl.stores.blobs_s3 import S3Blobs
 
 __all__ = ["FileBlobs", "S3Blobs", "check_key", "open_blobs"]
 
@@ -233,7 +233,7 @@ def open_blobs(
 def __getattr__(name: str) -> Any:
     """``S3Blobs`` is loaded on first use (with boto3), so file-only runs never import botocore."""
     if name == "S3Blobs":
-        from backupctl.blobs_s3 import S3Blobs
+        from backupctl.stores.blobs_s3 import S3Blobs
 
         return S3Blobs
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

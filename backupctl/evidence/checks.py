@@ -7,9 +7,9 @@ typed objects; ``to_json()`` is called only at the edge (``verify --json``, proo
 
 :data:`CHECKS` is the one home of what a kind means: the advice the verify command prints,
 how it describes one finding, and whether the proof's verdict counts it among the violations
-of its closing verify run. backupctl/verify.py, backupctl/commands/verify.py and
+of its closing verify run. backupctl/evidence/verify.py, backupctl/commands/verify.py and
 backupctl/evidence/proof_model.py look kinds up here and nowhere else. Adding a check is one entry here plus
-the function in backupctl/verify.py that produces its violations.
+the function in backupctl/evidence/verify.py that produces its violations.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ Per configured policy (group) at time ``at``:
 
 Incomplete snapshots, unknown keys, unconfigured groups and future-dated snapshots are
 reported as notes: they need a look but are not broken promises. Each is a typed
-:class:`~backupctl.checks.Violation` or :class:`~backupctl.checks.Note`; what a kind means (its
-advice, its human line, how the proof counts it) is its entry in :data:`backupctl.checks.CHECKS`.
+:class:`~backupctl.evidence.checks.Violation` or :class:`~backupctl.evidence.checks.Note`; what a kind means (its
+advice, its human line, how the proof counts it) is its entry in :data:`backupctl.evidence.checks.CHECKS`.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
-from backupctl.checks import Finding, Note, Violation
 from backupctl.config import Config, PolicyConfig
 from backupctl.errors import BackupctlError, UsageError
+from backupctl.evidence.checks import Finding, Note, Violation
 from backupctl.stores.base import BlobStore, Listing, Store, StoredSnapshot
 from retention import Duration, Snapshot
 from retention.buckets import CALENDARS, RULES
@@ -270,7 +270,7 @@ def _notes(report: VerifyReport, config: Config, listing: Listing, at: datetime)
 
 
 def _audit(report: VerifyReport, audit_blobs: Callable[[], BlobStore]) -> None:
-    from backupctl.audit import AuditLog
+    from backupctl.evidence.audit import AuditLog
 
     try:
         audit = AuditLog(audit_blobs()).verify_report()

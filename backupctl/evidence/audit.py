@@ -31,8 +31,8 @@ from typing import Any
 
 from backupctl import clock
 from backupctl.errors import StoreError
-from backupctl.lock import ConditionIgnored, confirm_condition, default_actor
 from backupctl.log import get_logger
+from backupctl.prune.lock import ConditionIgnored, confirm_condition, default_actor
 from backupctl.stores.base import BlobStore, PreconditionFailed
 from backupctl.untrusted import loads
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from backupctl.config import Config, PolicyConfig
 from backupctl.errors import StoreError
 from backupctl.log import get_logger
-from backupctl.resume import Intents, intents_of, read_intents
+from backupctl.prune.resume import Intents, intents_of, read_intents
 from backupctl.stores.base import DeleteReport, Listing, Store, StoredSnapshot
 from retention import Decision, EmptyPolicyError, Reason, add_duration
 from retention import plan as retention_plan
@@ -40,7 +40,7 @@ ProgressFactory = Callable[[int], AbstractContextManager[Callable[[int], None]]]
 
 
 class AuditSink(Protocol):
-    """What the runner needs from the audit log (``backupctl.audit.AuditLog``)."""
+    """What the runner needs from the audit log (``backupctl.evidence.audit.AuditLog``)."""
 
     def append(self, action: str, data: dict[str, Any], *, now: datetime) -> Any:
         """Append one record."""

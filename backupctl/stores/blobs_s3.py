@@ -1,6 +1,6 @@
 """S3 blobs for backupctl's own objects (the prune lock, the audit log), through boto3.
 
-Kept apart from :mod:`backupctl.blobs` so that boto3/botocore (~90 ms of imports) load only
+Kept apart from :mod:`backupctl.stores.blobs` so that boto3/botocore (~90 ms of imports) load only
 when an S3 blob store is actually used.
 """
 
@@ -55,7 +55,7 @@ class S3Blobs:
     def from_url(cls, url: str, endpoint_url: str | None = None, region: str | None = None,
                  profile: str | None = None) -> S3Blobs:
         """The blob store at ``s3://bucket/prefix`` with a new client for these S3 settings."""
-        from backupctl.s3client import make_s3_client, split_s3_url
+        from backupctl.stores.s3client import make_s3_client, split_s3_url
 
         bucket, prefix = split_s3_url(url)
         return cls(make_s3_client(endpoint_url=endpoint_url, region=region, profile=profile), bucket, prefix)
