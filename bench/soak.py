@@ -73,7 +73,7 @@ def main() -> int:
             prefix = f"soak{seed}"
             config = make_config(bucket, prefix, endpoint, listing=LISTINGS[seed % 2])
             seeded = seed_store(direct, bucket, prefix, rng, per_group=rng.randint(2, 6))
-            keep = compute_run_plan(config, S3Store(config, client=direct).list(), NOW).kept_ids()
+            keep = compute_run_plan(config, S3Store(config, client=direct).listing(), NOW).kept_ids()
             proxy.configure(seed, rate=args.rate if args.rate is not None else rng.choice((0.1, 0.25, 0.4, 0.6)))
             try:
                 outcomes["ok" if prune_once(config, faulty, direct, BATCH_SIZES[seed % 3]).ok else "failed"] += 1

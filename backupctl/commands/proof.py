@@ -91,7 +91,7 @@ def make_proof(config: Config, start: datetime, end: datetime, now: datetime) ->
     from backupctl.stores.locations import audit_blobs_for
 
     store = open_store(config)
-    listing = store.list()
+    listing = store.listing()
     log = AuditLog(audit_blobs_for(config))
     report = log.verify_report()
     records = _records(log)

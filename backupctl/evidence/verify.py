@@ -223,7 +223,7 @@ def verify_store(
     Raises:
         StoreError: the store cannot be listed or read.
     """
-    listing = listing if listing is not None else store.list()
+    listing = listing if listing is not None else store.listing()
     report = VerifyReport(at=at, checked={"at": at.isoformat(), "config_sha256": config.sha256, "groups": {}})
     by_group: dict[str, list[StoredSnapshot]] = {}
     for s in listing.snapshots:

@@ -487,7 +487,7 @@ def plan_store(
     Raises:
         StoreError: the store cannot be listed.
     """
-    run = compute_run_plan(config, store.list(), now, intents or (lambda: read_intents(config)))
+    run = compute_run_plan(config, store.listing(), now, intents or (lambda: read_intents(config)))
     refusals = check_safety(run, config, now)
     log.info("prune.planned", keep=len(run.kept_ids()), forget=len(run.to_forget()),
               unknown=len(run.unknown), incomplete=len(run.incomplete), refusals=len(refusals))

@@ -3,7 +3,6 @@ the lock and the audit log use."""
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -105,7 +104,7 @@ class Store(DrillStore, Protocol):
 
     url: str
 
-    def list(self) -> Listing:
+    def listing(self) -> Listing:
         """Every snapshot, incomplete snapshot and unknown key. Snapshot times are in
         the config's timezone for UTC-keyed stores, the recorded offset for restic."""
         ...
@@ -116,7 +115,7 @@ class Store(DrillStore, Protocol):
         """Delete these snapshots (manifest first, then data). Never touches other keys."""
         ...
 
-    def check_integrity(self, snapshots: Sequence[StoredSnapshot]) -> builtins.list[IntegrityProblem]:
+    def check_integrity(self, snapshots: Sequence[StoredSnapshot]) -> list[IntegrityProblem]:
         """Re-read objects and compare with the manifest (restic: ``restic check``)."""
         ...
 

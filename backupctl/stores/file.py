@@ -8,7 +8,6 @@ walks the tree with ``os.scandir`` and keeps one aggregate per snapshot folder.
 
 from __future__ import annotations
 
-import builtins
 import errno
 import os
 import stat
@@ -82,7 +81,7 @@ class FileStore(FolderStore):
             else:
                 yield key, 0
 
-    def list(self) -> Listing:
+    def listing(self) -> Listing:
         """Every snapshot, incomplete snapshot and unknown file under the root.
 
         Raises:
@@ -99,7 +98,7 @@ class FileStore(FolderStore):
 
     def list_snapshots(self) -> Sequence[StoredSnapshot]:
         """Complete snapshots of every configured group."""
-        return self.list().snapshots
+        return self.listing().snapshots
 
     def _read_manifest(self, folder: str) -> ManifestRead:
         try:
@@ -134,7 +133,7 @@ class FileStore(FolderStore):
                 return d
         return None
 
-    def _journals(self) -> builtins.list[str]:
+    def _journals(self) -> list[str]:
         d = self.root / JOURNAL_PREFIX
         if self._internal_symlink() or not d.is_dir():
             return []
@@ -183,7 +182,7 @@ class FileStore(FolderStore):
                 (self.root / key).unlink(missing_ok=True)
         except OSError as exc:
             raise StoreError(f"{self.url}: writing the deletion journal failed: {exc}") from None
-        unfinished: builtins.list[str] = []
+        unfinished: list[str] = []
         for sid, asked in todo.items():
             out = self._delete_one(sid, asked)
             apply_outcome(report, sid, out)

@@ -7,7 +7,6 @@ deletes; everything else here is the same for every such store.
 
 from __future__ import annotations
 
-import builtins
 import hashlib
 import threading
 import uuid
@@ -93,11 +92,11 @@ class FolderStore:
 
     # ----------------------------------------------------------------- shared
 
-    def check_integrity(self, snapshots: Sequence[StoredSnapshot]) -> builtins.list[IntegrityProblem]:
+    def check_integrity(self, snapshots: Sequence[StoredSnapshot]) -> list[IntegrityProblem]:
         """Re-read every object a manifest names (sha256, in parallel) and report size, hash
         and missing objects; a snapshot without a manifest is one problem."""
-        problems: builtins.list[IntegrityProblem] = []
-        tasks: builtins.list[tuple[str, str, ManifestEntry]] = []
+        problems: list[IntegrityProblem] = []
+        tasks: list[tuple[str, str, ManifestEntry]] = []
         for s in snapshots:
             folder = self.folder(s.snapshot.id)
             if s.manifest is None:
@@ -153,7 +152,7 @@ class FolderStore:
 
         target.mkdir(parents=True, exist_ok=True)
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            results = builtins.list(pool.map(fetch, snapshot.manifest))
+            results = list(pool.map(fetch, snapshot.manifest))
         return RestoreOutcome(bytes=sum(n for n, _ in results), files=sum(1 for _, p in results if not p),
                               problems=tuple(p for _, p in results if p))
 

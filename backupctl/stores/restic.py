@@ -7,7 +7,6 @@ snapshots carry no manifest; integrity is ``restic check --read-data-subset``, d
 
 from __future__ import annotations
 
-import builtins
 import dataclasses
 import os
 import re
@@ -137,7 +136,7 @@ class ResticStore:
 
     # ------------------------------------------------------------------ listing
 
-    def list(self, *, nice: int = 0) -> Listing:
+    def listing(self, *, nice: int = 0) -> Listing:
         """Every snapshot in the repository (restic snapshots are complete by construction);
         ``nice`` lowers restic's CPU priority (see :meth:`list_snapshots`).
 
@@ -153,10 +152,10 @@ class ResticStore:
                   duration_s=round(result.duration, 3))
         return Listing(snapshots=snapshots, requests={"restic snapshots": 1})
 
-    def list_snapshots(self) -> builtins.list[StoredSnapshot]:
+    def list_snapshots(self) -> list[StoredSnapshot]:
         """Every snapshot (for drills); see :meth:`list`. restic runs at a lower CPU priority:
         a drill lists beside its restore, and the listing's key derivation must not slow it."""
-        return self.list(nice=19).snapshots
+        return self.listing(nice=19).snapshots
 
     # ------------------------------------------------------------------ deleting
 
@@ -180,7 +179,7 @@ class ResticStore:
             PruneFailed: snapshots were forgotten but prune failed; ``report`` has the ids.
         """
         report = DeleteReport()
-        ids: builtins.list[str] = []
+        ids: list[str] = []
         for stored in snapshots:
             sid = stored.snapshot.id
             if _FULL_ID.match(sid):
@@ -197,7 +196,7 @@ class ResticStore:
             self._prune(report)
         return report
 
-    def _forget_chunk(self, chunk: builtins.list[str], report: DeleteReport, *, first: bool) -> bool:
+    def _forget_chunk(self, chunk: list[str], report: DeleteReport, *, first: bool) -> bool:
         """Forget one chunk; False when restic failed (the caller then re-lists to learn the truth)."""
         result = self._restic_waiting_for_lock("forget", *chunk, timeout=self.timeout)
         report.requests["restic forget"] = report.requests.get("restic forget", 0) + 1
@@ -216,10 +215,10 @@ class ResticStore:
                 report.deleted.append(sid)
         return True
 
-    def _settle_after_failure(self, unsure: builtins.list[str], report: DeleteReport) -> None:
+    def _settle_after_failure(self, unsure: list[str], report: DeleteReport) -> None:
         """After a failed forget, a re-listing says which of ``unsure`` are gone after all."""
         try:
-            present = {s.snapshot.id for s in self.list().snapshots}
+            present = {s.snapshot.id for s in self.listing().snapshots}
         except StoreError as exc:
             log.warning("restic.relist_failed", repository=self.repository, error=str(exc))
             return
@@ -245,7 +244,7 @@ class ResticStore:
 
     def check_integrity(
         self, snapshots: Sequence[StoredSnapshot], *, subset: str | None = None,
-    ) -> builtins.list[IntegrityProblem]:
+    ) -> list[IntegrityProblem]:
         """``restic check --read-data-subset=<subset>``: structure of the whole repository plus
         the data of a subset of packs.
 
@@ -380,7 +379,7 @@ def _group_fields(config: Config) -> tuple[str, ...]:
     return fields
 
 
-def parse_snapshots(text: str, repository: str, group_by: Sequence[str]) -> builtins.list[StoredSnapshot]:
+def parse_snapshots(text: str, repository: str, group_by: Sequence[str]) -> list[StoredSnapshot]:
     """Parse ``restic snapshots --json`` output into StoredSnapshots grouped by ``group_by``.
 
     Raises:
@@ -471,9 +470,9 @@ _CHECK_NOISE = ("using temporary cache", "Fatal: repository contains errors", "e
                 "create exclusive lock", "load indexes", "check all packs", "check snapshots")
 
 
-def _check_problems(stderr: str) -> builtins.list[IntegrityProblem]:
+def _check_problems(stderr: str) -> list[IntegrityProblem]:
     """restic check's error lines as problems; ``error for tree X:`` blocks become one problem."""
-    problems: builtins.list[IntegrityProblem] = []
+    problems: list[IntegrityProblem] = []
     tree: str | None = None
     for line in stderr.splitlines():
         text = line.strip()
@@ -496,9 +495,9 @@ def _pack_key(text: str) -> str:
     return f"data/{match[1]}" if match else "repository"
 
 
-def _restore_problems(stderr: str) -> builtins.list[str]:
+def _restore_problems(stderr: str) -> list[str]:
     """``ignoring error for <path>: <why>`` lines, one problem per path (messages joined)."""
-    by_path: dict[str, builtins.list[str]] = {}
+    by_path: dict[str, list[str]] = {}
     for match in re.finditer(r"ignoring error for (.+?): (.+)", stderr):
         by_path.setdefault(match[1], []).append(match[2].strip())
     return [f"{path}: {'; '.join(why)}" for path, why in by_path.items()]

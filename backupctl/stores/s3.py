@@ -23,7 +23,6 @@ them. Incomplete folders that no journal names (an upload in progress) are never
 from __future__ import annotations
 
 import base64
-import builtins
 import hashlib
 import re
 import threading
@@ -147,7 +146,7 @@ class S3Store(FolderStore):
         self.counter.install(self.client)
         if sc.content_md5:
             self.client.meta.events.register("before-sign.s3.DeleteObjects", add_content_md5)
-        self.listing_prefixes: builtins.list[str] | None = None  # None: list every key
+        self.listing_prefixes: list[str] | None = None  # None: list every key
         if sc.listing == "folders":
             try:
                 self.listing_prefixes = sorted({self.template.listing_prefix(g) for g in self.groups})
@@ -179,7 +178,7 @@ class S3Store(FolderStore):
                 for obj in page.get("Contents", ()):
                     yield obj["Key"][len(self.prefix):], int(obj["Size"])
 
-    def list(self) -> Listing:
+    def listing(self) -> Listing:
         """Every snapshot, incomplete snapshot and unknown key under the prefix.
 
         Raises:
@@ -201,7 +200,7 @@ class S3Store(FolderStore):
         scanner = _DigestScanner(self.template, self.groups)
         scanner.add_all(self._iter_keys(self.prefix))
         folders = [f for f, agg in scanner.folders.items() if agg.has_manifest]
-        reads: builtins.list[ManifestRead] = self._parallel(self._read_manifest, folders)
+        reads: list[ManifestRead] = self._parallel(self._read_manifest, folders)
         manifests = dict(zip(folders, reads, strict=True))
         self._journals = self._read_journals(scanner.journals)
         interrupted = set().union(*self._journals.values())
@@ -228,8 +227,8 @@ class S3Store(FolderStore):
                     scanner.folders[rel] = FolderAgg(rel, m.group, m.time, has_manifest=True)
                 elif not (is_folder and any(p.startswith(rel) for p in prefixes)):
                     scanner.unknown.append(rel)
-        folders = builtins.list(scanner.folders)
-        reads: builtins.list[ManifestRead | None] = self._parallel(self._read_manifest_if_any, folders)
+        folders = list(scanner.folders)
+        reads: list[ManifestRead | None] = self._parallel(self._read_manifest_if_any, folders)
         for folder, read in zip(folders, reads, strict=True):
             scanner.folders[folder].has_manifest = read is not None
         manifests = {f: r for f, r in zip(folders, reads, strict=True) if r is not None}
@@ -260,9 +259,9 @@ class S3Store(FolderStore):
 
     def list_snapshots(self) -> Sequence[StoredSnapshot]:
         """Complete and held snapshots of every configured group."""
-        return self.list().snapshots
+        return self.listing().snapshots
 
-    def _parallel(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> builtins.list[Any]:
+    def _parallel(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
         if len(items) <= 1:
             return [fn(i) for i in items]
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
@@ -376,7 +375,7 @@ class S3Store(FolderStore):
     def _delete_batched(
         self, todo: dict[str, bool], snapshots: Sequence[StoredSnapshot], report: DeleteReport,
         progress: Callable[[int], None] | None,
-    ) -> builtins.list[str]:
+    ) -> list[str]:
         """Every snapshot's manifest before any of its data, in as few DeleteObjects as that
         order allows: the manifests in full batches of 1000 first; the last, partial manifest
         batch topped up with data of snapshots whose manifest went in an earlier batch; then the
@@ -400,7 +399,7 @@ class S3Store(FolderStore):
             self._list_folders(pool, [j for j in jobs if j.outcome is None and j.data is None], tally)
             alive = [j for j in jobs if j.outcome is None]
             rest = [(j, o) for j in alive for o in j.data or ()]
-            self._run_batches(pool, builtins.list(chunks(rest, size)), tally, finish=alive)
+            self._run_batches(pool, list(chunks(rest, size)), tally, finish=alive)
         report.deleted.sort()
         for j in jobs:
             if j.outcome is not None and j.outcome.kind == "deleted":
@@ -448,10 +447,10 @@ class S3Store(FolderStore):
                 if job.batches == 0 and job.outcome is None and finish:
                     tally.finish(job, job.result())
 
-    def _batch(self, items: Sequence[_Item]) -> builtins.list[tuple[_Job, bool, int, Outcome | None]]:
+    def _batch(self, items: Sequence[_Item]) -> list[tuple[_Job, bool, int, Outcome | None]]:
         """One DeleteObjects over manifests and data keys of one or more snapshots; per
         snapshot and kind (manifest or data) in it: bytes freed and the first refusal or None."""
-        groups: dict[tuple[_Job, bool], builtins.list[_Obj]] = {}
+        groups: dict[tuple[_Job, bool], list[_Obj]] = {}
         for job, o in items:
             groups.setdefault((job, _is_manifest(job, o)), []).append(o)
         try:
@@ -460,7 +459,7 @@ class S3Store(FolderStore):
             # the server may have applied it (a reset after the answer): journalled, data untouched
             return [(j, m, 0, Outcome("failed", f"DeleteObjects in {j.folder}: {s3_error(exc)}", unfinished=True))
                     for j, m in groups]
-        out: builtins.list[tuple[_Job, bool, int, Outcome | None]] = []
+        out: list[tuple[_Job, bool, int, Outcome | None]] = []
         for (job, is_manifest), objs in groups.items():
             failed = [o for o in objs if o.key in errors]
             freed = sum(o.size for o in objs if o.key not in errors)
@@ -494,19 +493,19 @@ class S3Store(FolderStore):
             else:
                 job.data = objs
 
-    def _try_folder_objects(self, job: _Job) -> tuple[_Job, builtins.list[_Obj], str | None]:
+    def _try_folder_objects(self, job: _Job) -> tuple[_Job, list[_Obj], str | None]:
         try:
             return job, self._folder_objects(job.folder, False), None
         except (ClientError, BotoCoreError) as exc:
             return job, [], f"listing {job.folder} failed: {s3_error(exc)}"
 
-    def _objects_in(self, folders: set[str]) -> dict[str, builtins.list[_Obj]]:
+    def _objects_in(self, folders: set[str]) -> dict[str, list[_Obj]]:
         """One listing of the whole prefix: the objects of ``folders`` (full key prefixes).
 
         Raises:
             StoreError: the listing failed.
         """
-        out: dict[str, builtins.list[_Obj]] = {}
+        out: dict[str, list[_Obj]] = {}
         for rel, size in self._iter_keys(self.prefix):
             m = self.template.match(rel)
             if m is not None and self.prefix + m.folder in folders:
@@ -517,8 +516,8 @@ class S3Store(FolderStore):
 
     def _run_deletes(
         self, todo: dict[str, bool], versioned: bool, report: DeleteReport, progress: Callable[[int], None] | None,
-    ) -> builtins.list[str]:
-        unfinished: builtins.list[str] = []
+    ) -> list[str]:
+        unfinished: list[str] = []
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             futures = {pool.submit(self._delete_one, sid, asked, versioned): sid for sid, asked in todo.items()}
             for fut in as_completed(futures):
@@ -575,11 +574,11 @@ class S3Store(FolderStore):
                 return self._refused(obj, (code, message), freed, unfinished=True)
         return Outcome("deleted", bytes=freed)
 
-    def _folder_objects(self, folder: str, versioned: bool) -> builtins.list[_Obj]:
+    def _folder_objects(self, folder: str, versioned: bool) -> list[_Obj]:
         if not versioned:
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder)
             return [_Obj(o["Key"], None, int(o["Size"])) for p in pages for o in p.get("Contents", ())]
-        out: builtins.list[_Obj] = []
+        out: list[_Obj] = []
         for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=folder):
             out += [_Obj(v["Key"], v["VersionId"], int(v.get("Size", 0)), bool(v.get("IsLatest")))
                     for v in page.get("Versions", ())]
@@ -599,7 +598,7 @@ class S3Store(FolderStore):
             return type(exc).__name__, str(exc)
         return None
 
-    def _delete_batch(self, batch: Sequence[_Obj]) -> builtins.list[tuple[str, str | None, str, str]]:
+    def _delete_batch(self, batch: Sequence[_Obj]) -> list[tuple[str, str | None, str, str]]:
         """One DeleteObjects; the per-key errors as (key, version or None, code, message).
 
         One bad key must not fail the whole request (and so every snapshot sharing it): a key
@@ -616,7 +615,7 @@ class S3Store(FolderStore):
                   if (err := self._delete_single(o)) is not None]
         return errors + self._delete_objects(safe)
 
-    def _delete_objects(self, batch: Sequence[_Obj]) -> builtins.list[tuple[str, str | None, str, str]]:
+    def _delete_objects(self, batch: Sequence[_Obj]) -> list[tuple[str, str | None, str, str]]:
         if not batch:
             return []
         objects = [{"Key": o.key, **({"VersionId": o.version} if o.version else {})} for o in batch]
@@ -765,13 +764,13 @@ def _is_manifest(job: _Job, o: _Obj) -> bool:
     return o.key == job.folder + MANIFEST
 
 
-def _manifest_items(jobs: Sequence[_Job]) -> builtins.list[_Item]:
+def _manifest_items(jobs: Sequence[_Job]) -> list[_Item]:
     return [(j, _Obj(j.folder + MANIFEST, None, j.manifest_size)) for j in jobs]
 
 
-def _take_data(jobs: Sequence[_Job], n: int) -> builtins.list[_Item]:
+def _take_data(jobs: Sequence[_Job], n: int) -> list[_Item]:
     """Up to ``n`` data keys of ``jobs`` (whose data is known), removed from their ``data``."""
-    taken: builtins.list[_Item] = []
+    taken: list[_Item] = []
     for job in jobs:
         if len(taken) >= n:
             break

@@ -52,7 +52,7 @@ def test_listing_and_delete_leave_unknown_and_incomplete_alone(tmp_path: Path, s
     (tmp_path / "other/20261101T000000Z").mkdir(parents=True)
     (tmp_path / "other/20261101T000000Z/manifest.json").write_text("{}")
     store = FileStore(make_config(tmp_path))
-    listing = store.list()
+    listing = store.listing()
     assert [s.snapshot.id for s in listing.snapshots] == sorted(s.id for s in seeded)
     assert listing.unknown == ["notes.txt", "other/20261101T000000Z/manifest.json"]
     problems = {s.snapshot.id: s.problem or "" for s in listing.incomplete}
@@ -73,7 +73,7 @@ def test_an_interrupted_delete_is_reported_and_finished_by_the_next_run(
     tmp_path: Path, seeded: list[SeededSnapshot], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     store = FileStore(make_config(tmp_path))
-    snap = store.list().snapshots[0]
+    snap = store.listing().snapshots[0]
 
     def crash(folder: Path) -> int:
         raise PermissionError(13, "Permission denied", str(folder / "db.sql.gz"))
@@ -82,15 +82,15 @@ def test_an_interrupted_delete_is_reported_and_finished_by_the_next_run(
     report = store.delete([snap])
     assert "Permission denied" in report.failed[snap.snapshot.id]
     assert not (tmp_path / snap.snapshot.id / "manifest.json").exists()  # the manifest went first
-    [inc] = store.list().incomplete
+    [inc] = store.listing().incomplete
     assert inc.snapshot.id == snap.snapshot.id and "deletion interrupted" in (inc.problem or "")
     monkeypatch.undo()
 
-    other = store.list().snapshots[0]
+    other = store.listing().snapshots[0]
     assert store.delete([]).deleted == []  # a journal alone never makes the store delete
     report = store.delete([other, inc])  # the runner hands the interrupted one back: finished
     assert report.deleted == sorted([snap.snapshot.id, other.snapshot.id])
-    assert not (tmp_path / snap.snapshot.id).exists() and store.list().incomplete == []
+    assert not (tmp_path / snap.snapshot.id).exists() and store.listing().incomplete == []
     assert not any((tmp_path / JOURNAL_PREFIX).iterdir())
 
 
@@ -99,7 +99,7 @@ def test_a_stale_journal_never_deletes_a_complete_snapshot(tmp_path: Path, seede
     (tmp_path / JOURNAL_PREFIX / "old.json").write_text(f'{{"ids": ["{seeded[0].id}"]}}')
     store = FileStore(make_config(tmp_path))
     report = store.delete([])
-    assert report.deleted == [] and len(store.list().snapshots) == len(seeded)
+    assert report.deleted == [] and len(store.listing().snapshots) == len(seeded)
 
 
 def test_integrity_check_names_flipped_and_missing_files(tmp_path: Path, seeded: list[SeededSnapshot]) -> None:
@@ -111,7 +111,7 @@ def test_integrity_check_names_flipped_and_missing_files(tmp_path: Path, seeded:
     path_a.write_bytes(bytes(data))
     missing = tmp_path / b.id / next(iter(b.objects))
     missing.unlink()
-    problems = {(p.snapshot_id, p.key): p.problem for p in store.check_integrity(store.list().snapshots)}
+    problems = {(p.snapshot_id, p.key): p.problem for p in store.check_integrity(store.listing().snapshots)}
     assert set(problems) == {(a.id, str(path_a)), (b.id, str(missing))}
     assert "sha256 mismatch" in problems[(a.id, str(path_a))] and problems[(b.id, str(missing))] == "missing"
 
@@ -131,12 +131,12 @@ def test_restore_copies_identical_bytes(tmp_path: Path) -> None:
 
 def test_a_missing_root_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="is not a directory"):
-        FileStore(make_config(tmp_path / "nope")).list()
+        FileStore(make_config(tmp_path / "nope")).listing()
 
 
 def test_blobs_live_beside_the_backups_and_are_not_unknown(tmp_path: Path, seeded: list[SeededSnapshot]) -> None:
     store = FileStore(make_config(tmp_path))
     store.blobs().put("_backupctl/lock.json", b"{}", if_absent=True)
     assert (tmp_path / "_backupctl/lock.json").read_bytes() == b"{}"
-    listing = store.list()
+    listing = store.listing()
     assert listing.unknown == [] and len(listing.snapshots) == len(seeded)

@@ -82,7 +82,7 @@ class FakeStore:
         self.pending: set[str] = set()
         self._blobs = FakeBlobs()
 
-    def list(self) -> Listing:
+    def listing(self) -> Listing:
         self.calls.append("list")
         return Listing(snapshots=[s for s in self.snaps.values() if s.status != "incomplete"],
                        incomplete=[s for s in self.snaps.values() if s.status == "incomplete"],
@@ -251,7 +251,7 @@ def test_empty_policy_is_refused_and_keeps_everything() -> None:
 
 def test_prune_deletes_the_plan_and_audits_intent_then_result() -> None:
     store = FakeStore([*daily("app", 6), snap("app", NOW - timedelta(days=20), "incomplete")], unknown=["x"])
-    before = compute_run_plan(make_config(), store.list(), NOW)
+    before = compute_run_plan(make_config(), store.listing(), NOW)
     result, audit, lock = prune(make_config(), store)
     assert result.ok and lock.entered == 1 and not lock.held
     assert set(result.deleted) == {s.snapshot.id for s in before.to_forget()}
@@ -314,15 +314,15 @@ def test_held_snapshots_are_reported_not_failures() -> None:
 
 def test_partial_failure_is_journalled_and_a_rerun_finishes_the_job() -> None:
     store = FakeStore([*daily("app", 6), snap("app", NOW - timedelta(days=30), "incomplete")])
-    kept = compute_run_plan(make_config(), store.list(), NOW).kept_ids()
+    kept = compute_run_plan(make_config(), store.listing(), NOW).kept_ids()
     victim = sorted(store.snaps)[1]
     store.fail = {victim}
     result, first, _ = prune(make_config(), store)
     assert not result.ok and set(result.failed) == {victim}
     assert store.snaps[victim].status == "incomplete"  # manifest gone: no longer looks whole
-    assert compute_run_plan(make_config(), store.list(), NOW).resume == []  # no audit log: no trust
+    assert compute_run_plan(make_config(), store.listing(), NOW).resume == []  # no audit log: no trust
     intents = Intents(intents_from_records([{"action": a, "data": d} for a, d in first.records]))
-    assert [s.snapshot.id for s in compute_run_plan(make_config(), store.list(), NOW, lambda: intents).resume] \
+    assert [s.snapshot.id for s in compute_run_plan(make_config(), store.listing(), NOW, lambda: intents).resume] \
         == [victim]
     store.fail = set()
     result, audit, _ = prune(make_config(), store, intents=lambda: intents)

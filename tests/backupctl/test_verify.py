@@ -91,7 +91,7 @@ class FakeStore:
     def __init__(self, listing: Listing, bad: str) -> None:
         self.listing, self.bad, self.checked = listing, bad, []
 
-    def list(self) -> Listing:
+    def listing(self) -> Listing:
         return self.listing
 
     def check_integrity(self, snapshots: Sequence[StoredSnapshot]) -> list[IntegrityProblem]:

@@ -47,7 +47,7 @@ def test_a_poison_key_does_not_stop_the_other_snapshots_of_its_batch(
     store = S3Store(parse_config({"store": {"url": f"s3://{bucket}/bk", "endpoint_url": s3_endpoint},
                                   "policy": [{"name": "app", "keep_last": 1}]}))
     store.batch_size = batch_size
-    listing = store.list()
+    listing = store.listing()
     assert {s.snapshot.id for s in listing.snapshots} == {*good, bad, keep}
     report = store.delete([s for s in listing.snapshots if s.snapshot.id != keep])
     assert sorted(report.deleted) == sorted([*good, bad]), report.failed
@@ -74,7 +74,7 @@ def test_a_batch_refused_as_malformed_is_split_down_to_the_one_key(
     store = S3Store(parse_config({"store": {"url": f"s3://{bucket}/bk", "endpoint_url": s3_endpoint},
                                   "policy": [{"name": "app", "keep_last": 1}]}))
     store.client.meta.events.register("before-parameter-build.s3.DeleteObjects", refuse)
-    report = store.delete(store.list().snapshots[:-1])
+    report = store.delete(store.listing().snapshots[:-1])
     assert set(report.failed) == {sids[2]} and "MalformedXML" in report.failed[sids[2]]
     assert sorted(report.deleted) == sorted(s for s in sids[:5] if s != sids[2])
     left = {k for k in all_keys(s3_client, bucket) if not k.startswith("bk/_backupctl/")}  # the journal stays

@@ -163,7 +163,7 @@ def test_seeded_faults_never_lose_kept_snapshots_and_rerun_converges(
         prefix = f"run{seed}"
         config = make_config(bucket, prefix, s3_endpoint, listing=LISTINGS[seed % 2])
         seeded = seed_store(direct, bucket, prefix, rng)
-        keep = compute_run_plan(config, S3Store(config, client=direct).list(), NOW).kept_ids()
+        keep = compute_run_plan(config, S3Store(config, client=direct).listing(), NOW).kept_ids()
         proxy.configure(seed, rate=rng.choice((0.1, 0.25, 0.4)))
         try:
             result = prune_once(config, faulty, direct, batch_size=BATCH_SIZES[seed % 3])
@@ -213,7 +213,7 @@ def test_sigkill_mid_prune_then_rerun_converges(
     prefix = f"kill{seed}"
     seeded = seed_store(direct, bucket, prefix, rng, per_group=12)
     config = make_config(bucket, prefix, s3_endpoint)
-    keep = compute_run_plan(config, S3Store(config, client=direct).list(), NOW).kept_ids()
+    keep = compute_run_plan(config, S3Store(config, client=direct).listing(), NOW).kept_ids()
     proxy.configure(seed, rate=0.0, latency=0.02)  # slow enough that the kill lands mid-deletion
     path = _write_config_file(tmp_path / "c.toml", bucket, prefix, proxy.url)
     env = {**os.environ, "BACKUPCTL_NOW": NOW.isoformat()}
@@ -272,7 +272,7 @@ def test_two_concurrent_prunes_exactly_one_proceeds(
     prefix = "concurrent"
     seeded = seed_store(direct, bucket, prefix, random.Random(7))
     config = make_config(bucket, prefix, s3_endpoint)
-    keep = compute_run_plan(config, S3Store(config, client=direct).list(), NOW).kept_ids()
+    keep = compute_run_plan(config, S3Store(config, client=direct).listing(), NOW).kept_ids()
     store = _BlockingStore(S3Store(config, client=direct))
     blobs = S3Blobs(direct, bucket, prefix)
     outcome: dict[str, Any] = {}

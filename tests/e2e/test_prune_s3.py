@@ -84,7 +84,7 @@ def test_prune_converges_to_the_plan_and_leaves_the_rest_alone(
     config_path, client, partial_id = seeded
     config = load_config(config_path)
     store = open_store(config)
-    before = store.list()
+    before = store.listing()
     run = compute_run_plan(config, before, NOW)
     assert len(before.snapshots) > 900 and [s.snapshot.id for s in before.incomplete] == [partial_id]
     keep, forget = run.kept_ids(), {s.snapshot.id for s in run.to_forget()}
@@ -95,7 +95,7 @@ def test_prune_converges_to_the_plan_and_leaves_the_rest_alone(
     assert refused.exit_code == 4, refused.output
     doc = json.loads(refused.stdout)
     assert not doc["ok"] and {r["rule"] for r in doc["refusals"]} == {"max_delete_fraction"}
-    assert doc["deleted"] == [] and len(store.list().snapshots) == len(before.snapshots)
+    assert doc["deleted"] == [] and len(store.listing().snapshots) == len(before.snapshots)
 
     metrics = tmp_path / "backupctl.prom"
     done = prune(config_path, "--json", "--force", "--reason", "first prune of the migrated bucket",
@@ -106,7 +106,7 @@ def test_prune_converges_to_the_plan_and_leaves_the_rest_alone(
     assert doc["unknown"] == sorted(UNKNOWN) and doc["incomplete"] == [partial_id]
     assert doc["failed"] == {} and doc["bytes_freed"] > 0 and doc["forced"]
 
-    after = store.list()
+    after = store.listing()
     assert {s.snapshot.id for s in after.snapshots} == keep
     assert [s.snapshot.id for s in after.incomplete] == [partial_id]
     assert sorted(after.unknown) == sorted(UNKNOWN)

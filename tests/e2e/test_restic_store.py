@@ -121,7 +121,7 @@ def _raw_listing(location: str) -> list[dict[str, object]]:
 
 
 def test_list_parses_real_output(local_repo: Repo) -> None:
-    listing = _store("restic:" + local_repo.location).list()
+    listing = _store("restic:" + local_repo.location).listing()
     by_id = {s.snapshot.id: s.snapshot for s in listing.snapshots}
     assert sorted(by_id) == sorted(local_repo.ids)
     assert all(s.manifest is None and s.status == "complete" for s in listing.snapshots)
@@ -150,7 +150,7 @@ def test_list_truncates_nanoseconds_to_microseconds(local_repo: Repo) -> None:
 
 def test_group_by_follows_config(local_repo: Repo) -> None:
     store = _store("restic:" + local_repo.location, restic_group_by="host,tags")
-    groups = {s.snapshot.id: s.snapshot.group for s in store.list().snapshots}
+    groups = {s.snapshot.id: s.snapshot.group for s in store.listing().snapshots}
     assert groups[local_repo.ids[3]] == "host=db1 tags=app,db"
     assert groups[local_repo.ids[4]] == "host=db1 tags="
     with pytest.raises(ConfigError, match="restic_group_by: unknown field"):
@@ -187,7 +187,7 @@ def test_malformed_snapshots_output_names_repository_and_problem(
 ) -> None:
     store = _store("restic:/srv/restic-repo", restic_binary=_fake_restic(tmp_path, stdout))
     with pytest.raises(StoreError) as err:
-        store.list()
+        store.listing()
     assert "restic repository /srv/restic-repo" in str(err.value)
     assert problem in str(err.value)
 
@@ -195,7 +195,7 @@ def test_malformed_snapshots_output_names_repository_and_problem(
 def test_fake_output_that_is_fine_parses(restic_session: None, tmp_path: Path) -> None:
     raw = [GOOD, {**GOOD, "id": "b" * 64, "time": "2024-01-02T10:00:00.123456789Z", "tags": None}]
     store = _store("restic:/r", restic_binary=_fake_restic(tmp_path, json.dumps(raw)))
-    snaps = [s.snapshot for s in store.list().snapshots]
+    snaps = [s.snapshot for s in store.listing().snapshots]
     assert [s.time.isoformat() for s in snaps] == ["2024-01-01T10:00:00+01:00", "2024-01-02T10:00:00.123456+00:00"]
     assert snaps[1].tags == ()
 
@@ -203,13 +203,13 @@ def test_fake_output_that_is_fine_parses(restic_session: None, tmp_path: Path) -
 def test_unknown_restic_failure_quotes_restic(restic_session: None, tmp_path: Path) -> None:
     store = _store("restic:/r", restic_binary=_fake_restic(tmp_path, "", "Fatal: the moon is in the way\n", 7))
     with pytest.raises(StoreError, match=r"could not list snapshots: .* exited 7: Fatal: the moon is in the way"):
-        store.list()
+        store.listing()
 
 
 def test_missing_restic_binary_says_how_to_install(restic_session: None, tmp_path: Path) -> None:
     store = _store("restic:/r", restic_binary=str(tmp_path / "restic"))
     with pytest.raises(StoreError, match="apt-get install restic"):
-        store.list()
+        store.listing()
 
 
 def test_prune_failure_keeps_the_report(restic_session: None, tmp_path: Path) -> None:
@@ -238,17 +238,17 @@ def test_password_from_file_and_from_named_variable(local_repo: Repo, tmp_path: 
     pw_file = tmp_path / "pw"
     pw_file.write_text(PASSWORD + "\n")
     url = "restic:" + local_repo.location
-    assert len(_store(url, restic_password_file=str(pw_file)).list().snapshots) == len(local_repo.ids)
+    assert len(_store(url, restic_password_file=str(pw_file)).listing().snapshots) == len(local_repo.ids)
     monkeypatch.setenv("MY_RESTIC_PW", PASSWORD)
     monkeypatch.setenv("RESTIC_PASSWORD_FILE", str(tmp_path / "wrong-file"))  # must not win over the config
-    assert len(_store(url, restic_password_env="MY_RESTIC_PW").list().snapshots) == len(local_repo.ids)
+    assert len(_store(url, restic_password_env="MY_RESTIC_PW").listing().snapshots) == len(local_repo.ids)
 
 
 def test_wrong_password_is_a_clear_error(local_repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BAD_PW", "nope")
     store = _store("restic:" + local_repo.location, restic_password_env="BAD_PW")
     with pytest.raises(StoreError) as err:
-        store.list()
+        store.listing()
     assert f"restic repository {local_repo.location}: wrong password" in str(err.value)
     assert "nope" not in str(err.value)
 
@@ -256,12 +256,12 @@ def test_wrong_password_is_a_clear_error(local_repo: Repo, monkeypatch: pytest.M
 def test_missing_password_settings_are_config_errors(restic_session: None, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match=r"restic_password_file: .* does not exist"):
-        _store("restic:/r", restic_password_file=str(tmp_path / "absent")).list()
+        _store("restic:/r", restic_password_file=str(tmp_path / "absent")).listing()
     with pytest.raises(ConfigError, match="restic_password_env: the environment variable UNSET_PW is not set"):
-        _store("restic:/r", restic_password_env="UNSET_PW").list()
+        _store("restic:/r", restic_password_env="UNSET_PW").listing()
     monkeypatch.delenv("RESTIC_PASSWORD")
     with pytest.raises(ConfigError, match="no restic password"):
-        _store("restic:/r").list()
+        _store("restic:/r").listing()
 
 
 # ---------------------------------------------------------------------- missing or unreachable repositories
@@ -269,7 +269,7 @@ def test_missing_password_settings_are_config_errors(restic_session: None, tmp_p
 
 def test_missing_local_repository(restic_session: None, tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"no restic repository there .*restic -r .* init"):
-        _store(f"restic:{tmp_path}/nothing").list()
+        _store(f"restic:{tmp_path}/nothing").listing()
 
 
 def test_unreachable_s3_endpoint(restic_session: None) -> None:
@@ -279,13 +279,13 @@ def test_unreachable_s3_endpoint(restic_session: None) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with pytest.raises(StoreError, match=r"cannot reach the storage endpoint.*connection refused"):
-        _store(f"restic:s3:http://127.0.0.1:{port}/bucket/repo").list()
+        _store(f"restic:s3:http://127.0.0.1:{port}/bucket/repo").listing()
 
 
 def test_s3_bucket_without_repository(s3_repo: Repo, s3_client, bucket: str) -> None:  # type: ignore[no-untyped-def]
     endpoint = s3_repo.location.split("s3:", 1)[1].rsplit("/", 2)[0]
     with pytest.raises(StoreError, match="no restic repository there"):
-        _store(f"restic:s3:{endpoint}/{bucket}/repo").list()
+        _store(f"restic:s3:{endpoint}/{bucket}/repo").listing()
 
 
 # ---------------------------------------------------------------------- forget + prune
@@ -335,7 +335,7 @@ def dataclass_replace_id(snapshot: Snapshot, new_id: str) -> Snapshot:
 
 def test_s3_repository_list_forget_prune_check_restore(s3_repo: Repo, tmp_path: Path) -> None:
     store = _store("restic:" + s3_repo.location)
-    listed = store.list().snapshots
+    listed = store.listing().snapshots
     assert sorted(s.snapshot.id for s in listed) == sorted(s3_repo.ids)
     assert {s.snapshot.time.isoformat() for s in listed} == {f"2024-03-0{d}T02:00:00+01:00" for d in (1, 2, 3)}
     oldest_two = sorted(listed, key=lambda s: s.snapshot.time)[:2]

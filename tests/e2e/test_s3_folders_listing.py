@@ -47,8 +47,8 @@ def test_folders_listing_finds_the_same_snapshots_as_a_full_listing_with_far_few
     put(s3_client, bucket, "app/20261110T000000Z/db.sql.gz")  # upload in progress: no manifest
     put(s3_client, bucket, "app/20261111T000000Z/manifest.json", b"{not json")
     put(s3_client, bucket, "_backupctl/lock.json", b"{}")
-    full = S3Store(make_config(bucket, s3_endpoint, "objects")).list()
-    folders = S3Store(make_config(bucket, s3_endpoint, "folders")).list()
+    full = S3Store(make_config(bucket, s3_endpoint, "objects")).listing()
+    folders = S3Store(make_config(bucket, s3_endpoint, "folders")).listing()
 
     assert [s.snapshot.id for s in folders.snapshots] == sorted(s.id for s in seeded)
     assert [(s.snapshot, s.manifest, s.size, s.manifest_sha256) for s in folders.snapshots] == \
@@ -72,7 +72,7 @@ def test_unknown_keys_and_folders_beside_snapshot_folders_are_reported_and_never
     for key in strays:
         put(s3_client, bucket, key)
     store = S3Store(make_config(bucket, s3_endpoint, "folders"))
-    listing = store.list()
+    listing = store.listing()
     assert listing.unknown == ["README.txt", "app/20261399T000000Z/", "app/notes.txt", "app/x/", "other/"]
     assert [s.snapshot.id for s in listing.snapshots] == ["app/20261101T000000Z"]
     report = store.delete(listing.snapshots)
@@ -88,7 +88,7 @@ def test_delete_takes_the_manifests_keys_and_leaves_keys_it_never_saw_reported_n
     ids = [write_snapshot(writer, "app", t, {f"obj-{j}": b"y" * j for j in range(4)}) for t in times]
     put(s3_client, bucket, f"{ids[0]}/not-in-manifest.bin")
     store = S3Store(make_config(bucket, s3_endpoint, "folders"))
-    listing = store.list()
+    listing = store.listing()
     batches: list[list[str]] = []
     store.client.meta.events.register(
         "before-parameter-build.s3.DeleteObjects",
@@ -103,7 +103,7 @@ def test_delete_takes_the_manifests_keys_and_leaves_keys_it_never_saw_reported_n
     assert all_keys(s3_client, bucket, "bk/app/") == {
         f"bk/{ids[0]}/not-in-manifest.bin", *(f"bk/{ids[2]}/{k}" for k in ("manifest.json", "obj-0", "obj-1",
                                                                             "obj-2", "obj-3"))}
-    again = store.list()
+    again = store.listing()
     assert [s.snapshot.id for s in again.snapshots] == [ids[2]]
     assert [s.snapshot.id for s in again.incomplete] == [ids[0]]
     assert "never deleted" in (again.incomplete[0].problem or "")
@@ -121,7 +121,7 @@ def test_an_interrupted_deletion_is_found_through_its_journal_and_finished(
     journal = f"{JOURNAL_PREFIX}20261102T000000Z-dead.json"
     put(s3_client, bucket, journal, encode_journal([sid], journal, datetime(2026, 11, 2, tzinfo=UTC)))
     store = S3Store(make_config(bucket, s3_endpoint, "folders"))
-    listing = store.list()
+    listing = store.listing()
     assert [s.snapshot.id for s in listing.incomplete] == [sid]
     assert "deletion interrupted" in (listing.incomplete[0].problem or "")
 
@@ -140,7 +140,7 @@ def test_a_template_with_group_and_time_in_one_level_shares_one_listing(
     ids = [write_snapshot(writer, g, datetime(2026, 11, 1, h, tzinfo=UTC), {"a": b"1"}, template=template)
            for g in ("app", "server") for h in (1, 2)]
     put(s3_client, bucket, "backups/20261101T010000Z-other/manifest.json")
-    listing = S3Store(make_config(bucket, s3_endpoint, "folders", template)).list()
+    listing = S3Store(make_config(bucket, s3_endpoint, "folders", template)).listing()
     assert sorted(s.snapshot.id for s in listing.snapshots) == sorted(ids)
     assert listing.unknown == ["backups/20261101T010000Z-other/"]
     assert listing.requests["ListObjectsV2"] == 2
@@ -158,6 +158,6 @@ def test_manifests_with_unexpected_content_still_make_incomplete_snapshots(
 ) -> None:
     doc = {"version": 1, "group": "server", "time": "2026-11-01T00:00:00+00:00", "objects": []}
     put(s3_client, bucket, "app/20261101T000000Z/manifest.json", json.dumps(doc).encode())
-    listing = S3Store(make_config(bucket, s3_endpoint, "folders")).list()
+    listing = S3Store(make_config(bucket, s3_endpoint, "folders")).listing()
     assert listing.snapshots == []
     assert "does not match the key's group" in (listing.incomplete[0].problem or "")

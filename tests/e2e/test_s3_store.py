@@ -68,7 +68,7 @@ def test_listing_classifies_unknown_incomplete_and_bad_manifests_and_delete_leav
     put("app/20261113T000000Z/manifest.json", json.dumps(escape).encode())
     put("_backupctl/lock.json", b"{}")
 
-    listing = store.list()
+    listing = store.listing()
     assert [s.snapshot.id for s in listing.snapshots] == sorted(s.id for s in seeded)
     assert listing.unknown == ["README.txt", "app/20261399T000000Z/db.sql.gz", "other/20261101T000000Z/manifest.json"]
     problems = {s.snapshot.id: s.problem or "" for s in listing.incomplete}
@@ -95,7 +95,7 @@ def test_every_manifest_is_deleted_before_any_data_and_a_rerun_finishes_an_inter
     store: S3Store, s3_client: Any, bucket: str,
 ) -> None:
     seeded = seed_small(s3_client, bucket)  # 5 app snapshots + 1 server
-    snaps = store.list().snapshots
+    snaps = store.listing().snapshots
     batches: list[list[str]] = []
 
     def record(params: dict[str, Any], **_: Any) -> None:
@@ -111,7 +111,7 @@ def test_every_manifest_is_deleted_before_any_data_and_a_rerun_finishes_an_inter
     assert sorted(batches[0]) == sorted(f"bk/{s.id}/manifest.json" for s in seeded)  # one batch, first
     assert batches[1] and not any(k.endswith("/manifest.json") for k in batches[1])
 
-    listing = store.list()
+    listing = store.listing()
     assert listing.snapshots == []
     assert sorted(s.snapshot.id for s in listing.incomplete) == sorted(s.id for s in seeded)
     assert all("deletion interrupted" in (s.problem or "") for s in listing.incomplete)
@@ -154,7 +154,7 @@ def test_n_snapshots_of_m_objects_take_the_fewest_manifest_first_delete_objects_
         objects.update({folder + name: b"" for name in names})
         objects[folder + "manifest.json"] = _manifest("app", t, names)
     _backend_put(bucket, objects)
-    listing = store.list()
+    listing = store.listing()
     assert len(listing.snapshots) == n
     events: list[tuple[str, int]] = []  # ("sent" | "answered", batch number), in the order they happened
     batches: list[list[str]] = []
@@ -198,7 +198,7 @@ def test_the_last_manifest_batch_carries_data_of_earlier_batches_and_a_manifest_
     writer = S3Writer(s3_client, bucket, "bk")
     ids = [write_snapshot(writer, "app", datetime(2026, 11, 1, i, tzinfo=UTC), {f"d{j}": b"x" for j in range(3)})
            for i in range(6)]
-    listing = store.list()
+    listing = store.listing()
     refused = f"bk/{ids[5]}/manifest.json"  # its manifest goes in the shared (second) batch
     batches: list[list[str]] = []
 
@@ -224,7 +224,7 @@ def test_the_last_manifest_batch_carries_data_of_earlier_batches_and_a_manifest_
     assert not any(k.startswith(f"bk/{ids[5]}/") for b in batches[2:] for k in b)
     assert report.deleted == ids[:5] and "InternalError" in report.failed[ids[5]]
     assert all_keys(s3_client, bucket, "bk/app/") == {f"bk/{ids[5]}/{k}" for k in ("manifest.json", "d0", "d1", "d2")}
-    assert store.delete(store.list().snapshots).deleted == [ids[5]]  # the next prune deletes it (and the journal)
+    assert store.delete(store.listing().snapshots).deleted == [ids[5]]  # the next prune deletes it (and the journal)
     assert all_keys(s3_client, bucket) == set()
 
 
@@ -236,7 +236,7 @@ def test_a_folder_with_objects_its_manifest_does_not_name_is_listed_and_emptied_
     sizes: list[int] = []
     store.client.meta.events.register(
         "before-parameter-build.s3.DeleteObjects", lambda params, **_: sizes.append(len(params["Delete"]["Objects"])))
-    [snap] = store.list().snapshots
+    [snap] = store.listing().snapshots
     report = store.delete([snap])
     assert report.deleted == ["app/20261101T010000Z"]
     assert sizes == [1, 1000, 1000, 499]  # the manifest alone, then the data the listing found
@@ -250,7 +250,7 @@ def test_per_key_errors_fail_the_snapshot_with_the_s3_code_and_a_rerun_finishes(
     store: S3Store, s3_client: Any, bucket: str,
 ) -> None:
     seed_small(s3_client, bucket, days=0)
-    [snap] = store.list().snapshots
+    [snap] = store.listing().snapshots
     victim = f"bk/{snap.snapshot.id}/db.sql.gz"
 
     def spare(params: dict[str, Any], **_: Any) -> None:  # the server "fails" to delete the victim
@@ -266,7 +266,7 @@ def test_per_key_errors_fail_the_snapshot_with_the_s3_code_and_a_rerun_finishes(
     assert victim in report.failed[snap.snapshot.id]
     store.client.meta.events.unregister("after-call.s3.DeleteObjects", inject)
     store.client.meta.events.unregister("before-parameter-build.s3.DeleteObjects", spare)
-    listing = store.list()
+    listing = store.listing()
     assert "deletion interrupted" in (listing.incomplete[0].problem or "")
     assert store.delete(listing.incomplete).deleted == [snap.snapshot.id]
     assert all_keys(s3_client, bucket) == set()
@@ -279,7 +279,7 @@ def test_versioned_bucket(s3_endpoint: str, s3_client: Any, bucket: str, delete_
     seeded = seed_small(s3_client, bucket, days=0)
     sid = seeded[0].id
     s3_client.put_object(Bucket=bucket, Key=f"bk/{sid}/db.sql.gz", Body=b"second version")
-    report = store.delete(store.list().snapshots)
+    report = store.delete(store.listing().snapshots)
     assert report.deleted == [sid]
     versions = s3_client.list_object_versions(Bucket=bucket, Prefix=f"bk/{sid}/")
     if delete_versions:
@@ -311,7 +311,7 @@ def test_object_lock_holds_are_reported_and_never_fought(s3_endpoint: str, s3_cl
                    "server", held_manifest, {"a": b"2"})
     write_snapshot(Locking({"ObjectLockLegalHoldStatus": "ON"}, only="/a"), "server", held_data, {"a": b"3"})
 
-    listing = store.list()
+    listing = store.listing()
     status = {s.snapshot.id: (s.status, s.problem) for s in listing.snapshots}
     assert status["server/20261102T020000Z"][0] == "held"
     assert "held until" in (status["server/20261102T020000Z"][1] or "")
@@ -335,7 +335,7 @@ def test_a_manifest_refused_with_access_denied_keeps_its_data_while_the_rest_of_
     writer = S3Writer(s3_client, bucket, "bk")
     ids = [write_snapshot(writer, "server", datetime(2026, 11, d, 2, tzinfo=UTC), {"a": b"1", "b": b"2"})
            for d in (1, 2, 3)]
-    listing = store.list()
+    listing = store.listing()
     assert [s.status for s in listing.snapshots] == ["complete"] * 3
     victim = f"bk/{ids[1]}/manifest.json"  # e.g. a bucket policy denying the delete; only the answer tells
     batches: list[list[str]] = []
@@ -362,7 +362,7 @@ def test_a_manifest_refused_with_access_denied_keeps_its_data_while_the_rest_of_
         assert report.failed[ids[1]] == f"S3 AccessDenied on {victim}: Access Denied" and not report.held
     store.client.meta.events.unregister("after-call.s3.DeleteObjects", answer)
     store.client.meta.events.unregister("before-parameter-build.s3.DeleteObjects", deny)
-    again = store.list()
+    again = store.listing()
     assert [s.snapshot.id for s in again.snapshots] == [ids[1]]  # whole again, nothing half-deleted
     assert store.delete(again.snapshots).deleted == [ids[1]]
     assert all_keys(s3_client, bucket, "bk/server/") == set()
@@ -382,7 +382,7 @@ def test_content_md5_header_on_delete_objects(monkeypatch: pytest.MonkeyPatch, c
         headers: list[dict[str, str]] = []
         store.client.meta.events.register(
             "before-send.s3.DeleteObjects", lambda request, **_: headers.append(dict(request.headers)))
-        assert store.delete(store.list().snapshots).deleted == ["app/20261101T000000Z"]
+        assert store.delete(store.listing().snapshots).deleted == ["app/20261101T000000Z"]
     assert len(headers) == 2  # the manifests, then the data
     assert all(("Content-MD5" in h) is content_md5 for h in headers)
 
@@ -396,7 +396,7 @@ def test_integrity_check_names_flipped_and_missing_objects(store: S3Store, s3_cl
     s3_client.put_object(Bucket=bucket, Key=key_a, Body=bytes(data))
     missing = f"bk/{b.id}/{next(iter(b.objects))}"
     s3_client.delete_object(Bucket=bucket, Key=missing)
-    problems = store.check_integrity(store.list().snapshots)
+    problems = store.check_integrity(store.listing().snapshots)
     found = {(p.snapshot_id, p.key): p.problem for p in problems}
     assert set(found) == {(a.id, key_a), (b.id, missing)}
     assert "sha256 mismatch" in found[(a.id, key_a)] and found[(b.id, missing)] == "missing"
@@ -425,7 +425,7 @@ def test_custom_key_template_and_seed_speed(s3_endpoint: str, s3_client: Any, bu
     elapsed = time.monotonic() - started
     assert len(seeded) == 30 * 4 + 1 + 30 - 2  # 4 a day + the closing midnight, 30 dailies, two missed
     assert elapsed < 30
-    listing = store.list()
+    listing = store.listing()
     assert len(listing.snapshots) == len(seeded) and listing.unknown == [] and listing.incomplete == []
     ids = {s.snapshot.id for s in listing.snapshots}
     assert "app/20261102T050000Z" not in ids and "server/20261103T010000Z" not in ids
@@ -435,5 +435,5 @@ def test_custom_key_template_and_seed_speed(s3_endpoint: str, s3_client: Any, bu
 def test_blobs_live_beside_the_backups_and_are_not_unknown(store: S3Store, s3_client: Any, bucket: str) -> None:
     store.blobs().put("_backupctl/audit/0000000001.json", b"{}", if_absent=True)
     assert all_keys(s3_client, bucket) == {"bk/_backupctl/audit/0000000001.json"}
-    listing = store.list()
+    listing = store.listing()
     assert listing.unknown == [] and listing.snapshots == [] and listing.incomplete == []
