@@ -17,8 +17,9 @@ install: $(STAMP)  ## create .venv and install backupctl with its test tools
 demo: $(STAMP)  ## local S3 endpoint, SLA-shaped history, plan, prune, verify, proof, drill
 	$(BIN)/python -m backupctl.demo
 
-lint: $(STAMP)  ## ruff on everything, mypy (strict on retention/)
+lint: $(STAMP)  ## ruff (lint and format) on everything, mypy (strict on retention/)
 	$(BIN)/ruff check backupctl retention restore tests bench
+	$(BIN)/ruff format --check backupctl retention restore tests bench
 	$(BIN)/mypy retention restore backupctl
 
 test: lint  ## lint, type checks, then the whole test suite (unit, property, golden, e2e)

@@ -11,7 +11,17 @@ from backupctl import log
 from backupctl.errors import EXIT_USAGE, BackupctlError
 from backupctl.secrets import redact_text, redact_urls
 
-COMMAND_MODULES = ("init", "plan", "prune", "verify", "proof", "simulate", "drill", "audit", "unlock")
+COMMAND_MODULES = (
+    "init",
+    "plan",
+    "prune",
+    "verify",
+    "proof",
+    "simulate",
+    "drill",
+    "audit",
+    "unlock",
+)
 
 
 class _RedactedStream:
@@ -38,7 +48,9 @@ class _RedactedStream:
 
 
 def _redacted(stream: TextIO | None) -> Any:
-    return stream if stream is None or isinstance(stream, _RedactedStream) else _RedactedStream(stream)
+    return (
+        stream if stream is None or isinstance(stream, _RedactedStream) else _RedactedStream(stream)
+    )
 
 
 class _Group(click.Group):
@@ -72,9 +84,15 @@ class _Group(click.Group):
             sys.stdout, sys.stderr = saved
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-@click.option("--log-json/--log-console", default=None, help="Force JSON or console logs (default: console on a TTY).")
+@click.option(
+    "--log-json/--log-console",
+    default=None,
+    help="Force JSON or console logs (default: console on a TTY).",
+)
 @click.version_option(package_name="backupctl")
 def main(verbose: bool, log_json: bool | None) -> None:
     """backupctl: retention you can prove.
@@ -87,7 +105,6 @@ def main(verbose: bool, log_json: bool | None) -> None:
     4 a safety refusal.
     """
     log.configure(verbose=verbose, json_logs=log_json)
-
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -33,5 +33,7 @@ def parse_time(text: str, what: str) -> datetime:
             f"{what}: {text!r} is not an ISO 8601 time (expected e.g. 2026-11-23T10:00:00+01:00)"
         ) from None
     if t.tzinfo is None:
-        raise UsageError(f"{what}: {text!r} has no UTC offset (expected e.g. 2026-11-23T10:00:00+01:00 or …Z)")
+        raise UsageError(
+            f"{what}: {text!r} has no UTC offset (expected e.g. 2026-11-23T10:00:00+01:00 or …Z)"
+        )
     return t

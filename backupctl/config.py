@@ -17,11 +17,28 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from backupctl.errors import ConfigError
 from backupctl.stores import registry
-from retention import COUNT_RULES, PRESETS, WITHIN_RULES, Duration, DurationError, Policy, PolicyError
+from retention import (
+    COUNT_RULES,
+    PRESETS,
+    WITHIN_RULES,
+    Duration,
+    DurationError,
+    Policy,
+    PolicyError,
+)
 
 __all__ = [
-    "SCHEMA", "Config", "DrillConfig", "PolicyConfig", "SafetyConfig", "StoreConfig", "VerifyConfig",
-    "load_cli_config", "load_config", "parse_config", "resolve_config_path",
+    "SCHEMA",
+    "Config",
+    "DrillConfig",
+    "PolicyConfig",
+    "SafetyConfig",
+    "StoreConfig",
+    "VerifyConfig",
+    "load_cli_config",
+    "load_config",
+    "parse_config",
+    "resolve_config_path",
 ]
 
 
@@ -47,8 +64,10 @@ def _str(v: Any) -> str:
 
 def _listing(v: Any) -> str:
     if v not in ("objects", "folders"):
-        raise _Bad(f"expected 'objects' (list every key) or 'folders' (list snapshot folders, trust manifests), "
-                   f"got {v!r}")
+        raise _Bad(
+            f"expected 'objects' (list every key) or 'folders' (list snapshot folders, trust manifests), "
+            f"got {v!r}"
+        )
     return str(v)
 
 
@@ -73,7 +92,9 @@ def _fraction(v: Any) -> float:
     return float(v)
 
 
-_INT_MAX = 1_000_000  # workers, sample counts: far beyond any real setting, and every one fits a float
+_INT_MAX = (
+    1_000_000  # workers, sample counts: far beyond any real setting, and every one fits a float
+)
 
 
 def _positive_int(v: Any) -> int:
@@ -87,7 +108,9 @@ _FLOAT_MAX = 1.7976931348623157e308  # an int beyond it has no float (10**400 wa
 
 
 def _positive_number(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= _FLOAT_MAX:  # refuses nan, inf too
+    if (
+        isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= _FLOAT_MAX
+    ):  # refuses nan, inf too
         raise _Bad(f"expected a positive number, got {v!r:.40}")
     return float(v)
 
@@ -99,7 +122,9 @@ def _day_hours(v: Any) -> float:
 
 
 def _seconds(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= _FLOAT_MAX:  # refuses nan, inf too
+    if (
+        isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= _FLOAT_MAX
+    ):  # refuses nan, inf too
         raise _Bad(f"expected a number of seconds (0 or more), got {v!r:.40}")
     return float(v)
 
@@ -145,8 +170,12 @@ def _sample(v: Any) -> float:
 
 
 def _working_hours(v: Any) -> dict[str, str]:
-    if not isinstance(v, Mapping) or not all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()):
-        raise _Bad(f"expected a table such as {{ mon-thu = \"09:00-17:00\", fri = \"09:00-16:00\" }}, got {v!r}")
+    if not isinstance(v, Mapping) or not all(
+        isinstance(k, str) and isinstance(x, str) for k, x in v.items()
+    ):
+        raise _Bad(
+            f'expected a table such as {{ mon-thu = "09:00-17:00", fri = "09:00-16:00" }}, got {v!r}'
+        )
     return dict(v)
 
 
@@ -159,61 +188,111 @@ def _target(v: Any) -> str:
         amount = float(words[0])
     except ValueError:
         raise _Bad(f"expected a number first, e.g. '1 working day', got {v!r:.60}") from None
-    hours = amount * (8 if words[2].startswith("day") else 1)  # the exact bound is checked with working_day_hours
+    hours = amount * (
+        8 if words[2].startswith("day") else 1
+    )  # the exact bound is checked with working_day_hours
     if not 0 < hours <= 10_000:
-        raise _Bad(f"expected a positive target of at most 10000 working hours (1250 working days of 8 h), "
-                   f"got {v!r:.60}")
+        raise _Bad(
+            f"expected a positive target of at most 10000 working hours (1250 working days of 8 h), "
+            f"got {v!r:.60}"
+        )
     return text
 
 
 _POLICY_RULE_HELP = "restic-style keep rule"
 SCHEMA: dict[str, dict[str, Key]] = {
     "": {
-        "timezone": Key(_timezone, ZoneInfo("Europe/Amsterdam"),
-                        "IANA zone for schedules, calendar buckets of UTC-keyed stores and working hours"),
+        "timezone": Key(
+            _timezone,
+            ZoneInfo("Europe/Amsterdam"),
+            "IANA zone for schedules, calendar buckets of UTC-keyed stores and working hours",
+        ),
     },
     "store": {
         "url": Key(_store_url, None, registry.expected_urls(), required=True),
-        "endpoint_url": Key(_str, None, "S3-compatible endpoint (MinIO, moto, Ceph …); AWS when absent"),
+        "endpoint_url": Key(
+            _str, None, "S3-compatible endpoint (MinIO, moto, Ceph …); AWS when absent"
+        ),
         "region": Key(_str, None, "S3 region (default from the AWS environment, else us-east-1)"),
         "profile": Key(_str, None, "AWS shared-credentials profile"),
-        "key_template": Key(_str, "{group}/{time}/",
-                            "S3/file layout of a snapshot's folder; {group} and {time} (YYYYMMDDTHHMMSSZ)"),
-        "listing": Key(_listing, "objects",
-                       "S3: 'objects' lists every key (full inventory); 'folders' lists snapshot folders only "
-                       "and takes their contents from the manifests (far fewer requests on big stores)"),
-        "content_md5": Key(_bool, False, "send Content-MD5 on DeleteObjects (stores that require it)"),
-        "delete_versions": Key(_bool, True, "in versioned buckets, delete every version, not just add markers"),
+        "key_template": Key(
+            _str,
+            "{group}/{time}/",
+            "S3/file layout of a snapshot's folder; {group} and {time} (YYYYMMDDTHHMMSSZ)",
+        ),
+        "listing": Key(
+            _listing,
+            "objects",
+            "S3: 'objects' lists every key (full inventory); 'folders' lists snapshot folders only "
+            "and takes their contents from the manifests (far fewer requests on big stores)",
+        ),
+        "content_md5": Key(
+            _bool, False, "send Content-MD5 on DeleteObjects (stores that require it)"
+        ),
+        "delete_versions": Key(
+            _bool, True, "in versioned buckets, delete every version, not just add markers"
+        ),
         "restic_password_file": Key(_str, None, "restic: file with the repository password"),
         "restic_password_env": Key(_str, None, "restic: environment variable holding the password"),
         "restic_binary": Key(_str, "restic", "restic: the binary to run"),
-        "restic_lock_wait": Key(_seconds, 0.0, "restic: seconds to keep retrying forget/prune while another "
-                                               "restic process (a backup) holds the repository lock"),
+        "restic_lock_wait": Key(
+            _seconds,
+            0.0,
+            "restic: seconds to keep retrying forget/prune while another "
+            "restic process (a backup) holds the repository lock",
+        ),
         "restic_group_by": Key(_str, "host,paths", "restic: grouping, as restic forget --group-by"),
     },
     "safety": {
-        "max_delete_fraction": Key(_fraction, 0.5, "refuse a run deleting more than this share of a group"),
-        "stale_after": Key(_duration, Duration(days=2),
-                           "refuse when a group's newest snapshot is older than this (backups stopped)"),
-        "clock_skew": Key(_duration, Duration(hours=1), "refuse snapshots dated further than this in the future"),
-        "lock_ttl": Key(_duration, Duration(hours=6), "how long a prune lock is valid before it counts as stale"),
+        "max_delete_fraction": Key(
+            _fraction, 0.5, "refuse a run deleting more than this share of a group"
+        ),
+        "stale_after": Key(
+            _duration,
+            Duration(days=2),
+            "refuse when a group's newest snapshot is older than this (backups stopped)",
+        ),
+        "clock_skew": Key(
+            _duration, Duration(hours=1), "refuse snapshots dated further than this in the future"
+        ),
+        "lock_ttl": Key(
+            _duration, Duration(hours=6), "how long a prune lock is valid before it counts as stale"
+        ),
     },
     "verify": {
-        "integrity_sample": Key(_sample, 5.0, "snapshots checked per run: a count (5) or a share ('10%')"),
-        "over_retention_grace": Key(_duration, Duration(days=1), "how long past its time a snapshot may linger"),
+        "integrity_sample": Key(
+            _sample, 5.0, "snapshots checked per run: a count (5) or a share ('10%')"
+        ),
+        "over_retention_grace": Key(
+            _duration, Duration(days=1), "how long past its time a snapshot may linger"
+        ),
     },
     "audit": {
-        "url": Key(_store_url, None,
-                   "where the audit log lives (default: beside the backups, <prefix>/_backupctl/audit/)"),
+        "url": Key(
+            _store_url,
+            None,
+            "where the audit log lives (default: beside the backups, <prefix>/_backupctl/audit/)",
+        ),
     },
     "drill": {
-        "target": Key(_target, "1 working day", "the restore promise: '1 working day', '4 working hours'"),
-        "working_hours": Key(_working_hours, {"mon-thu": "09:00-17:00", "fri": "09:00-16:00"},
-                             "opening hours per weekday; other days are closed"),
+        "target": Key(
+            _target, "1 working day", "the restore promise: '1 working day', '4 working hours'"
+        ),
+        "working_hours": Key(
+            _working_hours,
+            {"mon-thu": "09:00-17:00", "fri": "09:00-16:00"},
+            "opening hours per weekday; other days are closed",
+        ),
         "holidays": Key(_str, "NL", "country code for public holidays (python-holidays)"),
         "working_day_hours": Key(_day_hours, 8.0, "length of one working day in hours"),
-        "live_check": Key(_str, None, "command that exits 0 once the restored system is usable ({dir} = restore dir)"),
-        "live_check_timeout": Key(_positive_number, 600.0, "seconds to wait for the live check to pass"),
+        "live_check": Key(
+            _str,
+            None,
+            "command that exits 0 once the restored system is usable ({dir} = restore dir)",
+        ),
+        "live_check_timeout": Key(
+            _positive_number, 600.0, "seconds to wait for the live check to pass"
+        ),
         "live_check_interval": Key(_positive_number, 2.0, "seconds between live check attempts"),
         "scratch_dir": Key(_str, None, "where restores go (default: a temporary directory)"),
         "workers": Key(_positive_int, 4, "parallel downloads during a restore"),
@@ -221,13 +300,19 @@ SCHEMA: dict[str, dict[str, Key]] = {
 }
 POLICY_SCHEMA: dict[str, Key] = {
     "name": Key(_str, None, "policy name, shown in plans and proofs", required=True),
-    "group": Key(_str, None, "the store's group (S3 prefix part) this policy governs; default: name"),
+    "group": Key(
+        _str, None, "the store's group (S3 prefix part) this policy governs; default: name"
+    ),
     "preset": Key(_str, None, "start from a named preset: " + ", ".join(PRESETS)),
     "schedule": Key(_schedule, None, "cron expression: when backups are expected (in `timezone`)"),
-    "tolerance": Key(_duration, None, "how late a backup may be and still count (default: until the next one)"),
+    "tolerance": Key(
+        _duration, None, "how late a backup may be and still count (default: until the next one)"
+    ),
     **{name: Key(lambda v: v, None, _POLICY_RULE_HELP) for name in (*COUNT_RULES, *WITHIN_RULES)},
     "keep_tag": Key(lambda v: v, None, "keep snapshots carrying all tags of any listed 'a,b' list"),
-    "keep_oldest": Key(lambda v: v, None, "restic 0.16: also keep the oldest while a count is left"),
+    "keep_oldest": Key(
+        lambda v: v, None, "restic 0.16: also keep the oldest while a count is left"
+    ),
 }
 
 
@@ -271,7 +356,9 @@ class VerifyConfig:
 @dataclass(frozen=True)
 class DrillConfig:
     target: str = "1 working day"
-    working_hours: dict[str, str] = field(default_factory=lambda: {"mon-thu": "09:00-17:00", "fri": "09:00-16:00"})
+    working_hours: dict[str, str] = field(
+        default_factory=lambda: {"mon-thu": "09:00-17:00", "fri": "09:00-16:00"}
+    )
     holidays: str = "NL"
     working_day_hours: float = 8.0
     live_check: str | None = None
@@ -321,8 +408,13 @@ def resolve_config_path(path: str | None) -> Path:
     """
     chosen = Path(path or os.environ.get("BACKUPCTL_CONFIG") or DEFAULT_CONFIG)
     if not chosen.exists():
-        raise ConfigError(str(chosen), [f"config file not found: {chosen} "
-                                        "(`backupctl init` writes a commented starter config)"])
+        raise ConfigError(
+            str(chosen),
+            [
+                f"config file not found: {chosen} "
+                "(`backupctl init` writes a commented starter config)"
+            ],
+        )
     return chosen
 
 
@@ -344,7 +436,11 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(str(p), [f"cannot read the config file: {exc.strerror or exc}"]) from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, ValueError) as exc:  # ValueError: an int of 4301+ digits
+    except (
+        tomllib.TOMLDecodeError,
+        UnicodeDecodeError,
+        ValueError,
+    ) as exc:  # ValueError: an int of 4301+ digits
         raise ConfigError(str(p), [f"not valid TOML: {exc}"]) from None
     return parse_config(data, path=str(p), sha256=hashlib.sha256(raw).hexdigest())
 
@@ -360,9 +456,15 @@ def parse_config(data: Mapping[str, Any], *, path: str = "<config>", sha256: str
             table = {}
         sections[section] = _section(table, keys, section, problems)
     known = {s for s in SCHEMA if s} | {"policy"} | set(SCHEMA[""])
-    problems += [f"{k}: unknown key (expected one of: {', '.join(sorted(known))})" for k in data if k not in known]
+    problems += [
+        f"{k}: unknown key (expected one of: {', '.join(sorted(known))})"
+        for k in data
+        if k not in known
+    ]
     if "store" not in data:
-        problems.append(f"[store]: missing (expected a table with url = {registry.expected_urls()})")
+        problems.append(
+            f"[store]: missing (expected a table with url = {registry.expected_urls()})"
+        )
     policies = _policies(data.get("policy", []), problems)
     problems += _layout_problems(sections["store"], policies)
     if problems:
@@ -389,10 +491,15 @@ def _layout_problems(store: Mapping[str, Any], policies: list[PolicyConfig]) -> 
     from backupctl.stores.layout import layout_problems  # lazy: it imports retention
 
     template = store.get("key_template", "{group}/{time}/")
-    return [f"store.key_template / policy group: {p}" for p in layout_problems(template, [p.group for p in policies])]
+    return [
+        f"store.key_template / policy group: {p}"
+        for p in layout_problems(template, [p.group for p in policies])
+    ]
 
 
-def _section(table: Mapping[str, Any], keys: dict[str, Key], section: str, problems: list[str]) -> dict[str, Any]:
+def _section(
+    table: Mapping[str, Any], keys: dict[str, Key], section: str, problems: list[str]
+) -> dict[str, Any]:
     prefix = f"{section}." if section else ""
     out: dict[str, Any] = {}
     for name, key in keys.items():
@@ -407,7 +514,9 @@ def _section(table: Mapping[str, Any], keys: dict[str, Key], section: str, probl
             out[name] = key.default
     if section:
         unknown = [k for k in table if k not in keys]
-        problems += [f"{prefix}{k}: unknown key (expected one of: {', '.join(keys)})" for k in unknown]
+        problems += [
+            f"{prefix}{k}: unknown key (expected one of: {', '.join(keys)})" for k in unknown
+        ]
     return out
 
 
@@ -428,11 +537,15 @@ def _policies(raw: Any, problems: list[str]) -> list[PolicyConfig]:
             continue
         if pc.group in seen_groups:
             owner = seen_groups[pc.group]
-            problems.append(f"{where}.group: group {pc.group!r} is already governed by policy {owner!r}")
+            problems.append(
+                f"{where}.group: group {pc.group!r} is already governed by policy {owner!r}"
+            )
         seen_groups[pc.group] = pc.name
         out.append(pc)
     if not raw:
-        problems.append("[[policy]]: no policy given (expected at least one [[policy]] with a name and keep_* rules)")
+        problems.append(
+            "[[policy]]: no policy given (expected at least one [[policy]] with a name and keep_* rules)"
+        )
     return out
 
 
@@ -447,11 +560,16 @@ def _policy(table: Mapping[str, Any], where: str, problems: list[str]) -> Policy
                 problems.append(f"{where}.{name}: {exc}")
         elif key.required:
             problems.append(f"{where}.{name}: missing ({key.help})")
-    problems += [f"{where}.{k}: unknown key (expected one of: {', '.join(POLICY_SCHEMA)})"
-                 for k in table if k not in POLICY_SCHEMA]
+    problems += [
+        f"{where}.{k}: unknown key (expected one of: {', '.join(POLICY_SCHEMA)})"
+        for k in table
+        if k not in POLICY_SCHEMA
+    ]
     preset = values.get("preset")
     if preset is not None and preset not in PRESETS:
-        problems.append(f"{where}.preset: unknown preset {preset!r} (expected one of: {', '.join(PRESETS)})")
+        problems.append(
+            f"{where}.preset: unknown preset {preset!r} (expected one of: {', '.join(PRESETS)})"
+        )
     try:
         policy = Policy.from_mapping(table, where=where)
     except PolicyError as exc:
@@ -460,13 +578,19 @@ def _policy(table: Mapping[str, Any], where: str, problems: list[str]) -> Policy
     if preset in PRESETS and not _has_rules(table):
         policy = PRESETS[preset]
     elif policy.is_empty():
-        problems.append(f"{where}: no keep_* rule and no preset (an empty policy is refused; "
-                        "set e.g. keep_within = \"2m\" or preset = \"sla-app\")")
+        problems.append(
+            f"{where}: no keep_* rule and no preset (an empty policy is refused; "
+            'set e.g. keep_within = "2m" or preset = "sla-app")'
+        )
     if len(problems) > before or "name" not in values:
         return None
     return PolicyConfig(
-        name=values["name"], group=values.get("group", values["name"]), policy=policy,
-        schedule=values.get("schedule"), tolerance=values.get("tolerance"), preset=preset,
+        name=values["name"],
+        group=values.get("group", values["name"]),
+        policy=policy,
+        schedule=values.get("schedule"),
+        tolerance=values.get("tolerance"),
+        preset=preset,
     )
 
 

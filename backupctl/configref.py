@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from backupctl.config import POLICY_SCHEMA, SCHEMA, Key
 from retention import Duration
 
-STARTER = '''\
+STARTER = """\
 # backupctl configuration — written by `backupctl init`.
 # Every key is documented in README.md ("Config reference"); `backupctl plan` shows what
 # this config would do without changing anything.
@@ -63,7 +63,7 @@ holidays = "NL"
 working_day_hours = 8
 {live_check_line}
 live_check_timeout = {live_check_timeout}
-'''
+"""
 
 
 def starter_config(
@@ -82,15 +82,21 @@ def starter_config(
         live_check_timeout: seconds the drill waits for the live check.
     """
     endpoint_line = (
-        f'endpoint_url = "{endpoint_url}"' if endpoint_url
+        f'endpoint_url = "{endpoint_url}"'
+        if endpoint_url
         else '# endpoint_url = "http://127.0.0.1:9000"   # any S3-compatible service (MinIO, Ceph); AWS when absent'
     )
     live_check_line = (
-        f"live_check = {json.dumps(live_check)}" if live_check
+        f"live_check = {json.dumps(live_check)}"
+        if live_check
         else '# live_check = "test -s {dir}/server/etc/hostname"   # exits 0 once the restored system is usable'
     )
-    return STARTER.format(url=url, endpoint_line=endpoint_line, live_check_line=live_check_line,
-                          live_check_timeout=live_check_timeout)
+    return STARTER.format(
+        url=url,
+        endpoint_line=endpoint_line,
+        live_check_line=live_check_line,
+        live_check_timeout=live_check_timeout,
+    )
 
 
 def _default(key: Key) -> str:
@@ -115,7 +121,11 @@ def reference_markdown() -> str:
     """The README's config reference: one table per section, generated from the schema."""
     out: list[str] = []
     for section, keys in [*SCHEMA.items(), ("[policy]", POLICY_SCHEMA)]:
-        title = "top level" if section == "" else (f"[{section}]" if not section.startswith("[") else "[[policy]]")
+        title = (
+            "top level"
+            if section == ""
+            else (f"[{section}]" if not section.startswith("[") else "[[policy]]")
+        )
         out.append(f"**{title}**\n")
         out.append("| key | default | meaning |")
         out.append("| --- | --- | --- |")

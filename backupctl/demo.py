@@ -88,11 +88,17 @@ def _seed(endpoint: str) -> int:
     client = make_s3_client(endpoint_url=endpoint, region="us-east-1")
     client.create_bucket(Bucket=BUCKET)
     writer = S3Writer(client, BUCKET, PREFIX + "/")
-    return len(seed_history(
-        writer,
-        groups={"app": "0 0,6,12,18 * * *", "server": "0 2 * * *"},
-        start=HISTORY_START, end=NOW, tz=TZ, missed={(g, t) for g, t in MISSED}, seed=2026,
-    ))
+    return len(
+        seed_history(
+            writer,
+            groups={"app": "0 0,6,12,18 * * *", "server": "0 2 * * *"},
+            start=HISTORY_START,
+            end=NOW,
+            tz=TZ,
+            missed={(g, t) for g, t in MISSED},
+            seed=2026,
+        )
+    )
 
 
 def _run(step: Step, env: dict[str, str], out: Path) -> tuple[int, str]:
@@ -130,7 +136,11 @@ def _summary_of(title: str, data: dict[str, object]) -> str:
         kinds: dict[str, int] = {}
         for v in violations:
             kinds[v["kind"]] = kinds.get(v["kind"], 0) + 1
-        return "ok" if data.get("ok") else "violations: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        return (
+            "ok"
+            if data.get("ok")
+            else "violations: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        )
     refusals = data.get("refusals")
     if isinstance(refusals, list) and refusals:
         return "refused: " + "; ".join(str(r["message"]) for r in refusals)
@@ -148,13 +158,35 @@ def steps(config: Path, out: Path) -> list[Step]:
     return [
         Step("plan", ["plan", *c, "--json"], 0),
         Step("prune refused", ["prune", *c, "--json"], 4),
-        Step("prune forced", ["prune", *c, "--force", "--reason",
-                              "first run on a history that predates the policy", "--json"], 0),
+        Step(
+            "prune forced",
+            [
+                "prune",
+                *c,
+                "--force",
+                "--reason",
+                "first run on a history that predates the policy",
+                "--json",
+            ],
+            0,
+        ),
         Step("verify", ["verify", *c, "--json"], 3),
         Step("drill", ["drill", *c, "--snapshot", "latest", "--json"], 0),
         Step("drill deadline", ["drill", "deadline", *c, "--from", NOW.isoformat(), "--json"], 0),
-        Step("proof", ["proof", *c, "--from", (NOW - timedelta(days=60)).date().isoformat(),
-                       "--to", (NOW + timedelta(days=1)).date().isoformat(), "--out", str(proof_dir)], 3),
+        Step(
+            "proof",
+            [
+                "proof",
+                *c,
+                "--from",
+                (NOW - timedelta(days=60)).date().isoformat(),
+                "--to",
+                (NOW + timedelta(days=1)).date().isoformat(),
+                "--out",
+                str(proof_dir),
+            ],
+            3,
+        ),
         Step("proof check", ["proof", "check", str(proof_dir)], 0),
         Step("audit verify", ["audit", "verify", *c], 0),
     ]
@@ -177,11 +209,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(f"backupctl demo: S3-compatible endpoint on {endpoint} (moto), output in {out}")
         t0 = time.monotonic()
         count = _seed(endpoint)
-        _say(f"seeded {count} snapshots, {HISTORY_START:%Y-%m-%d} .. {NOW:%Y-%m-%d %H:%M %Z}, "
-             f"{len(MISSED)} backups missed on purpose ({time.monotonic() - t0:.1f} s)")
+        _say(
+            f"seeded {count} snapshots, {HISTORY_START:%Y-%m-%d} .. {NOW:%Y-%m-%d %H:%M %Z}, "
+            f"{len(MISSED)} backups missed on purpose ({time.monotonic() - t0:.1f} s)"
+        )
         config = out / "backupctl.toml"
-        config.write_text(starter_config(f"s3://{BUCKET}/{PREFIX}", endpoint_url=endpoint,
-                                         live_check=LIVE_CHECK, live_check_timeout=30))
+        config.write_text(
+            starter_config(
+                f"s3://{BUCKET}/{PREFIX}",
+                endpoint_url=endpoint,
+                live_check=LIVE_CHECK,
+                live_check_timeout=30,
+            )
+        )
         env = {"BACKUPCTL_NOW": NOW.isoformat(), "BACKUPCTL_CONFIG": str(config)}
         failures = 0
         for step in steps(config, out):
@@ -190,12 +230,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             ok = code == step.expect
             failures += not ok
             mark = "ok " if ok else "!! "
-            _say(f"{mark}{step.title:<15} exit {code} (expected {step.expect}, {time.monotonic() - t0:4.1f} s)  "
-                 f"{_summarise(step.title, stdout)}")
+            _say(
+                f"{mark}{step.title:<15} exit {code} (expected {step.expect}, {time.monotonic() - t0:4.1f} s)  "
+                f"{_summarise(step.title, stdout)}"
+            )
         _say(f"\nproof page: {out / 'proof' / 'proof.html'}")
         _say(f"logs of every step: {out / 'logs'}/   config: {config}")
-        _say(f"finished in {time.monotonic() - started:.0f} s; "
-             + ("every step ended as expected" if not failures else f"{failures} step(s) did not end as expected"))
+        _say(
+            f"finished in {time.monotonic() - started:.0f} s; "
+            + (
+                "every step ended as expected"
+                if not failures
+                else f"{failures} step(s) did not end as expected"
+            )
+        )
         return 1 if failures else 0
     finally:
         server.stop()  # type: ignore[attr-defined]

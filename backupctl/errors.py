@@ -30,7 +30,9 @@ class ConfigError(UsageError):
 
     def __init__(self, path: str, problems: list[str]) -> None:
         lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{path}: {len(problems)} problem(s) in the config, nothing was changed:\n{lines}")
+        super().__init__(
+            f"{path}: {len(problems)} problem(s) in the config, nothing was changed:\n{lines}"
+        )
         self.path = path
         self.problems = problems
 

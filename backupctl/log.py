@@ -56,7 +56,9 @@ def _structlog() -> ModuleType:
 
     if _pending is not None:
         (verbose, json_logs), _pending = _pending, None
-        renderer: Any = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer()
+        renderer: Any = (
+            structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer()
+        )
         structlog.configure(
             processors=[
                 structlog.contextvars.merge_contextvars,

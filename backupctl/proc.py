@@ -24,8 +24,17 @@ from backupctl.log import get_logger
 from backupctl.secrets import env_secrets, redact_text
 
 __all__ = [
-    "BinaryNotFound", "CommandFailed", "CommandTimeout", "Completed", "OutputError", "ProcError",
-    "describe", "parse_json", "redact_text", "run", "run_json",
+    "BinaryNotFound",
+    "CommandFailed",
+    "CommandTimeout",
+    "Completed",
+    "OutputError",
+    "ProcError",
+    "describe",
+    "parse_json",
+    "redact_text",
+    "run",
+    "run_json",
 ]
 
 log = get_logger("proc")
@@ -35,7 +44,7 @@ _NOT_SECRET_FLAGS = {"--password-file", "--password-command", "-p"}
 
 _INSTALL_HINTS = {
     "restic": "install it with `apt-get install restic` (or from https://github.com/restic/restic/releases) "
-              "or set store.restic_binary to its path",
+    "or set store.restic_binary to its path",
     "rclone": "install it with `apt-get install rclone`",
     "aws": "install it with `pip install awscli` or `apt-get install awscli`",
 }
@@ -146,13 +155,20 @@ def run(
         raise ProcError("no command given to run")
     shown = describe(args, env_extra)
     if cwd is not None and not os.path.isdir(cwd):
-        raise ProcError(f"cannot run {shown}: working directory {os.fspath(cwd)} does not exist", shown)
+        raise ProcError(
+            f"cannot run {shown}: working directory {os.fspath(cwd)} does not exist", shown
+        )
     env = {**os.environ, **(env_extra or {})}
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
-            _niced(args, nice), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd, start_new_session=True,
+            _niced(args, nice),
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
         )
     except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
         raise _not_found(args[0], shown, exc) from None
@@ -165,7 +181,9 @@ def run(
 def _niced(args: Sequence[str], nice: int) -> list[str]:
     """``args`` behind ``nice -n <nice>`` when asked and ``nice`` exists (else unchanged)."""
     tool = shutil.which("nice") if nice else None
-    if tool is None or shutil.which(args[0]) is None:  # a missing program must be reported as itself
+    if (
+        tool is None or shutil.which(args[0]) is None
+    ):  # a missing program must be reported as itself
         return list(args)
     return [tool, "-n", str(nice), *args]
 
@@ -178,7 +196,11 @@ def _not_found(binary: str, shown: str, exc: OSError) -> BinaryNotFound:
 
 
 def _communicate(
-    proc: subprocess.Popen[bytes], input: bytes | None, timeout: float | None, shown: str, started: float,
+    proc: subprocess.Popen[bytes],
+    input: bytes | None,
+    timeout: float | None,
+    shown: str,
+    started: float,
 ) -> tuple[bytes, bytes]:
     try:
         return proc.communicate(input, timeout=timeout)
@@ -187,10 +209,15 @@ def _communicate(
         # Bounded: the group is dead, pipes close; a grandchild that escaped the group cannot hold us.
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.communicate(timeout=5)
-        log.warning("command timed out", command=shown, limit_s=timeout,
-                     duration_s=round(time.monotonic() - started, 3))
-        raise CommandTimeout(f"{shown} did not finish within the limit of {timeout:g} s and was killed",
-                             shown) from None
+        log.warning(
+            "command timed out",
+            command=shown,
+            limit_s=timeout,
+            duration_s=round(time.monotonic() - started, 3),
+        )
+        raise CommandTimeout(
+            f"{shown} did not finish within the limit of {timeout:g} s and was killed", shown
+        ) from None
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -200,9 +227,14 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
-def _log_result(result: Completed, shown: str, secrets: Sequence[str], env_names: list[str]) -> None:
-    fields: dict[str, Any] = {"command": shown, "exit_code": result.returncode,
-                              "duration_s": round(result.duration, 3)}
+def _log_result(
+    result: Completed, shown: str, secrets: Sequence[str], env_names: list[str]
+) -> None:
+    fields: dict[str, Any] = {
+        "command": shown,
+        "exit_code": result.returncode,
+        "duration_s": round(result.duration, 3),
+    }
     if env_names:
         fields["env_added"] = env_names
     if result.returncode != 0:
@@ -269,6 +301,8 @@ def run_json(
     result = run(args, env_extra=env_extra, timeout=timeout, input=input, cwd=cwd)
     if check and result.returncode != 0:
         shown = describe(args, env_extra)
-        detail = redact_text(_tail(result.stderr_text), _secret_values(env_extra)) or "(no error output)"
+        detail = (
+            redact_text(_tail(result.stderr_text), _secret_values(env_extra)) or "(no error output)"
+        )
         raise CommandFailed(f"{shown} failed with exit code {result.returncode}: {detail}", shown)
     return parse_json(result, expected=expected, lines=lines)

@@ -29,27 +29,50 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["MASK", "SECRET_ENV", "SECRET_NAME", "env_secrets", "is_secret_name", "redact_data", "redact_text",
-           "redact_url", "redact_urls"]
+__all__ = [
+    "MASK",
+    "SECRET_ENV",
+    "SECRET_NAME",
+    "env_secrets",
+    "is_secret_name",
+    "redact_data",
+    "redact_text",
+    "redact_url",
+    "redact_urls",
+]
 
 MASK = "***"
 
 # Variables whose values are secrets wherever they appear (env, args, output).
-SECRET_ENV = ("RESTIC_PASSWORD", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "B2_ACCOUNT_KEY",
-              "AZURE_ACCOUNT_KEY", "GOOGLE_ACCESS_TOKEN", "RCLONE_CONFIG_PASS")
+SECRET_ENV = (
+    "RESTIC_PASSWORD",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "B2_ACCOUNT_KEY",
+    "AZURE_ACCOUNT_KEY",
+    "GOOGLE_ACCESS_TOKEN",
+    "RCLONE_CONFIG_PASS",
+)
 # A name (variable, flag, key, field) whose value is a secret.
-_SECRET_WORDS = r"secret|password|passwd|token|credential|access_key|account_key|authorization|api_?key"
+_SECRET_WORDS = (
+    r"secret|password|passwd|token|credential|access_key|account_key|authorization|api_?key"
+)
 SECRET_NAME = re.compile(rf"({_SECRET_WORDS})", re.I)
 # Also for the keys of a log event: a session (token) is never logged either.
 _SECRET_FIELD = re.compile(rf"({_SECRET_WORDS}|session)", re.I)
 
 # scheme://USERINFO@ — the authority ends at '/', '?', '#', whitespace or a quote; the greedy
 # class backtracks to the authority's last '@', as url.Parse does.
-_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s'\"<>\\`]*)@")
+_URL_USERINFO = re.compile(
+    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s'\"<>\\`]*)@"
+)
 _LOGIN_NAME = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\Z")
 # Only a secret-looking name matches, so a harmless ``name: value`` never swallows the pair after it.
-_KEY_VALUE = re.compile(rf"(?P<name>(?<![\w.-])[\w.-]*(?:{_SECRET_WORDS})[\w.-]*)(?P<sep>=|\s*:\s*)"
-                        r"(?P<value>(?:(?:Bearer|Basic)\s+)?[^\s'\"]\S*)", re.I)
+_KEY_VALUE = re.compile(
+    rf"(?P<name>(?<![\w.-])[\w.-]*(?:{_SECRET_WORDS})[\w.-]*)(?P<sep>=|\s*:\s*)"
+    r"(?P<value>(?:(?:Bearer|Basic)\s+)?[^\s'\"]\S*)",
+    re.I,
+)
 _AUTH_SCHEME = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 _MAX_DEPTH = 64
 

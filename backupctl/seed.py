@@ -23,14 +23,22 @@ from croniter import croniter
 from backupctl.stores.layout import MANIFEST, KeyTemplate, snapshot_id
 
 __all__ = [
-    "DEFAULT_GROUPS", "DEFAULT_SIZES", "DirWriter", "S3Writer", "SeededSnapshot", "Writer",
-    "expected_times", "seed_history", "write_snapshot",
+    "DEFAULT_GROUPS",
+    "DEFAULT_SIZES",
+    "DirWriter",
+    "S3Writer",
+    "SeededSnapshot",
+    "Writer",
+    "expected_times",
+    "seed_history",
+    "write_snapshot",
 ]
 
 DEFAULT_GROUPS: dict[str, str] = {"app": "0 0,6,12,18 * * *", "server": "0 2 * * *"}
 DEFAULT_SIZES: dict[str, tuple[int, ...]] = {"app": (3072, 1024), "server": (4096, 2048, 1024)}
 _NAMES: dict[str, tuple[str, ...]] = {
-    "app": ("db.sql.gz", "files.tar.gz"), "server": ("root.tar.gz", "etc.tar.gz", "var.tar.gz"),
+    "app": ("db.sql.gz", "files.tar.gz"),
+    "server": ("root.tar.gz", "etc.tar.gz", "var.tar.gz"),
 }
 _EPS = timedelta(microseconds=1)
 
@@ -93,7 +101,10 @@ def _payload(seed: int, sid: str, index: int, size: int) -> bytes:
 
 
 def write_snapshot(
-    writer: Writer, group: str, time: datetime, objects: Mapping[str, bytes],
+    writer: Writer,
+    group: str,
+    time: datetime,
+    objects: Mapping[str, bytes],
     template: str = "{group}/{time}/",
 ) -> str:
     """Write one snapshot: its data objects, then ``manifest.json``; returns the snapshot id."""
@@ -102,7 +113,12 @@ def write_snapshot(
     for name, data in objects.items():
         writer.put(folder + name, data)
         entries.append({"key": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
-    manifest = {"version": 1, "group": group, "time": time.astimezone(UTC).isoformat(), "objects": entries}
+    manifest = {
+        "version": 1,
+        "group": group,
+        "time": time.astimezone(UTC).isoformat(),
+        "objects": entries,
+    }
     writer.put(folder + MANIFEST, json.dumps(manifest, indent=1).encode())
     return snapshot_id(group, time)
 
@@ -149,4 +165,3 @@ def seed_history(
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         list(pool.map(write, plan))
     return sorted(plan, key=lambda s: (s.group, s.time))
-

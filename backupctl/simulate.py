@@ -47,8 +47,14 @@ class DayRow:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return {"day": self.day.isoformat(), "group": self.group, "kept": self.kept, "added": self.added,
-                "removed": self.removed, "tiers": self.tiers}
+        return {
+            "day": self.day.isoformat(),
+            "group": self.group,
+            "kept": self.kept,
+            "added": self.added,
+            "removed": self.removed,
+            "tiers": self.tiers,
+        }
 
 
 @dataclass
@@ -64,10 +70,20 @@ class Simulation:
     def to_json(self) -> dict[str, Any]:
         """``{"start", "end", "days": [...], "final": {group: [{"id","time","reasons"}]}}``."""
         return {
-            "start": self.start.isoformat(), "end": self.end.isoformat(),
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
             "days": [r.to_json() for r in self.rows],
-            "final": {g: [{"id": d.snapshot.id, "time": d.snapshot.time.isoformat(),
-                           "reasons": [r.text for r in d.reasons]} for d in ds] for g, ds in self.final.items()},
+            "final": {
+                g: [
+                    {
+                        "id": d.snapshot.id,
+                        "time": d.snapshot.time.isoformat(),
+                        "reasons": [r.text for r in d.reasons],
+                    }
+                    for d in ds
+                ]
+                for g, ds in self.final.items()
+            },
         }
 
 
@@ -81,16 +97,26 @@ def prune_instants(start: date, days: int, zone: tzinfo, at: time = time(3, 0)) 
     return out
 
 
-def history_for(group: SimGroup, start: datetime, end: datetime, skip: Iterable[datetime] = ()) -> list[Snapshot]:
+def history_for(
+    group: SimGroup, start: datetime, end: datetime, skip: Iterable[datetime] = ()
+) -> list[Snapshot]:
     """One snapshot at each scheduled time in ``[start, end)``, except the instants in ``skip``;
     ids are ``<group>/<UTC YYYYMMDDTHHMMSSZ>`` like the S3/file layout."""
     skipped = {t.timestamp() for t in skip}
-    return [Snapshot(f"{group.group}/{t.astimezone(UTC):%Y%m%dT%H%M%SZ}", t, group.group)
-            for t in group.schedule.times(start, end) if t.timestamp() not in skipped]
+    return [
+        Snapshot(f"{group.group}/{t.astimezone(UTC):%Y%m%dT%H%M%SZ}", t, group.group)
+        for t in group.schedule.times(start, end)
+        if t.timestamp() not in skipped
+    ]
 
 
 def simulate(
-    groups: Sequence[SimGroup], *, start: date, days: int, zone: tzinfo, prune_at: time = time(3, 0),
+    groups: Sequence[SimGroup],
+    *,
+    start: date,
+    days: int,
+    zone: tzinfo,
+    prune_at: time = time(3, 0),
 ) -> Simulation:
     """Run each group's schedule and policy forward ``days`` days from ``start`` (midnight, ``zone``).
 
@@ -112,7 +138,9 @@ def simulate(
     return sim
 
 
-def _run_group(g: SimGroup, history: list[Snapshot], instants: list[datetime], rows: list[DayRow]) -> list[Decision]:
+def _run_group(
+    g: SimGroup, history: list[Snapshot], instants: list[datetime], rows: list[DayRow]
+) -> list[Decision]:
     kept: list[Snapshot] = []
     decisions: list[Decision] = []
     i = 0
@@ -126,6 +154,14 @@ def _run_group(g: SimGroup, history: list[Snapshot], instants: list[datetime], r
         decisions = plan(kept, g.policy, now=prune).kept() if kept else []
         kept = [d.snapshot for d in decisions]
         tiers = Counter(r.rule.removeprefix("within_") for d in decisions for r in d.reasons)
-        rows.append(DayRow(prune.date(), g.group, len(kept), new, before - len(kept),
-                           {t: tiers[t] for t in TIERS if tiers[t]}))
+        rows.append(
+            DayRow(
+                prune.date(),
+                g.group,
+                len(kept),
+                new,
+                before - len(kept),
+                {t: tiers[t] for t in TIERS if tiers[t]},
+            )
+        )
     return decisions

@@ -62,7 +62,9 @@ def _depth_ok(value: Any, limit: int) -> bool:
     return True
 
 
-def loads(data: bytes | str, what: str, *, max_bytes: int = 64 << 20, max_depth: int = MAX_DEPTH) -> Any:
+def loads(
+    data: bytes | str, what: str, *, max_bytes: int = 64 << 20, max_depth: int = MAX_DEPTH
+) -> Any:
     """Parse untrusted JSON with bounds.
 
     Args:

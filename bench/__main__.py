@@ -24,7 +24,9 @@ def main() -> int:
     parser.add_argument("only", nargs="*", help="module names to run, e.g. bench_plan")
     args = parser.parse_args()
     log.configure(json_logs=False)
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))  # the table only
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING)
+    )  # the table only
     rows: list[Row] = []
     here = Path(__file__).parent
     for info in sorted(pkgutil.iter_modules([str(here)]), key=lambda m: m.name):

@@ -36,7 +36,9 @@ NOW = datetime(2026, 11, 23, 1, tzinfo=UTC)
 def _history(n: int) -> list[Snapshot]:
     """``n`` snapshots of group "server", 5 minutes apart, the newest just before :data:`NOW`."""
     start = datetime(2026, 11, 23, tzinfo=UTC) - timedelta(minutes=5 * n)
-    return [Snapshot(f"{i:08d}", start + timedelta(minutes=5 * i), group="server") for i in range(n)]
+    return [
+        Snapshot(f"{i:08d}", start + timedelta(minutes=5 * i), group="server") for i in range(n)
+    ]
 
 
 def _timed(func: Callable[[], object]) -> float:
@@ -48,7 +50,9 @@ def _timed(func: Callable[[], object]) -> float:
     return seconds
 
 
-def _race(ours: Callable[[], object], floor: Callable[[], object], repeat: int) -> tuple[float, float]:
+def _race(
+    ours: Callable[[], object], floor: Callable[[], object], repeat: int
+) -> tuple[float, float]:
     """The best time of ``ours`` and of ``floor`` over ``repeat`` alternating runs of each."""
     best_ours = best_floor = math.inf
     for _ in range(repeat):
@@ -60,13 +64,19 @@ def _race(ours: Callable[[], object], floor: Callable[[], object], repeat: int) 
 def _row(n: int, order: str, snaps: list[Snapshot]) -> tuple[Row, float, float]:
     """The row for one size and order, our time and the floor's in seconds."""
     times = [s.time for s in snaps]
-    ours, floor = _race(lambda: plan(snaps, SLA_SERVER, now=NOW), lambda: sorted(times), 5 if n <= 100_000 else 3)
+    ours, floor = _race(
+        lambda: plan(snaps, SLA_SERVER, now=NOW), lambda: sorted(times), 5 if n <= 100_000 else 3
+    )
     ratio = ours / floor
     headline = order == "shuffled" and n == 1_000_000
     row = Row(
-        benchmark=f"plan sla-server ({order})", size=f"{n:,} snapshots", ours=f"{ours:.3f} s",
-        peer=f"sorted() times: {floor:.3f} s", ratio=f"{ratio:.2f}x",
-        target=f"< {TARGET:g}x" if headline else "-", ok=(ratio < TARGET) if headline else None,
+        benchmark=f"plan sla-server ({order})",
+        size=f"{n:,} snapshots",
+        ours=f"{ours:.3f} s",
+        peer=f"sorted() times: {floor:.3f} s",
+        ratio=f"{ratio:.2f}x",
+        target=f"< {TARGET:g}x" if headline else "-",
+        ok=(ratio < TARGET) if headline else None,
     )
     return row, ours, floor
 
@@ -77,9 +87,13 @@ def _growth(order: str, sizes: tuple[int, ...], ours: list[float], floor: list[f
     ours_growth, floor_growth = ours[-1] / ours[0], floor[-1] / floor[0]
     nlogn = (large * math.log(large)) / (small * math.log(small))
     return Row(
-        benchmark=f"plan sla-server growth ({order})", size=f"{small:,} -> {large:,}",
-        ours=f"x{ours_growth:.0f} time", peer=f"sorted(): x{floor_growth:.0f} (n log n: x{nlogn:.0f})",
-        ratio=f"{ours_growth / floor_growth:.2f}x", target="<= sort's", ok=ours_growth <= floor_growth,
+        benchmark=f"plan sla-server growth ({order})",
+        size=f"{small:,} -> {large:,}",
+        ours=f"x{ours_growth:.0f} time",
+        peer=f"sorted(): x{floor_growth:.0f} (n log n: x{nlogn:.0f})",
+        ratio=f"{ours_growth / floor_growth:.2f}x",
+        target="<= sort's",
+        ok=ours_growth <= floor_growth,
     )
 
 
@@ -98,9 +112,14 @@ def run(quick: bool) -> list[Row]:
             rows.append(row)
             ours[order].append(ours_seconds)
             floor[order].append(floor_seconds)
-    rows.append(_growth("shuffled", sizes, ours["shuffled"], floor["shuffled"]))  # sorting in-order data is linear
-    print(f"bench_plan: load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
-          f"on {os.cpu_count()} cores", file=sys.stderr)
+    rows.append(
+        _growth("shuffled", sizes, ours["shuffled"], floor["shuffled"])
+    )  # sorting in-order data is linear
+    print(
+        f"bench_plan: load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+        f"on {os.cpu_count()} cores",
+        file=sys.stderr,
+    )
     return rows
 
 

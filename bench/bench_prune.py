@@ -50,7 +50,11 @@ from bench.table import Row, print_table
 OBJECTS_PER_SNAPSHOT = 50
 LISTINGS = ("objects", "folders")  # store.listing: every key, or snapshot folders + manifests
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 class _BackendWriter:
@@ -139,7 +143,12 @@ def seed(writer: Any, snapshots: int) -> int:
 def _count(client: Any, bucket: str) -> int:
     """Snapshot objects left under the prefix (backupctl's own lock and audit keys not counted)."""
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="bench/")
-    return sum(1 for p in pages for o in p.get("Contents", ()) if not o["Key"].startswith("bench/_backupctl/"))
+    return sum(
+        1
+        for p in pages
+        for o in p.get("Contents", ())
+        if not o["Key"].startswith("bench/_backupctl/")
+    )
 
 
 @dataclass
@@ -168,12 +177,14 @@ def run_ours(endpoint: str, bucket: str, listing: str = "objects") -> Ours:
     from backupctl.stores.blobs import S3Blobs
     from backupctl.stores.s3 import S3Store
 
-    config = parse_config({
-        "timezone": "UTC",
-        "store": {"url": f"s3://{bucket}/bench", "endpoint_url": endpoint, "listing": listing},
-        "safety": {"max_delete_fraction": 1.0, "stale_after": "30d"},
-        "policy": [{"name": "app", "keep_last": 1}],
-    })
+    config = parse_config(
+        {
+            "timezone": "UTC",
+            "store": {"url": f"s3://{bucket}/bench", "endpoint_url": endpoint, "listing": listing},
+            "safety": {"max_delete_fraction": 1.0, "stale_after": "30d"},
+            "policy": [{"name": "app", "keep_last": 1}],
+        }
+    )
     client = _client(endpoint)
     pages: dict[str, tuple[int, int]] = {}
 
@@ -182,7 +193,9 @@ def run_ours(endpoint: str, bucket: str, listing: str = "objects") -> Ours:
         pages[parsed.get("Prefix", "")] = (answers + 1, entries + parsed.get("KeyCount", 0))
 
     client.meta.events.register("after-call.s3.ListObjectsV2", on_list)
-    blobs = S3Blobs(_client(endpoint), bucket, "bench")  # its own client: the hooks count the store alone
+    blobs = S3Blobs(
+        _client(endpoint), bucket, "bench"
+    )  # its own client: the hooks count the store alone
     t0 = time.perf_counter()
     reports: list[tuple[DeleteReport, float]] = []
 
@@ -194,13 +207,25 @@ def run_ours(endpoint: str, bucket: str, listing: str = "objects") -> Ours:
             return report
 
     store = TimedStore(config, client=client, workers=16)
-    result = run_prune(config, store, AuditLog(blobs), lambda: acquire_lock(blobs, ttl=timedelta(hours=1), now=NOW),
-                       now=NOW)
+    result = run_prune(
+        config,
+        store,
+        AuditLog(blobs),
+        lambda: acquire_lock(blobs, ttl=timedelta(hours=1), now=NOW),
+        now=NOW,
+    )
     elapsed = time.perf_counter() - t0
     if not result.ok:
         raise RuntimeError(f"bench prune failed: {result.failed or result.refusals}")
-    return Ours(elapsed, result.requests, reports[0][0].requests, sum(e for _, e in pages.values()), reports[0][1],
-                len(result.deleted), pages)
+    return Ours(
+        elapsed,
+        result.requests,
+        reports[0][0].requests,
+        sum(e for _, e in pages.values()),
+        reports[0][1],
+        len(result.deleted),
+        pages,
+    )
 
 
 def _peer_env() -> dict[str, str]:
@@ -214,20 +239,47 @@ def run_aws(endpoint: str, bucket: str) -> float:
     sometimes fails with a 500 (a KeyError in moto's key store, a race on its side)."""
     env = {**_peer_env(), "AWS_RETRY_MODE": "standard", "AWS_MAX_ATTEMPTS": "20"}
     t0 = time.perf_counter()
-    subprocess.run(["aws", "--endpoint-url", endpoint, "s3", "rm", f"s3://{bucket}/bench", "--recursive",
-                    "--only-show-errors"], env=env, check=True, stdout=subprocess.DEVNULL, timeout=3600)
+    subprocess.run(
+        [
+            "aws",
+            "--endpoint-url",
+            endpoint,
+            "s3",
+            "rm",
+            f"s3://{bucket}/bench",
+            "--recursive",
+            "--only-show-errors",
+        ],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=3600,
+    )
     return time.perf_counter() - t0
 
 
 def run_rclone(endpoint: str, bucket: str) -> float:
     """``rclone delete`` with an on-the-fly S3 remote; returns wall seconds."""
-    env = {**_peer_env(), "RCLONE_CONFIG_BENCH_TYPE": "s3", "RCLONE_CONFIG_BENCH_PROVIDER": "Other",
-           "RCLONE_CONFIG_BENCH_ENDPOINT": endpoint, "RCLONE_CONFIG_BENCH_ACCESS_KEY_ID": "testing",
-           "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY": "testing", "RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE": "true"}
-    env.pop("AWS_CA_BUNDLE", None)  # Debian's rclone 1.60 fails with LoadCustomCABundleError otherwise
+    env = {
+        **_peer_env(),
+        "RCLONE_CONFIG_BENCH_TYPE": "s3",
+        "RCLONE_CONFIG_BENCH_PROVIDER": "Other",
+        "RCLONE_CONFIG_BENCH_ENDPOINT": endpoint,
+        "RCLONE_CONFIG_BENCH_ACCESS_KEY_ID": "testing",
+        "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY": "testing",
+        "RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE": "true",
+    }
+    env.pop(
+        "AWS_CA_BUNDLE", None
+    )  # Debian's rclone 1.60 fails with LoadCustomCABundleError otherwise
     t0 = time.perf_counter()
-    subprocess.run(["rclone", "delete", f"bench:{bucket}/bench"], env=env, check=True,
-                   stdout=subprocess.DEVNULL, timeout=3600)
+    subprocess.run(
+        ["rclone", "delete", f"bench:{bucket}/bench"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=3600,
+    )
     return time.perf_counter() - t0
 
 
@@ -265,11 +317,28 @@ def run(quick: bool) -> list[Row]:
         for name, t in peers.items():
             target = "ours >= 10x faster" if name.startswith("aws") else "faster"
             ratio = t / mine.seconds
-            rows.append(Row(f"prune S3 (wall), listing={listing}", size,
-                            f"{mine.seconds:.1f} s (delete {mine.delete_seconds:.1f} s)", f"{name}: {t:.1f} s",
-                            f"{ratio:.1f}x faster", target, ratio >= 10 if name.startswith("aws") else ratio > 1))
-    rows.append(Row("  one plain listing of every key (moto)", size, f"{floor:.1f} s", "-", "-",
-                    "what listing=objects and every peer pay", None))
+            rows.append(
+                Row(
+                    f"prune S3 (wall), listing={listing}",
+                    size,
+                    f"{mine.seconds:.1f} s (delete {mine.delete_seconds:.1f} s)",
+                    f"{name}: {t:.1f} s",
+                    f"{ratio:.1f}x faster",
+                    target,
+                    ratio >= 10 if name.startswith("aws") else ratio > 1,
+                )
+            )
+    rows.append(
+        Row(
+            "  one plain listing of every key (moto)",
+            size,
+            f"{floor:.1f} s",
+            "-",
+            "-",
+            "what listing=objects and every peer pay",
+            None,
+        )
+    )
     for listing, mine in ours.items():
         rows += request_rows(mine, size, deleted_objects=n - left[listing], listing=listing)
     return rows
@@ -289,25 +358,55 @@ def request_rows(ours: Ours, size: str, deleted_objects: int, listing: str) -> l
     got = ours.requests.get("DeleteObjects", 0)
     ideal = math.ceil(deleted_objects / 1000)
     fewest = fewest_delete_requests(ours.deleted, deleted_objects - ours.deleted)
-    rows = [Row(f"prune S3 DeleteObjects requests, listing={listing}", size, str(got),
-                f"ideal ceil(N/1000) = {ideal}, N = {deleted_objects} objects",
-                f"{got - ideal:+d} vs ideal",
-                f"= fewest manifest-first = {fewest} ({ours.deleted} manifests)", got == fewest)]
+    rows = [
+        Row(
+            f"prune S3 DeleteObjects requests, listing={listing}",
+            size,
+            str(got),
+            f"ideal ceil(N/1000) = {ideal}, N = {deleted_objects} objects",
+            f"{got - ideal:+d} vs ideal",
+            f"= fewest manifest-first = {fewest} ({ours.deleted} manifests)",
+            got == fewest,
+        )
+    ]
     lists = ours.requests.get("ListObjectsV2", 0)
     at_delete = ours.delete_requests.get("ListObjectsV2", 0)
     if listing == "objects":
-        want, how = math.ceil(ours.listed_keys / 1000), f"ceil(listed/1000) = {{}}, listed = {ours.listed_keys} keys"
+        want, how = (
+            math.ceil(ours.listed_keys / 1000),
+            f"ceil(listed/1000) = {{}}, listed = {ours.listed_keys} keys",
+        )
     else:
         want = ours.ideal_lists()
-        how = (f"one per 1000 entries of each listed folder = {{}}; {len(ours.listed_pages)} folders, "
-               f"{ours.listed_keys} entries")
-    rows.append(Row(f"prune S3 ListObjectsV2 requests, listing={listing}", size,
-                    f"{lists} ({at_delete} at delete time)", how.format(want),
-                    f"{lists / max(want, 1):.2f}x", f"= {want}, 0 at delete time",
-                    lists == want and at_delete == 0))
-    other = {op: c for op, c in ours.requests.items() if op not in ("DeleteObjects", "ListObjectsV2")}
-    rows.append(Row(f"prune S3 other requests, listing={listing}", size, json.dumps(other, sort_keys=True),
-                    "-", "-", "-", None))
+        how = (
+            f"one per 1000 entries of each listed folder = {{}}; {len(ours.listed_pages)} folders, "
+            f"{ours.listed_keys} entries"
+        )
+    rows.append(
+        Row(
+            f"prune S3 ListObjectsV2 requests, listing={listing}",
+            size,
+            f"{lists} ({at_delete} at delete time)",
+            how.format(want),
+            f"{lists / max(want, 1):.2f}x",
+            f"= {want}, 0 at delete time",
+            lists == want and at_delete == 0,
+        )
+    )
+    other = {
+        op: c for op, c in ours.requests.items() if op not in ("DeleteObjects", "ListObjectsV2")
+    }
+    rows.append(
+        Row(
+            f"prune S3 other requests, listing={listing}",
+            size,
+            json.dumps(other, sort_keys=True),
+            "-",
+            "-",
+            "-",
+            None,
+        )
+    )
     return rows
 
 

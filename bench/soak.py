@@ -22,11 +22,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.soak")
     parser.add_argument("--runs", type=int, default=2000, help="seeded runs (default 2000)")
     parser.add_argument("--seed", type=int, default=0, help="first seed")
-    parser.add_argument("--rate", type=float, default=None, help="fault rate per request (default: varies per run)")
+    parser.add_argument(
+        "--rate", type=float, default=None, help="fault rate per request (default: varies per run)"
+    )
     parser.add_argument("--minutes", type=float, default=60.0, help="stop after this wall time")
     args = parser.parse_args()
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                 "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         os.environ.setdefault(k, v)
     import structlog
     from botocore.retries.standard import ExponentialBackoff
@@ -73,10 +78,18 @@ def main() -> int:
             prefix = f"soak{seed}"
             config = make_config(bucket, prefix, endpoint, listing=LISTINGS[seed % 2])
             seeded = seed_store(direct, bucket, prefix, rng, per_group=rng.randint(2, 6))
-            keep = compute_run_plan(config, S3Store(config, client=direct).listing(), NOW).kept_ids()
-            proxy.configure(seed, rate=args.rate if args.rate is not None else rng.choice((0.1, 0.25, 0.4, 0.6)))
+            keep = compute_run_plan(
+                config, S3Store(config, client=direct).listing(), NOW
+            ).kept_ids()
+            proxy.configure(
+                seed, rate=args.rate if args.rate is not None else rng.choice((0.1, 0.25, 0.4, 0.6))
+            )
             try:
-                outcomes["ok" if prune_once(config, faulty, direct, BATCH_SIZES[seed % 3]).ok else "failed"] += 1
+                outcomes[
+                    "ok"
+                    if prune_once(config, faulty, direct, BATCH_SIZES[seed % 3]).ok
+                    else "failed"
+                ] += 1
             except StoreError:
                 outcomes["error"] += 1
             finally:
@@ -88,11 +101,16 @@ def main() -> int:
                 print(f"VIOLATION at seed {seed}: {exc}", file=sys.stderr)
                 return 1
             if (seed - args.seed + 1) % 100 == 0:
-                print(f"{seed - args.seed + 1} runs: {dict(outcomes)}; injected {dict(proxy.injected)}", flush=True)
+                print(
+                    f"{seed - args.seed + 1} runs: {dict(outcomes)}; injected {dict(proxy.injected)}",
+                    flush=True,
+                )
     finally:
         proxy.stop()
         server.stop()
-    print(f"soak done: {sum(outcomes.values())} runs, outcomes {dict(outcomes)}, injected {dict(proxy.injected)}")
+    print(
+        f"soak done: {sum(outcomes.values())} runs, outcomes {dict(outcomes)}, injected {dict(proxy.injected)}"
+    )
     return 0
 
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Row:
-    benchmark: str      # e.g. "plan server SLA"
-    size: str           # e.g. "1M snapshots"
-    ours: str           # e.g. "1.23 s"
-    peer: str           # e.g. "sort timestamps: 0.80 s"
-    ratio: str          # e.g. "1.54x"
-    target: str         # e.g. "< 2x"
+    benchmark: str  # e.g. "plan server SLA"
+    size: str  # e.g. "1M snapshots"
+    ours: str  # e.g. "1.23 s"
+    peer: str  # e.g. "sort timestamps: 0.80 s"
+    ratio: str  # e.g. "1.54x"
+    target: str  # e.g. "< 2x"
     ok: bool | None = None
 
 
@@ -20,7 +20,15 @@ def print_table(rows: list[Row]) -> None:
     """Print rows as one aligned plain-text table on stdout."""
     header = ("benchmark", "size", "ours", "peer", "ratio", "target", "met")
     cells = [header] + [
-        (r.benchmark, r.size, r.ours, r.peer, r.ratio, r.target, {True: "yes", False: "NO", None: "-"}[r.ok])
+        (
+            r.benchmark,
+            r.size,
+            r.ours,
+            r.peer,
+            r.ratio,
+            r.target,
+            {True: "yes", False: "NO", None: "-"}[r.ok],
+        )
         for r in rows
     ]
     widths = [max(len(c[i]) for c in cells) for i in range(len(header))]

@@ -30,13 +30,31 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from restore.protocol import DrillStore, ReferenceRefused, RestoreOutcome, RestoresByReference, StoredSnapshot
+from restore.protocol import (
+    DrillStore,
+    ReferenceRefused,
+    RestoreOutcome,
+    RestoresByReference,
+    StoredSnapshot,
+)
 from restore.verify import VerifyReport, sample_entries, verify_tree
 from restore.workday import WorkingCalendar, format_iso_duration
 
 __all__ = [
-    "TIERS", "Choice", "DrillError", "DrillRecord", "DrillSettings", "Failure", "Forecast", "Phase", "Selection",
-    "SnapshotMismatch", "choose_snapshot", "history_from_records", "run_drill", "tier_of",
+    "TIERS",
+    "Choice",
+    "DrillError",
+    "DrillRecord",
+    "DrillSettings",
+    "Failure",
+    "Forecast",
+    "Phase",
+    "Selection",
+    "SnapshotMismatch",
+    "choose_snapshot",
+    "history_from_records",
+    "run_drill",
+    "tier_of",
 ]
 
 Verdict = Literal["passed", "over_target", "verify_failed", "live_check_timeout", "restore_failed"]
@@ -98,7 +116,9 @@ class DrillSettings:
     live_check_interval: float = 2.0
     progress: ProgressFactory | None = None
     sleep: Callable[[float], None] = time.sleep
-    reraise: tuple[type[BaseException], ...] = ()  # store errors that are not a failed drill (bad config)
+    reraise: tuple[
+        type[BaseException], ...
+    ] = ()  # store errors that are not a failed drill (bad config)
 
 
 def tier_of(snap: StoredSnapshot, newest_of_group: datetime) -> str:
@@ -120,14 +140,18 @@ def _tiers(snapshots: Sequence[StoredSnapshot]) -> dict[str, list[StoredSnapshot
     return tiers
 
 
-def _stratified(snapshots: Sequence[StoredSnapshot], history: Sequence[tuple[str, datetime]]) -> Selection:
+def _stratified(
+    snapshots: Sequence[StoredSnapshot], history: Sequence[tuple[str, datetime]]
+) -> Selection:
     tiers = {t: members for t, members in _tiers(snapshots).items() if members}
     last: dict[str, datetime] = {}
     for tier, when in history:
         if tier in tiers and (tier not in last or when > last[tier]):
             last[tier] = when
     # never drilled first, then the longest ago; TIERS order breaks ties
-    tier = min(tiers, key=lambda t: (t in last, last[t].timestamp() if t in last else 0.0, TIERS.index(t)))
+    tier = min(
+        tiers, key=lambda t: (t in last, last[t].timestamp() if t in last else 0.0, TIERS.index(t))
+    )
     ordered = sorted(tiers[tier], key=lambda s: (s.snapshot.time, s.snapshot.id))
     pick = ordered[-1] if tier == "daily" else ordered[0]
     return Selection(pick, "stratified", tier=tier)
@@ -139,7 +163,10 @@ def choose_snapshot(snapshots: Sequence[StoredSnapshot], choice: Choice) -> Sele
     Raises:
         DrillError: no complete snapshot, or an id that matches none or several.
     """
-    usable = sorted((s for s in snapshots if s.status != "incomplete"), key=lambda s: (s.snapshot.time, s.snapshot.id))
+    usable = sorted(
+        (s for s in snapshots if s.status != "incomplete"),
+        key=lambda s: (s.snapshot.time, s.snapshot.id),
+    )
     if not usable:
         raise DrillError("no complete snapshot in the store to drill")
     if choice.stratified:
@@ -153,8 +180,10 @@ def choose_snapshot(snapshots: Sequence[StoredSnapshot], choice: Choice) -> Sele
     matches = exact or [s for s in usable if s.snapshot.id.startswith(choice.how)]
     if len(matches) != 1:
         what = "matches no" if not matches else f"matches {len(matches)}"
-        raise DrillError(f"snapshot {choice.how!r} {what} complete snapshot "
-                         "(expected 'latest', 'random' or one snapshot id, e.g. 'server/20261120T020000Z')")
+        raise DrillError(
+            f"snapshot {choice.how!r} {what} complete snapshot "
+            "(expected 'latest', 'random' or one snapshot id, e.g. 'server/20261120T020000Z')"
+        )
     return Selection(matches[0], "explicit")
 
 
@@ -210,8 +239,13 @@ class Phase:
     def to_json(self) -> dict[str, Any]:
         """The phase as an element of the record's ``phases``."""
         rate = self.rate
-        return {"name": self.name, "seconds": round(self.seconds, 6), "bytes": self.bytes,
-                "throughput_bytes_per_second": round(rate, 1) if rate else None, **self.details}
+        return {
+            "name": self.name,
+            "seconds": round(self.seconds, 6),
+            "bytes": self.bytes,
+            "throughput_bytes_per_second": round(rate, 1) if rate else None,
+            **self.details,
+        }
 
 
 @dataclass(frozen=True)
@@ -232,10 +266,16 @@ class Forecast:
 
     def to_json(self) -> dict[str, Any]:
         """The record's ``forecast`` object."""
-        return {"snapshot": self.snapshot, "bytes": self.bytes, "size_known": self.size_known,
-                "seconds": round(self.seconds, 3), "started": self.started.isoformat(),
-                "finish": self.finish.isoformat(), "deadline": self.deadline.isoformat(),
-                "meets_target": self.meets_target}
+        return {
+            "snapshot": self.snapshot,
+            "bytes": self.bytes,
+            "size_known": self.size_known,
+            "seconds": round(self.seconds, 3),
+            "started": self.started.isoformat(),
+            "finish": self.finish.isoformat(),
+            "deadline": self.deadline.isoformat(),
+            "meets_target": self.meets_target,
+        }
 
 
 @dataclass(frozen=True)
@@ -266,7 +306,11 @@ class DrillRecord:
 
     @property
     def message(self) -> str:
-        return self.failure.message if self.failure else "restored, verified and live within the target"
+        return (
+            self.failure.message
+            if self.failure
+            else "restored, verified and live within the target"
+        )
 
     @property
     def bytes(self) -> int:
@@ -282,8 +326,12 @@ class DrillRecord:
         snap = self.selection.snapshot
         return {
             "kind": "drill",
-            "snapshot": {"id": snap.snapshot.id, "group": snap.snapshot.group,
-                         "time": snap.snapshot.time.isoformat(), "size": snap.size or self.bytes},
+            "snapshot": {
+                "id": snap.snapshot.id,
+                "group": snap.snapshot.group,
+                "time": snap.snapshot.time.isoformat(),
+                "size": snap.size or self.bytes,
+            },
             "selection": self.selection.to_json(),
             "requested": self.requested.isoformat(),
             "live": self.live.isoformat() if self.live is not None else None,
@@ -309,7 +357,9 @@ def _rate(nbytes: int, seconds: float) -> float | None:
 
 
 @contextlib.contextmanager
-def _bar(settings: DrillSettings, label: str, total: int | None) -> Iterator[Callable[[int], None] | None]:
+def _bar(
+    settings: DrillSettings, label: str, total: int | None
+) -> Iterator[Callable[[int], None] | None]:
     if settings.progress is None:
         yield None
         return
@@ -343,14 +393,17 @@ class _Fetch:
     outcome: RestoreOutcome | None
 
 
-def _phase_fetch(store: DrillStore, sel: Selection, target: Path,
-                 settings: DrillSettings) -> tuple[Phase, RestoreOutcome | None]:
+def _phase_fetch(
+    store: DrillStore, sel: Selection, target: Path, settings: DrillSettings
+) -> tuple[Phase, RestoreOutcome | None]:
     started = time.perf_counter()
     outcome: RestoreOutcome | None = None
     error: Exception | None = None
     try:
         with _bar(settings, "restore", sel.snapshot.size or None) as advance:
-            outcome = store.restore(sel.snapshot, target, workers=settings.workers, progress=advance)
+            outcome = store.restore(
+                sel.snapshot, target, workers=settings.workers, progress=advance
+            )
     except settings.reraise:
         raise
     except Exception as exc:  # any other store failure is a failed drill, recorded, not a crash
@@ -358,15 +411,27 @@ def _phase_fetch(store: DrillStore, sel: Selection, target: Path,
     return _fetched(sel, outcome, error, time.perf_counter() - started), outcome
 
 
-def _fetched(sel: Selection, outcome: RestoreOutcome | None, error: Exception | None, seconds: float) -> Phase:
+def _fetched(
+    sel: Selection, outcome: RestoreOutcome | None, error: Exception | None, seconds: float
+) -> Phase:
     """The fetch phase of a restore that returned ``outcome`` or raised ``error``."""
     if outcome is None:
-        return Phase("fetch", seconds, 0, failure=Failure(
-            "restore_failed", f"restore of {sel.snapshot.snapshot.id} failed: {type(error).__name__}: {error}"))
+        return Phase(
+            "fetch",
+            seconds,
+            0,
+            failure=Failure(
+                "restore_failed",
+                f"restore of {sel.snapshot.snapshot.id} failed: {type(error).__name__}: {error}",
+            ),
+        )
     failure = None
     if outcome.problems and not outcome.verified_by_store:
-        failure = Failure("restore_failed", f"{len(outcome.problems)} object(s) could not be restored",
-                          tuple(outcome.problems))
+        failure = Failure(
+            "restore_failed",
+            f"{len(outcome.problems)} object(s) could not be restored",
+            tuple(outcome.problems),
+        )
     return Phase("fetch", seconds, outcome.bytes, {"files": outcome.files}, failure)
 
 
@@ -389,7 +454,11 @@ def _by_reference(store: DrillStore, choice: Choice) -> RestoresByReference | No
 
 
 def _restore_listing(
-    store: DrillStore, ref_store: RestoresByReference, choice: Choice, target: Path, settings: DrillSettings,
+    store: DrillStore,
+    ref_store: RestoresByReference,
+    choice: Choice,
+    target: Path,
+    settings: DrillSettings,
 ) -> tuple[_Overlap, list[StoredSnapshot]]:
     """Restore ``choice.how`` by reference with ``list_snapshots()`` running in a thread.
 
@@ -406,7 +475,9 @@ def _restore_listing(
         started = time.perf_counter()
         try:
             with _bar(settings, "restore", None) as advance:
-                done = ref_store.restore_reference(choice.how, target, workers=settings.workers, progress=advance)
+                done = ref_store.restore_reference(
+                    choice.how, target, workers=settings.workers, progress=advance
+                )
             ov.outcome, ov.restored_id = done.outcome, done.restored_id
         except ReferenceRefused:
             ov.refused = True
@@ -419,7 +490,9 @@ def _restore_listing(
         return ov, list(listing.result())
 
 
-def _resolve(store: DrillStore, choice: Choice, ov: _Overlap, snapshots: list[StoredSnapshot]) -> Selection:
+def _resolve(
+    store: DrillStore, choice: Choice, ov: _Overlap, snapshots: list[StoredSnapshot]
+) -> Selection:
     """The selection a restore by reference stands for, checked against the listing.
 
     An explicit id resolves in the listing exactly as :func:`choose_snapshot` does; when the
@@ -437,27 +510,35 @@ def _resolve(store: DrillStore, choice: Choice, ov: _Overlap, snapshots: list[St
         return sel
     if choice.how != "latest":
         if named is not None and not sel.snapshot.snapshot.id.startswith(named):
-            raise SnapshotMismatch(f"asked to restore {choice.how!r}, which the listing resolves to "
-                                   f"{sel.snapshot.snapshot.id}, but the store restored {named}")
+            raise SnapshotMismatch(
+                f"asked to restore {choice.how!r}, which the listing resolves to "
+                f"{sel.snapshot.snapshot.id}, but the store restored {named}"
+            )
         return sel
     if not named:
-        raise SnapshotMismatch("restored 'latest', but the store did not say which snapshot it restored, "
-                               "so the drill cannot record it")
+        raise SnapshotMismatch(
+            "restored 'latest', but the store did not say which snapshot it restored, "
+            "so the drill cannot record it"
+        )
     matches = _named(snapshots, named)
     if not matches:  # a snapshot made while the listing ran: list once more
         snapshots[:] = list(store.list_snapshots())
         matches = _named(snapshots, named)
     if len(matches) == 1:
         return Selection(matches[0], "latest")
-    raise SnapshotMismatch(f"restored 'latest' = snapshot {named}, which matches {len(matches) or 'no'} "
-                           "snapshot(s) of the listing; the drill cannot say which snapshot it restored")
+    raise SnapshotMismatch(
+        f"restored 'latest' = snapshot {named}, which matches {len(matches) or 'no'} "
+        "snapshot(s) of the listing; the drill cannot say which snapshot it restored"
+    )
 
 
 def _named(snapshots: Sequence[StoredSnapshot], named: str) -> list[StoredSnapshot]:
     return [s for s in snapshots if s.status != "incomplete" and s.snapshot.id.startswith(named)]
 
 
-def _choose_and_fetch(store: DrillStore, choice: Choice, target: Path, settings: DrillSettings) -> _Fetch:
+def _choose_and_fetch(
+    store: DrillStore, choice: Choice, target: Path, settings: DrillSettings
+) -> _Fetch:
     """List, choose and restore; by reference while listing when the store can (see
     :class:`~restore.protocol.RestoresByReference`), else listing first."""
     ref_store = _by_reference(store, choice)
@@ -465,25 +546,41 @@ def _choose_and_fetch(store: DrillStore, choice: Choice, target: Path, settings:
         ov, snapshots = _restore_listing(store, ref_store, choice, target, settings)
         if not ov.refused:
             sel = _resolve(store, choice, ov, snapshots)
-            return _Fetch(sel, snapshots, _fetched(sel, ov.outcome, ov.error, ov.seconds), ov.outcome)
+            return _Fetch(
+                sel, snapshots, _fetched(sel, ov.outcome, ov.error, ov.seconds), ov.outcome
+            )
     else:
         snapshots = list(store.list_snapshots())
     sel = choose_snapshot(snapshots, choice)
     return _Fetch(sel, snapshots, *_phase_fetch(store, sel, target, settings))
 
 
-def _phase_verify(sel: Selection, outcome: RestoreOutcome, target: Path, settings: DrillSettings,
-                  seed: int) -> Phase:
+def _phase_verify(
+    sel: Selection, outcome: RestoreOutcome, target: Path, settings: DrillSettings, seed: int
+) -> Phase:
     manifest = sel.snapshot.manifest
     if outcome.verified_by_store:
         failure = None
         if outcome.problems:
-            failure = Failure("verify_failed", f"{len(outcome.problems)} object(s) failed the store's verification",
-                              tuple(outcome.problems))
-        return Phase("verify", 0.0, outcome.bytes, {"by": "store", "objects": outcome.files}, failure)
+            failure = Failure(
+                "verify_failed",
+                f"{len(outcome.problems)} object(s) failed the store's verification",
+                tuple(outcome.problems),
+            )
+        return Phase(
+            "verify", 0.0, outcome.bytes, {"by": "store", "objects": outcome.files}, failure
+        )
     if manifest is None:
-        return Phase("verify", 0.0, 0, {"by": "none", "objects": 0}, Failure(
-            "verify_failed", "the snapshot has no manifest and the store did not verify the restore"))
+        return Phase(
+            "verify",
+            0.0,
+            0,
+            {"by": "none", "objects": 0},
+            Failure(
+                "verify_failed",
+                "the snapshot has no manifest and the store did not verify the restore",
+            ),
+        )
     entries = sample_entries(manifest, settings.sample_percent, seed)
     with _bar(settings, "verify", sum(e.size for e in entries) or None) as advance:
         report = verify_tree(target, entries, workers=settings.verify_workers, progress=advance)
@@ -493,11 +590,23 @@ def _phase_verify(sel: Selection, outcome: RestoreOutcome, target: Path, setting
 def _verified(report: VerifyReport, in_manifest: int, sample_percent: float) -> Phase:
     failure = None
     if report.problems:
-        failure = Failure("verify_failed", f"{len(report.problems)} of {report.objects} object(s) failed verification",
-                          tuple(report.problems))
-    return Phase("verify", report.seconds, report.bytes, {
-        "by": "backupctl", "objects": report.objects, "objects_in_manifest": in_manifest,
-        "sample_percent": sample_percent}, failure)
+        failure = Failure(
+            "verify_failed",
+            f"{len(report.problems)} of {report.objects} object(s) failed verification",
+            tuple(report.problems),
+        )
+    return Phase(
+        "verify",
+        report.seconds,
+        report.bytes,
+        {
+            "by": "backupctl",
+            "objects": report.objects,
+            "objects_in_manifest": in_manifest,
+            "sample_percent": sample_percent,
+        },
+        failure,
+    )
 
 
 def _phase_live(target: Path, settings: DrillSettings) -> Phase:
@@ -521,8 +630,11 @@ def _phase_live(target: Path, settings: DrillSettings) -> Phase:
     failure = None
     if not passed:
         why = f" (last error: {last_error})" if last_error else ""
-        failure = Failure("live_check_timeout", f"the live check did not pass within {settings.live_check_timeout:g} s "
-                          f"after {attempts} attempt(s){why}")
+        failure = Failure(
+            "live_check_timeout",
+            f"the live check did not pass within {settings.live_check_timeout:g} s "
+            f"after {attempts} attempt(s){why}",
+        )
     return Phase("live", seconds, 0, {"attempts": attempts, "configured": True}, failure)
 
 
@@ -570,19 +682,34 @@ def run_drill(
     working = settings.calendar.working_time_between(requested, live)
     failure = next((p.failure for p in phases if p.failure is not None), None)
     if failure is None and live > deadline:
-        failure = Failure("over_target", f"live after {format_iso_duration(working)} of working time, "
-                          f"over the target of {format_iso_duration(settings.target)}")
+        failure = Failure(
+            "over_target",
+            f"live after {format_iso_duration(working)} of working time, "
+            f"over the target of {format_iso_duration(settings.target)}",
+        )
     return DrillRecord(
-        selection=fetched.selection, phases=tuple(phases), requested=requested,
-        live=live if failure is None or failure.verdict == "over_target" else None, deadline=deadline,
-        target=settings.target, target_text=settings.target_text, wall_seconds=wall, working_time=working,
-        failure=failure, forecast=_forecast(phases, fetched.snapshots, settings, now=live),
+        selection=fetched.selection,
+        phases=tuple(phases),
+        requested=requested,
+        live=live if failure is None or failure.verdict == "over_target" else None,
+        deadline=deadline,
+        target=settings.target,
+        target_text=settings.target_text,
+        wall_seconds=wall,
+        working_time=working,
+        failure=failure,
+        forecast=_forecast(phases, fetched.snapshots, settings, now=live),
         scratch_dir=scratch if settings.keep else None,
     )
 
 
-def _forecast(phases: Sequence[Phase], snapshots: Sequence[StoredSnapshot], settings: DrillSettings,
-              *, now: datetime) -> Forecast | None:
+def _forecast(
+    phases: Sequence[Phase],
+    snapshots: Sequence[StoredSnapshot],
+    settings: DrillSettings,
+    *,
+    now: datetime,
+) -> Forecast | None:
     """A full restore of the largest current snapshot at the measured rates, started ``now``."""
     by_name = {p.name: p for p in phases}
     fetch, verify, live = by_name["fetch"], by_name.get("verify"), by_name.get("live")
@@ -596,6 +723,12 @@ def _forecast(phases: Sequence[Phase], snapshots: Sequence[StoredSnapshot], sett
     if verify_rate:
         seconds += size / verify_rate
     seconds += live.seconds if live else 0.0
-    return Forecast(snapshot=largest.snapshot.id, bytes=size, size_known=bool(largest.size), seconds=seconds,
-                    started=now, finish=now + timedelta(seconds=seconds),
-                    deadline=settings.calendar.add_working_time(now, settings.target))
+    return Forecast(
+        snapshot=largest.snapshot.id,
+        bytes=size,
+        size_known=bool(largest.size),
+        seconds=seconds,
+        started=now,
+        finish=now + timedelta(seconds=seconds),
+        deadline=settings.calendar.add_working_time(now, settings.target),
+    )

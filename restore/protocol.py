@@ -11,7 +11,12 @@ from typing import Literal, Protocol, runtime_checkable
 from retention import Snapshot
 
 __all__ = [
-    "DrillStore", "ManifestEntry", "ReferenceRefused", "ReferenceRestore", "RestoreOutcome", "RestoresByReference",
+    "DrillStore",
+    "ManifestEntry",
+    "ReferenceRefused",
+    "ReferenceRestore",
+    "RestoreOutcome",
+    "RestoresByReference",
     "StoredSnapshot",
 ]
 
@@ -53,7 +58,9 @@ class StoredSnapshot:
     size: int = 0
     manifest_sha256: str | None = None
     keys: tuple[str, ...] = field(default=())  # every object key under the snapshot (S3/file)
-    problem: str | None = None  # why an incomplete snapshot is incomplete (no manifest, bad manifest …)
+    problem: str | None = (
+        None  # why an incomplete snapshot is incomplete (no manifest, bad manifest …)
+    )
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,15 @@ from pathlib import Path, PurePosixPath
 
 from restore.protocol import ManifestEntry
 
-__all__ = ["CHUNK", "VerifyReport", "hash_fd", "hash_file", "safe_path", "sample_entries", "verify_tree"]
+__all__ = [
+    "CHUNK",
+    "VerifyReport",
+    "hash_fd",
+    "hash_file",
+    "safe_path",
+    "sample_entries",
+    "verify_tree",
+]
 
 CHUNK = 1 << 20
 
@@ -70,7 +78,9 @@ def safe_path(root: Path, key: str) -> Path | None:
     return root.joinpath(*p.parts)
 
 
-def sample_entries(entries: Sequence[ManifestEntry], percent: float, seed: int) -> list[ManifestEntry]:
+def sample_entries(
+    entries: Sequence[ManifestEntry], percent: float, seed: int
+) -> list[ManifestEntry]:
     """A seeded share of ``entries`` (at least one when any exist), in manifest order.
 
     Raises:

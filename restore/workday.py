@@ -26,8 +26,15 @@ if TYPE_CHECKING:
     import holidays
 
 __all__ = [
-    "DAYS", "DEFAULT_HOURS", "MAX_TARGET_HOURS", "Interval", "WorkdayError", "WorkingCalendar", "format_iso_duration",
-    "parse_target", "parse_working_hours",
+    "DAYS",
+    "DEFAULT_HOURS",
+    "MAX_TARGET_HOURS",
+    "Interval",
+    "WorkdayError",
+    "WorkingCalendar",
+    "format_iso_duration",
+    "parse_target",
+    "parse_working_hours",
 ]
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -58,7 +65,9 @@ def _minutes(text: str, where: str, *, is_end: bool) -> int:
         raise WorkdayError(f"{where}: {text!r} is not a time of day (expected HH:MM, e.g. 09:00)")
     hh, mm = int(m.group(1)), int(m.group(2))
     if mm > 59 or hh > 24 or (hh == 24 and (mm or not is_end)):
-        raise WorkdayError(f"{where}: {text!r} is not a time of day (expected 00:00..23:59, or 24:00 as an end)")
+        raise WorkdayError(
+            f"{where}: {text!r} is not a time of day (expected 00:00..23:59, or 24:00 as an end)"
+        )
     return hh * 60 + mm
 
 
@@ -70,11 +79,15 @@ def _intervals(value: str, where: str) -> tuple[Interval, ...]:
     for part in value.split(","):
         bounds = part.split("-")
         if len(bounds) != 2:
-            raise WorkdayError(f"{where}: {part.strip()!r} is not a range (expected HH:MM-HH:MM, e.g. 09:00-17:00)")
+            raise WorkdayError(
+                f"{where}: {part.strip()!r} is not a range (expected HH:MM-HH:MM, e.g. 09:00-17:00)"
+            )
         start = _minutes(bounds[0], where, is_end=False)
         end = _minutes(bounds[1], where, is_end=True)
         if end <= start:
-            raise WorkdayError(f"{where}: {part.strip()!r} ends before it starts (expected e.g. 09:00-17:00)")
+            raise WorkdayError(
+                f"{where}: {part.strip()!r} ends before it starts (expected e.g. 09:00-17:00)"
+            )
         if out and start < out[-1].end:
             raise WorkdayError(f"{where}: {value!r} has overlapping or unordered ranges")
         out.append(Interval(start, end))
@@ -87,11 +100,15 @@ def _days(key: str) -> list[int]:
     for part in key.lower().split(","):
         names = [n.strip() for n in part.split("-")]
         if len(names) > 2 or not all(n in DAYS for n in names):
-            raise WorkdayError(f"working_hours: {key!r} is not a day or day range "
-                               f"(expected day names {', '.join(DAYS)}, e.g. 'mon-thu' or 'fri')")
+            raise WorkdayError(
+                f"working_hours: {key!r} is not a day or day range "
+                f"(expected day names {', '.join(DAYS)}, e.g. 'mon-thu' or 'fri')"
+            )
         first, last = DAYS.index(names[0]), DAYS.index(names[-1])
         if last < first:
-            raise WorkdayError(f"working_hours: {key!r} runs backwards (expected e.g. 'mon-fri', not 'fri-mon')")
+            raise WorkdayError(
+                f"working_hours: {key!r} runs backwards (expected e.g. 'mon-fri', not 'fri-mon')"
+            )
         days.extend(range(first, last + 1))
     return days
 
@@ -108,15 +125,21 @@ def parse_working_hours(hours: Mapping[str, str]) -> tuple[tuple[Interval, ...],
     week: list[tuple[Interval, ...] | None] = [None] * 7
     for key, value in hours.items():
         if not isinstance(key, str) or not isinstance(value, str):
-            raise WorkdayError(f"working_hours: {key!r} = {value!r}: expected a day name and an 'HH:MM-HH:MM' text")
+            raise WorkdayError(
+                f"working_hours: {key!r} = {value!r}: expected a day name and an 'HH:MM-HH:MM' text"
+            )
         intervals = _intervals(value, f"working_hours.{key}")
         for day in _days(key):
             if week[day] is not None:
-                raise WorkdayError(f"working_hours: {DAYS[day]} is given twice (in {key!r} and an earlier key)")
+                raise WorkdayError(
+                    f"working_hours: {DAYS[day]} is given twice (in {key!r} and an earlier key)"
+                )
             week[day] = intervals
     result = tuple(w or () for w in week)
     if not any(result):
-        raise WorkdayError("working_hours: no opening hours on any day (expected e.g. mon-fri = \"09:00-17:00\")")
+        raise WorkdayError(
+            'working_hours: no opening hours on any day (expected e.g. mon-fri = "09:00-17:00")'
+        )
     return result
 
 
@@ -128,17 +151,23 @@ def parse_target(text: str, working_day_hours: float = 8.0) -> timedelta:
             or a non-positive working day length.
     """
     if not math.isfinite(working_day_hours) or not 0 < working_day_hours <= 24:
-        raise WorkdayError(f"working_day_hours: expected a number of hours in (0, 24], got {working_day_hours!r}")
+        raise WorkdayError(
+            f"working_day_hours: expected a number of hours in (0, 24], got {working_day_hours!r}"
+        )
     m = _TARGET.match(text or "") if len(text or "") <= 100 else None
     if not m:
-        raise WorkdayError(f"target: expected e.g. '1 working day' or '4 working hours', got {text!r:.100}")
+        raise WorkdayError(
+            f"target: expected e.g. '1 working day' or '4 working hours', got {text!r:.100}"
+        )
     amount = float(m.group(1))
     hours = amount * working_day_hours if m.group(2).startswith("day") else amount
     if hours <= 0:
         raise WorkdayError(f"target: expected a positive amount of working time, got {text!r}")
     if hours > MAX_TARGET_HOURS:
-        raise WorkdayError(f"target: {text!r} is too long: expected at most {MAX_TARGET_HOURS} working hours "
-                           f"({MAX_TARGET_HOURS / working_day_hours:g} working days of {working_day_hours:g} h)")
+        raise WorkdayError(
+            f"target: {text!r} is too long: expected at most {MAX_TARGET_HOURS} working hours "
+            f"({MAX_TARGET_HOURS / working_day_hours:g} working days of {working_day_hours:g} h)"
+        )
     return timedelta(hours=hours)
 
 
@@ -160,7 +189,9 @@ def _zone(tz: str | ZoneInfo) -> ZoneInfo:
     try:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise WorkdayError(f"timezone: expected an IANA zone such as 'Europe/Amsterdam', got {tz!r}") from None
+        raise WorkdayError(
+            f"timezone: expected an IANA zone such as 'Europe/Amsterdam', got {tz!r}"
+        ) from None
 
 
 def _holidays(country: str | None) -> holidays.HolidayBase | None:
@@ -172,8 +203,10 @@ def _holidays(country: str | None) -> holidays.HolidayBase | None:
     try:
         return holidays.country_holidays(code.upper(), subdiv=subdiv or None)
     except NotImplementedError:
-        raise WorkdayError(f"holidays: {country!r} is not a country python-holidays knows "
-                           "(expected an ISO code such as 'NL', 'BE', 'DE', or 'none')") from None
+        raise WorkdayError(
+            f"holidays: {country!r} is not a country python-holidays knows "
+            "(expected an ISO code such as 'NL', 'BE', 'DE', or 'none')"
+        ) from None
 
 
 class _HolidayTable:
@@ -270,8 +303,10 @@ class WorkingCalendar:
         out: tuple[tuple[datetime, datetime], ...] = ()
         if self.holiday_name(day) is None:
             try:
-                out = tuple((self._instant(day, iv.start), self._instant(day, iv.end))
-                            for iv in self.week[day.weekday()])
+                out = tuple(
+                    (self._instant(day, iv.start), self._instant(day, iv.end))
+                    for iv in self.week[day.weekday()]
+                )
             except OverflowError:  # 9999-12-31 24:00, or a wall time before year 1 in UTC
                 out = ()
         self._cache[day] = out
@@ -280,14 +315,18 @@ class WorkingCalendar:
     def _instant(self, day: date, minute: int) -> datetime:
         if minute >= 24 * 60:
             day, minute = day + timedelta(days=1), minute - 24 * 60
-        return datetime.combine(day, time(minute // 60, minute % 60), tzinfo=self.tz).astimezone(UTC)
+        return datetime.combine(day, time(minute // 60, minute % 60), tzinfo=self.tz).astimezone(
+            UTC
+        )
 
     def _local_date(self, t: datetime, what: str) -> date:
         try:
             return _aware(t, what).astimezone(self.tz).date()
         except OverflowError:
-            raise WorkdayError(f"{what}: {t.isoformat()} is outside the calendar in {self.tz} (expected a time "
-                               "between 0001-01-01 and 9999-12-31 there)") from None
+            raise WorkdayError(
+                f"{what}: {t.isoformat()} is outside the calendar in {self.tz} (expected a time "
+                "between 0001-01-01 and 9999-12-31 there)"
+            ) from None
 
     def _intervals_from(self, t: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Opening intervals that end after ``t``, in time order (bounded walk)."""
@@ -297,8 +336,10 @@ class WorkingCalendar:
                 if end > t:
                     yield start, end
             if day == date.max:
-                raise WorkdayError(f"not enough working time between {t.isoformat()} and the end of the calendar "
-                                   "(9999-12-31): expected a time well before year 9999")
+                raise WorkdayError(
+                    f"not enough working time between {t.isoformat()} and the end of the calendar "
+                    "(9999-12-31): expected a time well before year 9999"
+                )
             day += timedelta(days=1)
         raise WorkdayError(f"no working time found within {_MAX_DAYS} days of {t.isoformat()}")
 
@@ -321,7 +362,9 @@ class WorkingCalendar:
             if begin + left <= close_at:
                 return (begin + left).astimezone(self.tz)
             left -= close_at - begin
-        raise AssertionError("unreachable: _intervals_from raises when exhausted")  # pragma: no cover
+        raise AssertionError(
+            "unreachable: _intervals_from raises when exhausted"
+        )  # pragma: no cover
 
     def working_time_between(self, a: datetime, b: datetime) -> timedelta:
         """Working time inside [a, b]; negative when ``b`` is before ``a``.
@@ -343,15 +386,21 @@ class WorkingCalendar:
         """True when ``t`` is inside opening hours (closing time itself is closed)."""
         u = _aware(t, "time").astimezone(UTC)
         day = self._local_date(u, "time")
-        return any(s <= u < e for d in (day - timedelta(days=1), day) for s, e in self.open_intervals(d))
+        return any(
+            s <= u < e for d in (day - timedelta(days=1), day) for s, e in self.open_intervals(d)
+        )
 
 
 def _aware(t: datetime, what: str) -> datetime:
     if t.tzinfo is None or t.utcoffset() is None:
-        raise WorkdayError(f"{what}: {t.isoformat()} has no timezone (expected an aware time with an offset)")
+        raise WorkdayError(
+            f"{what}: {t.isoformat()} has no timezone (expected an aware time with an offset)"
+        )
     try:
         t.astimezone(UTC)
     except OverflowError:
-        raise WorkdayError(f"{what}: {t.isoformat()} is outside the calendar in UTC (expected a time between "
-                           "0001-01-01 and 9999-12-31 UTC)") from None
+        raise WorkdayError(
+            f"{what}: {t.isoformat()} is outside the calendar in UTC (expected a time between "
+            "0001-01-01 and 9999-12-31 UTC)"
+        ) from None
     return t

@@ -92,7 +92,16 @@ def _week_label(t: datetime, _: int) -> str:
 _DAY = timedelta(days=1)
 RULES: tuple[Rule, ...] = (
     Rule("last", _always, lambda _t, nr: str(nr + 1), _DAY, False, False, "-l", "snapshots"),
-    Rule("hourly", _ymdh, lambda t, _: t.strftime("%Y-%m-%d %H:00"), timedelta(hours=1), False, True, "-H", "hours"),
+    Rule(
+        "hourly",
+        _ymdh,
+        lambda t, _: t.strftime("%Y-%m-%d %H:00"),
+        timedelta(hours=1),
+        False,
+        True,
+        "-H",
+        "hours",
+    ),
     Rule("daily", _ymd, lambda t, _: t.strftime("%Y-%m-%d"), _DAY, True, True, "-d", "days"),
     Rule("weekly", _yw, _week_label, 7 * _DAY, True, True, "-w", "ISO weeks"),
     Rule("monthly", _ym, lambda t, _: t.strftime("%Y-%m"), 31 * _DAY, True, True, "-m", "months"),

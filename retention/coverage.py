@@ -90,7 +90,12 @@ def coverage(
 
 
 def _due(
-    schedule: Schedule, start: datetime, now: datetime, since: datetime | None, *, pending: bool = False,
+    schedule: Schedule,
+    start: datetime,
+    now: datetime,
+    since: datetime | None,
+    *,
+    pending: bool = False,
 ) -> list[ExpectedSlot]:
     """Scheduled slots in ``[max(start, since), now]`` whose deadline passed (``pending``: all of them)."""
     if since is not None and since > start:
@@ -99,12 +104,18 @@ def _due(
 
 
 def _within_slots(
-    duration: Duration, present: list[Snapshot], now: datetime, schedule: Schedule, since: datetime | None,
+    duration: Duration,
+    present: list[Snapshot],
+    now: datetime,
+    schedule: Schedule,
+    since: datetime | None,
 ) -> list[CoverageSlot]:
     cutoff = duration.cutoff(now)
     slots = [s for s in _due(schedule, cutoff, now, since) if s.expected > cutoff]
-    return [CoverageSlot("within", m.slot.expected.isoformat(), m.slot.expected, m.snapshot)
-            for m in match_snapshots(slots, present, now=now)]
+    return [
+        CoverageSlot("within", m.slot.expected.isoformat(), m.slot.expected, m.snapshot)
+        for m in match_snapshots(slots, present, now=now)
+    ]
 
 
 def _newest_by_bucket(kind: str, snapshots: Iterable[Snapshot]) -> dict[str, Snapshot]:
@@ -117,8 +128,12 @@ def _newest_by_bucket(kind: str, snapshots: Iterable[Snapshot]) -> dict[str, Sna
 
 
 def _within_bucket_slots(
-    kind: str, duration: Duration, present: list[Snapshot], now: datetime,
-    schedule: Schedule | None, since: datetime | None,
+    kind: str,
+    duration: Duration,
+    present: list[Snapshot],
+    now: datetime,
+    schedule: Schedule | None,
+    since: datetime | None,
 ) -> list[CoverageSlot]:
     cutoff = duration.cutoff(now)
     fill = _newest_by_bucket(kind, (s for s in present if s.time > cutoff))
@@ -133,7 +148,9 @@ def _within_bucket_slots(
     return [CoverageSlot(rule, label, t, fill.get(label)) for label, t in latest.items()]
 
 
-def _complete_buckets(kind: str, cutoff: datetime, now: datetime, since: datetime | None) -> list[str]:
+def _complete_buckets(
+    kind: str, cutoff: datetime, now: datetime, since: datetime | None
+) -> list[str]:
     """Labels of buckets lying wholly inside ``(cutoff, now]`` (and after ``since``), sampled hourly."""
     start = max(cutoff, since) if since is not None else cutoff
     step = timedelta(hours=1)
@@ -148,36 +165,64 @@ def _complete_buckets(kind: str, cutoff: datetime, now: datetime, since: datetim
 
 
 def _last_slots(
-    count: int, present: list[Snapshot], now: datetime, schedule: Schedule, since: datetime | None,
+    count: int,
+    present: list[Snapshot],
+    now: datetime,
+    schedule: Schedule,
+    since: datetime | None,
 ) -> list[CoverageSlot]:
-    slots = _due_lookback(schedule, now, since, lambda due: count > 0 and len(due) >= count,
-                          rule("last").length * min(count, _MAX_LOOKBACK.days))
+    slots = _due_lookback(
+        schedule,
+        now,
+        since,
+        lambda due: count > 0 and len(due) >= count,
+        rule("last").length * min(count, _MAX_LOOKBACK.days),
+    )
     chosen = slots if count < 0 else slots[-count:]
-    return [CoverageSlot("last", m.slot.expected.isoformat(), m.slot.expected, m.snapshot)
-            for m in match_snapshots(chosen, present, now=now) if m.status != "pending"]
+    return [
+        CoverageSlot("last", m.slot.expected.isoformat(), m.slot.expected, m.snapshot)
+        for m in match_snapshots(chosen, present, now=now)
+        if m.status != "pending"
+    ]
 
 
 def _count_slots(
-    kind: str, count: int, present: list[Snapshot], now: datetime, schedule: Schedule, since: datetime | None,
+    kind: str,
+    count: int,
+    present: list[Snapshot],
+    now: datetime,
+    schedule: Schedule,
+    since: datetime | None,
 ) -> list[CoverageSlot]:
     def enough(due: Sequence[ExpectedSlot]) -> bool:
         return count > 0 and len({bucket_label(kind, s.expected) for s in due}) > count
 
-    due = _due_lookback(schedule, now, since, enough, rule(kind).length * min(max(count, 1), _MAX_LOOKBACK.days))
+    due = _due_lookback(
+        schedule, now, since, enough, rule(kind).length * min(max(count, 1), _MAX_LOOKBACK.days)
+    )
     latest: dict[str, ExpectedSlot] = {}
     for slot in due:
         latest[bucket_label(kind, slot.expected)] = slot
     labels = list(latest)
     if count > 0:
-        labels = labels[-count:]  # the n newest buckets, counting one still pending (restic counts it once it exists)
+        labels = labels[
+            -count:
+        ]  # the n newest buckets, counting one still pending (restic counts it once it exists)
     fill = _newest_by_bucket(kind, present)
-    return [CoverageSlot(kind, label, latest[label].expected, fill.get(label)) for label in labels
-            if label in fill or any(s.deadline <= now for s in due if bucket_label(kind, s.expected) == label)]
+    return [
+        CoverageSlot(kind, label, latest[label].expected, fill.get(label))
+        for label in labels
+        if label in fill
+        or any(s.deadline <= now for s in due if bucket_label(kind, s.expected) == label)
+    ]
 
 
 def _due_lookback(
-    schedule: Schedule, now: datetime, since: datetime | None,
-    enough: Callable[[Sequence[ExpectedSlot]], bool], first_span: timedelta,
+    schedule: Schedule,
+    now: datetime,
+    since: datetime | None,
+    enough: Callable[[Sequence[ExpectedSlot]], bool],
+    first_span: timedelta,
 ) -> list[ExpectedSlot]:
     """Scheduled slots (due or pending) back from ``now``; the span doubles until ``enough`` or ``since``.
 
@@ -202,7 +247,9 @@ def _before(now: datetime, span: timedelta) -> datetime:
         return datetime.min.replace(tzinfo=UTC)
 
 
-def keep_all_since(policy: Policy, schedule: Schedule, *, now: datetime, horizon: Duration) -> datetime | None:
+def keep_all_since(
+    policy: Policy, schedule: Schedule, *, now: datetime, horizon: Duration
+) -> datetime | None:
     """The oldest instant from which the policy keeps *every* on-schedule backup at ``now``.
 
     Plans an ideal history (one snapshot at each scheduled time of the ``horizon`` before

@@ -30,9 +30,13 @@ MAX_YEARS = 1000
 _MAX_DAYS = MAX_YEARS * 365.2425
 _UNIT_DAYS = {"y": 365.2425, "m": 365.2425 / 12, "w": 7.0, "d": 1.0, "h": 1 / 24}
 _MAX_DIGITS = 12  # longer numbers are refused before int() (which refuses 4300+ digits itself)
-_GO_MAX_HOURS = (2**63 - 1) // (3600 * 10**9)  # restic's time.Hour * n overflows (wraps) beyond this
-_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
-    "\u2028\u2029\u202f\u205f\u3000"  # Go's unicode.IsSpace, what strings.TrimSpace strips
+_GO_MAX_HOURS = (2**63 - 1) // (
+    3600 * 10**9
+)  # restic's time.Hour * n overflows (wraps) beyond this
+_GO_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)  # Go's unicode.IsSpace, what strings.TrimSpace strips
 _EXPECTED = "expected numbers with units y (years), m (months), w (weeks), d (days), h (hours), e.g. '1y2m3d4h'"
 
 
@@ -61,7 +65,9 @@ class Duration:
         """
         s = text.strip()
         if not s:
-            raise DurationError(f"empty duration {_short(text)}: expected e.g. '7d', '4w', '2m', '1y2m3d4h'")
+            raise DurationError(
+                f"empty duration {_short(text)}: expected e.g. '7d', '4w', '2m', '1y2m3d4h'"
+            )
         values: dict[str, int] = {}
         pos = 0
         for match in _TOKEN.finditer(s):
@@ -69,15 +75,21 @@ class Duration:
                 break
             unit = match.group(2)
             if unit in values:
-                raise DurationError(f"duration {_short(text)} repeats the unit {unit!r} "
-                                    "(expected each unit once, e.g. '1y2m3d4h')")
+                raise DurationError(
+                    f"duration {_short(text)} repeats the unit {unit!r} "
+                    "(expected each unit once, e.g. '1y2m3d4h')"
+                )
             if values and _UNIT_ORDER.index(unit) < max(_UNIT_ORDER.index(u) for u in values):
-                raise DurationError(f"duration {_short(text)}: units must be in the order y, m, w, d, h "
-                                    "(expected e.g. '1y2m3d4h')")
+                raise DurationError(
+                    f"duration {_short(text)}: units must be in the order y, m, w, d, h "
+                    "(expected e.g. '1y2m3d4h')"
+                )
             values[unit] = _number(match.group(1), text)
             pos = match.end()
         if pos != len(s):
-            raise DurationError(f"invalid duration {_short(text)} at {_short(s[pos:])}: {_EXPECTED}")
+            raise DurationError(
+                f"invalid duration {_short(text)} at {_short(s[pos:])}: {_EXPECTED}"
+            )
         return cls._bounded(values, text)
 
     @classmethod
@@ -104,18 +116,24 @@ class Duration:
             values[unit] = -_number(digits, text) if sign else _number(digits, text)
             pos = match.end()
         if pos != len(s):
-            raise DurationError(f"invalid duration {_short(text)} at {_short(s[pos:])}: {_EXPECTED} "
-                                "(restic's syntax: units in any order, a repeated unit overrides)")
+            raise DurationError(
+                f"invalid duration {_short(text)} at {_short(s[pos:])}: {_EXPECTED} "
+                "(restic's syntax: units in any order, a repeated unit overrides)"
+            )
         if abs(values.get("h", 0)) > _GO_MAX_HOURS:
-            raise DurationError(f"duration {_short(text)} is too long: expected at most {_GO_MAX_HOURS}h "
-                                "(restic's hour arithmetic overflows beyond)")
+            raise DurationError(
+                f"duration {_short(text)} is too long: expected at most {_GO_MAX_HOURS}h "
+                "(restic's hour arithmetic overflows beyond)"
+            )
         return cls._bounded(values, text)
 
     @classmethod
     def _bounded(cls, values: dict[str, int], text: str) -> Duration:
         if sum(abs(n) * _UNIT_DAYS[u] for u, n in values.items()) > _MAX_DAYS:
-            raise DurationError(f"duration {_short(text)} is too long: expected at most {MAX_YEARS} years "
-                                f"in total (e.g. '{MAX_YEARS}y', '{MAX_YEARS * 12}m', '365242d')")
+            raise DurationError(
+                f"duration {_short(text)} is too long: expected at most {MAX_YEARS} years "
+                f"in total (e.g. '{MAX_YEARS}y', '{MAX_YEARS * 12}m', '365242d')"
+            )
         return cls(
             years=values.get("y", 0),
             months=values.get("m", 0),
@@ -129,7 +147,13 @@ class Duration:
         return not (self.years or self.months or self.weeks or self.days or self.hours)
 
     def __str__(self) -> str:
-        parts = [(self.years, "y"), (self.months, "m"), (self.weeks, "w"), (self.days, "d"), (self.hours, "h")]
+        parts = [
+            (self.years, "y"),
+            (self.months, "m"),
+            (self.weeks, "w"),
+            (self.days, "d"),
+            (self.hours, "h"),
+        ]
         return "".join(f"{n}{u}" for n, u in parts if n)
 
     def cutoff(self, newest: datetime) -> datetime:
@@ -150,14 +174,24 @@ class Duration:
 
     def _days(self) -> float:
         """The approximate length in days (negative for a negative restic duration)."""
-        return sum(n * _UNIT_DAYS[u] for n, u in
-                   ((self.years, "y"), (self.months, "m"), (self.weeks, "w"), (self.days, "d"), (self.hours, "h")))
+        return sum(
+            n * _UNIT_DAYS[u]
+            for n, u in (
+                (self.years, "y"),
+                (self.months, "m"),
+                (self.weeks, "w"),
+                (self.days, "d"),
+                (self.hours, "h"),
+            )
+        )
 
 
 def _number(digits: str, text: str) -> int:
     if len(digits) > _MAX_DIGITS:
-        raise DurationError(f"duration {_short(text)} has a {len(digits)}-digit number: expected at most "
-                            f"{MAX_YEARS} years in total (e.g. '{MAX_YEARS}y', '365242d')")
+        raise DurationError(
+            f"duration {_short(text)} has a {len(digits)}-digit number: expected at most "
+            f"{MAX_YEARS} years in total (e.g. '{MAX_YEARS}y', '365242d')"
+        )
     return int(digits)
 
 

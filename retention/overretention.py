@@ -37,8 +37,13 @@ class OverRetention:
 
     def as_violation(self) -> dict[str, str]:
         """The verify JSON shape: ``{"kind": "over_retention", "group", "id", "time", "lost_reason_at"}``."""
-        return {"kind": "over_retention", "group": self.group, "id": self.snapshot.id,
-                "time": self.snapshot.time.isoformat(), "lost_reason_at": self.lost_at.isoformat()}
+        return {
+            "kind": "over_retention",
+            "group": self.group,
+            "id": self.snapshot.id,
+            "time": self.snapshot.time.isoformat(),
+            "lost_reason_at": self.lost_at.isoformat(),
+        }
 
 
 def over_retained(
@@ -71,7 +76,9 @@ def over_retained(
     return sorted(out, key=lambda o: o.snapshot.time.timestamp())
 
 
-def lost_reason_at(snapshot: Snapshot, group: Sequence[Snapshot], policy: Policy) -> datetime | None:
+def lost_reason_at(
+    snapshot: Snapshot, group: Sequence[Snapshot], policy: Policy
+) -> datetime | None:
     """The arrival time of the snapshot after which ``policy`` no longer keeps ``snapshot``.
 
     Args:
@@ -90,15 +97,23 @@ def lost_reason_at(snapshot: Snapshot, group: Sequence[Snapshot], policy: Policy
     if not policy.keep_within.is_zero():
         losses.append(_cut_passes(snapshot, newer, policy.keep_within))
     if policy.keep_last:
-        losses.append(newer[policy.keep_last - 1].time if 0 < policy.keep_last <= len(newer) else None)
+        losses.append(
+            newer[policy.keep_last - 1].time if 0 < policy.keep_last <= len(newer) else None
+        )
     for cal in CALENDARS:
         kind = cal.name
         within = policy.within(kind)
         if not within.is_zero():
-            losses.append(_earliest(_same_bucket(kind, snapshot, newer), _cut_passes(snapshot, newer, within)))
+            losses.append(
+                _earliest(_same_bucket(kind, snapshot, newer), _cut_passes(snapshot, newer, within))
+            )
         count = policy.count(kind)
         if count:
-            losses.append(_earliest(_same_bucket(kind, snapshot, newer), _buckets_pass(kind, snapshot, newer, count)))
+            losses.append(
+                _earliest(
+                    _same_bucket(kind, snapshot, newer), _buckets_pass(kind, snapshot, newer, count)
+                )
+            )
     if not losses or any(t is None for t in losses):
         return None
     return max((t for t in losses if t is not None), key=lambda t: t.timestamp())
@@ -112,20 +127,28 @@ def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
     return a if a.timestamp() <= b.timestamp() else b
 
 
-def _cut_passes(snapshot: Snapshot, newer: Sequence[Snapshot], duration: Duration) -> datetime | None:
+def _cut_passes(
+    snapshot: Snapshot, newer: Sequence[Snapshot], duration: Duration
+) -> datetime | None:
     """The first newer snapshot whose cut-off (``duration`` back from it) reaches ``snapshot``."""
     t = snapshot.time.timestamp()
-    i = bisect_left(newer, True, key=lambda s: duration.cutoff(s.time).timestamp() >= t)  # cut-offs only grow
+    i = bisect_left(
+        newer, True, key=lambda s: duration.cutoff(s.time).timestamp() >= t
+    )  # cut-offs only grow
     return newer[i].time if i < len(newer) else None
 
 
 def _same_bucket(kind: str, snapshot: Snapshot, newer: Sequence[Snapshot]) -> datetime | None:
-    if newer and bucket_label(kind, newer[0].time) == bucket_label(kind, snapshot.time):  # buckets follow time
+    if newer and bucket_label(kind, newer[0].time) == bucket_label(
+        kind, snapshot.time
+    ):  # buckets follow time
         return newer[0].time
     return None
 
 
-def _buckets_pass(kind: str, snapshot: Snapshot, newer: Sequence[Snapshot], count: int) -> datetime | None:
+def _buckets_pass(
+    kind: str, snapshot: Snapshot, newer: Sequence[Snapshot], count: int
+) -> datetime | None:
     """The first newer snapshot that opens the ``count``-th newer bucket (``-1``: never)."""
     if count < 0:
         return None

@@ -24,7 +24,13 @@ from retention.policy import Policy, PolicyError
 from retention.snapshot import Snapshot
 
 __all__ = [
-    "GROUP_FIELDS", "Decision", "EmptyPolicyError", "Plan", "Reason", "group_key", "plan",
+    "GROUP_FIELDS",
+    "Decision",
+    "EmptyPolicyError",
+    "Plan",
+    "Reason",
+    "group_key",
+    "plan",
 ]
 
 GROUP_FIELDS = ("group", "host", "paths", "tags")
@@ -35,8 +41,12 @@ class EmptyPolicyError(PolicyError):
     """The policy keeps nothing explicitly; like restic, we refuse to plan with it."""
 
     def __init__(self) -> None:
-        super().__init__(["no keep rule is set: an empty policy would remove nothing in restic "
-                          "and everything here, so it is refused; set at least one keep_* rule"])
+        super().__init__(
+            [
+                "no keep rule is set: an empty policy would remove nothing in restic "
+                "and everything here, so it is refused; set at least one keep_* rule"
+            ]
+        )
 
 
 class Reason(NamedTuple):
@@ -58,9 +68,14 @@ class Decision(NamedTuple):
     def to_json(self) -> dict[str, Any]:
         """The decision as ``plan --json`` shows it: id, group, ISO time, action, reasons' texts
         and their rule kinds (the one decision JSON of every plan)."""
-        return {"id": self.snapshot.id, "group": self.group, "time": self.snapshot.time.isoformat(),
-                "action": self.action, "reasons": [r.text for r in self.reasons],
-                "rules": [r.rule for r in self.reasons]}
+        return {
+            "id": self.snapshot.id,
+            "group": self.group,
+            "time": self.snapshot.time.isoformat(),
+            "action": self.action,
+            "reasons": [r.text for r in self.reasons],
+            "rules": [r.rule for r in self.reasons],
+        }
 
 
 class _Decisions(Sequence[Decision]):
@@ -73,7 +88,9 @@ class _Decisions(Sequence[Decision]):
 
     __slots__ = ("_groups", "_kept", "_snapshots")
 
-    def __init__(self, snapshots: tuple[Snapshot, ...], groups: Sequence[str], kept: dict[int, Decision]) -> None:
+    def __init__(
+        self, snapshots: tuple[Snapshot, ...], groups: Sequence[str], kept: dict[int, Decision]
+    ) -> None:
         self._snapshots = snapshots
         self._groups = groups  # the group key of each snapshot
         self._kept = kept  # input index -> keep decision
@@ -184,7 +201,9 @@ def group_key(snapshot: Snapshot, group_by: Sequence[str]) -> str:
         elif name == "tags":
             parts.append("tags=" + ",".join(sorted(snapshot.tags)))
         else:
-            raise ValueError(f"unknown grouping field {name!r}: expected one of {', '.join(GROUP_FIELDS)}")
+            raise ValueError(
+                f"unknown grouping field {name!r}: expected one of {', '.join(GROUP_FIELDS)}"
+            )
     return " ".join(parts)
 
 
@@ -245,7 +264,9 @@ def _group_keys(items: Sequence[Snapshot], group_by: Sequence[str]) -> Sequence[
         return list(map(attrgetter("group"), items))
     for name in group_by:
         if name not in GROUP_FIELDS:
-            raise ValueError(f"unknown grouping field {name!r}: expected one of {', '.join(GROUP_FIELDS)}")
+            raise ValueError(
+                f"unknown grouping field {name!r}: expected one of {', '.join(GROUP_FIELDS)}"
+            )
     return [group_key(s, group_by) for s in items]
 
 
@@ -277,7 +298,11 @@ def _as_utc(t: datetime) -> datetime:
 
 
 def _plan_group(
-    items: Sequence[Snapshot], indices: Sequence[int], key: str, policy: Policy, now: datetime,
+    items: Sequence[Snapshot],
+    indices: Sequence[int],
+    key: str,
+    policy: Policy,
+    now: datetime,
     kept: dict[int, Decision],
 ) -> None:
     """Add to ``kept`` (by input index) what restic's ApplyPolicy keeps of one group at ``indices``.
@@ -301,7 +326,9 @@ def _plan_group(
             _keep(kept, indices[position], walk.decide(items[indices[position]], nr))
 
 
-def _walk_order(times: list[datetime], policy: Policy, now: datetime, key: str) -> tuple[_Walk, list[int]]:
+def _walk_order(
+    times: list[datetime], policy: Policy, now: datetime, key: str
+) -> tuple[_Walk, list[int]]:
     """The walk over one group's ``times`` and the positions it visits, newest first.
 
     The reference for durations is the newest time before ``now``. A walk bounded by a cut-off
@@ -338,7 +365,9 @@ class _Walk:
         self.oldest_nr = size - 1 if policy.keep_oldest else -2
         self.counts, self.withins = _rules(policy, newest)
         self.within_cutoff: datetime | None = (
-            None if policy.keep_within.is_zero() else _cutoff(policy.keep_within, newest) or _EARLIEST
+            None
+            if policy.keep_within.is_zero()
+            else _cutoff(policy.keep_within, newest) or _EARLIEST
         )
         self.within_text = f"within {policy.keep_within}"
         cutoffs = [w.cutoff or _EARLIEST for w in self.withins]
@@ -349,14 +378,19 @@ class _Walk:
         self.bounded = self.last_cutoff if not (self.counts or policy.keep_tags) else None
         self.last_day: tuple[int, int, int] | None = None
         # within-rules only, each of a day or coarser: see forgets_same_day
-        self.day_grained = self.bounded is not None and self.within_cutoff is None and all(
-            within.coarse for within in self.withins)
+        self.day_grained = (
+            self.bounded is not None
+            and self.within_cutoff is None
+            and all(within.coarse for within in self.withins)
+        )
 
     def forgets_same_day(self, t: datetime, nr: int) -> bool:
         """True when :meth:`decide` would surely forget ``t``, the ``nr``-th of the walk, without
         asking it: ``t`` is on the previous snapshot's wall-clock day and every rule is a
         within-rule of a day or coarser, so no rule sees a new bucket (a shortcut for long walks)."""
-        return self.day_grained and (t.year, t.month, t.day) == self.last_day and nr != self.oldest_nr
+        return (
+            self.day_grained and (t.year, t.month, t.day) == self.last_day and nr != self.oldest_nr
+        )
 
     def exhausted(self, t: datetime) -> bool:
         """True when no rule can keep ``t`` or any older snapshot (the rest is forgotten),
@@ -371,7 +405,11 @@ class _Walk:
         policy = self.policy
         reasons: list[Reason] = []
         if policy.keep_tags:
-            reasons = [Reason("tag", "tag " + ",".join(tags)) for tags in policy.keep_tags if snapshot.has_tags(tags)]
+            reasons = [
+                Reason("tag", "tag " + ",".join(tags))
+                for tags in policy.keep_tags
+                if snapshot.has_tags(tags)
+            ]
         if self.within_cutoff is not None and t > self.within_cutoff:
             reasons.append(Reason("within", self.within_text))
         # Buckets coarser than an hour cannot change while the wall-clock date stays the same,
@@ -393,7 +431,12 @@ class _Walk:
                 if value != within.last or nr == self.oldest_nr:
                     within.last = value
                     b = within.bucketing
-                    reasons.append(Reason(f"within_{b.name}", f"{b.name} {b.label(t, nr)} within {within.duration}"))
+                    reasons.append(
+                        Reason(
+                            f"within_{b.name}",
+                            f"{b.name} {b.label(t, nr)} within {within.duration}",
+                        )
+                    )
         return Decision(snapshot, self.key, "keep" if reasons else "forget", tuple(reasons))
 
 
@@ -405,7 +448,9 @@ def _cutoff(duration: Duration, newest: datetime | None) -> datetime | None:
 
 
 def _rules(policy: Policy, newest: datetime | None) -> tuple[list[_CountRule], list[_WithinRule]]:
-    counts = [_CountRule(rule, policy.count(rule.name)) for rule in RULES if policy.count(rule.name) != 0]
+    counts = [
+        _CountRule(rule, policy.count(rule.name)) for rule in RULES if policy.count(rule.name) != 0
+    ]
     withins = []
     for rule in CALENDARS:
         duration = policy.within(rule.name)

@@ -21,7 +21,12 @@ def count_problem(value: object, most: int | None = MAX_COUNT) -> str | None:
     upper bound); else one line saying what was expected, for any caller to prefix with the key.
     The one check of counts: the config (``most`` = :data:`MAX_COUNT`), the ``plan --keep-*``
     flags (Go's int range) and :class:`Policy` itself (no upper bound)."""
-    if not isinstance(value, bool) and isinstance(value, int) and value >= -1 and (most is None or value <= most):
+    if (
+        not isinstance(value, bool)
+        and isinstance(value, int)
+        and value >= -1
+        and (most is None or value <= most)
+    ):
         return None
     if isinstance(value, int) and not isinstance(value, bool) and value > 10**30:
         shown = f"a {len(str(value))}-digit number"
@@ -108,7 +113,9 @@ class Policy:
             value = getattr(self, f.name)
             if f.name == "keep_tags" and value:
                 parts.append("keep_tag=" + ";".join(",".join(t) for t in value))
-            elif (f.name in COUNT_RULES and value) or (f.name in WITHIN_RULES and not value.is_zero()):
+            elif (f.name in COUNT_RULES and value) or (
+                f.name in WITHIN_RULES and not value.is_zero()
+            ):
                 parts.append(f"{f.name}={value}")
             elif f.name == "keep_oldest" and value:
                 parts.append("keep_oldest")
@@ -136,14 +143,18 @@ class Policy:
             if name in data:
                 value = data[name]
                 try:
-                    kwargs[name] = Duration.parse(str(value)) if isinstance(value, str) else _bad_duration(value)
+                    kwargs[name] = (
+                        Duration.parse(str(value))
+                        if isinstance(value, str)
+                        else _bad_duration(value)
+                    )
                 except DurationError as exc:
                     problems.append(f"{where}.{name}: {exc}")
         if "keep_tag" in data:
             tags = _parse_tags(data["keep_tag"])
             if tags is None:
                 problems.append(
-                    f"{where}.keep_tag: expected a list of strings like \"app,db\", got {data['keep_tag']!r}"
+                    f'{where}.keep_tag: expected a list of strings like "app,db", got {data["keep_tag"]!r}'
                 )
             else:
                 kwargs["keep_tags"] = tags
@@ -151,7 +162,9 @@ class Policy:
             if isinstance(data["keep_oldest"], bool):
                 kwargs["keep_oldest"] = data["keep_oldest"]
             else:
-                problems.append(f"{where}.keep_oldest: expected true or false, got {data['keep_oldest']!r}")
+                problems.append(
+                    f"{where}.keep_oldest: expected true or false, got {data['keep_oldest']!r}"
+                )
         if problems:
             raise PolicyError(problems)
         return cls(**kwargs)
@@ -160,7 +173,10 @@ class Policy:
 _COUNT_FIELD: dict[str, str] = {r.name: r.count_key for r in RULES}
 _WITHIN_FIELD: dict[str, str] = {r.name: r.within_key for r in CALENDARS}
 _RULE_FIELDS = {f.name for f in fields(Policy)} - {"keep_tags", "keep_oldest"}
-if {*COUNT_RULES, *WITHIN_RULES} != _RULE_FIELDS:  # a table row without its Policy fields fails at import
+if {
+    *COUNT_RULES,
+    *WITHIN_RULES,
+} != _RULE_FIELDS:  # a table row without its Policy fields fails at import
     raise TypeError(f"retention.buckets.RULES and Policy's fields disagree: {sorted(_RULE_FIELDS)}")
 
 

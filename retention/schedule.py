@@ -29,19 +29,39 @@ if TYPE_CHECKING:
     from croniter import croniter
 
 __all__ = [
-    "ALIASES", "ExpectedSlot", "Schedule", "ScheduleError", "SlotMatch", "add_duration", "check_cron",
+    "ALIASES",
+    "ExpectedSlot",
+    "Schedule",
+    "ScheduleError",
+    "SlotMatch",
+    "add_duration",
+    "check_cron",
     "match_snapshots",
 ]
 
 Status = Literal["filled", "missed", "pending"]
 
 ALIASES: dict[str, str] = {
-    "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@hourly": "0 * * * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
 }
-_NAMES: tuple[dict[str, int], ...] = ({}, {}, {}, {m: i + 1 for i, m in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"))},
-    {d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))})
+_NAMES: tuple[dict[str, int], ...] = (
+    {},
+    {},
+    {},
+    {
+        m: i + 1
+        for i, m in enumerate(
+            ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+        )
+    },
+    {d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))},
+)
 _FIELDS = ("minute", "hour", "day of month", "month", "day of week")
 _EXPECTED = "expected 5 fields (minute hour day-of-month month day-of-week) such as '0 2 * * *', or @daily …"
 
@@ -73,7 +93,9 @@ def check_cron(expr: str) -> str:
     shown = repr(expr) if len(repr(expr)) <= 60 else repr(expr)[:50] + "…"
     fields = ALIASES.get(text.lower(), text).split()
     if len(fields) != 5:
-        raise ScheduleError(f"invalid cron expression {shown}: has {len(fields)} field(s); {_EXPECTED}")
+        raise ScheduleError(
+            f"invalid cron expression {shown}: has {len(fields)} field(s); {_EXPECTED}"
+        )
     cron = " ".join(fields)
     croniter, cron_error = _croniter()
     if not croniter.is_valid(cron):
@@ -84,13 +106,17 @@ def check_cron(expr: str) -> str:
             if len(bounds) == 2:
                 lo, hi = (_NAMES[index].get(b.lower(), b) for b in bounds)
                 if str(lo).isdigit() and str(hi).isdigit() and int(lo) > int(hi):
-                    raise ScheduleError(f"invalid cron expression {shown}: the {_FIELDS[index]} range {part!r} "
-                                        f"runs backwards (expected low-high, e.g. '1-5')")
+                    raise ScheduleError(
+                        f"invalid cron expression {shown}: the {_FIELDS[index]} range {part!r} "
+                        f"runs backwards (expected low-high, e.g. '1-5')"
+                    )
     try:
         croniter(cron, datetime(2000, 1, 1)).get_next(datetime)
     except (cron_error, ValueError, OverflowError):
-        raise ScheduleError(f"cron expression {shown} never fires (no such date, e.g. 30 February); "
-                            "expected a schedule that runs, such as '0 2 * * *'") from None
+        raise ScheduleError(
+            f"cron expression {shown} never fires (no such date, e.g. 30 February); "
+            "expected a schedule that runs, such as '0 2 * * *'"
+        ) from None
     return cron
 
 
@@ -135,7 +161,9 @@ class Schedule:
             ScheduleError: ``start`` or ``end`` is naive.
         """
         _aware(start, end)
-        wall = start.astimezone(self.zone).replace(tzinfo=None) - timedelta(hours=3)  # catch shifted gap times
+        wall = start.astimezone(self.zone).replace(tzinfo=None) - timedelta(
+            hours=3
+        )  # catch shifted gap times
         hour_wild = self.fields.split()[1] == "*"
         croniter, cron_error = _croniter()
         it = croniter(self.fields, wall)
@@ -148,7 +176,9 @@ class Schedule:
                 return out
             if _ts(instants[0]) >= _ts(end):
                 return out
-            for t in instants:  # compare instants, not wall clocks (same-zone comparison ignores fold)
+            for (
+                t
+            ) in instants:  # compare instants, not wall clocks (same-zone comparison ignores fold)
                 if _ts(start) <= _ts(t) < _ts(end) and (not out or _ts(t) > _ts(out[-1])):
                     out.append(t)
 
@@ -160,7 +190,9 @@ class Schedule:
             return [ExpectedSlot(t, add_duration(t, tol)) for t in times]
         following = self._first_after(end) if times else []
         nexts = [*times[1:], *following]
-        if len(nexts) < len(times):  # no further run within a year+: the window stays open for a year
+        if len(nexts) < len(
+            times
+        ):  # no further run within a year+: the window stays open for a year
             nexts.append(add_duration(times[-1], Duration(years=1)))
         return [ExpectedSlot(t, n) for t, n in zip(times, nexts, strict=True)]
 
@@ -223,7 +255,10 @@ def _aware(*ts: datetime) -> None:
 
 
 def match_snapshots(
-    slots: Sequence[ExpectedSlot], snapshots: Iterable[Snapshot], *, now: datetime,
+    slots: Sequence[ExpectedSlot],
+    snapshots: Iterable[Snapshot],
+    *,
+    now: datetime,
 ) -> list[SlotMatch]:
     """Match snapshots to expected slots: each slot takes the earliest unused snapshot in its window.
 

@@ -28,7 +28,9 @@ class Snapshot:
 
     def __post_init__(self) -> None:
         if self.time.tzinfo is None or self.time.utcoffset() is None:
-            raise ValueError(f"snapshot {self.id!r} has a time without timezone: {self.time.isoformat()}")
+            raise ValueError(
+                f"snapshot {self.id!r} has a time without timezone: {self.time.isoformat()}"
+            )
 
     def has_tags(self, required: tuple[str, ...]) -> bool:
         """True when the snapshot carries every tag in ``required`` (restic's TagList).

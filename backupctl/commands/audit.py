@@ -38,7 +38,9 @@ def _print_report(report: AuditReport, source: str, as_json: bool) -> None:
     if report.ok:
         click.echo(f"audit log {source}: {report.records} record(s), {head}: intact")
         return
-    click.echo(f"audit log {source}: TAMPERED: {len(report.problems)} problem(s) in {report.records} record(s):")
+    click.echo(
+        f"audit log {source}: TAMPERED: {len(report.problems)} problem(s) in {report.records} record(s):"
+    )
     for problem in report.problems:
         click.echo(f"  - {problem}")
     click.echo("Keep the log as it is (export it for the auditor); do not repair it by hand.")
@@ -55,20 +57,39 @@ def command() -> None:
 
 @command.command("verify")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP)
-@click.option("--file", "file", type=str, default=None,
-              help="Verify an exported JSON Lines file ('-' = stdin) instead of the stored log.")
-@click.option("--head", "expect_head", default=None, metavar="SHA256",
-              help="A head hash recorded earlier (e.g. in a proof): it must be the hash of one of the records.")
+@click.option(
+    "--file",
+    "file",
+    type=str,
+    default=None,
+    help="Verify an exported JSON Lines file ('-' = stdin) instead of the stored log.",
+)
+@click.option(
+    "--head",
+    "expect_head",
+    default=None,
+    metavar="SHA256",
+    help="A head hash recorded earlier (e.g. in a proof): it must be the hash of one of the records.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def verify(ctx: click.Context, config_path: str | None, file: str | None, expect_head: str | None,
-           as_json: bool) -> None:
+def verify(
+    ctx: click.Context,
+    config_path: str | None,
+    file: str | None,
+    expect_head: str | None,
+    as_json: bool,
+) -> None:
     """Check the whole chain. Exit 0 when intact, 3 when tampered."""
-    if expect_head is not None and (len(expect_head) != 64 or any(c not in "0123456789abcdef" for c in expect_head)):
+    if expect_head is not None and (
+        len(expect_head) != 64 or any(c not in "0123456789abcdef" for c in expect_head)
+    ):
         raise UsageError(f"--head {expect_head!r}: expected 64 lowercase hex digits (a SHA-256)")
     if file is not None:
         if config_path:
-            raise UsageError("--file and --config exclude each other: verify either an export or the stored log")
+            raise UsageError(
+                "--file and --config exclude each other: verify either an export or the stored log"
+            )
         report, source = verify_jsonl_report(_read_text(file), expect_head), file
     else:
         log, source = _log_for(config_path)
@@ -80,7 +101,9 @@ def verify(ctx: click.Context, config_path: str | None, file: str | None, expect
 
 @command.command("export")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP)
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write here instead of stdout.")
+@click.option(
+    "--out", type=click.Path(dir_okay=False), default=None, help="Write here instead of stdout."
+)
 def export(config_path: str | None, out: str | None) -> None:
     """Write the log as JSON Lines (one record per line, in seq order) for offline reading.
 

@@ -33,8 +33,13 @@ __all__ = ["calendar_for", "command", "deadline_json", "live_check_for"]
 DEFAULT_TZ = "Europe/Amsterdam"
 
 
-def calendar_for(drill: DrillConfig, tz: Any, where: str, *, lazy_holidays: bool = False,
-                 ) -> tuple[WorkingCalendar, timedelta]:
+def calendar_for(
+    drill: DrillConfig,
+    tz: Any,
+    where: str,
+    *,
+    lazy_holidays: bool = False,
+) -> tuple[WorkingCalendar, timedelta]:
     """The working calendar and target of a ``[drill]`` config section; ``lazy_holidays``
     defers loading the holiday table (and finding an unknown country) to its first use.
 
@@ -44,13 +49,17 @@ def calendar_for(drill: DrillConfig, tz: Any, where: str, *, lazy_holidays: bool
     from restore.workday import WorkdayError, WorkingCalendar, parse_target
 
     try:
-        calendar = WorkingCalendar(drill.working_hours, tz, drill.holidays, lazy_holidays=lazy_holidays)
+        calendar = WorkingCalendar(
+            drill.working_hours, tz, drill.holidays, lazy_holidays=lazy_holidays
+        )
         return calendar, parse_target(drill.target, drill.working_day_hours)
     except WorkdayError as exc:
         raise ConfigError(where, [f"drill.{exc}"]) from None
 
 
-def deadline_json(calendar: WorkingCalendar, start: datetime, budget: timedelta, target_text: str) -> dict[str, Any]:
+def deadline_json(
+    calendar: WorkingCalendar, start: datetime, budget: timedelta, target_text: str
+) -> dict[str, Any]:
     """The ``drill deadline --json`` object: deadline (ISO with offset) and the budget both as
     an ISO 8601 duration and in seconds, plus the holidays the deadline skipped."""
     from restore.workday import format_iso_duration
@@ -88,15 +97,21 @@ def live_check_for(command_text: str, timeout: float) -> Callable[[Path], bool]:
     try:
         command_text.format(dir="")
     except (KeyError, IndexError, ValueError) as exc:
-        raise UsageError(f"drill.live_check: {command_text!r} has a bad placeholder ({exc}); "
-                         "expected only {dir} (write {{ and }} for literal braces)") from None
+        raise UsageError(
+            f"drill.live_check: {command_text!r} has a bad placeholder ({exc}); "
+            "expected only {dir} (write {{ and }} for literal braces)"
+        ) from None
     started: list[float] = []
 
     def check(target: Path) -> bool:
         if not started:
             started.append(time.monotonic())
         left = max(0.1, timeout - (time.monotonic() - started[0]))
-        result = run(["sh", "-c", command_text.format(dir=shlex.quote(str(target)))], timeout=left, cwd=target)
+        result = run(
+            ["sh", "-c", command_text.format(dir=shlex.quote(str(target)))],
+            timeout=left,
+            cwd=target,
+        )
         return result.returncode == 0
 
     return check
@@ -119,52 +134,99 @@ def _settings(config: Config, sample: float, keep: bool, stderr_progress: bool) 
     calendar, target = calendar_for(config.drill, config.timezone, config.path, lazy_holidays=True)
     d = config.drill
     return DrillSettings(
-        target=target, calendar=calendar, target_text=d.target, workers=d.workers,
-        verify_workers=max(1, min(8, os.cpu_count() or 1)), sample_percent=sample,
-        scratch_dir=Path(d.scratch_dir) if d.scratch_dir else None, keep=keep,
+        target=target,
+        calendar=calendar,
+        target_text=d.target,
+        workers=d.workers,
+        verify_workers=max(1, min(8, os.cpu_count() or 1)),
+        sample_percent=sample,
+        scratch_dir=Path(d.scratch_dir) if d.scratch_dir else None,
+        keep=keep,
         live_check=live_check_for(d.live_check, d.live_check_timeout) if d.live_check else None,
-        live_check_timeout=d.live_check_timeout, live_check_interval=d.live_check_interval,
-        progress=progress if stderr_progress else None, reraise=(UsageError,),
+        live_check_timeout=d.live_check_timeout,
+        live_check_interval=d.live_check_interval,
+        progress=progress if stderr_progress else None,
+        reraise=(UsageError,),
     )
 
 
 def _summary(rec: dict[str, Any]) -> list[str]:
-    lines = [f"drill {rec['verdict'].upper()}: {rec['snapshot']['id']} ({rec['selection']['mode']})",
-             f"  {rec['message']}"]
+    lines = [
+        f"drill {rec['verdict'].upper()}: {rec['snapshot']['id']} ({rec['selection']['mode']})",
+        f"  {rec['message']}",
+    ]
     lines += [f"  failed: {o}" for o in rec["failed_objects"][:20]]
     if len(rec["failed_objects"]) > 20:
         lines.append(f"  … and {len(rec['failed_objects']) - 20} more")
     for p in rec["phases"]:
         rate = p.get("throughput_bytes_per_second")
-        lines.append(f"  {p['name']:<7}{p['seconds']:>10.2f} s {p['bytes']:>14,} B"
-                     + (f" {rate / 2**20:>9.1f} MiB/s" if rate else ""))
-    lines.append(f"  requested {rec['requested']}, deadline {rec['deadline']}, working time {rec['working_time']}"
-                 f" (target {rec['target']})")
+        lines.append(
+            f"  {p['name']:<7}{p['seconds']:>10.2f} s {p['bytes']:>14,} B"
+            + (f" {rate / 2**20:>9.1f} MiB/s" if rate else "")
+        )
+    lines.append(
+        f"  requested {rec['requested']}, deadline {rec['deadline']}, working time {rec['working_time']}"
+        f" (target {rec['target']})"
+    )
     if fc := rec.get("forecast"):
         meets = "meets" if fc["meets_target"] else "MISSES"
-        lines.append(f"  forecast: full restore of {fc['snapshot']} ({fc['bytes']:,} B) takes ~{fc['seconds']:.0f} s;"
-                     f" started now it {meets} the target (deadline {fc['deadline']})")
+        lines.append(
+            f"  forecast: full restore of {fc['snapshot']} ({fc['bytes']:,} B) takes ~{fc['seconds']:.0f} s;"
+            f" started now it {meets} the target (deadline {fc['deadline']})"
+        )
     if rec.get("scratch_dir"):
         lines.append(f"  kept: {rec['scratch_dir']}")
     return lines
 
 
 @click.group("drill", invoke_without_command=True)
-@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
-              help="Config file (default: $BACKUPCTL_CONFIG, else ./backupctl.toml).")
-@click.option("--snapshot", "how", default="latest", show_default=True, metavar="ID|latest|random",
-              help="Which snapshot to restore: an id (or unique id prefix), the latest, or a seeded random one.")
-@click.option("--stratified", is_flag=True,
-              help="Rotate over the daily, weekly and monthly tiers (least recently drilled tier first).")
-@click.option("--sample", type=click.FloatRange(0, 100, min_open=True), default=100.0, show_default=True,
-              metavar="PCT", help="Verify only this share of the objects (seeded).")
-@click.option("--seed", type=int, default=None, help="Seed for --snapshot random and --sample (default: a fresh one, "
-              "recorded).")
+@click.option(
+    "--config",
+    "config_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Config file (default: $BACKUPCTL_CONFIG, else ./backupctl.toml).",
+)
+@click.option(
+    "--snapshot",
+    "how",
+    default="latest",
+    show_default=True,
+    metavar="ID|latest|random",
+    help="Which snapshot to restore: an id (or unique id prefix), the latest, or a seeded random one.",
+)
+@click.option(
+    "--stratified",
+    is_flag=True,
+    help="Rotate over the daily, weekly and monthly tiers (least recently drilled tier first).",
+)
+@click.option(
+    "--sample",
+    type=click.FloatRange(0, 100, min_open=True),
+    default=100.0,
+    show_default=True,
+    metavar="PCT",
+    help="Verify only this share of the objects (seeded).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Seed for --snapshot random and --sample (default: a fresh one, recorded).",
+)
 @click.option("--keep", is_flag=True, help="Leave the restored files in the scratch directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the drill record as JSON.")
 @click.pass_context
-def command(ctx: click.Context, config_path: str | None, how: str, stratified: bool, sample: float,
-            seed: int | None, keep: bool, as_json: bool) -> None:
+def command(
+    ctx: click.Context,
+    config_path: str | None,
+    how: str,
+    stratified: bool,
+    sample: float,
+    seed: int | None,
+    keep: bool,
+    as_json: bool,
+) -> None:
     """Restore a snapshot into scratch space, verify it, wait until it is live, and measure
     the time against the working-day target. Exit 3 when the drill fails."""
     if ctx.invoked_subcommand is not None:
@@ -176,7 +238,9 @@ def command(ctx: click.Context, config_path: str | None, how: str, stratified: b
     config = load_cli_config(config_path)
     settings = _settings(config, sample, keep, stderr_progress=not as_json)
     seed = secrets.randbits(32) if seed is None else seed
-    choice = Choice(how=how, stratified=stratified, seed=seed, history=_history(config) if stratified else ())
+    choice = Choice(
+        how=how, stratified=stratified, seed=seed, history=_history(config) if stratified else ()
+    )
     requested = clock.now()
     try:
         result = run_drill(open_store(config), choice, settings, requested=requested)
@@ -187,8 +251,12 @@ def command(ctx: click.Context, config_path: str | None, how: str, stratified: b
     except SnapshotMismatch as exc:
         raise StoreError(f"drill: {exc}; nothing was recorded") from None
     record = {**result.to_json(), "seed": seed}  # the edge: the record as audited and printed
-    get_logger("drill").info("drill.done", snapshot=record["snapshot"]["id"], verdict=record["verdict"],
-              wall_s=record["wall_seconds"])
+    get_logger("drill").info(
+        "drill.done",
+        snapshot=record["snapshot"]["id"],
+        verdict=record["verdict"],
+        wall_s=record["wall_seconds"],
+    )
     from backupctl.evidence.audit import AuditLog  # after the restore: not on its start-up path
     from backupctl.stores.locations import audit_blobs_for
 
@@ -200,24 +268,37 @@ def command(ctx: click.Context, config_path: str | None, how: str, stratified: b
         audit_error = exc
     click.echo(json.dumps(record, indent=2) if as_json else "\n".join(_summary(record)))
     if audit_error is not None:
-        raise StoreError(f"the drill ran ({record['verdict']}) but its record could not be written to the audit log: "
-                         f"{audit_error}")
+        raise StoreError(
+            f"the drill ran ({record['verdict']}) but its record could not be written to the audit log: "
+            f"{audit_error}"
+        )
     if result.verdict in FAILED_VERDICTS:
         raise ViolationFound(f"drill {result.verdict}: {result.message}")
 
 
 @command.command("deadline")
-@click.option("--from", "start", required=True, metavar="TIME",
-              help="When the restore is requested: ISO 8601 with an offset, e.g. 2026-12-24T16:30:00+01:00.")
-@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
-              help="Config file for [drill] hours, holidays and target (default: the built-in SLA defaults).")
-@click.option("--json", "as_json", is_flag=True, help="Print {deadline, working_time_budget, …} as JSON.")
+@click.option(
+    "--from",
+    "start",
+    required=True,
+    metavar="TIME",
+    help="When the restore is requested: ISO 8601 with an offset, e.g. 2026-12-24T16:30:00+01:00.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Config file for [drill] hours, holidays and target (default: the built-in SLA defaults).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print {deadline, working_time_budget, …} as JSON."
+)
 def deadline(start: str, config_path: str | None, as_json: bool) -> None:
     """When a restore requested at TIME must be live: the target in working time, counted in
     opening hours only, skipping weekends and public holidays."""
     when = clock.parse_time(start, "--from")
     if config_path is not None:
-
         config = load_cli_config(config_path)
         calendar, budget = calendar_for(config.drill, config.timezone, config.path)
         target_text = config.drill.target
@@ -232,12 +313,16 @@ def deadline(start: str, config_path: str | None, as_json: bool) -> None:
     except WorkdayError as exc:  # a --from at the ends of the datetime range (year 1, 9999)
         raise UsageError(f"drill deadline --from {start!r}: {exc}") from None
     except OverflowError:
-        raise UsageError(f"drill deadline --from {start!r}: too close to the end of the calendar to compute a "
-                         "deadline (expected a time well before 9999-12-31)") from None
+        raise UsageError(
+            f"drill deadline --from {start!r}: too close to the end of the calendar to compute a "
+            "deadline (expected a time well before 9999-12-31)"
+        ) from None
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return
     click.echo(f"deadline: {out['deadline']}")
-    click.echo(f"  {target_text} = {out['working_time_budget']} of working time from {out['from']} ({out['timezone']})")
+    click.echo(
+        f"  {target_text} = {out['working_time_budget']} of working time from {out['from']} ({out['timezone']})"
+    )
     for h in out["holidays_skipped"]:
         click.echo(f"  skipped holiday: {h['date']} {h['name']}")

@@ -12,10 +12,20 @@ from backupctl.errors import UsageError
 
 
 @click.command("init")
-@click.option("--config", "path", default="backupctl.toml", show_default=True, type=click.Path(dir_okay=False),
-              help="Where to write the config.")
-@click.option("--url", default="file:///var/backups/backupctl", show_default=True,
-              help="The store: s3://bucket/prefix, file:///path or restic:<repository>.")
+@click.option(
+    "--config",
+    "path",
+    default="backupctl.toml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the config.",
+)
+@click.option(
+    "--url",
+    default="file:///var/backups/backupctl",
+    show_default=True,
+    help="The store: s3://bucket/prefix, file:///path or restic:<repository>.",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def command(path: str, url: str, force: bool) -> None:
     """Write a commented starter config with the SLA's two policies.

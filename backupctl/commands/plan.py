@@ -18,21 +18,51 @@ import click
 from backupctl import clock
 from backupctl.errors import UsageError
 from backupctl.stores.restic_input import load_restic_snapshots
-from retention import CALENDARS, RULES, Duration, DurationError, EmptyPolicyError, Plan, Policy, plan
+from retention import (
+    CALENDARS,
+    RULES,
+    Duration,
+    DurationError,
+    EmptyPolicyError,
+    Plan,
+    Policy,
+    plan,
+)
 from retention.policy import count_problem
 
 if TYPE_CHECKING:
     from backupctl.prune.runner import Refusal, RunPlan
 
-_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)  # as restic snapshot times (backupctl/stores/restic_input.py)
+_EARLIEST = datetime(
+    1, 1, 2, tzinfo=UTC
+)  # as restic snapshot times (backupctl/stores/restic_input.py)
 _LATEST = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
 
-__all__ = ["command", "parse_group_by", "plan_command", "plan_to_json", "render_plan", "render_table"]
+__all__ = [
+    "command",
+    "parse_group_by",
+    "plan_command",
+    "plan_to_json",
+    "render_plan",
+    "render_table",
+]
 
-_GROUP_WORDS = {"host": "host", "hosts": "host", "path": "paths", "paths": "paths", "tag": "tags", "tags": "tags"}
+_GROUP_WORDS = {
+    "host": "host",
+    "hosts": "host",
+    "path": "paths",
+    "paths": "paths",
+    "tag": "tags",
+    "tags": "tags",
+}
 _COUNT_FLAGS: tuple[tuple[str, str | None, str], ...] = tuple(
-    (rule.count_key, rule.short,
-     f"the newest snapshot of each of the last N {rule.each}" if rule.calendar else f"the last N {rule.each}")
+    (
+        rule.count_key,
+        rule.short,
+        f"the newest snapshot of each of the last N {rule.each}"
+        if rule.calendar
+        else f"the last N {rule.each}",
+    )
     for rule in RULES
 )
 """(config key, restic's short flag or None, help): one ``--keep-<name>`` per row of the rule table."""
@@ -54,8 +84,11 @@ def parse_group_by(text: str) -> tuple[str, ...]:
         if not word:
             continue
         if word not in _GROUP_WORDS:
-            raise click.BadParameter(f"unknown grouping option {word!r}: expected host, paths and/or tags, "
-                                     "comma-separated ('' = no grouping)", param_hint="--group-by")
+            raise click.BadParameter(
+                f"unknown grouping option {word!r}: expected host, paths and/or tags, "
+                "comma-separated ('' = no grouping)",
+                param_hint="--group-by",
+            )
         chosen.add(_GROUP_WORDS[word])
     return tuple(f for f in ("host", "paths", "tags") if f in chosen)
 
@@ -86,20 +119,34 @@ def _zone(ctx: click.Context, param: click.Parameter, value: str | None) -> tzin
     try:
         return ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise click.BadParameter(f"unknown time zone {value!r}: expected an IANA name such as "
-                                 "Europe/Amsterdam") from None
+        raise click.BadParameter(
+            f"unknown time zone {value!r}: expected an IANA name such as Europe/Amsterdam"
+        ) from None
 
 
 def _with_keep_flags(func: Any) -> Any:
     for name, what in reversed(_WITHIN_FLAGS):
         flag = "--" + name.replace("_", "-")
-        func = click.option(flag, name, default=None, callback=_duration, metavar="DURATION",
-                            help=f"keep {what} (restic's syntax, e.g. 7d, 2m, 1y2m3d4h; any unit order)")(func)
+        func = click.option(
+            flag,
+            name,
+            default=None,
+            callback=_duration,
+            metavar="DURATION",
+            help=f"keep {what} (restic's syntax, e.g. 7d, 2m, 1y2m3d4h; any unit order)",
+        )(func)
     for name, short, what in reversed(_COUNT_FLAGS):
         flag = "--" + name.replace("_", "-")
         names = (flag, short, name) if short else (flag, name)
-        func = click.option(*names, type=int, default=0, show_default=False, callback=_count,
-                            metavar="N", help=f"keep {what} (-1 = unlimited)")(func)
+        func = click.option(
+            *names,
+            type=int,
+            default=0,
+            show_default=False,
+            callback=_count,
+            metavar="N",
+            help=f"keep {what} (-1 = unlimited)",
+        )(func)
     return func
 
 
@@ -121,35 +168,90 @@ def render_table(result: Plan) -> str:
     rows = [("GROUP", "TIME", "ID", "ACTION", "REASONS")]
     for d in result.decisions:
         action = "KEEP" if d.action == "keep" else "forget"
-        rows.append((d.group or "-", d.snapshot.time.isoformat(), d.snapshot.id[:8], action,
-                     "; ".join(r.text for r in d.reasons)))
+        rows.append(
+            (
+                d.group or "-",
+                d.snapshot.time.isoformat(),
+                d.snapshot.id[:8],
+                action,
+                "; ".join(r.text for r in d.reasons),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4] for r in rows]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4]
+        for r in rows
+    ]
     kept = len(result.kept())
-    lines.append(f"{kept} kept, {len(result.decisions) - kept} to forget ({result.policy.describe()})")
+    lines.append(
+        f"{kept} kept, {len(result.decisions) - kept} to forget ({result.policy.describe()})"
+    )
     return "\n".join(line.rstrip() for line in lines)
 
 
 @click.command("plan")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="Plan the configured store and policies.")
-@click.option("--from-restic", "from_restic", metavar="FILE|-", default=None,
-              help="Plan the output of `restic snapshots --json` (- = standard input).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Plan the configured store and policies.",
+)
+@click.option(
+    "--from-restic",
+    "from_restic",
+    metavar="FILE|-",
+    default=None,
+    help="Plan the output of `restic snapshots --json` (- = standard input).",
+)
 @_with_keep_flags
-@click.option("--keep-tag", "keep_tag", multiple=True, metavar="TAGLIST",
-              help="keep snapshots carrying all of these tags ('a,b'); repeatable, any list matches")
-@click.option("--keep-oldest", is_flag=True, help="also keep a group's oldest snapshot while a count has room "
-              "(restic 0.16; off = restic 0.14)")
-@click.option("--group-by", "group_by", default="host,paths", show_default=True,
-              help="group by host, paths and/or tags ('' = no grouping)")
-@click.option("--restic-tz", "restic_tz", metavar="ZONE", default=None, callback=_zone,
-              help="emulate restic run with TZ=ZONE (DST-aware within cut-offs); default: recorded offsets")
-@click.option("--now", "now_text", metavar="TIME", default=None,
-              help="reference time (ISO 8601 with offset); default: now")
+@click.option(
+    "--keep-tag",
+    "keep_tag",
+    multiple=True,
+    metavar="TAGLIST",
+    help="keep snapshots carrying all of these tags ('a,b'); repeatable, any list matches",
+)
+@click.option(
+    "--keep-oldest",
+    is_flag=True,
+    help="also keep a group's oldest snapshot while a count has room "
+    "(restic 0.16; off = restic 0.14)",
+)
+@click.option(
+    "--group-by",
+    "group_by",
+    default="host,paths",
+    show_default=True,
+    help="group by host, paths and/or tags ('' = no grouping)",
+)
+@click.option(
+    "--restic-tz",
+    "restic_tz",
+    metavar="ZONE",
+    default=None,
+    callback=_zone,
+    help="emulate restic run with TZ=ZONE (DST-aware within cut-offs); default: recorded offsets",
+)
+@click.option(
+    "--now",
+    "now_text",
+    metavar="TIME",
+    default=None,
+    help="reference time (ISO 8601 with offset); default: now",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the plan as JSON")
-def command(config_path: str | None, from_restic: str | None, keep_tag: tuple[str, ...], keep_oldest: bool,
-            group_by: str, restic_tz: tzinfo | None, now_text: str | None, as_json: bool,
-            **keep: Any) -> int | None:
+def command(
+    config_path: str | None,
+    from_restic: str | None,
+    keep_tag: tuple[str, ...],
+    keep_oldest: bool,
+    group_by: str,
+    restic_tz: tzinfo | None,
+    now_text: str | None,
+    as_json: bool,
+    **keep: Any,
+) -> int | None:
     """What would be kept or removed, and why (nothing is changed).
 
     Either the configured store and policies (--config F, default $BACKUPCTL_CONFIG, else
@@ -164,19 +266,27 @@ def command(config_path: str | None, from_restic: str | None, keep_tag: tuple[st
     except OverflowError:  # 0001-01-01T00:00:00+14:00: no UTC instant
         in_range = False
     if not in_range:
-        raise UsageError(f"--now: {now_text!r} is outside the supported range: expected a time between "
-                         f"{_EARLIEST.isoformat()} and {_LATEST.isoformat()} (in UTC)")
+        raise UsageError(
+            f"--now: {now_text!r} is outside the supported range: expected a time between "
+            f"{_EARLIEST.isoformat()} and {_LATEST.isoformat()} (in UTC)"
+        )
     if config_path is not None and from_restic is not None:
         raise UsageError("plan: give either --config or --from-restic, not both")
     if from_restic is None:
         if any(keep.values()) or keep_tag or keep_oldest:
-            raise UsageError("plan: --keep-* flags go with --from-restic FILE|-; "
-                             "with a config, the policies come from its [[policy]] tables")
-        return plan_command(config_path, as_json=as_json, now=now)  # None: $BACKUPCTL_CONFIG, ./backupctl.toml
+            raise UsageError(
+                "plan: --keep-* flags go with --from-restic FILE|-; "
+                "with a config, the policies come from its [[policy]] tables"
+            )
+        return plan_command(
+            config_path, as_json=as_json, now=now
+        )  # None: $BACKUPCTL_CONFIG, ./backupctl.toml
     policy = _policy(keep, keep_tag, keep_oldest)
     if policy.is_empty():
-        raise UsageError("plan: no policy was specified (no --keep-* flag), restic would remove no snapshots; "
-                         "give at least one --keep-* flag")
+        raise UsageError(
+            "plan: no policy was specified (no --keep-* flag), restic would remove no snapshots; "
+            "give at least one --keep-* flag"
+        )
     snapshots = load_restic_snapshots(from_restic, restic_tz)
     try:
         result = plan(snapshots, policy, now=now, group_by=fields)
@@ -189,7 +299,9 @@ def command(config_path: str | None, from_restic: str | None, keep_tag: tuple[st
     return None
 
 
-def plan_command(config_path: str | None, as_json: bool = False, now: datetime | None = None) -> int:
+def plan_command(
+    config_path: str | None, as_json: bool = False, now: datetime | None = None
+) -> int:
     """``backupctl plan --config F``: print what ``prune`` would do; returns exit code 0.
 
     Raises:

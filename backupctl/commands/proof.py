@@ -23,15 +23,42 @@ __all__ = ["command"]
 
 
 @click.group("proof", invoke_without_command=True)
-@click.option("--from", "from_text", metavar="DATE", default=None, help="Start of the period (2026-01-01 or ISO time).")
-@click.option("--to", "to_text", metavar="DATE", default=None, help="End of the period, exclusive (2026-04-01 …).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Directory for proof.json and proof.html (created).")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="Config file (default: $BACKUPCTL_CONFIG, else ./backupctl.toml).")
+@click.option(
+    "--from",
+    "from_text",
+    metavar="DATE",
+    default=None,
+    help="Start of the period (2026-01-01 or ISO time).",
+)
+@click.option(
+    "--to",
+    "to_text",
+    metavar="DATE",
+    default=None,
+    help="End of the period, exclusive (2026-04-01 …).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Directory for proof.json and proof.html (created).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file (default: $BACKUPCTL_CONFIG, else ./backupctl.toml).",
+)
 @click.pass_context
-def command(ctx: click.Context, from_text: str | None, to_text: str | None, out_dir: str | None,
-            config_path: str | None) -> None:
+def command(
+    ctx: click.Context,
+    from_text: str | None,
+    to_text: str | None,
+    out_dir: str | None,
+    config_path: str | None,
+) -> None:
     """Write the retention proof for a period: proof.json and a self-contained proof.html.
 
     \b
@@ -46,10 +73,16 @@ def command(ctx: click.Context, from_text: str | None, to_text: str | None, out_
     """
     if ctx.invoked_subcommand is not None:
         return
-    missing = [flag for flag, value in (("--from", from_text), ("--to", to_text), ("--out", out_dir)) if not value]
+    missing = [
+        flag
+        for flag, value in (("--from", from_text), ("--to", to_text), ("--out", out_dir))
+        if not value
+    ]
     if missing:
-        raise UsageError(f"proof: missing {', '.join(missing)} (e.g. backupctl proof --from 2026-01-01 "
-                         "--to 2026-04-01 --out proof-q1), or use 'backupctl proof check DIR'")
+        raise UsageError(
+            f"proof: missing {', '.join(missing)} (e.g. backupctl proof --from 2026-01-01 "
+            "--to 2026-04-01 --out proof-q1), or use 'backupctl proof check DIR'"
+        )
     assert from_text and to_text and out_dir
     config = load_cli_config(config_path)
     start = parse_day_or_time(from_text, "--from", config.timezone)
@@ -97,10 +130,23 @@ def make_proof(config: Config, start: datetime, end: datetime, now: datetime) ->
     records = _records(log)
     at = min(end, now, key=lambda t: t.timestamp())
     past = _as_of(listing, records, at)
-    verify = verify_store(config, _PresentOnly(store, listing), at=at, listing=past,
-                          audit_blobs=lambda: audit_blobs_for(config))
-    inputs = ProofInputs(config=config, listing=listing, records=records, audit=report.to_json(), verify=verify,
-                         start=start, end=end, now=now)
+    verify = verify_store(
+        config,
+        _PresentOnly(store, listing),
+        at=at,
+        listing=past,
+        audit_blobs=lambda: audit_blobs_for(config),
+    )
+    inputs = ProofInputs(
+        config=config,
+        listing=listing,
+        records=records,
+        audit=report.to_json(),
+        verify=verify,
+        start=start,
+        end=end,
+        now=now,
+    )
     return build_proof(inputs)
 
 
@@ -125,12 +171,19 @@ def _as_of(listing: Listing, records: Sequence[dict[str, Any]], at: datetime) ->
     later = []
     for d in deletions(records):
         try:
-            deleted_at, t = datetime.fromisoformat(str(d["deleted_at"])), datetime.fromisoformat(str(d["time"]))
+            deleted_at, t = (
+                datetime.fromisoformat(str(d["deleted_at"])),
+                datetime.fromisoformat(str(d["time"])),
+            )
         except ValueError:
             continue
         if deleted_at.timestamp() > at.timestamp() and t.timestamp() <= at.timestamp():
             later.append(StoredSnapshot(Snapshot(d["id"], t, d["group"])))
-    return Listing(snapshots=[*listing.snapshots, *later], incomplete=listing.incomplete, unknown=listing.unknown)
+    return Listing(
+        snapshots=[*listing.snapshots, *later],
+        incomplete=listing.incomplete,
+        unknown=listing.unknown,
+    )
 
 
 class _PresentOnly:

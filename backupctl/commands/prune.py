@@ -31,16 +31,39 @@ log = get_logger("prune")
 
 
 @click.command("prune")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="Config file (default: $BACKUPCTL_CONFIG, else ./backupctl.toml).")
-@click.option("--dry-run", is_flag=True, help="Print the plan and what would be deleted; touch nothing.")
-@click.option("--force", is_flag=True, help="Override safety refusals (not the newest-snapshot rule); needs --reason.")
-@click.option("--reason", metavar="TEXT", default=None, help="Why --force is used (logged, audited).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file (default: $BACKUPCTL_CONFIG, else ./backupctl.toml).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print the plan and what would be deleted; touch nothing."
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Override safety refusals (not the newest-snapshot rule); needs --reason.",
+)
+@click.option(
+    "--reason", metavar="TEXT", default=None, help="Why --force is used (logged, audited)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
-@click.option("--metrics-file", type=click.Path(dir_okay=False), default=None,
-              help="Write Prometheus metrics here (node_exporter textfile collector), atomically.")
-def command(config_path: str | None, dry_run: bool, force: bool, reason: str | None, as_json: bool,
-            metrics_file: str | None) -> None:
+@click.option(
+    "--metrics-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write Prometheus metrics here (node_exporter textfile collector), atomically.",
+)
+def command(
+    config_path: str | None,
+    dry_run: bool,
+    force: bool,
+    reason: str | None,
+    as_json: bool,
+    metrics_file: str | None,
+) -> None:
     """Delete the snapshots the policy no longer keeps (plan first, then apply).
 
     Exit codes: 0 ok, 1 some deletions failed (rerun to finish), 2 bad usage or config,
@@ -51,7 +74,9 @@ def command(config_path: str | None, dry_run: bool, force: bool, reason: str | N
     if metrics_file and not dry_run:
         _check_metrics_target(metrics_file)  # before anything is deleted, not after
     now = clock.now()
-    log.info("prune.start", config=config.path, store=config.store.url, dry_run=dry_run, forced=force)
+    log.info(
+        "prune.start", config=config.path, store=config.store.url, dry_run=dry_run, forced=force
+    )
     started = time.time()
     try:
         result = _run(config, now, dry_run, force_reason, as_json)
@@ -66,13 +91,17 @@ def command(config_path: str | None, dry_run: bool, force: bool, reason: str | N
 
 def _check_force(force: bool, reason: str | None) -> str | None:
     if force and not (reason and reason.strip()):
-        raise UsageError("prune: --force needs --reason TEXT (why the safety rules are overridden; it is audited)")
+        raise UsageError(
+            "prune: --force needs --reason TEXT (why the safety rules are overridden; it is audited)"
+        )
     if reason is not None and not force:
         raise UsageError("prune: --reason is only meaningful with --force")
     return reason.strip() if force and reason else None
 
 
-def _run(config: Config, now: Any, dry_run: bool, force_reason: str | None, as_json: bool) -> PruneResult:
+def _run(
+    config: Config, now: Any, dry_run: bool, force_reason: str | None, as_json: bool
+) -> PruneResult:
     from backupctl.evidence.audit import AuditLog
     from backupctl.prune.lock import acquire_lock
     from backupctl.stores import open_store
@@ -85,8 +114,16 @@ def _run(config: Config, now: Any, dry_run: bool, force_reason: str | None, as_j
         return acquire_lock(blobs, ttl=config.safety.lock_ttl, now=now, config_path=config.path)
 
     audit = AuditLog(audit_blobs_for(config)) if not dry_run else _NoAudit()
-    return runner.run_prune(config, store, audit, lock, now=now, dry_run=dry_run,
-                            force_reason=force_reason, progress=None if as_json else _progress)
+    return runner.run_prune(
+        config,
+        store,
+        audit,
+        lock,
+        now=now,
+        dry_run=dry_run,
+        force_reason=force_reason,
+        progress=None if as_json else _progress,
+    )
 
 
 class _NoAudit:
@@ -110,12 +147,20 @@ def _finish(result: PruneResult, as_json: bool) -> None:
             click.echo(line)
     stop = blocking(result.refusals, result.forced is not None)
     if stop:
-        raise SafetyRefusal("prune refused, nothing was deleted:\n" + "\n".join(f"  - {r.message}" for r in stop)
-                            + ("\n  (override the overridable ones with --force --reason TEXT)"
-                               if any(r.overridable for r in stop) else ""))
+        raise SafetyRefusal(
+            "prune refused, nothing was deleted:\n"
+            + "\n".join(f"  - {r.message}" for r in stop)
+            + (
+                "\n  (override the overridable ones with --force --reason TEXT)"
+                if any(r.overridable for r in stop)
+                else ""
+            )
+        )
     if result.failed:
-        raise StoreError(f"{len(result.failed)} snapshot(s) could not be deleted (run prune again to finish):\n"
-                         + "\n".join(f"  - {sid}: {err}" for sid, err in sorted(result.failed.items())))
+        raise StoreError(
+            f"{len(result.failed)} snapshot(s) could not be deleted (run prune again to finish):\n"
+            + "\n".join(f"  - {sid}: {err}" for sid, err in sorted(result.failed.items()))
+        )
 
 
 def render_result(result: PruneResult) -> Iterator[str]:
@@ -124,8 +169,10 @@ def render_result(result: PruneResult) -> Iterator[str]:
         yield f"dry run: would delete {len(result.would_delete)} snapshot(s), keep {result.kept}"
         yield from (f"  forget {sid}" for sid in result.would_delete)
     else:
-        yield (f"deleted {len(result.deleted)} snapshot(s), kept {result.kept}, freed {result.bytes_freed} bytes "
-               f"in {result.duration_s:.1f} s")
+        yield (
+            f"deleted {len(result.deleted)} snapshot(s), kept {result.kept}, freed {result.bytes_freed} bytes "
+            f"in {result.duration_s:.1f} s"
+        )
     for sid, why in sorted(result.held.items()):
         yield f"  held (Object Lock, skipped): {sid}: {why}"
     for sid, err in sorted(result.failed.items()):
@@ -137,7 +184,9 @@ def render_result(result: PruneResult) -> Iterator[str]:
     if result.requests:
         yield "requests: " + ", ".join(f"{op}={n}" for op, n in sorted(result.requests.items()))
     for r in result.refusals:
-        state = "overridden by --force" if result.forced is not None and r.overridable else "REFUSED"
+        state = (
+            "overridden by --force" if result.forced is not None and r.overridable else "REFUSED"
+        )
         yield f"{state}: {r.message}"
 
 
@@ -145,9 +194,15 @@ def _metrics(result: PruneResult, success: bool) -> PruneMetrics:
     refusals: dict[str, int] = {}
     for r in result.refusals:
         refusals[r.group] = refusals.get(r.group, 0) + 1
-    return PruneMetrics(kept=result.kept_by_group, forgotten=result.forgotten_by_group, refusals=refusals,
-                        bytes_freed=result.bytes_freed, duration_s=result.duration_s, failed=len(result.failed),
-                        success_time=time.time() if success else None)
+    return PruneMetrics(
+        kept=result.kept_by_group,
+        forgotten=result.forgotten_by_group,
+        refusals=refusals,
+        bytes_freed=result.bytes_freed,
+        duration_s=result.duration_s,
+        failed=len(result.failed),
+        success_time=time.time() if success else None,
+    )
 
 
 def _check_metrics_target(path: str) -> None:
@@ -162,13 +217,17 @@ def _check_metrics_target(path: str) -> None:
 
     folder = Path(path).parent
     if Path(path).is_dir():
-        raise UsageError(f"--metrics-file {path}: is a directory, expected a file path; nothing was changed")
+        raise UsageError(
+            f"--metrics-file {path}: is a directory, expected a file path; nothing was changed"
+        )
     try:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".backupctl-check-"):
             pass
     except OSError as exc:
-        raise UsageError(f"--metrics-file {path}: cannot write in {folder}: {exc.strerror or exc}; "
-                         "nothing was changed") from None
+        raise UsageError(
+            f"--metrics-file {path}: cannot write in {folder}: {exc.strerror or exc}; "
+            "nothing was changed"
+        ) from None
 
 
 def _write_metrics(path: str, metrics: PruneMetrics) -> None:

@@ -21,10 +21,23 @@ _MAX_DAYS = 3660
 
 @click.command("simulate")
 @click.option("--days", type=int, required=True, help=f"How many days to run (1..{_MAX_DAYS}).")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="Config file (default: $BACKUPCTL_CONFIG, else ./backupctl.toml).")
-@click.option("--start", "start_text", metavar="DATE", default=None, help="First simulated day (default: today).")
-@click.option("--json", "as_json", is_flag=True, help="Print every day and the final kept set as JSON.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file (default: $BACKUPCTL_CONFIG, else ./backupctl.toml).",
+)
+@click.option(
+    "--start",
+    "start_text",
+    metavar="DATE",
+    default=None,
+    help="First simulated day (default: today).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print every day and the final kept set as JSON."
+)
 def command(days: int, config_path: str | None, start_text: str | None, as_json: bool) -> None:
     """Run each policy forward: backups appear at their scheduled times, a prune runs daily at 03:00.
 
@@ -34,13 +47,18 @@ def command(days: int, config_path: str | None, start_text: str | None, as_json:
     if not 1 <= days <= _MAX_DAYS:
         raise UsageError(f"--days: expected 1..{_MAX_DAYS}, got {days}")
     config = load_cli_config(config_path)
-    start = (parse_day_or_time(start_text, "--start", config.timezone) if start_text
-             else clock.now()).astimezone(config.timezone).date()
+    start = (
+        (parse_day_or_time(start_text, "--start", config.timezone) if start_text else clock.now())
+        .astimezone(config.timezone)
+        .date()
+    )
     groups = []
     for p in config.policies:
         sched = schedule_of(p, config.timezone)
         if sched is None:
-            raise UsageError(f"policy {p.name!r} has no schedule: simulate needs one to know when backups appear")
+            raise UsageError(
+                f"policy {p.name!r} has no schedule: simulate needs one to know when backups appear"
+            )
         groups.append(SimGroup(p.name, p.group, p.policy, sched))
     sim = simulate(groups, start=start, days=days, zone=config.timezone)
     if as_json:

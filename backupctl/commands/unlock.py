@@ -41,11 +41,18 @@ def _raw(blobs: BlobStore) -> bytes | str | None:
 
 
 @click.command("unlock")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="Config file (default: $BACKUPCTL_CONFIG or ./backupctl.toml).")
-@click.option("--force", is_flag=True,
-              help="Remove the lock even if it has not expired or is unreadable (only when you are sure no "
-                   "prune runs).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Config file (default: $BACKUPCTL_CONFIG or ./backupctl.toml).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Remove the lock even if it has not expired or is unreadable (only when you are sure no "
+    "prune runs).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def command(config_path: str | None, force: bool, as_json: bool) -> None:
     """Remove the store's prune lock if it is stale (expired), or any lock with --force.
@@ -67,22 +74,34 @@ def command(config_path: str | None, force: bool, as_json: bool) -> None:
     stale = held is not None and held.is_stale(now)
     if held is not None and not stale and not force:
         left = timedelta(seconds=round(-held.overdue(now).total_seconds()))
-        raise LockHeld(f"the lock is live: held by {held.describe()}, {left} left {held.clock()}; nothing was "
-                       "changed. Wait until it expires, or pass --force if you are sure that prune is no longer "
-                       "running")
+        raise LockHeld(
+            f"the lock is live: held by {held.describe()}, {left} left {held.clock()}; nothing was "
+            "changed. Wait until it expires, or pass --force if you are sure that prune is no longer "
+            "running"
+        )
     if _raw(blobs) != before:
-        raise LockHeld("the lock changed while unlocking (another run took it); nothing was changed, look again")
+        raise LockHeld(
+            "the lock changed while unlocking (another run took it); nothing was changed, look again"
+        )
     blobs.delete(LOCK_KEY)
-    data: dict[str, object] = {"lock": held.to_json() if held else None, "stale": stale, "forced": force,
-                               "unreadable": unreadable}
+    data: dict[str, object] = {
+        "lock": held.to_json() if held else None,
+        "stale": stale,
+        "forced": force,
+        "unreadable": unreadable,
+    }
     if held is not None:
         data["judged"] = held.clock()
     what = held.describe() if held else f"nobody readable (unreadable: {unreadable})"
-    text = f"removed the {'stale ' if stale else ''}lock held by {what}" + (" (forced)" if force else "")
+    text = f"removed the {'stale ' if stale else ''}lock held by {what}" + (
+        " (forced)" if force else ""
+    )
     try:
         AuditLog(audit_blobs_for(config)).append("unlock", data, now=now)
     except StoreError as exc:
-        raise StoreError(f"{text}, but the removal could not be recorded in the audit log: {exc}") from None
+        raise StoreError(
+            f"{text}, but the removal could not be recorded in the audit log: {exc}"
+        ) from None
     _emit(as_json, {"removed": True, **data}, text)
 
 

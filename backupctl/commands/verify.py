@@ -20,14 +20,31 @@ __all__ = ["command", "render_report"]
 
 
 @click.command("verify")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="Config file (default: $BACKUPCTL_CONFIG, else ./backupctl.toml).")
-@click.option("--at", "at_text", metavar="TIME", default=None,
-              help="Check as of this ISO time (default: now; BACKUPCTL_NOW honoured).")
-@click.option("--from", "from_text", metavar="DATE", default=None,
-              help="Report no missed backup or coverage gap before DATE (2026-03-01 or an ISO time).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file (default: $BACKUPCTL_CONFIG, else ./backupctl.toml).",
+)
+@click.option(
+    "--at",
+    "at_text",
+    metavar="TIME",
+    default=None,
+    help="Check as of this ISO time (default: now; BACKUPCTL_NOW honoured).",
+)
+@click.option(
+    "--from",
+    "from_text",
+    metavar="DATE",
+    default=None,
+    help="Report no missed backup or coverage gap before DATE (2026-03-01 or an ISO time).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
-def command(config_path: str | None, at_text: str | None, from_text: str | None, as_json: bool) -> None:
+def command(
+    config_path: str | None, at_text: str | None, from_text: str | None, as_json: bool
+) -> None:
     """Check that every promised backup is there, nothing is kept too long, data and audit log are intact.
 
     Violation kinds: missed, coverage, over_retention, integrity, audit, no_snapshots.
@@ -41,8 +58,9 @@ def command(config_path: str | None, at_text: str | None, from_text: str | None,
     config = load_cli_config(config_path)
     at = parse_day_or_time(at_text, "--at", config.timezone) if at_text else clock.now()
     since = parse_day_or_time(from_text, "--from", config.timezone) if from_text else None
-    report = verify_store(config, open_store(config), at=at, since=since,
-                          audit_blobs=lambda: audit_blobs_for(config))
+    report = verify_store(
+        config, open_store(config), at=at, since=since, audit_blobs=lambda: audit_blobs_for(config)
+    )
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
@@ -55,13 +73,17 @@ def command(config_path: str | None, at_text: str | None, from_text: str | None,
 def render_report(report: VerifyReport) -> Iterator[str]:
     """Human lines: a verdict, then violations grouped by kind and group with what to do, then notes."""
     n = len(report.violations)
-    yield f"verify at {report.at.isoformat()}: " + ("OK, no violations" if report.ok else f"{n} violation(s)")
+    yield f"verify at {report.at.isoformat()}: " + (
+        "OK, no violations" if report.ok else f"{n} violation(s)"
+    )
     for group, checked in report.checked.get("groups", {}).items():
         sched = checked.get("schedule", {})
         cov = checked.get("coverage", {})
-        yield (f"  {group}: {checked.get('snapshots', 0)} snapshots; schedule {sched.get('filled', 0)}/"
-               f"{sched.get('expected', 0)} since {sched.get('from', '-')}; coverage {cov.get('filled', 0)}/"
-               f"{cov.get('slots', 0)} slots")
+        yield (
+            f"  {group}: {checked.get('snapshots', 0)} snapshots; schedule {sched.get('filled', 0)}/"
+            f"{sched.get('expected', 0)} since {sched.get('from', '-')}; coverage {cov.get('filled', 0)}/"
+            f"{cov.get('slots', 0)} slots"
+        )
     integ = report.checked.get("integrity", {})
     yield f"  integrity: {integ.get('sampled', 0)} of {integ.get('of', 0)} snapshots re-read"
     if "audit" in report.checked:

@@ -37,8 +37,17 @@ from backupctl.stores.base import BlobStore, PreconditionFailed
 from backupctl.untrusted import loads
 
 __all__ = [
-    "AUDIT_PREFIX", "HEAD_KEY", "ZERO_HASH", "AuditLog", "AuditProblem", "AuditReport", "canonical",
-    "record_digest", "record_hash", "verify_jsonl", "verify_jsonl_report",
+    "AUDIT_PREFIX",
+    "HEAD_KEY",
+    "ZERO_HASH",
+    "AuditLog",
+    "AuditProblem",
+    "AuditReport",
+    "canonical",
+    "record_digest",
+    "record_hash",
+    "verify_jsonl",
+    "verify_jsonl_report",
 ]
 
 AUDIT_PREFIX = "_backupctl/audit/"
@@ -81,8 +90,14 @@ class AuditProblem:
     problem: str
 
     def __str__(self) -> str:
-        where = " ".join(p for p in (f"record {self.seq}" if self.seq is not None else "",
-                                     f"({self.key})" if self.key else "") if p)
+        where = " ".join(
+            p
+            for p in (
+                f"record {self.seq}" if self.seq is not None else "",
+                f"({self.key})" if self.key else "",
+            )
+            if p
+        )
         return f"{where}: {self.problem}" if where else self.problem
 
     def to_json(self) -> dict[str, Any]:
@@ -137,19 +152,38 @@ def _parse(where: str, slot: int | None, raw: bytes | str, problems: list[AuditP
     try:
         record = _load(raw, "record")
     except ValueError as exc:
-        problems.append(AuditProblem(slot, where, f"not valid JSON or out of bounds ({exc}): the record was "
-                                                  "damaged or replaced"))
+        problems.append(
+            AuditProblem(
+                slot,
+                where,
+                f"not valid JSON or out of bounds ({exc}): the record was damaged or replaced",
+            )
+        )
         return _Entry(where, slot, None)
     bad = _record_problems(record)
     if bad:
-        seq = record.get("seq") if isinstance(record, dict) and isinstance(record.get("seq"), int) else slot
+        seq = (
+            record.get("seq")
+            if isinstance(record, dict) and isinstance(record.get("seq"), int)
+            else slot
+        )
         problems.append(AuditProblem(seq, where, "malformed record: " + "; ".join(bad)))
         return _Entry(where, slot, None)
     if slot is not None and record["seq"] != slot:
-        problems.append(AuditProblem(slot, where, f"stored as record {slot} but says seq {record['seq']}: "
-                                                  "records were moved, swapped or renumbered"))
+        problems.append(
+            AuditProblem(
+                slot,
+                where,
+                f"stored as record {slot} but says seq {record['seq']}: "
+                "records were moved, swapped or renumbered",
+            )
+        )
     if record_digest(record) != record["sha256"]:
-        problems.append(AuditProblem(record["seq"], where, "content does not match its sha256: the record was edited"))
+        problems.append(
+            AuditProblem(
+                record["seq"], where, "content does not match its sha256: the record was edited"
+            )
+        )
     return _Entry(where, slot, record)
 
 
@@ -162,15 +196,30 @@ def _check_sequence(entries: list[_Entry], problems: list[AuditProblem]) -> dict
         if not isinstance(seq, int):
             continue
         if seq in by_seq:
-            problems.append(AuditProblem(seq, entry.where, f"seq {seq} appears again (also at {by_seq[seq].where}): "
-                                                           "a record was inserted or copied"))
+            problems.append(
+                AuditProblem(
+                    seq,
+                    entry.where,
+                    f"seq {seq} appears again (also at {by_seq[seq].where}): "
+                    "a record was inserted or copied",
+                )
+            )
             continue
         if seq < last:
-            problems.append(AuditProblem(seq, entry.where, f"seq {seq} comes after seq {last}: records were reordered"))
+            problems.append(
+                AuditProblem(
+                    seq, entry.where, f"seq {seq} comes after seq {last}: records were reordered"
+                )
+            )
         elif seq > last + 1:
             missing = f"{last + 1}" if seq == last + 2 else f"{last + 1}..{seq - 1}"
-            problems.append(AuditProblem(last + 1, entry.where, f"record(s) {missing} missing before seq {seq}: "
-                                                                 "records were removed"))
+            problems.append(
+                AuditProblem(
+                    last + 1,
+                    entry.where,
+                    f"record(s) {missing} missing before seq {seq}: records were removed",
+                )
+            )
         by_seq[seq] = entry
         last = max(last, seq)
     return by_seq
@@ -188,23 +237,41 @@ def _check_chain(by_seq: dict[int, _Entry], problems: list[AuditProblem]) -> Non
         else:
             continue  # the gap or the unreadable predecessor is already reported
         if record["prev"] != expected:
-            problems.append(AuditProblem(seq, by_seq[seq].where, (
-                f"prev {record['prev'][:12]}… does not match the hash of record {seq - 1} ({expected[:12]}…)"
-                if seq > 1 else f"prev {record['prev'][:12]}… of the first record is not 64 zeros") +
-                ": the record before it was changed, or records were removed, inserted or reordered"))
+            problems.append(
+                AuditProblem(
+                    seq,
+                    by_seq[seq].where,
+                    (
+                        f"prev {record['prev'][:12]}… does not match the hash of record {seq - 1} ({expected[:12]}…)"
+                        if seq > 1
+                        else f"prev {record['prev'][:12]}… of the first record is not 64 zeros"
+                    )
+                    + ": the record before it was changed, or records were removed, inserted or reordered",
+                )
+            )
 
 
-def _check_anchor(by_seq: dict[int, _Entry], expect_head: str, problems: list[AuditProblem]) -> None:
+def _check_anchor(
+    by_seq: dict[int, _Entry], expect_head: str, problems: list[AuditProblem]
+) -> None:
     """An anchored head (e.g. from a proof) must be the hash of some record: the log may grow, not change."""
     for seq in sorted(by_seq, reverse=True):
         record = by_seq[seq].record
         if record is not None and record_hash(record) == expect_head:
             return
-    problems.append(AuditProblem(None, None, f"the expected head {expect_head} is the hash of no record in the log: "
-                                             "records were removed from the end or the log was rewritten"))
+    problems.append(
+        AuditProblem(
+            None,
+            None,
+            f"the expected head {expect_head} is the hash of no record in the log: "
+            "records were removed from the end or the log was rewritten",
+        )
+    )
 
 
-def _verify(entries: list[_Entry], problems: list[AuditProblem], expect_head: str | None) -> dict[int, _Entry]:
+def _verify(
+    entries: list[_Entry], problems: list[AuditProblem], expect_head: str | None
+) -> dict[int, _Entry]:
     by_seq = _check_sequence(entries, problems)
     _check_chain(by_seq, problems)
     if expect_head:
@@ -227,11 +294,17 @@ class AuditReport:
 
     def to_json(self) -> dict[str, Any]:
         """``{"ok", "records", "head", "problems": [{"seq", "key", "problem"}]}``."""
-        return {"ok": self.ok, "records": self.records, "head": self.head,
-                "problems": [p.to_json() for p in self.problems]}
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "head": self.head,
+            "problems": [p.to_json() for p in self.problems],
+        }
 
 
-def _report(entries: list[_Entry], by_seq: dict[int, _Entry], problems: list[AuditProblem]) -> AuditReport:
+def _report(
+    entries: list[_Entry], by_seq: dict[int, _Entry], problems: list[AuditProblem]
+) -> AuditReport:
     newest = by_seq[max(by_seq)].record if by_seq else None
     head = record_hash(newest) if newest is not None else (ZERO_HASH if not entries else None)
     return AuditReport(records=len(entries), head=head, problems=tuple(problems))
@@ -249,8 +322,11 @@ def verify_jsonl_report(text: str, expect_head: str | None = None) -> AuditRepor
         The report: record count, head hash and every problem (none when intact).
     """
     problems: list[AuditProblem] = []
-    entries = [_parse(f"line {n}", None, line, problems)
-               for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    entries = [
+        _parse(f"line {n}", None, line, problems)
+        for n, line in enumerate(text.splitlines(), start=1)
+        if line.strip()
+    ]
     by_seq = _verify(entries, problems, expect_head)
     return _report(entries, by_seq, problems)
 
@@ -268,7 +344,9 @@ class AuditLog:
         self.max_attempts = max_attempts
         self.workers = workers
         self._condition_checked = False  # whether this store was seen to honour If-None-Match
-        self._last_read: tuple[int, bytes] | None = None  # (seq, bytes) of the record _hash_of read last
+        self._last_read: tuple[int, bytes] | None = (
+            None  # (seq, bytes) of the record _hash_of read last
+        )
 
     # reading ---------------------------------------------------------------------------
 
@@ -293,7 +371,9 @@ class AuditLog:
             except ValueError:
                 record = None
             if _record_problems(record):
-                raise StoreError(f"audit record {key} is unreadable; run `backupctl audit verify` for details")
+                raise StoreError(
+                    f"audit record {key} is unreadable; run `backupctl audit verify` for details"
+                )
             out.append(record)
         return out
 
@@ -305,7 +385,9 @@ class AuditLog:
         try:
             return record_hash(_load(self.blobs.get(keys[-1]), f"audit record {keys[-1]}"))
         except ValueError:
-            raise StoreError(f"audit record {keys[-1]} is unreadable; run `backupctl audit verify`") from None
+            raise StoreError(
+                f"audit record {keys[-1]} is unreadable; run `backupctl audit verify`"
+            ) from None
 
     def export_jsonl(self) -> str:
         """The log as JSON Lines (one canonical record per line, seq order), for offline reading."""
@@ -314,7 +396,9 @@ class AuditLog:
             try:
                 lines.append(canonical(_load(raw, f"audit record {key}")).decode())
             except ValueError:
-                lines.append(json.dumps({"unreadable_object": key, "raw": raw.decode("utf-8", "replace")}))
+                lines.append(
+                    json.dumps({"unreadable_object": key, "raw": raw.decode("utf-8", "replace")})
+                )
         return "".join(line + "\n" for line in lines)
 
     def verify(self, expect_head: str | None = None) -> list[AuditProblem]:
@@ -334,7 +418,9 @@ class AuditLog:
         """
         return self.verified_records(expect_head)[0]
 
-    def verified_records(self, expect_head: str | None = None) -> tuple[AuditReport, list[dict[str, Any]]]:
+    def verified_records(
+        self, expect_head: str | None = None
+    ) -> tuple[AuditReport, list[dict[str, Any]]]:
         """:meth:`verify_report` and, from the same single read of the log, its records in seq
         order (empty unless the log verifies), for callers that trust only a verified log.
 
@@ -345,14 +431,26 @@ class AuditLog:
         keys = self._keys()
         for key in keys:
             if not _KEY_RE.match(key):
-                problems.append(AuditProblem(None, key, "unexpected object in the audit log (expected "
-                                                        "<10-digit seq>.json): something was inserted"))
-        entries = [_parse(key, int(_KEY_RE.match(key).group(1)), raw, problems)  # type: ignore[union-attr]
-                   for key, raw in self._fetch(k for k in keys if _KEY_RE.match(k))]
+                problems.append(
+                    AuditProblem(
+                        None,
+                        key,
+                        "unexpected object in the audit log (expected "
+                        "<10-digit seq>.json): something was inserted",
+                    )
+                )
+        entries = [
+            _parse(key, int(_KEY_RE.match(key).group(1)), raw, problems)  # type: ignore[union-attr]
+            for key, raw in self._fetch(k for k in keys if _KEY_RE.match(k))
+        ]
         by_seq = _verify(entries, problems, expect_head)
         self._check_head_pointer(by_seq, problems)
         report = _report(entries, by_seq, problems)
-        records = [e.record for _, e in sorted(by_seq.items()) if e.record is not None] if report.ok else []
+        records = (
+            [e.record for _, e in sorted(by_seq.items()) if e.record is not None]
+            if report.ok
+            else []
+        )
         return report, records
 
     def _read_head(self) -> tuple[int, str] | None:
@@ -363,13 +461,22 @@ class AuditLog:
         try:
             data = _load(raw, "the audit head pointer")
         except ValueError as exc:
-            raise StoreError(f"the audit head pointer {HEAD_KEY} is unreadable ({exc}); run "
-                             "`backupctl audit verify`") from None
+            raise StoreError(
+                f"the audit head pointer {HEAD_KEY} is unreadable ({exc}); run "
+                "`backupctl audit verify`"
+            ) from None
         seq = data.get("seq") if isinstance(data, dict) else None
         digest = data.get("sha256") if isinstance(data, dict) else None
-        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1 or not isinstance(digest, str):
-            raise StoreError(f"the audit head pointer {HEAD_KEY} is malformed (expected {{\"seq\": a positive "
-                             "integer, \"sha256\": a string}); run `backupctl audit verify`")
+        if (
+            isinstance(seq, bool)
+            or not isinstance(seq, int)
+            or seq < 1
+            or not isinstance(digest, str)
+        ):
+            raise StoreError(
+                f'the audit head pointer {HEAD_KEY} is malformed (expected {{"seq": a positive '
+                'integer, "sha256": a string}); run `backupctl audit verify`'
+            )
         return seq, digest
 
     def _check_head_pointer(self, by_seq: dict[int, _Entry], problems: list[AuditProblem]) -> None:
@@ -381,20 +488,43 @@ class AuditLog:
         newest = max(by_seq, default=0)
         if pointer is None:
             if len(by_seq) >= 2:
-                problems.append(AuditProblem(None, HEAD_KEY, "the head pointer is missing: it was deleted"))
+                problems.append(
+                    AuditProblem(None, HEAD_KEY, "the head pointer is missing: it was deleted")
+                )
             return
         seq, digest = pointer
         if seq > newest:
-            problems.append(AuditProblem(newest + 1, HEAD_KEY, f"the head pointer says the log reached seq {seq}, "
-                                         f"but it ends at {newest}: records were removed from the end"))
-        elif seq in by_seq and (record := by_seq[seq].record) is not None and record_hash(record) != digest:
-            problems.append(AuditProblem(seq, by_seq[seq].where,
-                                         "differs from the hash the head pointer recorded: the record was edited"))
+            problems.append(
+                AuditProblem(
+                    newest + 1,
+                    HEAD_KEY,
+                    f"the head pointer says the log reached seq {seq}, "
+                    f"but it ends at {newest}: records were removed from the end",
+                )
+            )
+        elif (
+            seq in by_seq
+            and (record := by_seq[seq].record) is not None
+            and record_hash(record) != digest
+        ):
+            problems.append(
+                AuditProblem(
+                    seq,
+                    by_seq[seq].where,
+                    "differs from the hash the head pointer recorded: the record was edited",
+                )
+            )
 
     # appending -------------------------------------------------------------------------
 
-    def append(self, action: str, data: dict[str, Any], *, actor: str | None = None,
-               now: datetime | None = None) -> dict[str, Any]:
+    def append(
+        self,
+        action: str,
+        data: dict[str, Any],
+        *,
+        actor: str | None = None,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
         """Append one record and return it.
 
         Args:
@@ -415,13 +545,21 @@ class AuditLog:
         if not isinstance(data, dict) or not action:
             raise TypeError("append needs an action and a dict of data")
         json.dumps(data, allow_nan=False)  # TypeError/ValueError for what JSON cannot carry
-        from backupctl.secrets import redact_data  # credentials never reach the log (docs/safety.md)
+        from backupctl.secrets import (
+            redact_data,
+        )  # credentials never reach the log (docs/safety.md)
 
-        body = {"time": now.isoformat(), "actor": actor or default_actor(), "action": action,
-                "data": json.loads(canonical(redact_data(data)))}
+        body = {
+            "time": now.isoformat(),
+            "actor": actor or default_actor(),
+            "action": action,
+            "data": json.loads(canonical(redact_data(data))),
+        }
         seq, prev = self._tail()
         if seq > 0:
-            self._check_condition(seq)  # before writing: a store that ignores it would let us overwrite
+            self._check_condition(
+                seq
+            )  # before writing: a store that ignores it would let us overwrite
         for attempt in range(self.max_attempts):
             record = {**body, "seq": seq + 1, "prev": prev}
             record["sha256"] = record_digest(record)
@@ -437,8 +575,10 @@ class AuditLog:
             self._confirm_written(seq + 1, raw)
             break
         else:
-            raise StoreError(f"could not append to the audit log after {self.max_attempts} attempts: "
-                             "other writers kept taking the next seq")
+            raise StoreError(
+                f"could not append to the audit log after {self.max_attempts} attempts: "
+                "other writers kept taking the next seq"
+            )
         self._advance_head(record["seq"], record_hash(record))
         log.info("audit_appended", seq=record["seq"], action=action)
         return record
@@ -453,14 +593,21 @@ class AuditLog:
             return
         cached = self._last_read
         if raw is None:
-            raw = cached[1] if cached is not None and cached[0] == seq else self._get_or_none(record_key(seq))
+            raw = (
+                cached[1]
+                if cached is not None and cached[0] == seq
+                else self._get_or_none(record_key(seq))
+            )
         if raw is None:
             return
         try:
             confirm_condition(self.blobs, record_key(seq), raw, f"audit record {record_key(seq)}")
         except ConditionIgnored as exc:
-            left = (f"record {seq} was written by this run, nothing more will be appended" if ours
-                    else "the audit log was left as it was: nothing was appended")
+            left = (
+                f"record {seq} was written by this run, nothing more will be appended"
+                if ours
+                else "the audit log was left as it was: nothing was appended"
+            )
             raise ConditionIgnored(f"{exc}. {left}") from None
         self._condition_checked = True
 
@@ -476,7 +623,8 @@ class AuditLog:
                 f"audit record {seq} ({record_key(seq)}) was overwritten by another writer right after this run "
                 "wrote it: the store did not honour If-None-Match: *. This run's record is lost and nothing "
                 "more was appended; run `backupctl audit verify` and use a service that honours conditional "
-                "writes")
+                "writes"
+            )
         self._check_condition(seq, raw, ours=True)
 
     def _get_or_none(self, key: str) -> bytes | None:
@@ -493,8 +641,10 @@ class AuditLog:
         try:
             return record_hash(_load(raw, f"audit record {record_key(seq)}"))
         except ValueError as exc:
-            raise StoreError(f"audit record {record_key(seq)} is unreadable ({exc}); the log is damaged, nothing "
-                             "was appended. Run `backupctl audit verify`") from None
+            raise StoreError(
+                f"audit record {record_key(seq)} is unreadable ({exc}); the log is damaged, nothing "
+                "was appended. Run `backupctl audit verify`"
+            ) from None
 
     def _walk(self, seq: int, prev: str) -> tuple[int, str]:
         """From record ``seq`` (hash ``prev``), follow existing records to the newest."""
@@ -517,8 +667,10 @@ class AuditLog:
         seq, digest = pointer
         actual = self._hash_of(seq)
         if actual != digest:
-            raise StoreError(f"the audit log is damaged: record {seq} is {'missing' if actual is None else 'changed'} "
-                             f"but the head pointer recorded it; nothing was appended. Run `backupctl audit verify`")
+            raise StoreError(
+                f"the audit log is damaged: record {seq} is {'missing' if actual is None else 'changed'} "
+                f"but the head pointer recorded it; nothing was appended. Run `backupctl audit verify`"
+            )
         return self._walk(seq, digest)
 
     def _advance_head(self, seq: int, digest: str) -> None:

@@ -75,23 +75,44 @@ def _d(f: Finding, key: str) -> Any:
 
 
 _ENTRIES = (
-    Check("missed", "the backup job did not run or did not finish: check the job's logs and scheduler, "
-                    "then make a fresh backup",
-          lambda f: f"expected {_d(f, 'expected')} (no snapshot before {_d(f, 'deadline')})",
-          in_proof_verdict=False),
-    Check("coverage", "a backup the policy promises to hold is gone: check the audit log (backupctl audit verify) "
-                      "for who deleted it; restore it from a secondary copy if one exists",
-          lambda f: f"{_d(f, 'rule')} {_d(f, 'bucket')}: no snapshot kept for this bucket"),
-    Check("over_retention", "prune has not removed what the policy no longer keeps: run backupctl prune "
-                            "(or check why the scheduled prune fails or refuses)",
-          lambda f: f"{_d(f, 'id')} ({_d(f, 'time')}): not kept by any rule since {_d(f, 'lost_reason_at')}"),
-    Check("integrity", "stored data does not match its manifest: treat the snapshot as damaged, make a fresh "
-                       "backup and investigate the storage",
-          lambda f: f"{_d(f, 'id')} {_d(f, 'key')}: {_d(f, 'problem')}"),
-    Check("audit", "the audit log was changed, reordered or truncated: keep the evidence, compare with the last "
-                   "proof's head hash and investigate access to the bucket",
-          lambda f: f"seq {_d(f, 'seq')} {_d(f, 'key')}: {_d(f, 'problem')}", in_proof_verdict=False),
-    Check("no_snapshots", "a configured group has no backups at all: check the backup job and the group name"),
+    Check(
+        "missed",
+        "the backup job did not run or did not finish: check the job's logs and scheduler, "
+        "then make a fresh backup",
+        lambda f: f"expected {_d(f, 'expected')} (no snapshot before {_d(f, 'deadline')})",
+        in_proof_verdict=False,
+    ),
+    Check(
+        "coverage",
+        "a backup the policy promises to hold is gone: check the audit log (backupctl audit verify) "
+        "for who deleted it; restore it from a secondary copy if one exists",
+        lambda f: f"{_d(f, 'rule')} {_d(f, 'bucket')}: no snapshot kept for this bucket",
+    ),
+    Check(
+        "over_retention",
+        "prune has not removed what the policy no longer keeps: run backupctl prune "
+        "(or check why the scheduled prune fails or refuses)",
+        lambda f: (
+            f"{_d(f, 'id')} ({_d(f, 'time')}): not kept by any rule since {_d(f, 'lost_reason_at')}"
+        ),
+    ),
+    Check(
+        "integrity",
+        "stored data does not match its manifest: treat the snapshot as damaged, make a fresh "
+        "backup and investigate the storage",
+        lambda f: f"{_d(f, 'id')} {_d(f, 'key')}: {_d(f, 'problem')}",
+    ),
+    Check(
+        "audit",
+        "the audit log was changed, reordered or truncated: keep the evidence, compare with the last "
+        "proof's head hash and investigate access to the bucket",
+        lambda f: f"seq {_d(f, 'seq')} {_d(f, 'key')}: {_d(f, 'problem')}",
+        in_proof_verdict=False,
+    ),
+    Check(
+        "no_snapshots",
+        "a configured group has no backups at all: check the backup job and the group name",
+    ),
     Check("incomplete", note=True),
     Check("unknown_key", note=True),
     Check("unconfigured_group", note=True),

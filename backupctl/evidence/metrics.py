@@ -43,7 +43,10 @@ _HELP = {
     "backupctl_snapshots_kept": ("gauge", "Snapshots the last prune kept, per group."),
     "backupctl_snapshots_forgotten": ("gauge", "Snapshots the last prune deleted, per group."),
     "backupctl_prune_refusals": ("gauge", "Safety refusals in the last prune, per group."),
-    "backupctl_prune_failed_snapshots": ("gauge", "Snapshots whose deletion failed in the last prune."),
+    "backupctl_prune_failed_snapshots": (
+        "gauge",
+        "Snapshots whose deletion failed in the last prune.",
+    ),
     "backupctl_bytes_freed": ("gauge", "Bytes freed by the last prune."),
     "backupctl_prune_duration_seconds": ("gauge", "Wall time of the last prune in seconds."),
     LAST_SUCCESS: ("gauge", "Unix time of the last successful prune (kept across failed runs)."),
@@ -58,7 +61,9 @@ def _escape(value: str) -> str:
 def _number(value: float) -> str:
     if math.isnan(value):
         return "NaN"
-    return repr(int(value)) if float(value).is_integer() and abs(value) < 2**53 else repr(float(value))
+    return (
+        repr(int(value)) if float(value).is_integer() and abs(value) < 2**53 else repr(float(value))
+    )
 
 
 def _family(name: str, samples: Iterable[tuple[dict[str, str], float]]) -> list[str]:
@@ -66,7 +71,9 @@ def _family(name: str, samples: Iterable[tuple[dict[str, str], float]]) -> list[
     lines = [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
     for labels, value in samples:
         label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
-        lines.append(f"{name}{{{label_text}}} {_number(value)}" if label_text else f"{name} {_number(value)}")
+        lines.append(
+            f"{name}{{{label_text}}} {_number(value)}" if label_text else f"{name} {_number(value)}"
+        )
     return lines
 
 
@@ -81,9 +88,16 @@ def render(metrics: PruneMetrics, last_success: float | None) -> str:
     """
     groups = set(metrics.kept) | set(metrics.forgotten) | set(metrics.refusals)
     lines = [
-        *_family("backupctl_snapshots_kept", _per_group({g: metrics.kept.get(g, 0) for g in groups})),
-        *_family("backupctl_snapshots_forgotten", _per_group({g: metrics.forgotten.get(g, 0) for g in groups})),
-        *_family("backupctl_prune_refusals", _per_group({g: metrics.refusals.get(g, 0) for g in groups})),
+        *_family(
+            "backupctl_snapshots_kept", _per_group({g: metrics.kept.get(g, 0) for g in groups})
+        ),
+        *_family(
+            "backupctl_snapshots_forgotten",
+            _per_group({g: metrics.forgotten.get(g, 0) for g in groups}),
+        ),
+        *_family(
+            "backupctl_prune_refusals", _per_group({g: metrics.refusals.get(g, 0) for g in groups})
+        ),
         *_family("backupctl_prune_failed_snapshots", [({}, float(metrics.failed))]),
         *_family("backupctl_bytes_freed", [({}, float(metrics.bytes_freed))]),
         *_family("backupctl_prune_duration_seconds", [({}, metrics.duration_s)]),

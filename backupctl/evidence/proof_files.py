@@ -17,7 +17,15 @@ from backupctl.errors import ViolationFound
 from backupctl.evidence import proof_html
 from backupctl.evidence.proof_model import proof_json, proof_sha256
 
-__all__ = ["JSON_NAME", "RENDERERS", "CheckedProof", "Renderer", "WrittenProof", "check_proof", "write_proof"]
+__all__ = [
+    "JSON_NAME",
+    "RENDERERS",
+    "CheckedProof",
+    "Renderer",
+    "WrittenProof",
+    "check_proof",
+    "write_proof",
+]
 
 JSON_NAME = "proof.json"
 
@@ -86,7 +94,9 @@ def check_proof(out_dir: Path) -> CheckedProof:
         ViolationFound: a file is missing, a file carries no hash, or the hashes differ.
     """
     json_path = out_dir / JSON_NAME
-    carriers = [(out_dir / r.file_name, r.recorded_digest) for r in RENDERERS.values() if r.recorded_digest]
+    carriers = [
+        (out_dir / r.file_name, r.recorded_digest) for r in RENDERERS.values() if r.recorded_digest
+    ]
     for p in (json_path, *(path for path, _ in carriers)):
         if not p.is_file():
             raise ViolationFound(f"proof check: {p} is missing")
@@ -96,6 +106,8 @@ def check_proof(out_dir: Path) -> CheckedProof:
         if recorded is None:
             raise ViolationFound(f"proof check: {path} carries no proof-json-sha256")
         if recorded != actual:
-            raise ViolationFound(f"proof check: {JSON_NAME} has SHA-256 {actual}, but {path.name} records "
-                                 f"{recorded}: {JSON_NAME} was changed after the proof was made")
+            raise ViolationFound(
+                f"proof check: {JSON_NAME} has SHA-256 {actual}, but {path.name} records "
+                f"{recorded}: {JSON_NAME} was changed after the proof was made"
+            )
     return CheckedProof(digest=actual, files=[path for path, _ in carriers])

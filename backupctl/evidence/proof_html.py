@@ -39,9 +39,20 @@ code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font
 details summary{cursor:pointer;font-weight:600;margin:6px 0}svg{display:block;max-width:100%;height:auto}
 footer{color:#5b6773;font-size:13px;margin-top:36px}
 """
-_COLORS = {"filled": "#2e7d32", "deleted": "#9aa5b1", "held": "#1565c0", "missed": "#d32f2f", "pending": "#e3e7eb"}
-_LABELS = {"filled": "backup present", "deleted": "backup made, later deleted by a recorded prune",
-           "held": "held (Object Lock / legal hold)", "missed": "MISSED: no backup", "pending": "not yet due"}
+_COLORS = {
+    "filled": "#2e7d32",
+    "deleted": "#9aa5b1",
+    "held": "#1565c0",
+    "missed": "#d32f2f",
+    "pending": "#e3e7eb",
+}
+_LABELS = {
+    "filled": "backup present",
+    "deleted": "backup made, later deleted by a recorded prune",
+    "held": "held (Object Lock / legal hold)",
+    "missed": "MISSED: no backup",
+    "pending": "not yet due",
+}
 
 
 def _e(value: object) -> str:
@@ -53,50 +64,73 @@ def render_html(proof: dict[str, Any], digest: str) -> str:
     v = proof["verdict"]
     period = proof["period"]
     parts = [
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         f'<meta name="proof-json-sha256" content="{digest}">',
         f"<title>Backup retention proof {_e(period['from'][:10])} to {_e(period['to'][:10])}</title>",
         f"<style>{_CSS}</style></head><body><main>",
-        f"<h1>Backup retention proof</h1><p class=\"sub\">Period {_e(period['from'])} to {_e(period['to'])} "
+        f'<h1>Backup retention proof</h1><p class="sub">Period {_e(period["from"])} to {_e(period["to"])} '
         f"(end exclusive) &middot; generated {_e(proof['generated_at'])}</p>",
         _verdict_html(v),
         _facts_html(proof, digest),
-        "<h2>Timeline per group</h2>", _legend_html(),
+        "<h2>Timeline per group</h2>",
+        _legend_html(),
     ]
     start, end = datetime.fromisoformat(period["from"]), datetime.fromisoformat(period["to"])
     for name, g in proof["groups"].items():
         parts.append(_group_html(name, g, proof, start, end))
-    parts += [_deletions_html(proof["deletions"]), _drills_html(proof["drills"]), _verify_html(proof["verify"]),
-              _audit_html(proof["audit"]), _snapshots_html(proof["snapshots"]), _footer_html(digest),
-              "</main></body></html>"]
+    parts += [
+        _deletions_html(proof["deletions"]),
+        _drills_html(proof["drills"]),
+        _verify_html(proof["verify"]),
+        _audit_html(proof["audit"]),
+        _snapshots_html(proof["snapshots"]),
+        _footer_html(digest),
+        "</main></body></html>",
+    ]
     return "\n".join(parts)
 
 
 def _verdict_html(v: dict[str, Any]) -> str:
     cls = "pass" if v["ok"] else "fail"
-    text = ("Every scheduled backup in the period exists or was deleted by a recorded, justified prune; "
-            "the audit log is intact; every drill passed; nothing is kept too long."
-            if v["ok"] else "The promise did not hold in this period:")
+    text = (
+        "Every scheduled backup in the period exists or was deleted by a recorded, justified prune; "
+        "the audit log is intact; every drill passed; nothing is kept too long."
+        if v["ok"]
+        else "The promise did not hold in this period:"
+    )
     items = "".join(f"<li>{_e(f)}</li>" for f in v["findings"])
     return f'<div class="verdict {cls}"><b>{_e(v["summary"])}</b>{_e(text)}{f"<ul>{items}</ul>" if items else ""}</div>'
 
 
 def _facts_html(proof: dict[str, Any], digest: str) -> str:
     audit, cfg = proof["audit"], proof["config"]
-    status = ('<span class="ok">intact</span>' if audit.get("ok")
-              else f'<span class="bad">{len(audit.get("problems", []))} problem(s)</span>')
-    rows = [("Store", _e(cfg["store"])), ("Config", f"{_e(cfg['path'])}<br><code>sha256 {_e(cfg['sha256'])}</code>"),
-            ("Timezone", _e(cfg["timezone"])),
-            ("Audit log", f"{status}, {_e(audit.get('records'))} records, head <code>{_e(audit.get('head'))}</code>"),
-            ("proof.json SHA-256", f"<code>{digest}</code>")]
+    status = (
+        '<span class="ok">intact</span>'
+        if audit.get("ok")
+        else f'<span class="bad">{len(audit.get("problems", []))} problem(s)</span>'
+    )
+    rows = [
+        ("Store", _e(cfg["store"])),
+        ("Config", f"{_e(cfg['path'])}<br><code>sha256 {_e(cfg['sha256'])}</code>"),
+        ("Timezone", _e(cfg["timezone"])),
+        (
+            "Audit log",
+            f"{status}, {_e(audit.get('records'))} records, head <code>{_e(audit.get('head'))}</code>",
+        ),
+        ("proof.json SHA-256", f"<code>{digest}</code>"),
+    ]
     body = "".join(f"<tr><th>{k}</th><td>{val}</td></tr>" for k, val in rows)
     return f'<table class="kv card">{body}</table>'
 
 
 def _legend_html() -> str:
-    items = "".join(f'<span><i style="background:{_COLORS[k]}"></i>{_e(_LABELS[k])}</span>' for k in _COLORS)
-    return (f'<p class="legend">{items}<span><i style="background:#6a1b9a;border-radius:6px"></i>restore drill'
-            "</span></p>")
+    items = "".join(
+        f'<span><i style="background:{_COLORS[k]}"></i>{_e(_LABELS[k])}</span>' for k in _COLORS
+    )
+    return (
+        f'<p class="legend">{items}<span><i style="background:#6a1b9a;border-radius:6px"></i>restore drill'
+        "</span></p>"
+    )
 
 
 def _x(t: datetime | None, start: datetime, end: datetime, left: float, width: float) -> float:
@@ -106,29 +140,41 @@ def _x(t: datetime | None, start: datetime, end: datetime, left: float, width: f
     return left + width * min(max((t.timestamp() - start.timestamp()) / span, 0.0), 1.0)
 
 
-def _timeline_svg(name: str, g: dict[str, Any], proof: dict[str, Any], start: datetime, end: datetime) -> str:
+def _timeline_svg(
+    name: str, g: dict[str, Any], proof: dict[str, Any], start: datetime, end: datetime
+) -> str:
     w, left, right = 1120.0, 110.0, 16.0
     inner = w - left - right
     lanes = [("scheduled", 18), ("present", 50), ("deleted", 72), ("drills", 94)]
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w:.0f} 140" width="{w:.0f}" height="140" '
-           f'role="img" aria-label="timeline of {_e(name)}" class="timeline" data-group="{_e(name)}">',
-           f'<rect x="{left}" y="10" width="{inner}" height="100" fill="#fbfcfd" stroke="#d5dbe1"/>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w:.0f} 140" width="{w:.0f}" height="140" '
+        f'role="img" aria-label="timeline of {_e(name)}" class="timeline" data-group="{_e(name)}">',
+        f'<rect x="{left}" y="10" width="{inner}" height="100" fill="#fbfcfd" stroke="#d5dbe1"/>',
+    ]
     for label, y in lanes:
-        out.append(f'<text x="{left - 8}" y="{y + 12}" text-anchor="end" font-size="12" fill="#5b6773">{label}</text>')
+        out.append(
+            f'<text x="{left - 8}" y="{y + 12}" text-anchor="end" font-size="12" fill="#5b6773">{label}</text>'
+        )
     for tick_t, tick_label in _ticks(start, end):
         x = _x(tick_t, start, end, left, inner)
-        out.append(f'<line x1="{x:.1f}" y1="10" x2="{x:.1f}" y2="114" stroke="#e3e7eb"/>'
-                   f'<text x="{x:.1f}" y="128" font-size="11" fill="#5b6773" text-anchor="middle">{tick_label}</text>')
+        out.append(
+            f'<line x1="{x:.1f}" y1="10" x2="{x:.1f}" y2="114" stroke="#e3e7eb"/>'
+            f'<text x="{x:.1f}" y="128" font-size="11" fill="#5b6773" text-anchor="middle">{tick_label}</text>'
+        )
     for slot in g["slots"]:
         x0 = _x(parse_time(slot["expected"]), start, end, left, inner)
         x1 = _x(parse_time(slot["deadline"]), start, end, left, inner)
         color, tall = _COLORS[slot["status"]], slot["status"] == "missed"
         if tall:  # a marker above the lane, so a single missed slot stands out in a long period
             mid = (x0 + x1) / 2
-            out.append(f'<path d="M{mid - 6:.1f},2 L{mid + 6:.1f},2 L{mid:.1f},12 Z" fill="{color}"/>')
-        out.append(f'<rect x="{x0:.2f}" y="{14 if tall else 18}" width="{max(x1 - x0 - 0.4, 1.0):.2f}" '
-                   f'height="{24 if tall else 18}" fill="{color}"><title>{_e(slot["expected"])}: '
-                   f'{_e(_LABELS[slot["status"]])} {_e(slot["snapshot"] or "")}</title></rect>')
+            out.append(
+                f'<path d="M{mid - 6:.1f},2 L{mid + 6:.1f},2 L{mid:.1f},12 Z" fill="{color}"/>'
+            )
+        out.append(
+            f'<rect x="{x0:.2f}" y="{14 if tall else 18}" width="{max(x1 - x0 - 0.4, 1.0):.2f}" '
+            f'height="{24 if tall else 18}" fill="{color}"><title>{_e(slot["expected"])}: '
+            f"{_e(_LABELS[slot['status']])} {_e(slot['snapshot'] or '')}</title></rect>"
+        )
     for s in proof["snapshots"]:
         if s["group"] == name:
             x = _x(parse_time(s["time"]), start, end, left, inner)
@@ -141,8 +187,10 @@ def _timeline_svg(name: str, g: dict[str, Any], proof: dict[str, Any], start: da
         if d["group"] == name:
             x = _x(parse_time(str(d["time"])), start, end, left, inner)
             fill = "#6a1b9a" if d["verdict"] not in FAILED_DRILLS else "#d32f2f"
-            out.append(f'<circle cx="{x:.1f}" cy="102" r="6" fill="{fill}"><title>drill {_e(d["time"])}: '
-                       f'{_e(d["verdict"])}</title></circle>')
+            out.append(
+                f'<circle cx="{x:.1f}" cy="102" r="6" fill="{fill}"><title>drill {_e(d["time"])}: '
+                f"{_e(d['verdict'])}</title></circle>"
+            )
     out.append("</svg>")
     return "".join(out)
 
@@ -160,23 +208,33 @@ def _ticks(start: datetime, end: datetime) -> list[tuple[datetime, str]]:
     return out
 
 
-def _group_html(name: str, g: dict[str, Any], proof: dict[str, Any], start: datetime, end: datetime) -> str:
+def _group_html(
+    name: str, g: dict[str, Any], proof: dict[str, Any], start: datetime, end: datetime
+) -> str:
     c = g["counts"]
     total = sum(c.values())
-    cells = "".join(f'<td class="num" style="color:{_COLORS[k] if k != "pending" else "#5b6773"}">{c[k]}</td>'
-                    for k in ("filled", "deleted", "held", "missed", "pending"))
+    cells = "".join(
+        f'<td class="num" style="color:{_COLORS[k] if k != "pending" else "#5b6773"}">{c[k]}</td>'
+        for k in ("filled", "deleted", "held", "missed", "pending")
+    )
     missed = [s for s in g["slots"] if s["status"] == "missed"]
-    missed_html = ("<p class=\"ok\">No scheduled backup was missed.</p>" if not missed else
-                   "<p class=\"bad\">Missed backups (no snapshot was ever made for these scheduled times):</p><ul>"
-                   + "".join(f"<li><code>{_e(s['expected'])}</code></li>" for s in missed) + "</ul>")
-    return (f'<div class="card"><h3>{_e(name)} <span class="sub">policy {_e(g["policy"])}: {_e(g["rules"])}; '
-            f'schedule <code>{_e(g["schedule"])}</code>; history since {_e(g["history_began"])}</span></h3>'
-            f"{_timeline_svg(name, g, proof, start, end)}"
-            '<table><tr><th class="num">scheduled slots</th><th class="num">present</th>'
-            '<th class="num">deleted (justified)</th><th class="num">held</th>'
-            '<th class="num">missed</th><th class="num">not yet due</th></tr>'
-            f'<tr><td class="num">{total}</td>{cells}</tr></table>'
-            f"{missed_html}</div>")
+    missed_html = (
+        '<p class="ok">No scheduled backup was missed.</p>'
+        if not missed
+        else '<p class="bad">Missed backups (no snapshot was ever made for these scheduled times):</p><ul>'
+        + "".join(f"<li><code>{_e(s['expected'])}</code></li>" for s in missed)
+        + "</ul>"
+    )
+    return (
+        f'<div class="card"><h3>{_e(name)} <span class="sub">policy {_e(g["policy"])}: {_e(g["rules"])}; '
+        f"schedule <code>{_e(g['schedule'])}</code>; history since {_e(g['history_began'])}</span></h3>"
+        f"{_timeline_svg(name, g, proof, start, end)}"
+        '<table><tr><th class="num">scheduled slots</th><th class="num">present</th>'
+        '<th class="num">deleted (justified)</th><th class="num">held</th>'
+        '<th class="num">missed</th><th class="num">not yet due</th></tr>'
+        f'<tr><td class="num">{total}</td>{cells}</tr></table>'
+        f"{missed_html}</div>"
+    )
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -186,62 +244,126 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _details(title: str, inner: str, count: int, open_below: int = 40) -> str:
-    return f'<details{" open" if count <= open_below else ""}><summary>{title}</summary>{inner}</details>'
+    return f"<details{' open' if count <= open_below else ''}><summary>{title}</summary>{inner}</details>"
 
 
 def _deletions_html(items: list[dict[str, Any]]) -> str:
-    rows = [[_e(d["deleted_at"]), f"<code>{_e(d['id'])}</code>", _e(d["time"]), _e(d["reason"]),
-             _e(", ".join(d.get("kept_reasons") or []) or "none"), _e(d.get("actor")), _e(d.get("seq"))]
-            for d in items]
-    inner = (_table(["deleted at", "snapshot", "snapshot time", "why", "rules still keeping it", "by", "audit seq"],
-                    rows) if rows else "<p>No deletions in the period.</p>")
-    return (f"<h2>Deletions in the period ({len(items)})</h2><p>Every deletion recorded by a prune in the audit log, "
-            "with the policy's reason.</p>" + _details(f"{len(items)} deletion(s)", inner, len(items)))
+    rows = [
+        [
+            _e(d["deleted_at"]),
+            f"<code>{_e(d['id'])}</code>",
+            _e(d["time"]),
+            _e(d["reason"]),
+            _e(", ".join(d.get("kept_reasons") or []) or "none"),
+            _e(d.get("actor")),
+            _e(d.get("seq")),
+        ]
+        for d in items
+    ]
+    inner = (
+        _table(
+            [
+                "deleted at",
+                "snapshot",
+                "snapshot time",
+                "why",
+                "rules still keeping it",
+                "by",
+                "audit seq",
+            ],
+            rows,
+        )
+        if rows
+        else "<p>No deletions in the period.</p>"
+    )
+    return (
+        f"<h2>Deletions in the period ({len(items)})</h2><p>Every deletion recorded by a prune in the audit log, "
+        "with the policy's reason.</p>" + _details(f"{len(items)} deletion(s)", inner, len(items))
+    )
 
 
 def _drills_html(items: list[dict[str, Any]]) -> str:
-    rows = [[_e(d["time"]), f"<code>{_e(d['snapshot'])}</code>",
-             f'<span class="{"bad" if d["verdict"] in FAILED_DRILLS else "ok"}">{_e(d["verdict"])}</span>',
-             _e(d.get("working_time")), _e(d.get("message"))] for d in items]
-    inner = _table(["when", "snapshot", "verdict", "working time to live", "message"], rows) if rows else \
-        "<p>No restore drill was recorded in the period.</p>"
+    rows = [
+        [
+            _e(d["time"]),
+            f"<code>{_e(d['snapshot'])}</code>",
+            f'<span class="{"bad" if d["verdict"] in FAILED_DRILLS else "ok"}">{_e(d["verdict"])}</span>',
+            _e(d.get("working_time")),
+            _e(d.get("message")),
+        ]
+        for d in items
+    ]
+    inner = (
+        _table(["when", "snapshot", "verdict", "working time to live", "message"], rows)
+        if rows
+        else "<p>No restore drill was recorded in the period.</p>"
+    )
     return f"<h2>Restore drills ({len(items)})</h2>{inner}"
 
 
 def _verify_html(report: dict[str, Any]) -> str:
     viol = report["violations"]
-    rows = [[_e(v["kind"]), _e(v.get("group")), _e(", ".join(f"{k}={x}" for k, x in v.items()
-                                                              if k not in ("kind", "group")))] for v in viol]
-    inner = _table(["kind", "group", "details"], rows) if rows else '<p class="ok">No violations.</p>'
-    return (f"<h2>Verification at the end of the period</h2><p>Missed backups, coverage of the retention "
-            f"promise, over-retention, sampled integrity and the audit chain, as <code>backupctl verify</code> "
-            f"reports them at {_e(report['checked'].get('at'))}.</p>{inner}")
+    rows = [
+        [
+            _e(v["kind"]),
+            _e(v.get("group")),
+            _e(", ".join(f"{k}={x}" for k, x in v.items() if k not in ("kind", "group"))),
+        ]
+        for v in viol
+    ]
+    inner = (
+        _table(["kind", "group", "details"], rows) if rows else '<p class="ok">No violations.</p>'
+    )
+    return (
+        f"<h2>Verification at the end of the period</h2><p>Missed backups, coverage of the retention "
+        f"promise, over-retention, sampled integrity and the audit chain, as <code>backupctl verify</code> "
+        f"reports them at {_e(report['checked'].get('at'))}.</p>{inner}"
+    )
 
 
 def _audit_html(audit: dict[str, Any]) -> str:
     problems = audit.get("problems", [])
     rows = [[_e(p.get("seq")), _e(p.get("key")), _e(p.get("problem"))] for p in problems]
-    inner = _table(["seq", "object", "problem"], rows) if rows else \
-        '<p class="ok">Every record is well-formed, hash-chained to its predecessor, and the chain is complete.</p>'
-    return (f"<h2>Audit log</h2><p>{_e(audit.get('records'))} records; head (hash of the newest record) "
-            f"<code>{_e(audit.get('head'))}</code>.</p>{inner}")
+    inner = (
+        _table(["seq", "object", "problem"], rows)
+        if rows
+        else '<p class="ok">Every record is well-formed, hash-chained to its predecessor, '
+        "and the chain is complete.</p>"
+    )
+    return (
+        f"<h2>Audit log</h2><p>{_e(audit.get('records'))} records; head (hash of the newest record) "
+        f"<code>{_e(audit.get('head'))}</code>.</p>{inner}"
+    )
 
 
 def _snapshots_html(items: list[dict[str, Any]]) -> str:
-    rows = [[f"<code>{_e(s['id'])}</code>", _e(s["time"]), _e(s["status"]), f'<span class="num">{_e(s["size"])}</span>',
-             f"<code>{_e(s['manifest_sha256'])}</code>"] for s in items]
+    rows = [
+        [
+            f"<code>{_e(s['id'])}</code>",
+            _e(s["time"]),
+            _e(s["status"]),
+            f'<span class="num">{_e(s["size"])}</span>',
+            f"<code>{_e(s['manifest_sha256'])}</code>",
+        ]
+        for s in items
+    ]
     inner = _table(["snapshot", "time", "status", "bytes", "manifest SHA-256"], rows)
-    return (f"<h2>Snapshots present ({len(items)})</h2>"
-            + _details(f"{len(items)} snapshot(s) in the period, with the SHA-256 of each manifest", inner,
-                       len(items), 0))
+    return f"<h2>Snapshots present ({len(items)})</h2>" + _details(
+        f"{len(items)} snapshot(s) in the period, with the SHA-256 of each manifest",
+        inner,
+        len(items),
+        0,
+    )
 
 
 def _footer_html(digest: str) -> str:
-    return ("<footer><p><b>How to check this proof.</b> This page records the SHA-256 of <code>proof.json</code>: "
-            f"<code>{digest}</code>. Recompute it with <code>sha256sum proof.json</code> or "
-            "<code>backupctl proof check DIR</code> (exit 0: unchanged). The audit log's head hash above can be "
-            "compared with a later <code>backupctl audit verify</code>: a log that was rewritten no longer "
-            "contains it.</p><p>Made by backupctl.</p></footer>")
+    return (
+        "<footer><p><b>How to check this proof.</b> This page records the SHA-256 of <code>proof.json</code>: "
+        f"<code>{digest}</code>. Recompute it with <code>sha256sum proof.json</code> or "
+        "<code>backupctl proof check DIR</code> (exit 0: unchanged). The audit log's head hash above can be "
+        "compared with a later <code>backupctl audit verify</code>: a log that was rewritten no longer "
+        "contains it.</p><p>Made by backupctl.</p></footer>"
+    )
 
 
 def render(proof: dict[str, Any], digest: str) -> bytes:

@@ -37,8 +37,15 @@ from retention.overretention import over_retained
 from retention.schedule import Schedule, SlotMatch, add_duration, match_snapshots
 
 __all__ = [
-    "AUDIT_GROUP", "GroupCheck", "VerifyReport", "check_group", "integrity_sample", "parse_day_or_time",
-    "policy_horizon", "schedule_of", "verify_store",
+    "AUDIT_GROUP",
+    "GroupCheck",
+    "VerifyReport",
+    "check_group",
+    "integrity_sample",
+    "parse_day_or_time",
+    "policy_horizon",
+    "schedule_of",
+    "verify_store",
 ]
 
 AUDIT_GROUP = "_backupctl"
@@ -57,7 +64,9 @@ def parse_day_or_time(text: str, what: str, zone: tzinfo) -> datetime:
         try:
             day = date.fromisoformat(value)
         except ValueError:
-            raise UsageError(f"{what}: {text!r} is not a date (expected e.g. 2026-03-01 or an ISO time)") from None
+            raise UsageError(
+                f"{what}: {text!r} is not a date (expected e.g. 2026-03-01 or an ISO time)"
+            ) from None
         return datetime(day.year, day.month, day.day, tzinfo=zone)
     return parse_time(value, what)
 
@@ -94,8 +103,13 @@ class GroupCheck:
 
 
 def check_group(
-    policy: PolicyConfig, snaps: Sequence[Snapshot], *, at: datetime, zone: tzinfo,
-    grace: Duration, since: datetime | None = None,
+    policy: PolicyConfig,
+    snaps: Sequence[Snapshot],
+    *,
+    at: datetime,
+    zone: tzinfo,
+    grace: Duration,
+    since: datetime | None = None,
 ) -> GroupCheck:
     """Missed, coverage and over-retention checks for one group (pure: no I/O).
 
@@ -121,17 +135,36 @@ def check_group(
         missed_at = _missed(g, policy, schedule, present, at, floor)
     _coverage(g, policy, schedule, present, at, floor, missed_at)
     for o in over_retained(present, policy.policy, now=at, grace=grace):
-        g.violations.append(Violation("over_retention", policy.group, {
-            "id": o.snapshot.id, "time": o.snapshot.time.isoformat(), "lost_reason_at": o.lost_at.isoformat(),
-            "policy": policy.name}))
-    g.checked.update({"snapshots": len(present), "oldest": oldest.isoformat(),
-                      "newest": max(s.time for s in present).isoformat(),
-                      "over_retention": sum(v.kind == "over_retention" for v in g.violations)})
+        g.violations.append(
+            Violation(
+                "over_retention",
+                policy.group,
+                {
+                    "id": o.snapshot.id,
+                    "time": o.snapshot.time.isoformat(),
+                    "lost_reason_at": o.lost_at.isoformat(),
+                    "policy": policy.name,
+                },
+            )
+        )
+    g.checked.update(
+        {
+            "snapshots": len(present),
+            "oldest": oldest.isoformat(),
+            "newest": max(s.time for s in present).isoformat(),
+            "over_retention": sum(v.kind == "over_retention" for v in g.violations),
+        }
+    )
     return g
 
 
 def _missed(
-    g: GroupCheck, policy: PolicyConfig, schedule: Schedule, present: list[Snapshot], at: datetime, floor: datetime,
+    g: GroupCheck,
+    policy: PolicyConfig,
+    schedule: Schedule,
+    present: list[Snapshot],
+    at: datetime,
+    floor: datetime,
 ) -> set[float]:
     keep_all = keep_all_since(policy.policy, schedule, now=at, horizon=policy_horizon(policy))
     start = max(floor, keep_all) if keep_all is not None else floor
@@ -140,21 +173,42 @@ def _missed(
     for m in g.matches:
         if m.status == "missed":
             missed.add(m.slot.expected.timestamp())
-            g.violations.append(Violation("missed", policy.group, {
-                "policy": policy.name, "expected": m.slot.expected.isoformat(),
-                "deadline": m.slot.deadline.isoformat()}))
-    g.checked["schedule"] = {"cron": schedule.cron, "from": start.isoformat(), "expected": len(g.matches),
-                             "filled": sum(m.status == "filled" for m in g.matches), "missed": len(missed),
-                             "pending": sum(m.status == "pending" for m in g.matches)}
+            g.violations.append(
+                Violation(
+                    "missed",
+                    policy.group,
+                    {
+                        "policy": policy.name,
+                        "expected": m.slot.expected.isoformat(),
+                        "deadline": m.slot.deadline.isoformat(),
+                    },
+                )
+            )
+    g.checked["schedule"] = {
+        "cron": schedule.cron,
+        "from": start.isoformat(),
+        "expected": len(g.matches),
+        "filled": sum(m.status == "filled" for m in g.matches),
+        "missed": len(missed),
+        "pending": sum(m.status == "pending" for m in g.matches),
+    }
     return missed
 
 
 def _coverage(
-    g: GroupCheck, policy: PolicyConfig, schedule: Schedule | None, present: list[Snapshot],
-    at: datetime, floor: datetime, missed_at: set[float],
+    g: GroupCheck,
+    policy: PolicyConfig,
+    schedule: Schedule | None,
+    present: list[Snapshot],
+    at: datetime,
+    floor: datetime,
+    missed_at: set[float],
 ) -> None:
-    slots = [s for s in coverage(policy.policy, present, now=at, schedule=schedule, since=floor)
-             if s.rule not in ("within", "last")]  # per-backup promises: reported as missed
+    slots = [
+        s
+        for s in coverage(policy.policy, present, now=at, schedule=schedule, since=floor)
+        if s.rule not in ("within", "last")
+    ]  # per-backup promises: reported as missed
     due = [m.expected for m in schedule.slots(floor, at) if m.deadline <= at] if schedule else []
     for slot in slots:
         if slot.filled:
@@ -163,13 +217,24 @@ def _coverage(
         in_bucket = [t.timestamp() for t in due if bucket_label(kind, t) == slot.bucket]
         if in_bucket and all(t in missed_at for t in in_bucket):
             continue  # every backup of the bucket was missed: already reported, nothing was lost
-        g.violations.append(Violation("coverage", policy.group, {
-            "policy": policy.name, "rule": slot.rule, "bucket": slot.bucket,
-            "expected": slot.expected.isoformat() if slot.expected else None}))
+        g.violations.append(
+            Violation(
+                "coverage",
+                policy.group,
+                {
+                    "policy": policy.name,
+                    "rule": slot.rule,
+                    "bucket": slot.bucket,
+                    "expected": slot.expected.isoformat() if slot.expected else None,
+                },
+            )
+        )
     g.checked["coverage"] = {"slots": len(slots), "filled": sum(s.filled for s in slots)}
 
 
-def integrity_sample(snapshots: Sequence[StoredSnapshot], sample: float, day: date) -> list[StoredSnapshot]:
+def integrity_sample(
+    snapshots: Sequence[StoredSnapshot], sample: float, day: date
+) -> list[StoredSnapshot]:
     """A rotating sample: ``sample`` snapshots (or ``-sample`` as a share when negative), a window
     over the id-sorted list that moves by its own size each day, so consecutive days cover all."""
     items = sorted(snapshots, key=lambda s: s.snapshot.id)
@@ -197,8 +262,12 @@ class VerifyReport:
 
     def to_json(self) -> dict[str, Any]:
         """``{"ok", "violations", "checked", "notes"}`` (the verify JSON contract)."""
-        return {"ok": self.ok, "violations": [_json(v) for v in self.violations], "checked": self.checked,
-                "notes": [_json(n) for n in self.notes]}
+        return {
+            "ok": self.ok,
+            "violations": [_json(v) for v in self.violations],
+            "checked": self.checked,
+            "notes": [_json(n) for n in self.notes],
+        }
 
 
 def _json(item: Finding | dict[str, Any]) -> dict[str, Any]:
@@ -207,8 +276,13 @@ def _json(item: Finding | dict[str, Any]) -> dict[str, Any]:
 
 
 def verify_store(
-    config: Config, store: Store, *, at: datetime, since: datetime | None = None,
-    audit_blobs: Callable[[], BlobStore] | None = None, listing: Listing | None = None,
+    config: Config,
+    store: Store,
+    *,
+    at: datetime,
+    since: datetime | None = None,
+    audit_blobs: Callable[[], BlobStore] | None = None,
+    listing: Listing | None = None,
 ) -> VerifyReport:
     """Run every check against the configured store.
 
@@ -224,14 +298,22 @@ def verify_store(
         StoreError: the store cannot be listed or read.
     """
     listing = listing if listing is not None else store.listing()
-    report = VerifyReport(at=at, checked={"at": at.isoformat(), "config_sha256": config.sha256, "groups": {}})
+    report = VerifyReport(
+        at=at, checked={"at": at.isoformat(), "config_sha256": config.sha256, "groups": {}}
+    )
     by_group: dict[str, list[StoredSnapshot]] = {}
     for s in listing.snapshots:
         by_group.setdefault(s.snapshot.group, []).append(s)
     for policy in config.policies:
         stored = by_group.get(policy.group, [])
-        g = check_group(policy, [s.snapshot for s in stored], at=at, zone=config.timezone,
-                        grace=config.verify.over_retention_grace, since=since)
+        g = check_group(
+            policy,
+            [s.snapshot for s in stored],
+            at=at,
+            zone=config.timezone,
+            grace=config.verify.over_retention_grace,
+            since=since,
+        )
         report.violations += g.violations
         report.checked["groups"][policy.group] = g.checked
     _integrity(report, config, store, listing.snapshots, at)
@@ -241,32 +323,58 @@ def verify_store(
     return report
 
 
-def _integrity(report: VerifyReport, config: Config, store: Store, snaps: Sequence[StoredSnapshot],
-               at: datetime) -> None:
-    sample = integrity_sample(snaps, config.verify.integrity_sample, at.astimezone(config.timezone).date())
+def _integrity(
+    report: VerifyReport,
+    config: Config,
+    store: Store,
+    snaps: Sequence[StoredSnapshot],
+    at: datetime,
+) -> None:
+    sample = integrity_sample(
+        snaps, config.verify.integrity_sample, at.astimezone(config.timezone).date()
+    )
     problems = store.check_integrity(sample) if sample else []
     groups = {s.snapshot.id: s.snapshot.group for s in sample}
     for p in problems:
-        report.violations.append(Violation("integrity", groups.get(p.snapshot_id, ""),
-                                           {"id": p.snapshot_id, "key": p.key, "problem": p.problem}))
-    report.checked["integrity"] = {"sampled": len(sample), "of": len(snaps), "ids": [s.snapshot.id for s in sample],
-                                   "rotation": "a window over the id-sorted snapshots that moves each day"}
+        report.violations.append(
+            Violation(
+                "integrity",
+                groups.get(p.snapshot_id, ""),
+                {"id": p.snapshot_id, "key": p.key, "problem": p.problem},
+            )
+        )
+    report.checked["integrity"] = {
+        "sampled": len(sample),
+        "of": len(snaps),
+        "ids": [s.snapshot.id for s in sample],
+        "rotation": "a window over the id-sorted snapshots that moves each day",
+    }
 
 
 def _notes(report: VerifyReport, config: Config, listing: Listing, at: datetime) -> None:
     configured = {p.group for p in config.policies}
     skew = add_duration(at, config.safety.clock_skew)
     for s in listing.incomplete:
-        report.notes.append(Note("incomplete", s.snapshot.group, {
-            "id": s.snapshot.id, "problem": getattr(s, "problem", None) or "no manifest"}))
+        report.notes.append(
+            Note(
+                "incomplete",
+                s.snapshot.group,
+                {"id": s.snapshot.id, "problem": getattr(s, "problem", None) or "no manifest"},
+            )
+        )
     for key in listing.unknown:
         report.notes.append(Note("unknown_key", "", {"key": key}))
     for group in sorted({s.snapshot.group for s in listing.snapshots} - configured):
         report.notes.append(Note("unconfigured_group", group))
     for s in listing.snapshots:
         if s.snapshot.time > skew:
-            report.notes.append(Note("future", s.snapshot.group, {"id": s.snapshot.id,
-                                                                  "time": s.snapshot.time.isoformat()}))
+            report.notes.append(
+                Note(
+                    "future",
+                    s.snapshot.group,
+                    {"id": s.snapshot.id, "time": s.snapshot.time.isoformat()},
+                )
+            )
 
 
 def _audit(report: VerifyReport, audit_blobs: Callable[[], BlobStore]) -> None:

@@ -43,8 +43,17 @@ from backupctl.untrusted import loads
 from retention import Duration
 
 __all__ = [
-    "LOCK_KEY", "ConditionIgnored", "Lock", "LockInfo", "UnreadableLock", "acquire_lock", "confirm_condition",
-    "default_actor", "read_lock", "read_lock_raw", "ttl_delta",
+    "LOCK_KEY",
+    "ConditionIgnored",
+    "Lock",
+    "LockInfo",
+    "UnreadableLock",
+    "acquire_lock",
+    "confirm_condition",
+    "default_actor",
+    "read_lock",
+    "read_lock_raw",
+    "ttl_delta",
 ]
 
 LOCK_KEY = "_backupctl/lock.json"
@@ -165,9 +174,16 @@ class LockInfo:
 
     def to_bytes(self) -> bytes:
         """The JSON stored in the lock object."""
-        data = {"owner": self.owner, "host": self.host, "pid": self.pid, "run_id": self.run_id,
-                "token": self.token, "version": 1, "acquired": self.acquired.isoformat(),
-                "expires": self.expires.isoformat()}
+        data = {
+            "owner": self.owner,
+            "host": self.host,
+            "pid": self.pid,
+            "run_id": self.run_id,
+            "token": self.token,
+            "version": 1,
+            "acquired": self.acquired.isoformat(),
+            "expires": self.expires.isoformat(),
+        }
         return json.dumps(data, indent=2, sort_keys=True).encode()
 
     def to_json(self) -> dict[str, Any]:
@@ -191,9 +207,15 @@ class LockInfo:
         token = data.get("token", "")
         if not isinstance(token, str) or len(token) > _MAX_FIELD:
             raise ValueError("token: expected a short string")
-        info = cls(owner=_field_str(data, "owner"), host=_field_str(data, "host"), pid=pid,
-                   run_id=_field_str(data, "run_id"), acquired=_field_time(data, "acquired"),
-                   expires=_field_time(data, "expires"), token=token)
+        info = cls(
+            owner=_field_str(data, "owner"),
+            host=_field_str(data, "host"),
+            pid=pid,
+            run_id=_field_str(data, "run_id"),
+            acquired=_field_time(data, "acquired"),
+            expires=_field_time(data, "expires"),
+            token=token,
+        )
         try:
             ttl = info.ttl
         except OverflowError:
@@ -204,8 +226,10 @@ class LockInfo:
 
     def describe(self) -> str:
         """``alice@db1 (pid 42, run 1f2e…) since … until …`` for messages."""
-        return (f"{_printable(self.owner)} (host {_printable(self.host)}, pid {self.pid}, run "
-                f"{_printable(self.run_id)}) since {self.acquired.isoformat()} until {self.expires.isoformat()}")
+        return (
+            f"{_printable(self.owner)} (host {_printable(self.host)}, pid {self.pid}, run "
+            f"{_printable(self.run_id)}) since {self.acquired.isoformat()} until {self.expires.isoformat()}"
+        )
 
 
 def _where(blobs: BlobStore) -> str:
@@ -242,8 +266,11 @@ def read_lock_raw(blobs: BlobStore) -> bytes | None:
 
 
 def _unreadable(blobs: BlobStore, reason: str) -> UnreadableLock:
-    return UnreadableLock(f"the lock object {_where(blobs)} is unreadable ({reason}); inspect it, and if no "
-                          "prune is running remove it with `backupctl unlock --force`", reason)
+    return UnreadableLock(
+        f"the lock object {_where(blobs)} is unreadable ({reason}); inspect it, and if no "
+        "prune is running remove it with `backupctl unlock --force`",
+        reason,
+    )
 
 
 def read_lock(blobs: BlobStore) -> LockInfo | None:
@@ -285,7 +312,8 @@ def confirm_condition(blobs: BlobStore, key: str, data: bytes, what: str) -> Non
     raise ConditionIgnored(
         f"{url} did not honour If-None-Match: * (a conditional PUT over the existing {what} succeeded): "
         "backupctl cannot guarantee one writer at a time there, so two prunes could both run and overwrite "
-        "each other's audit records. Use a service (or proxy) that honours conditional writes")
+        "each other's audit records. Use a service (or proxy) that honours conditional writes"
+    )
 
 
 class Lock:
@@ -310,9 +338,16 @@ class Lock:
         except StoreError as exc:
             log.warning("lock_release_unreadable", error=str(exc))
             return False
-        if current is None or current.run_id != self.info.run_id or current.token != self.info.token:
-            log.warning("lock_not_ours_at_release", run_id=self.info.run_id,
-                         holder=current.describe() if current else None)
+        if (
+            current is None
+            or current.run_id != self.info.run_id
+            or current.token != self.info.token
+        ):
+            log.warning(
+                "lock_not_ours_at_release",
+                run_id=self.info.run_id,
+                holder=current.describe() if current else None,
+            )
             return False
         self.blobs.delete(LOCK_KEY)
         log.info("lock_released", run_id=self.info.run_id)
@@ -321,8 +356,12 @@ class Lock:
     def __enter__(self) -> Lock:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         try:
             self.release()
         except StoreError as failure:
@@ -333,8 +372,13 @@ class Lock:
 
 
 def acquire_lock(
-    blobs: BlobStore, *, owner: str | None = None, ttl: timedelta | Duration, now: datetime,
-    run_id: str | None = None, config_path: str | None = None,
+    blobs: BlobStore,
+    *,
+    owner: str | None = None,
+    ttl: timedelta | Duration,
+    now: datetime,
+    run_id: str | None = None,
+    config_path: str | None = None,
 ) -> Lock:
     """Take the store's prune lock with a conditional PUT.
 
@@ -356,9 +400,15 @@ def acquire_lock(
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    info = LockInfo(owner=owner or default_actor(), host=socket.gethostname(), pid=os.getpid(),
-                    run_id=run_id or uuid.uuid4().hex, acquired=now, expires=now + ttl_delta(ttl, now),
-                    token=uuid.uuid4().hex)
+    info = LockInfo(
+        owner=owner or default_actor(),
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        run_id=run_id or uuid.uuid4().hex,
+        acquired=now,
+        expires=now + ttl_delta(ttl, now),
+        token=uuid.uuid4().hex,
+    )
     data = info.to_bytes()
     held: LockInfo | None = None
     for _attempt in range(3):  # the holder may release between our PUT and our read: try again
@@ -372,7 +422,9 @@ def acquire_lock(
                 return Lock(blobs, held)  # our own PUT, retried after a lost response
             raise _held_error(blobs, held, now, config_path) from None
         _confirm_ours(blobs, info, data)
-        log.info("lock_acquired", owner=info.owner, run_id=info.run_id, expires=info.expires.isoformat())
+        log.info(
+            "lock_acquired", owner=info.owner, run_id=info.run_id, expires=info.expires.isoformat()
+        )
         return Lock(blobs, info)
     raise _held_error(blobs, held, now, config_path)
 
@@ -399,29 +451,38 @@ def _confirm_ours(blobs: BlobStore, info: LockInfo, data: bytes) -> None:
         raise ConditionIgnored(
             f"the lock {_where(blobs)} was replaced right after this run created it; it now holds {there}. The "
             "service (or a proxy) did not honour If-None-Match: *, so another prune could take the lock at the "
-            "same time. Nothing was changed; use a service that honours conditional writes")
+            "same time. Nothing was changed; use a service that honours conditional writes"
+        )
     try:
         confirm_condition(blobs, LOCK_KEY, data, f"lock {_where(blobs)}")
     except ConditionIgnored as exc:
         Lock(blobs, info).release()  # only while it is still ours
-        raise ConditionIgnored(f"{exc}. Nothing was changed and this run's lock was removed again") from None
+        raise ConditionIgnored(
+            f"{exc}. Nothing was changed and this run's lock was removed again"
+        ) from None
 
 
-def _held_error(blobs: BlobStore, held: LockInfo | None, now: datetime, config_path: str | None) -> LockHeld:
+def _held_error(
+    blobs: BlobStore, held: LockInfo | None, now: datetime, config_path: str | None
+) -> LockHeld:
     where = _where(blobs)
     unlock = f"backupctl unlock --config {config_path or '<your config>'}"
     if held is None:  # taken and released under our feet, repeatedly
-        return LockHeld(f"the lock {where} keeps being taken and released by other runs; nothing was changed, "
-                        "run again")
+        return LockHeld(
+            f"the lock {where} keeps being taken and released by other runs; nothing was changed, "
+            "run again"
+        )
     if held.is_stale(now):
         log.warning("lock_stale", holder=held.describe(), judged=held.clock())
         overdue = timedelta(seconds=round(held.overdue(now).total_seconds()))
         return LockHeld(
             f"STALE lock {where}: held by {held.describe()}, expired {overdue} ago {held.clock()}; its prune probably "
             f"died. Nothing was changed and the lock was not taken over. Check that no backupctl runs on "
-            f"{_printable(held.host)} (pid {held.pid}), then clear it with `{unlock}` and run again")
+            f"{_printable(held.host)} (pid {held.pid}), then clear it with `{unlock}` and run again"
+        )
     left = timedelta(seconds=round(-held.overdue(now).total_seconds()))
     return LockHeld(
         f"another prune holds the lock {where}: {held.describe()} ({left} left {held.clock()}); nothing was "
         "changed. Wait for it to finish "
-        f"(or, if you are sure it is dead, `{unlock} --force`)")
+        f"(or, if you are sure it is dead, `{unlock} --force`)"
+    )

@@ -62,8 +62,10 @@ def intents_of(log: Any) -> Intents:
     try:
         report, records = log.verified_records()  # one read of the log
         if not report.ok:
-            return Intents(problem=f"the audit log does not verify ({len(report.problems)} problem(s); "
-                                   "run `backupctl audit verify`)")
+            return Intents(
+                problem=f"the audit log does not verify ({len(report.problems)} problem(s); "
+                "run `backupctl audit verify`)"
+            )
         return Intents(intents_from_records(records))
     except BackupctlError as exc:
         return Intents(problem=f"the audit log cannot be read: {exc}")

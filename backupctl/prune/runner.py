@@ -28,8 +28,16 @@ from retention import Decision, EmptyPolicyError, Reason, add_duration
 from retention import plan as retention_plan
 
 __all__ = [
-    "INTERRUPTED", "NEWEST_REASON", "AuditSink", "GroupPlan", "PruneResult", "Refusal", "RunPlan",
-    "check_safety", "compute_run_plan", "execute",
+    "INTERRUPTED",
+    "NEWEST_REASON",
+    "AuditSink",
+    "GroupPlan",
+    "PruneResult",
+    "Refusal",
+    "RunPlan",
+    "check_safety",
+    "compute_run_plan",
+    "execute",
 ]
 
 INTERRUPTED = "deletion interrupted"  # how stores mark an incomplete snapshot a prune was deleting
@@ -63,7 +71,12 @@ class Refusal:
 
     def to_json(self) -> dict[str, Any]:
         """The refusal as a JSON object."""
-        return {"group": self.group, "rule": self.rule, "message": self.message, "overridable": self.overridable}
+        return {
+            "group": self.group,
+            "rule": self.rule,
+            "message": self.message,
+            "overridable": self.overridable,
+        }
 
 
 @dataclass
@@ -104,7 +117,9 @@ class RunPlan:
     def to_forget(self, groups: set[str] | None = None) -> list[StoredSnapshot]:
         """Snapshots to delete (of ``groups`` only, when given), then interrupted ones to finish."""
         out = [
-            g.stored[d.snapshot.id] for name, g in self.groups.items() if groups is None or name in groups
+            g.stored[d.snapshot.id]
+            for name, g in self.groups.items()
+            if groups is None or name in groups
             for d in g.forgotten()
         ]
         return out + [s for s in self.resume if groups is None or s.snapshot.group in groups]
@@ -130,7 +145,10 @@ class RunPlan:
 
 
 def compute_run_plan(
-    config: Config, listing: Listing, now: datetime, intents: Callable[[], Intents] | None = None,
+    config: Config,
+    listing: Listing,
+    now: datetime,
+    intents: Callable[[], Intents] | None = None,
 ) -> RunPlan:
     """Plan every configured policy over its group's complete and held snapshots.
 
@@ -146,8 +164,12 @@ def compute_run_plan(
         An interrupted deletion is resumed only when a verified intent names it and it is
         older than its group's newest complete snapshot; else it stays incomplete, with why.
     """
-    run = RunPlan(now=now, config_sha256=config.sha256, unknown=list(listing.unknown),
-                  list_requests=dict(listing.requests))
+    run = RunPlan(
+        now=now,
+        config_sha256=config.sha256,
+        unknown=list(listing.unknown),
+        list_requests=dict(listing.requests),
+    )
     by_group: dict[str, list[StoredSnapshot]] = {}
     for stored in listing.snapshots:
         by_group.setdefault(stored.snapshot.group, []).append(stored)
@@ -155,7 +177,9 @@ def compute_run_plan(
         run.groups[policy.group] = _plan_group(policy, by_group.pop(policy.group, []), now)
     run.unmanaged = [s for group in by_group.values() for s in group]
     managed = {p.group for p in config.policies}
-    journalled = {s.snapshot.id for s in listing.incomplete if (s.problem or "").startswith(INTERRUPTED)}
+    journalled = {
+        s.snapshot.id for s in listing.incomplete if (s.problem or "").startswith(INTERRUPTED)
+    }
     known = (intents or _no_intents)() if journalled else Intents()
     newest: dict[str, datetime] = {}
     for stored in listing.snapshots:
@@ -167,7 +191,9 @@ def compute_run_plan(
         if is_journalled and why is None:
             run.resume.append(stored)
         elif why is not None:
-            run.incomplete.append(replace(stored, problem=f"a deletion journal names it, but {why}; never deleted"))
+            run.incomplete.append(
+                replace(stored, problem=f"a deletion journal names it, but {why}; never deleted")
+            )
         else:
             run.incomplete.append(stored)
     return run
@@ -178,7 +204,10 @@ def _no_intents() -> Intents:
 
 
 def _not_resumable(
-    stored: StoredSnapshot, managed: set[str], known: Intents, newest: dict[str, datetime],
+    stored: StoredSnapshot,
+    managed: set[str],
+    known: Intents,
+    newest: dict[str, datetime],
 ) -> str | None:
     """Why a journalled incomplete folder must not be finished, or None: its group has a policy,
     a verified ``prune.intent`` names it, and its group has a newer complete snapshot."""
@@ -188,7 +217,9 @@ def _not_resumable(
     if known.problem is not None:
         return known.problem
     if s.id not in known.ids:
-        return "no prune.intent record of the audit log names it (a journal backupctl did not write)"
+        return (
+            "no prune.intent record of the audit log names it (a journal backupctl did not write)"
+        )
     if s.group not in newest or s.time >= newest[s.group]:
         return f"it would be the newest of group {s.group!r}"
     return None
@@ -207,8 +238,10 @@ def _plan_group(policy: PolicyConfig, stored: list[StoredSnapshot], now: datetim
     try:
         decided = retention_plan(ordered, policy.policy, now=now, group_by=("group",))
     except EmptyPolicyError as exc:
-        keep_all = [Decision(s.snapshot, policy.group, "keep", (Reason("empty_policy", "empty policy"),))
-                    for s in stored]
+        keep_all = [
+            Decision(s.snapshot, policy.group, "keep", (Reason("empty_policy", "empty policy"),))
+            for s in stored
+        ]
         return GroupPlan(policy, keep_all, by_id, error=str(exc))
     decisions = sorted(decided.decisions, key=lambda d: _newest_first(d.snapshot), reverse=True)
     if decisions and decisions[0].action == "forget":
@@ -231,7 +264,9 @@ def check_safety(run: RunPlan, config: Config, now: datetime) -> list[Refusal]:
     refusals: list[Refusal] = []
     for name, group in run.groups.items():
         if group.error is not None:
-            refusals.append(Refusal(name, "empty_policy", f"group {name!r}: {group.error}", overridable=False))
+            refusals.append(
+                Refusal(name, "empty_policy", f"group {name!r}: {group.error}", overridable=False)
+            )
         forget = group.forgotten()
         if forget or any(s.snapshot.group == name for s in run.resume):
             refusals += _group_refusals(name, group, forget, config, now)
@@ -239,7 +274,11 @@ def check_safety(run: RunPlan, config: Config, now: datetime) -> list[Refusal]:
 
 
 def _group_refusals(
-    name: str, group: GroupPlan, forget: list[Decision], config: Config, now: datetime,
+    name: str,
+    group: GroupPlan,
+    forget: list[Decision],
+    config: Config,
+    now: datetime,
 ) -> list[Refusal]:
     out: list[Refusal] = []
     total = len(group.decisions)
@@ -247,27 +286,58 @@ def _group_refusals(
         return out
     newest = max(group.decisions, key=lambda d: _newest_first(d.snapshot))
     if any(d.snapshot.id == newest.snapshot.id for d in forget):
-        out.append(Refusal(name, "newest", f"group {name!r}: the plan would delete the newest snapshot "
-                           f"{newest.snapshot.id}; the newest snapshot of a group is never deleted",
-                           overridable=False))
+        out.append(
+            Refusal(
+                name,
+                "newest",
+                f"group {name!r}: the plan would delete the newest snapshot "
+                f"{newest.snapshot.id}; the newest snapshot of a group is never deleted",
+                overridable=False,
+            )
+        )
     if len(forget) >= total:
-        out.append(Refusal(name, "empties_group", f"group {name!r}: the plan would delete all {total} "
-                           "snapshots; emptying a group is refused", overridable=False))
+        out.append(
+            Refusal(
+                name,
+                "empties_group",
+                f"group {name!r}: the plan would delete all {total} "
+                "snapshots; emptying a group is refused",
+                overridable=False,
+            )
+        )
     limit = config.safety.max_delete_fraction
     if len(forget) > limit * total:
-        out.append(Refusal(name, "max_delete_fraction", f"group {name!r}: would delete {len(forget)} of {total} "
-                           f"snapshots ({len(forget) / total:.0%}), more than safety.max_delete_fraction = {limit}"))
+        out.append(
+            Refusal(
+                name,
+                "max_delete_fraction",
+                f"group {name!r}: would delete {len(forget)} of {total} "
+                f"snapshots ({len(forget) / total:.0%}), more than safety.max_delete_fraction = {limit}",
+            )
+        )
     stale = config.safety.stale_after
     if newest.snapshot.time < stale.cutoff(now):
-        out.append(Refusal(name, "stale", f"group {name!r}: newest snapshot {newest.snapshot.id} "
-                           f"({newest.snapshot.time.isoformat()}) is older than safety.stale_after = {stale}: "
-                           "backups seem to have stopped, pruning would only erode history"))
+        out.append(
+            Refusal(
+                name,
+                "stale",
+                f"group {name!r}: newest snapshot {newest.snapshot.id} "
+                f"({newest.snapshot.time.isoformat()}) is older than safety.stale_after = {stale}: "
+                "backups seem to have stopped, pruning would only erode history",
+            )
+        )
     limit_t = add_duration(now, config.safety.clock_skew)
     future = [d.snapshot for d in group.decisions if d.snapshot.time > limit_t]
     if future:
-        out.append(Refusal(name, "future", f"group {name!r}: {len(future)} snapshot(s) dated in the future "
-                           f"beyond safety.clock_skew = {config.safety.clock_skew} (e.g. {future[0].id} at "
-                           f"{future[0].time.isoformat()}, now {now.isoformat()}): check the clocks"))
+        out.append(
+            Refusal(
+                name,
+                "future",
+                f"group {name!r}: {len(future)} snapshot(s) dated in the future "
+                f"beyond safety.clock_skew = {config.safety.clock_skew} (e.g. {future[0].id} at "
+                f"{future[0].time.isoformat()}, now {now.isoformat()}): check the clocks",
+            )
+        )
     return out
 
 
@@ -307,10 +377,17 @@ class PruneResult:
     def to_json(self) -> dict[str, Any]:
         """The ``prune --json`` document."""
         doc: dict[str, Any] = {
-            "ok": self.ok, "deleted": self.deleted, "kept": self.kept, "held": self.held,
-            "failed": self.failed, "unknown": self.unknown, "incomplete": self.incomplete,
-            "bytes_freed": self.bytes_freed, "requests": self.requests,
-            "duration_s": round(self.duration_s, 3), "refusals": [r.to_json() for r in self.refusals],
+            "ok": self.ok,
+            "deleted": self.deleted,
+            "kept": self.kept,
+            "held": self.held,
+            "failed": self.failed,
+            "unknown": self.unknown,
+            "incomplete": self.incomplete,
+            "bytes_freed": self.bytes_freed,
+            "requests": self.requests,
+            "duration_s": round(self.duration_s, 3),
+            "refusals": [r.to_json() for r in self.refusals],
             "dry_run": self.dry_run,
         }
         if self.dry_run:
@@ -323,26 +400,44 @@ class PruneResult:
 def summarize(run: RunPlan, refusals: Sequence[Refusal]) -> PruneResult:
     """A result that only describes the plan (dry run, refused run)."""
     return PruneResult(
-        kept=len(run.kept_ids()), unknown=list(run.unknown), incomplete=[s.snapshot.id for s in run.incomplete],
-        requests=dict(run.list_requests), refusals=list(refusals),
+        kept=len(run.kept_ids()),
+        unknown=list(run.unknown),
+        incomplete=[s.snapshot.id for s in run.incomplete],
+        requests=dict(run.list_requests),
+        refusals=list(refusals),
         would_delete=[s.snapshot.id for s in run.to_forget()],
         kept_by_group={n: len(g.kept()) for n, g in run.groups.items()},
         forgotten_by_group={n: 0 for n in run.groups},
     )
 
 
-def intent_record(run: RunPlan, to_forget: Sequence[StoredSnapshot], force_reason: str | None) -> dict[str, Any]:
+def intent_record(
+    run: RunPlan, to_forget: Sequence[StoredSnapshot], force_reason: str | None
+) -> dict[str, Any]:
     """The ``prune.intent`` audit payload: what will be deleted and why, counts per group."""
     reasons = {d.snapshot.id: [r.text for r in d.reasons] for d in run.decisions()}
     resumed = {s.snapshot.id for s in run.resume}
     return {
         "config_sha256": run.config_sha256,
         "now": run.now.isoformat(),
-        "delete": [{"id": s.snapshot.id, "group": s.snapshot.group, "time": s.snapshot.time.isoformat(),
-                    "reason": "resume interrupted prune" if s.snapshot.id in resumed else "not kept by policy",
-                    "kept_reasons": reasons.get(s.snapshot.id, [])} for s in to_forget],
-        "counts": {n: {"keep": len(g.kept()), "forget": len(g.forgotten())} for n, g in run.groups.items()},
-        "unknown": len(run.unknown), "incomplete": len(run.incomplete), "forced": force_reason,
+        "delete": [
+            {
+                "id": s.snapshot.id,
+                "group": s.snapshot.group,
+                "time": s.snapshot.time.isoformat(),
+                "reason": "resume interrupted prune"
+                if s.snapshot.id in resumed
+                else "not kept by policy",
+                "kept_reasons": reasons.get(s.snapshot.id, []),
+            }
+            for s in to_forget
+        ],
+        "counts": {
+            n: {"keep": len(g.kept()), "forget": len(g.forgotten())} for n, g in run.groups.items()
+        },
+        "unknown": len(run.unknown),
+        "incomplete": len(run.incomplete),
+        "forced": force_reason,
     }
 
 
@@ -375,8 +470,15 @@ def execute(
     result = summarize(run, refusals)
     result.forced = force_reason
     if force_reason is not None and refusals:
-        audit.append("prune.forced", {"reason": force_reason, "refusals": [r.to_json() for r in refusals],
-                                      "config_sha256": run.config_sha256}, now=now)
+        audit.append(
+            "prune.forced",
+            {
+                "reason": force_reason,
+                "refusals": [r.to_json() for r in refusals],
+                "config_sha256": run.config_sha256,
+            },
+            now=now,
+        )
         log.warning("prune.forced", reason=force_reason, refusals=len(refusals))
     audit.append("prune.intent", intent_record(run, to_forget, force_reason), now=now)
     log.info("prune.intent", delete=len(to_forget), kept=result.kept)
@@ -392,12 +494,20 @@ def execute(
     _merge_report(result, report, to_forget)
     result.duration_s = clock() - started
     audit.append("prune.result", _result_record(result), now=now)
-    log.info("prune.result", deleted=len(result.deleted), held=len(result.held), failed=len(result.failed),
-              bytes_freed=result.bytes_freed, duration_s=round(result.duration_s, 3))
+    log.info(
+        "prune.result",
+        deleted=len(result.deleted),
+        held=len(result.held),
+        failed=len(result.failed),
+        bytes_freed=result.bytes_freed,
+        duration_s=round(result.duration_s, 3),
+    )
     return result
 
 
-def _delete(store: Store, to_forget: list[StoredSnapshot], progress: ProgressFactory | None) -> DeleteReport:
+def _delete(
+    store: Store, to_forget: list[StoredSnapshot], progress: ProgressFactory | None
+) -> DeleteReport:
     """Hand the snapshots to the store, even none: a store with a deletion journal finishes
     an interrupted run's leftovers on every delete call."""
     log.info("prune.delete", snapshots=len(to_forget))
@@ -409,11 +519,18 @@ def _delete(store: Store, to_forget: list[StoredSnapshot], progress: ProgressFac
     return report
 
 
-def _merge_report(result: PruneResult, report: DeleteReport, to_forget: list[StoredSnapshot]) -> None:
+def _merge_report(
+    result: PruneResult, report: DeleteReport, to_forget: list[StoredSnapshot]
+) -> None:
     result.deleted = list(report.deleted)
     result.held = dict(report.held)
     result.failed = dict(report.failed)
-    missing = {s.snapshot.id for s in to_forget} - set(report.deleted) - set(report.held) - set(report.failed)
+    missing = (
+        {s.snapshot.id for s in to_forget}
+        - set(report.deleted)
+        - set(report.held)
+        - set(report.failed)
+    )
     if missing:  # the store found nothing left to delete (gone since the listing): not a failure
         log.warning("prune.already_gone", snapshots=sorted(missing))
     result.bytes_freed = report.bytes_freed
@@ -428,9 +545,14 @@ def _merge_report(result: PruneResult, report: DeleteReport, to_forget: list[Sto
 
 def _result_record(result: PruneResult) -> dict[str, Any]:
     return {
-        "deleted": result.deleted, "held": result.held, "failed": result.failed,
-        "bytes_freed": result.bytes_freed, "requests": result.requests,
-        "duration_s": round(result.duration_s, 3), "kept": result.kept, "forced": result.forced,
+        "deleted": result.deleted,
+        "held": result.held,
+        "failed": result.failed,
+        "bytes_freed": result.bytes_freed,
+        "requests": result.requests,
+        "duration_s": round(result.duration_s, 3),
+        "kept": result.kept,
+        "forced": result.forced,
     }
 
 
@@ -474,12 +596,22 @@ def run_prune(
         if blocking(refusals, force_reason is not None):
             log.warning("prune.refused", refusals=[f"{r.group}:{r.rule}" for r in refusals])
             return summarize(run, refusals)
-        return execute(run, store, audit, now=now, refusals=refusals, force_reason=force_reason,
-                       progress=progress)
+        return execute(
+            run,
+            store,
+            audit,
+            now=now,
+            refusals=refusals,
+            force_reason=force_reason,
+            progress=progress,
+        )
 
 
 def plan_store(
-    config: Config, store: Store, now: datetime, intents: Callable[[], Intents] | None = None,
+    config: Config,
+    store: Store,
+    now: datetime,
+    intents: Callable[[], Intents] | None = None,
 ) -> tuple[RunPlan, list[Refusal]]:
     """List the store, plan it and check safety. ``intents`` (default: the config's audit log,
     read only when a journal names an incomplete folder) says what earlier prunes intended.
@@ -489,6 +621,12 @@ def plan_store(
     """
     run = compute_run_plan(config, store.listing(), now, intents or (lambda: read_intents(config)))
     refusals = check_safety(run, config, now)
-    log.info("prune.planned", keep=len(run.kept_ids()), forget=len(run.to_forget()),
-              unknown=len(run.unknown), incomplete=len(run.incomplete), refusals=len(refusals))
+    log.info(
+        "prune.planned",
+        keep=len(run.kept_ids()),
+        forget=len(run.to_forget()),
+        unknown=len(run.unknown),
+        incomplete=len(run.incomplete),
+        refusals=len(refusals),
+    )
     return run, refusals

@@ -11,8 +11,17 @@ from backupctl.errors import StoreError
 from restore.protocol import DrillStore, ManifestEntry, RestoreOutcome, StoredSnapshot
 
 __all__ = [
-    "BlobInfo", "BlobStore", "DeleteReport", "IntegrityProblem", "Listing", "ManifestEntry",
-    "PreconditionFailed", "RestoreOutcome", "Store", "StoredSnapshot", "check_key",
+    "BlobInfo",
+    "BlobStore",
+    "DeleteReport",
+    "IntegrityProblem",
+    "Listing",
+    "ManifestEntry",
+    "PreconditionFailed",
+    "RestoreOutcome",
+    "Store",
+    "StoredSnapshot",
+    "check_key",
 ]
 
 
@@ -23,7 +32,9 @@ def check_key(key: str) -> str:
         StoreError: the key is empty, absolute, has empty, '.' or '..' segments or a NUL.
     """
     if not isinstance(key, str) or not key:
-        raise StoreError(f"blob key {key!r}: expected a non-empty relative key such as '_backupctl/lock.json'")
+        raise StoreError(
+            f"blob key {key!r}: expected a non-empty relative key such as '_backupctl/lock.json'"
+        )
     if key.startswith("/") or "\\" in key or "\0" in key:
         raise StoreError(f"blob key {key!r}: absolute keys, backslashes and NUL are refused")
     if any(part in ("", ".", "..") for part in key.split("/")):
@@ -110,7 +121,9 @@ class Store(DrillStore, Protocol):
         ...
 
     def delete(
-        self, snapshots: Sequence[StoredSnapshot], progress: Callable[[int], None] | None = None,
+        self,
+        snapshots: Sequence[StoredSnapshot],
+        progress: Callable[[int], None] | None = None,
     ) -> DeleteReport:
         """Delete these snapshots (manifest first, then data). Never touches other keys."""
         ...

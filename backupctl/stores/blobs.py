@@ -31,8 +31,6 @@ __all__ = ["FileBlobs", "S3Blobs", "check_key", "open_blobs"]
 _TMP_PREFIX = ".backupctl-tmp-"
 
 
-
-
 class FileBlobs:
     """Blobs as files under ``root``; a key's '/' segments are directories.
 
@@ -64,7 +62,9 @@ class FileBlobs:
         for part in parts[:-1]:
             folder = folder / part
             if folder.is_symlink():
-                raise StoreError(f"{folder} is a symlink (backupctl never makes one): not followed; remove it")
+                raise StoreError(
+                    f"{folder} is a symlink (backupctl never makes one): not followed; remove it"
+                )
         return folder / parts[-1] if parts else folder
 
     def get(self, key: str) -> bytes:
@@ -101,7 +101,9 @@ class FileBlobs:
             raise KeyError(key) from None
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise StoreError(f"{path} is a symlink; refused (expected a regular file)") from None
+                raise StoreError(
+                    f"{path} is a symlink; refused (expected a regular file)"
+                ) from None
             raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
         try:
             info = os.fstat(fd)
@@ -178,8 +180,12 @@ class FileBlobs:
         """
         dirs = prefix.split("/")[:-1]
         if any(part in ("", ".", "..") for part in dirs) or prefix.startswith("/"):
-            raise StoreError(f"blob prefix {prefix!r}: absolute prefixes, empty, '.' and '..' segments are refused")
-        start = self._no_link(*dirs, "")  # every folder of the prefix checked; '' names the last one
+            raise StoreError(
+                f"blob prefix {prefix!r}: absolute prefixes, empty, '.' and '..' segments are refused"
+            )
+        start = self._no_link(
+            *dirs, ""
+        )  # every folder of the prefix checked; '' names the last one
         found = []
 
         def on_error(exc: OSError) -> None:
@@ -193,7 +199,9 @@ class FileBlobs:
                     continue
                 key = name if rel_dir == "." else f"{rel_dir}/{name}"
                 if key.startswith(prefix):
-                    found.append(BlobInfo(key=key, size=os.stat(os.path.join(dirpath, name)).st_size))
+                    found.append(
+                        BlobInfo(key=key, size=os.stat(os.path.join(dirpath, name)).st_size)
+                    )
         found.sort(key=lambda b: b.key.encode())
         yield from found
 
@@ -222,7 +230,10 @@ class FileBlobs:
 
 
 def open_blobs(
-    url: str, endpoint_url: str | None = None, region: str | None = None, profile: str | None = None,
+    url: str,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
 ) -> BlobStore:
     """See :func:`backupctl.stores.registry.open_blobs` (kept here for callers of the old name)."""
     from backupctl.stores.registry import open_blobs as _open

@@ -52,13 +52,22 @@ class S3Blobs:
         self._versioned: bool | None = None
 
     @classmethod
-    def from_url(cls, url: str, endpoint_url: str | None = None, region: str | None = None,
-                 profile: str | None = None) -> S3Blobs:
+    def from_url(
+        cls,
+        url: str,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        profile: str | None = None,
+    ) -> S3Blobs:
         """The blob store at ``s3://bucket/prefix`` with a new client for these S3 settings."""
         from backupctl.stores.s3client import make_s3_client, split_s3_url
 
         bucket, prefix = split_s3_url(url)
-        return cls(make_s3_client(endpoint_url=endpoint_url, region=region, profile=profile), bucket, prefix)
+        return cls(
+            make_s3_client(endpoint_url=endpoint_url, region=region, profile=profile),
+            bucket,
+            prefix,
+        )
 
     @property
     def url(self) -> str:
@@ -111,7 +120,9 @@ class S3Blobs:
         except BotoCoreError as exc:
             raise self._error("GetObject", full, exc) from None
         modified = response.get("LastModified")
-        written = modified.timestamp() if isinstance(modified, datetime) and modified.tzinfo else None
+        written = (
+            modified.timestamp() if isinstance(modified, datetime) and modified.tzinfo else None
+        )
         headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
         return data, written, _http_date(headers.get("date"))
 
@@ -141,10 +152,12 @@ class S3Blobs:
         """
         full = self.prefix + prefix
         try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full)
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full
+            )
             for page in pages:
                 for obj in page.get("Contents", []):
-                    yield BlobInfo(key=obj["Key"][len(self.prefix):], size=int(obj.get("Size", 0)))
+                    yield BlobInfo(key=obj["Key"][len(self.prefix) :], size=int(obj.get("Size", 0)))
         except (ClientError, BotoCoreError) as exc:
             raise self._error("ListObjectsV2", full, exc) from None
 
@@ -171,15 +184,22 @@ class S3Blobs:
                 status = self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
             except ClientError as exc:
                 # Without the permission to ask we cannot delete versions anyway: delete the key.
-                log.warning("versioning_unknown", bucket=self.bucket,
-                             code=exc.response.get("Error", {}).get("Code"))
+                log.warning(
+                    "versioning_unknown",
+                    bucket=self.bucket,
+                    code=exc.response.get("Error", {}).get("Code"),
+                )
                 status = None
             self._versioned = status in ("Enabled", "Suspended")
         return self._versioned
 
     def _delete_versions(self, full: str) -> None:
-        pages = self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=full)
+        pages = self.client.get_paginator("list_object_versions").paginate(
+            Bucket=self.bucket, Prefix=full
+        )
         for page in pages:
             for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
                 if entry["Key"] == full:  # the prefix also matches longer keys
-                    self.client.delete_object(Bucket=self.bucket, Key=full, VersionId=entry["VersionId"])
+                    self.client.delete_object(
+                        Bucket=self.bucket, Key=full, VersionId=entry["VersionId"]
+                    )

@@ -62,7 +62,9 @@ class FileStore(FolderStore):
         super().__init__(config)
         path = self.url.removeprefix("file://")
         if not path:
-            raise ConfigError(config.path, [f"store.url: expected file:///absolute/path, got {self.url!r}"])
+            raise ConfigError(
+                config.path, [f"store.url: expected file:///absolute/path, got {self.url!r}"]
+            )
         self.root = Path(path)
         self.workers = workers
 
@@ -88,13 +90,19 @@ class FileStore(FolderStore):
             StoreError: the root is missing or unreadable.
         """
         if not self.root.is_dir():
-            raise StoreError(f"{self.url}: {self.root} is not a directory (create it, or fix store.url)")
+            raise StoreError(
+                f"{self.url}: {self.root} is not a directory (create it, or fix store.url)"
+            )
         try:
             scanner = FolderScanner(self.template, self.groups).add_all(self._walk())
         except OSError as exc:
             raise StoreError(f"{self.url}: listing failed: {exc}") from None
-        manifests = {f: self._read_manifest(f) for f, agg in scanner.folders.items() if agg.has_manifest}
-        return build_listing(scanner, manifests, self.config.timezone, self._journal_ids(scanner.journals))
+        manifests = {
+            f: self._read_manifest(f) for f, agg in scanner.folders.items() if agg.has_manifest
+        }
+        return build_listing(
+            scanner, manifests, self.config.timezone, self._journal_ids(scanner.journals)
+        )
 
     def list_snapshots(self) -> Sequence[StoredSnapshot]:
         """Complete snapshots of every configured group."""
@@ -155,7 +163,9 @@ class FileStore(FolderStore):
     # ----------------------------------------------------------------- delete
 
     def delete(
-        self, snapshots: Sequence[StoredSnapshot], progress: Callable[[int], None] | None = None,
+        self,
+        snapshots: Sequence[StoredSnapshot],
+        progress: Callable[[int], None] | None = None,
     ) -> DeleteReport:
         """Delete these snapshots, manifest first, and finish deletions a journal names
         (see :meth:`backupctl.stores.s3.S3Store.delete`). ``progress`` gets 1 per snapshot.
@@ -166,14 +176,21 @@ class FileStore(FolderStore):
         report = DeleteReport()
         journals = self._read_journals(self._journals())
         todo = select_deletions(snapshots, set().union(*journals.values()), report)
-        present = {i for ids in journals.values() for i in ids if (f := self._folder(i)) is not None and f.exists()}
+        present = {
+            i
+            for ids in journals.values()
+            for i in ids
+            if (f := self._folder(i)) is not None and f.exists()
+        }
         if not todo:
             for key in spent_journals(journals, todo, present):  # an earlier run finished every id
                 (self.root / key).unlink(missing_ok=True)
             return report
         if (link := self._internal_symlink()) is not None:
-            raise StoreError(f"{self.url}: {link} is a symlink (backupctl never makes one): remove it; "
-                             "nothing was deleted")
+            raise StoreError(
+                f"{self.url}: {link} is a symlink (backupctl never makes one): remove it; "
+                "nothing was deleted"
+            )
         now = clock.now()
         run_key = self.journal_key(now)
         try:
@@ -210,13 +227,17 @@ class FileStore(FolderStore):
     def _delete_one(self, sid: str, asked: bool) -> Outcome:
         folder = self._folder(sid)
         if folder is None:
-            return Outcome("failed", "its folder is reached through a symlink: never followed; left alone")
+            return Outcome(
+                "failed", "its folder is reached through a symlink: never followed; left alone"
+            )
         manifest = folder / MANIFEST
         if not folder.is_dir():
             return Outcome("skipped")
         has_manifest = manifest.is_file()
         if not asked and has_manifest:
-            return Outcome("skipped")  # a stale journal entry: a complete snapshot is not ours to finish
+            return Outcome(
+                "skipped"
+            )  # a stale journal entry: a complete snapshot is not ours to finish
         if asked and not has_manifest:
             return Outcome("failed", "manifest.json disappeared since the listing; left alone")
         freed = 0
@@ -230,7 +251,9 @@ class FileStore(FolderStore):
             freed += _remove_tree(folder)
             _prune_empty_parents(folder.parent, self.root)
         except OSError as exc:
-            return Outcome("failed", f"{exc.filename or folder}: {exc.strerror or exc}", freed, unfinished=True)
+            return Outcome(
+                "failed", f"{exc.filename or folder}: {exc.strerror or exc}", freed, unfinished=True
+            )
         return Outcome("deleted", bytes=freed)
 
     # ----------------------------------------------------------------- integrity, restore
@@ -260,7 +283,11 @@ class FileStore(FolderStore):
         except FileNotFoundError:
             raise
         except OSError as exc:
-            why = "a symlink, not followed" if exc.errno in (errno.ELOOP, errno.ENOTDIR) else exc.strerror
+            why = (
+                "a symlink, not followed"
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR)
+                else exc.strerror
+            )
             raise ReadProblem(f"unreadable: {why or exc}") from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
@@ -283,6 +310,7 @@ class FileStore(FolderStore):
             with os.fdopen(fd, "rb") as f:
                 while chunk := f.read(_CHUNK):
                     yield chunk
+
         return chunks()
 
     def blobs(self) -> BlobStore:

@@ -18,7 +18,13 @@ from pathlib import Path
 from backupctl.config import Config
 from backupctl.errors import ConfigError, StoreError
 from backupctl.stores.base import IntegrityProblem, ManifestEntry, RestoreOutcome, StoredSnapshot
-from backupctl.stores.layout import JOURNAL_PREFIX, MANIFEST, KeyTemplate, LayoutError, parse_snapshot_id
+from backupctl.stores.layout import (
+    JOURNAL_PREFIX,
+    MANIFEST,
+    KeyTemplate,
+    LayoutError,
+    parse_snapshot_id,
+)
 
 __all__ = ["FolderStore", "ReadProblem", "write_under"]
 
@@ -100,8 +106,13 @@ class FolderStore:
         for s in snapshots:
             folder = self.folder(s.snapshot.id)
             if s.manifest is None:
-                problems.append(IntegrityProblem(s.snapshot.id, self._where(folder, MANIFEST),
-                                                 s.problem or "no manifest: nothing to check against"))
+                problems.append(
+                    IntegrityProblem(
+                        s.snapshot.id,
+                        self._where(folder, MANIFEST),
+                        s.problem or "no manifest: nothing to check against",
+                    )
+                )
                 continue
             tasks += [(s.snapshot.id, folder, e) for e in s.manifest]
 
@@ -122,7 +133,11 @@ class FolderStore:
         return problems
 
     def restore(
-        self, snapshot: StoredSnapshot, target: Path, *, workers: int = 4,
+        self,
+        snapshot: StoredSnapshot,
+        target: Path,
+        *,
+        workers: int = 4,
         progress: Callable[[int], None] | None = None,
     ) -> RestoreOutcome:
         """Copy the manifest's objects into ``target`` in parallel (no verification); a key
@@ -132,7 +147,9 @@ class FolderStore:
             StoreError: the snapshot has no manifest.
         """
         if snapshot.manifest is None:
-            raise StoreError(f"{self.url}: snapshot {snapshot.snapshot.id} has no manifest to restore from")
+            raise StoreError(
+                f"{self.url}: snapshot {snapshot.snapshot.id} has no manifest to restore from"
+            )
         folder = self.folder(snapshot.snapshot.id)
         lock = threading.Lock()
 
@@ -153,11 +170,16 @@ class FolderStore:
         target.mkdir(parents=True, exist_ok=True)
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             results = list(pool.map(fetch, snapshot.manifest))
-        return RestoreOutcome(bytes=sum(n for n, _ in results), files=sum(1 for _, p in results if not p),
-                              problems=tuple(p for _, p in results if p))
+        return RestoreOutcome(
+            bytes=sum(n for n, _ in results),
+            files=sum(1 for _, p in results if not p),
+            problems=tuple(p for _, p in results if p),
+        )
 
 
-def write_under(target: Path, key: str, chunks: Iterator[bytes], advance: Callable[[int], None]) -> int:
+def write_under(
+    target: Path, key: str, chunks: Iterator[bytes], advance: Callable[[int], None]
+) -> int:
     """Write ``chunks`` to ``target/key``; the bytes written.
 
     Raises:

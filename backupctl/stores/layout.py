@@ -27,10 +27,31 @@ from backupctl.stores.base import DeleteReport, Listing, ManifestEntry, StoredSn
 from retention import Snapshot
 
 __all__ = [
-    "INTERNAL_PREFIX", "JOURNAL_PREFIX", "MANIFEST", "MAX_DELETE_BATCH", "FolderAgg", "FolderScanner",
-    "KeyTemplate", "LayoutError", "ManifestError", "ManifestRead", "Outcome", "apply_outcome", "build_listing",
-    "chunks", "decode_journal", "encode_journal", "fewest_delete_requests", "format_time", "group_problem",
-    "layout_problems", "parse_manifest", "parse_snapshot_id", "select_deletions", "snapshot_id", "spent_journals",
+    "INTERNAL_PREFIX",
+    "JOURNAL_PREFIX",
+    "MANIFEST",
+    "MAX_DELETE_BATCH",
+    "FolderAgg",
+    "FolderScanner",
+    "KeyTemplate",
+    "LayoutError",
+    "ManifestError",
+    "ManifestRead",
+    "Outcome",
+    "apply_outcome",
+    "build_listing",
+    "chunks",
+    "decode_journal",
+    "encode_journal",
+    "fewest_delete_requests",
+    "format_time",
+    "group_problem",
+    "layout_problems",
+    "parse_manifest",
+    "parse_snapshot_id",
+    "select_deletions",
+    "snapshot_id",
+    "spent_journals",
 ]
 
 MANIFEST = "manifest.json"
@@ -116,14 +137,26 @@ class KeyTemplate:
         """
         fields = re.findall(r"\{([^{}]*)\}", text)
         if sorted(fields) != ["group", "time"] or text.count("{") != 2 or text.count("}") != 2:
-            raise LayoutError(f"key template {text!r}: expected {{group}} and {{time}} exactly once each "
-                              "and no other fields, e.g. '{group}/{time}/'")
-        if not text.endswith("/") or text.startswith("/") or "//" in text \
-                or any(seg in (".", "..") for seg in text.split("/")) or not text.isprintable():
-            raise LayoutError(f"key template {text!r}: expected a relative folder ending in '/', "
-                              "without '.' or '..' segments, e.g. '{group}/{time}/'")
-        group_pattern = r"[^/].*?" if groups is None else \
-            "|".join(re.escape(g) for g in sorted(groups, key=len, reverse=True))
+            raise LayoutError(
+                f"key template {text!r}: expected {{group}} and {{time}} exactly once each "
+                "and no other fields, e.g. '{group}/{time}/'"
+            )
+        if (
+            not text.endswith("/")
+            or text.startswith("/")
+            or "//" in text
+            or any(seg in (".", "..") for seg in text.split("/"))
+            or not text.isprintable()
+        ):
+            raise LayoutError(
+                f"key template {text!r}: expected a relative folder ending in '/', "
+                "without '.' or '..' segments, e.g. '{group}/{time}/'"
+            )
+        group_pattern = (
+            r"[^/].*?"
+            if groups is None
+            else "|".join(re.escape(g) for g in sorted(groups, key=len, reverse=True))
+        )
         pattern = ""
         for part in re.split(r"(\{group\}|\{time\})", text):
             if part == "{group}":
@@ -147,8 +180,10 @@ class KeyTemplate:
         """
         head, _, last = self.text[:-1].rpartition("/")
         if "{time}" not in last or ("{group}" in last and "/" in group):
-            raise LayoutError(f"key template {self.text!r}: listing snapshot folders needs {{time}} in the last "
-                              f"folder level (and no '/' from the group there), e.g. '{{group}}/{{time}}/'")
+            raise LayoutError(
+                f"key template {self.text!r}: listing snapshot folders needs {{time}} in the last "
+                f"folder level (and no '/' from the group there), e.g. '{{group}}/{{time}}/'"
+            )
         return head.replace("{group}", group) + "/" if head else ""
 
     def match(self, key: str) -> FolderMatch | None:
@@ -172,10 +207,18 @@ _TIME_SHAPE: tuple[str | None, ...] = (*[None] * 8, "T", *[None] * 6, "Z")
 def group_problem(group: str) -> str | None:
     """Why ``group`` cannot name snapshot folders of an S3 or file store, or None."""
     segments = group.split("/")
-    if not group or not group.isprintable() or any(
-            s in ("", ".", "..") or s != s.strip() or not _GROUP_SEGMENT.fullmatch(s) for s in segments):
-        return (f"group {group!r}: expected a relative path of '/'-separated names (no empty, '.' or '..' "
-                "segment, no leading or trailing space, no control character, brace or backslash)")
+    if (
+        not group
+        or not group.isprintable()
+        or any(
+            s in ("", ".", "..") or s != s.strip() or not _GROUP_SEGMENT.fullmatch(s)
+            for s in segments
+        )
+    ):
+        return (
+            f"group {group!r}: expected a relative path of '/'-separated names (no empty, '.' or '..' "
+            "segment, no leading or trailing space, no control character, brace or backslash)"
+        )
     if group == "_backupctl" or group.startswith(INTERNAL_PREFIX):
         return f"group {group!r}: {INTERNAL_PREFIX} is backupctl's own folder"
     return None
@@ -185,7 +228,13 @@ def _shape(template: str, group: str) -> list[str | None]:
     """A folder of ``group`` as per-character classes ({time} as :data:`_TIME_SHAPE`)."""
     out: list[str | None] = []
     for part in re.split(r"(\{group\}|\{time\})", template):
-        out += list(group) if part == "{group}" else list(_TIME_SHAPE) if part == "{time}" else list(part)
+        out += (
+            list(group)
+            if part == "{group}"
+            else list(_TIME_SHAPE)
+            if part == "{time}"
+            else list(part)
+        )
     return out
 
 
@@ -193,8 +242,14 @@ def _may_prefix(a: Sequence[str | None], b: Sequence[str | None]) -> bool:
     """Whether some choice of times makes folder ``a`` a prefix of (or equal to) folder ``b``.
     Position by position the classes must meet; treating each time digit as free over-approximates
     (a real date is stricter), so a False is a proof and a True a refusal on the safe side."""
+
     def meet(x: str | None, y: str | None) -> bool:
-        return x == y or (x is None and y is not None and y.isdigit()) or (y is None and x is not None and x.isdigit())
+        return (
+            x == y
+            or (x is None and y is not None and y.isdigit())
+            or (y is None and x is not None and x.isdigit())
+        )
+
     return len(a) <= len(b) and all(meet(x, y) for x, y in zip(a, b, strict=False))
 
 
@@ -220,18 +275,21 @@ def layout_problems(template: str, groups: Sequence[str]) -> list[str]:
     internal: list[str | None] = list(INTERNAL_PREFIX)
     for g, shape in shapes.items():
         if _may_prefix(internal, shape) or _may_prefix(shape, internal):
-            problems.append(f"key template {template!r}: folders of group {g!r} can fall under backupctl's own "
-                            f"{INTERNAL_PREFIX}")
+            problems.append(
+                f"key template {template!r}: folders of group {g!r} can fall under backupctl's own "
+                f"{INTERNAL_PREFIX}"
+            )
     ordered = sorted(shapes)
     for i, g1 in enumerate(ordered):
-        for g2 in ordered[i + 1:]:
+        for g2 in ordered[i + 1 :]:
             if _may_prefix(shapes[g1], shapes[g2]) or _may_prefix(shapes[g2], shapes[g1]):
                 example = KeyTemplate.compile(template)
                 problems.append(
                     f"key template {template!r}: a folder of group {g1!r} can hold (or be) a folder of group {g2!r} "
                     f"(e.g. {example.folder(g1, _EXAMPLE_T)!r} and {example.folder(g2, _EXAMPLE_T)!r}), so a prune "
                     "of one would delete the other's snapshots; rename a group or put '/' and a fixed word "
-                    "between {group} and {time}")
+                    "between {group} and {time}"
+                )
     return problems
 
 
@@ -306,9 +364,13 @@ def parse_manifest(data: bytes, group: str, time_utc: datetime) -> tuple[Manifes
     if not isinstance(doc, dict):
         raise ManifestError("manifest.json: expected a JSON object")
     if type(doc.get("version")) is not int or doc.get("version") != 1:
-        raise ManifestError(f"manifest.json: unsupported version {doc.get('version')!r} (expected 1)")
+        raise ManifestError(
+            f"manifest.json: unsupported version {doc.get('version')!r} (expected 1)"
+        )
     if doc.get("group") != group:
-        raise ManifestError(f"manifest.json: group {doc.get('group')!r} does not match the key's group {group!r}")
+        raise ManifestError(
+            f"manifest.json: group {doc.get('group')!r} does not match the key's group {group!r}"
+        )
     _check_time(doc.get("time"), time_utc)
     objects = doc.get("objects")
     if not isinstance(objects, list):
@@ -332,7 +394,9 @@ def _check_time(value: Any, time_utc: datetime) -> None:
     if t.tzinfo is None:
         raise ManifestError(f"manifest.json: 'time' {value!r} has no UTC offset")
     if t != time_utc:
-        raise ManifestError(f"manifest.json: time {value} does not match the key's time {format_time(time_utc)}")
+        raise ManifestError(
+            f"manifest.json: time {value} does not match the key's time {format_time(time_utc)}"
+        )
 
 
 def _entry(i: int, o: Any) -> ManifestEntry:
@@ -341,12 +405,18 @@ def _entry(i: int, o: Any) -> ManifestEntry:
         raise ManifestError(f"{where}: expected an object {{key, size, sha256}}")
     key, size, sha = o.get("key"), o.get("size"), o.get("sha256")
     if not isinstance(key, str) or not key or key.startswith("/") or "\\" in key or "\0" in key:
-        raise ManifestError(f"{where}: key {key!r} must be a non-empty relative path inside the folder")
+        raise ManifestError(
+            f"{where}: key {key!r} must be a non-empty relative path inside the folder"
+        )
     if any(part in ("", ".", "..") for part in key.split("/")) or key == MANIFEST:
-        raise ManifestError(f"{where}: key {key!r} points outside the snapshot folder or at the manifest")
+        raise ManifestError(
+            f"{where}: key {key!r} points outside the snapshot folder or at the manifest"
+        )
     if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_OBJECT_SIZE:
-        raise ManifestError(f"{where} ({key}): size {size!r} must be a non-negative integer "
-                            f"of at most {MAX_OBJECT_SIZE}")
+        raise ManifestError(
+            f"{where} ({key}): size {size!r} must be a non-negative integer "
+            f"of at most {MAX_OBJECT_SIZE}"
+        )
     if not isinstance(sha, str) or not _SHA256_RE.fullmatch(sha):
         raise ManifestError(f"{where} ({key}): sha256 {sha!r} must be 64 lowercase hex digits")
     return ManifestEntry(key, size, sha)
@@ -381,10 +451,14 @@ def build_listing(
         snap = Snapshot(id=agg.id, time=agg.time.astimezone(tz), group=agg.group)
         read = manifests.get(agg.folder) if agg.has_manifest else None
         if read is None:
-            why = ("deletion interrupted: a prune already deleted manifest.json; the next prune finishes it"
-                   if agg.id in interrupted else
-                   "no manifest.json (an upload in progress or an incomplete backup); never deleted")
-            listing.incomplete.append(StoredSnapshot(snap, "incomplete", size=agg.bytes, problem=why))
+            why = (
+                "deletion interrupted: a prune already deleted manifest.json; the next prune finishes it"
+                if agg.id in interrupted
+                else "no manifest.json (an upload in progress or an incomplete backup); never deleted"
+            )
+            listing.incomplete.append(
+                StoredSnapshot(snap, "incomplete", size=agg.bytes, problem=why)
+            )
             continue
         try:
             if read.data is None:
@@ -392,20 +466,28 @@ def build_listing(
             entries = parse_manifest(read.data, agg.group, agg.time)
         except ManifestError as exc:
             listing.incomplete.append(
-                StoredSnapshot(snap, "incomplete", size=agg.bytes, problem=f"{exc}; never deleted"))
+                StoredSnapshot(snap, "incomplete", size=agg.bytes, problem=f"{exc}; never deleted")
+            )
             continue
         size = sum(e.size for e in entries) + len(read.data) if sizes_from_manifests else agg.bytes
-        listing.snapshots.append(StoredSnapshot(
-            snap, "held" if read.held else "complete", manifest=entries, size=size,
-            manifest_sha256=hashlib.sha256(read.data).hexdigest(), problem=read.held,
-        ))
+        listing.snapshots.append(
+            StoredSnapshot(
+                snap,
+                "held" if read.held else "complete",
+                manifest=entries,
+                size=size,
+                manifest_sha256=hashlib.sha256(read.data).hexdigest(),
+                problem=read.held,
+            )
+        )
     return listing
 
 
 def encode_journal(ids: Iterable[str], run: str, now: datetime) -> bytes:
     """The deletion journal written before a prune deletes any manifest."""
-    return json.dumps({"version": 1, "run": run, "time": now.isoformat(), "ids": sorted(set(ids))},
-                      indent=1).encode()
+    return json.dumps(
+        {"version": 1, "run": run, "time": now.isoformat(), "ids": sorted(set(ids))}, indent=1
+    ).encode()
 
 
 def decode_journal(data: bytes) -> list[str]:
@@ -435,7 +517,7 @@ def decode_journal(data: bytes) -> list[str]:
 def chunks(items: Sequence[T], size: int = MAX_DELETE_BATCH) -> Iterator[Sequence[T]]:
     """Consecutive slices of at most ``size`` items."""
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 def fewest_delete_requests(manifests: int, data: int, size: int = MAX_DELETE_BATCH) -> int:
@@ -449,7 +531,9 @@ def fewest_delete_requests(manifests: int, data: int, size: int = MAX_DELETE_BAT
 
 
 def select_deletions(
-    snapshots: Sequence[StoredSnapshot], pending: Collection[str], report: DeleteReport,
+    snapshots: Sequence[StoredSnapshot],
+    pending: Collection[str],
+    report: DeleteReport,
 ) -> dict[str, bool]:
     """Which snapshot ids a delete run works on: only ones the caller hands over.
 
@@ -472,13 +556,17 @@ def select_deletions(
     return todo
 
 
-def spent_journals(journals: Mapping[str, Collection[str]], todo: Collection[str],
-                   present: Collection[str] | None) -> list[str]:
+def spent_journals(
+    journals: Mapping[str, Collection[str]], todo: Collection[str], present: Collection[str] | None
+) -> list[str]:
     """The journals a delete run may remove once its own journal is written: those whose every
     id is in this run (``todo``) or no longer in the store (not in ``present``, the ids the
     last listing saw; None: unknown, keep every journal that names an id outside the run)."""
-    return sorted(key for key, ids in journals.items()
-                  if all(i in todo or (present is not None and i not in present) for i in ids))
+    return sorted(
+        key
+        for key, ids in journals.items()
+        if all(i in todo or (present is not None and i not in present) for i in ids)
+    )
 
 
 @dataclass

@@ -30,10 +30,19 @@ def _restic_s3_blobs(config: Config) -> BlobStore | None:
     host, _, path = rest.partition("/")
     bucket, _, prefix = path.partition("/")
     if not host or not bucket:
-        raise ConfigError(config.path, [f"store.url: cannot find host and bucket in restic repository {repo!r} "
-                                        "(expected s3:http(s)://host/bucket/path)"])
-    return open_blobs(f"s3://{bucket}/{prefix}", endpoint_url=f"{scheme}://{host}",
-                      region=config.store.region, profile=config.store.profile)
+        raise ConfigError(
+            config.path,
+            [
+                f"store.url: cannot find host and bucket in restic repository {repo!r} "
+                "(expected s3:http(s)://host/bucket/path)"
+            ],
+        )
+    return open_blobs(
+        f"s3://{bucket}/{prefix}",
+        endpoint_url=f"{scheme}://{host}",
+        region=config.store.region,
+        profile=config.store.profile,
+    )
 
 
 def store_blobs_for(config: Config) -> BlobStore:
@@ -47,18 +56,32 @@ def store_blobs_for(config: Config) -> BlobStore:
     """
     store = config.store
     if _has_blobs(store.url):
-        return open_blobs(store.url, endpoint_url=store.endpoint_url, region=store.region, profile=store.profile)
+        return open_blobs(
+            store.url, endpoint_url=store.endpoint_url, region=store.region, profile=store.profile
+        )
     blobs = _restic_s3_blobs(config)
     if blobs is not None:
         return blobs
     if config.audit_url and _has_blobs(config.audit_url):
-        return open_blobs(config.audit_url, endpoint_url=store.endpoint_url, region=store.region,
-                          profile=store.profile)
+        return open_blobs(
+            config.audit_url,
+            endpoint_url=store.endpoint_url,
+            region=store.region,
+            profile=store.profile,
+        )
     kind = kind_of(store.url)
-    where = f"the {kind.name} repository {store.url.removeprefix(kind.prefix)!r}" if kind else repr(store.url)
-    raise ConfigError(config.path, [
-        f"audit.url: required for {where}, where backupctl cannot keep its lock and audit log "
-        f"(expected [audit] url = {expected_urls(blobs_only=True)})"])
+    where = (
+        f"the {kind.name} repository {store.url.removeprefix(kind.prefix)!r}"
+        if kind
+        else repr(store.url)
+    )
+    raise ConfigError(
+        config.path,
+        [
+            f"audit.url: required for {where}, where backupctl cannot keep its lock and audit log "
+            f"(expected [audit] url = {expected_urls(blobs_only=True)})"
+        ],
+    )
 
 
 def audit_blobs_for(config: Config) -> BlobStore:
@@ -69,11 +92,20 @@ def audit_blobs_for(config: Config) -> BlobStore:
     """
     if config.audit_url:
         if not _has_blobs(config.audit_url):
-            raise ConfigError(config.path, [f"audit.url: {config.audit_url!r} cannot hold the audit log; "
-                                            f"expected {expected_urls(blobs_only=True)}"])
+            raise ConfigError(
+                config.path,
+                [
+                    f"audit.url: {config.audit_url!r} cannot hold the audit log; "
+                    f"expected {expected_urls(blobs_only=True)}"
+                ],
+            )
         store = config.store
-        return open_blobs(config.audit_url, endpoint_url=store.endpoint_url, region=store.region,
-                          profile=store.profile)
+        return open_blobs(
+            config.audit_url,
+            endpoint_url=store.endpoint_url,
+            region=store.region,
+            profile=store.profile,
+        )
     return store_blobs_for(config)
 
 

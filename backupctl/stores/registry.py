@@ -18,15 +18,29 @@ if TYPE_CHECKING:
     from backupctl.config import Config
     from backupctl.stores.base import BlobStore, Store
 
-__all__ = ["KINDS", "StoreKind", "expected_urls", "kind_of", "open_blobs", "open_store", "url_problem"]
+__all__ = [
+    "KINDS",
+    "StoreKind",
+    "expected_urls",
+    "kind_of",
+    "open_blobs",
+    "open_store",
+    "url_problem",
+]
 
 
 def _s3_problem(url: str) -> str | None:
-    return None if url.removeprefix("s3://").split("/", 1)[0] else "expected a bucket name after s3://"
+    return (
+        None if url.removeprefix("s3://").split("/", 1)[0] else "expected a bucket name after s3://"
+    )
 
 
 def _file_problem(url: str) -> str | None:
-    return None if url.removeprefix("file://").startswith("/") else "expected file:///absolute/path (three slashes)"
+    return (
+        None
+        if url.removeprefix("file://").startswith("/")
+        else "expected file:///absolute/path (three slashes)"
+    )
 
 
 def _restic_problem(url: str) -> str | None:
@@ -56,12 +70,33 @@ class StoreKind:
 
 
 KINDS: tuple[StoreKind, ...] = (
-    StoreKind("s3", "s3://", "s3://bucket/prefix", "backupctl.stores.s3:S3Store", "backupctl.stores.blobs_s3:S3Blobs",
-              layout=True, problem=_s3_problem),
-    StoreKind("file", "file://", "file:///path", "backupctl.stores.file:FileStore", "backupctl.stores.blobs:FileBlobs",
-              layout=True, problem=_file_problem),
-    StoreKind("restic", "restic:", "restic:<repository>", "backupctl.stores.restic:ResticStore", None,
-              layout=False, problem=_restic_problem),
+    StoreKind(
+        "s3",
+        "s3://",
+        "s3://bucket/prefix",
+        "backupctl.stores.s3:S3Store",
+        "backupctl.stores.blobs_s3:S3Blobs",
+        layout=True,
+        problem=_s3_problem,
+    ),
+    StoreKind(
+        "file",
+        "file://",
+        "file:///path",
+        "backupctl.stores.file:FileStore",
+        "backupctl.stores.blobs:FileBlobs",
+        layout=True,
+        problem=_file_problem,
+    ),
+    StoreKind(
+        "restic",
+        "restic:",
+        "restic:<repository>",
+        "backupctl.stores.restic:ResticStore",
+        None,
+        layout=False,
+        problem=_restic_problem,
+    ),
 )
 
 
@@ -104,7 +139,10 @@ def open_store(config: Config) -> Store:
 
 
 def open_blobs(
-    url: str, endpoint_url: str | None = None, region: str | None = None, profile: str | None = None,
+    url: str,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
 ) -> BlobStore:
     """The blob store at ``url`` (a kind with a blob class: ``s3://bucket/prefix``,
     ``file:///absolute/path``); the S3 settings apply to S3 only.
@@ -119,6 +157,7 @@ def open_blobs(
         raise UsageError(f"blob store URL {url!r}: {problem.rsplit(', got ', 1)[0]}")
     kind = kind_of(url)
     assert kind is not None and kind.blobs is not None
-    blobs: BlobStore = kind.load(kind.blobs).from_url(url, endpoint_url=endpoint_url, region=region,
-                                                      profile=profile)
+    blobs: BlobStore = kind.load(kind.blobs).from_url(
+        url, endpoint_url=endpoint_url, region=region, profile=profile
+    )
     return blobs

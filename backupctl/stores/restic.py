@@ -19,19 +19,35 @@ from backupctl.config import Config
 from backupctl.errors import ConfigError, LockHeld, StoreError, UsageError
 from backupctl.log import get_logger
 from backupctl.proc import Completed, describe, run
-from backupctl.stores.base import BlobStore, DeleteReport, IntegrityProblem, Listing, RestoreOutcome, StoredSnapshot
+from backupctl.stores.base import (
+    BlobStore,
+    DeleteReport,
+    IntegrityProblem,
+    Listing,
+    RestoreOutcome,
+    StoredSnapshot,
+)
 from backupctl.stores.restic_input import parse_restic_snapshots
 from restore.protocol import ReferenceRefused, ReferenceRestore
 from retention import group_key
 
-__all__ = ["FORGET_CHUNK", "PruneFailed", "ResticStore", "classify", "parse_snapshots", "rotating_subset"]
+__all__ = [
+    "FORGET_CHUNK",
+    "PruneFailed",
+    "ResticStore",
+    "classify",
+    "parse_snapshots",
+    "rotating_subset",
+]
 
 log = get_logger("stores.restic")
 
 FORGET_CHUNK = 100  # ids per `restic forget` call: bounded command lines, few key derivations
 _FULL_ID = re.compile(r"^[0-9a-f]{64}$")
 _REFERENCE = re.compile(r"^(latest|[0-9a-f]{1,64})$")
-_RESTORING = re.compile(r"^restoring <Snapshot ([0-9a-f]{8,64}) of ", re.M)  # restic's Verbosef line
+_RESTORING = re.compile(
+    r"^restoring <Snapshot ([0-9a-f]{8,64}) of ", re.M
+)  # restic's Verbosef line
 _SUBSET = re.compile(r"^(\d+(\.\d+)?%|\d+/\d+|\d+(\.\d+)?[KMGT]?)$", re.I)
 _GROUP_FIELDS = ("host", "paths", "tags")
 _PASSWORD_ENV = ("RESTIC_PASSWORD", "RESTIC_PASSWORD_FILE", "RESTIC_PASSWORD_COMMAND")
@@ -71,9 +87,11 @@ class ResticStore:
         """
         self.config = config
         self.url = config.store.url
-        if not self.url.startswith("restic:") or not self.url[len("restic:"):].strip():
-            raise ConfigError(config.path, [f"store.url: expected 'restic:<repository>', got {self.url!r}"])
-        self.repository = self.url[len("restic:"):]
+        if not self.url.startswith("restic:") or not self.url[len("restic:") :].strip():
+            raise ConfigError(
+                config.path, [f"store.url: expected 'restic:<repository>', got {self.url!r}"]
+            )
+        self.repository = self.url[len("restic:") :]
         self.binary = config.store.restic_binary
         self.lock_wait = config.store.restic_lock_wait
         self.group_by = _group_fields(config)
@@ -90,19 +108,38 @@ class ResticStore:
         store, where = self.config.store, self.config.path
         if store.restic_password_file:
             if not os.path.isfile(store.restic_password_file):
-                raise ConfigError(where, [f"store.restic_password_file: {store.restic_password_file} does not "
-                                          "exist (expected a file holding the restic repository password)"])
+                raise ConfigError(
+                    where,
+                    [
+                        f"store.restic_password_file: {store.restic_password_file} does not "
+                        "exist (expected a file holding the restic repository password)"
+                    ],
+                )
             return ["--password-file", store.restic_password_file], {"RESTIC_PASSWORD_COMMAND": ""}
         if store.restic_password_env:
             value = os.environ.get(store.restic_password_env)
             if not value:
-                raise ConfigError(where, [f"store.restic_password_env: the environment variable "
-                                          f"{store.restic_password_env} is not set (expected the restic password)"])
+                raise ConfigError(
+                    where,
+                    [
+                        f"store.restic_password_env: the environment variable "
+                        f"{store.restic_password_env} is not set (expected the restic password)"
+                    ],
+                )
             # restic prefers a password file or command over RESTIC_PASSWORD: blank them.
-            return [], {"RESTIC_PASSWORD": value, "RESTIC_PASSWORD_FILE": "", "RESTIC_PASSWORD_COMMAND": ""}
+            return [], {
+                "RESTIC_PASSWORD": value,
+                "RESTIC_PASSWORD_FILE": "",
+                "RESTIC_PASSWORD_COMMAND": "",
+            }
         if not any(os.environ.get(name) for name in _PASSWORD_ENV):
-            raise ConfigError(where, ["no restic password: set store.restic_password_file or "
-                                      "store.restic_password_env, or export one of " + ", ".join(_PASSWORD_ENV)])
+            raise ConfigError(
+                where,
+                [
+                    "no restic password: set store.restic_password_file or "
+                    "store.restic_password_env, or export one of " + ", ".join(_PASSWORD_ENV)
+                ],
+            )
         return [], {}
 
     def _restic(self, *args: str, timeout: float | None = None, nice: int = 0) -> Completed:
@@ -110,8 +147,12 @@ class ResticStore:
         repository goes in ``RESTIC_REPOSITORY``, not ``--repo``: a URL may carry a password,
         and a command line is readable by every local user (``ps``)."""
         extra, env = self._password()
-        return run([self.binary, *extra, *args], env_extra={"RESTIC_REPOSITORY": self.repository, **env},
-                   timeout=timeout, nice=nice)
+        return run(
+            [self.binary, *extra, *args],
+            env_extra={"RESTIC_REPOSITORY": self.repository, **env},
+            timeout=timeout,
+            nice=nice,
+        )
 
     def _restic_waiting_for_lock(self, *args: str, timeout: float | None = None) -> Completed:
         """:meth:`_restic`, run again while restic reports the repository locked, for up to
@@ -124,8 +165,13 @@ class ResticStore:
             left = deadline - time.monotonic()
             if result.returncode == 0 or _fatal_kind(result.stderr_text) != "locked" or left <= 0:
                 return result
-            log.info("restic.lock_wait", repository=self.repository, command=args[0],
-                        holder=_lock_holder(result.stderr_text), retry_in_s=round(min(pause, left), 1))
+            log.info(
+                "restic.lock_wait",
+                repository=self.repository,
+                command=args[0],
+                holder=_lock_holder(result.stderr_text),
+                retry_in_s=round(min(pause, left), 1),
+            )
             time.sleep(min(pause, left))
             pause = min(pause * 2, 15.0)
 
@@ -148,8 +194,12 @@ class ResticStore:
         if result.returncode != 0:
             raise self._fail(result, "list snapshots")
         snapshots = parse_snapshots(result.stdout_text, self.repository, self.group_by)
-        log.info("restic.listed", repository=self.repository, snapshots=len(snapshots),
-                  duration_s=round(result.duration, 3))
+        log.info(
+            "restic.listed",
+            repository=self.repository,
+            snapshots=len(snapshots),
+            duration_s=round(result.duration, 3),
+        )
         return Listing(snapshots=snapshots, requests={"restic snapshots": 1})
 
     def list_snapshots(self) -> list[StoredSnapshot]:
@@ -160,7 +210,9 @@ class ResticStore:
     # ------------------------------------------------------------------ deleting
 
     def delete(
-        self, snapshots: Sequence[StoredSnapshot], progress: Callable[[int], None] | None = None,
+        self,
+        snapshots: Sequence[StoredSnapshot],
+        progress: Callable[[int], None] | None = None,
     ) -> DeleteReport:
         """``restic forget`` the snapshots (in chunks of :data:`FORGET_CHUNK`), then ``restic prune`` once.
 
@@ -185,13 +237,15 @@ class ResticStore:
             if _FULL_ID.match(sid):
                 ids.append(sid)
             else:
-                report.failed[sid] = "not a full restic snapshot id (64 hex digits); refused to forget by prefix"
+                report.failed[sid] = (
+                    "not a full restic snapshot id (64 hex digits); refused to forget by prefix"
+                )
         for start in range(0, len(ids), FORGET_CHUNK):
-            if not self._forget_chunk(ids[start:start + FORGET_CHUNK], report, first=start == 0):
+            if not self._forget_chunk(ids[start : start + FORGET_CHUNK], report, first=start == 0):
                 self._settle_after_failure(ids[start:], report)
                 break
             if progress is not None:
-                progress(len(ids[start:start + FORGET_CHUNK]))
+                progress(len(ids[start : start + FORGET_CHUNK]))
         if report.deleted:
             self._prune(report)
         return report
@@ -233,17 +287,28 @@ class ResticStore:
         report.requests["restic prune"] = 1
         if result.returncode != 0:
             error = self._fail(result, "prune")
-            raise PruneFailed(f"{len(report.deleted)} snapshot(s) were forgotten but prune failed, so their data "
-                              f"is not freed yet: {error} — run `restic -r {self.repository} prune` (or the next "
-                              "backupctl prune) once the cause is fixed", report)
+            raise PruneFailed(
+                f"{len(report.deleted)} snapshot(s) were forgotten but prune failed, so their data "
+                f"is not freed yet: {error} — run `restic -r {self.repository} prune` (or the next "
+                "backupctl prune) once the cause is fixed",
+                report,
+            )
         report.bytes_freed = _pruned_bytes(result.stdout_text)
-        log.info("restic.pruned", repository=self.repository, forgotten=len(report.deleted),
-                  bytes_freed=report.bytes_freed, duration_s=round(result.duration, 3))
+        log.info(
+            "restic.pruned",
+            repository=self.repository,
+            forgotten=len(report.deleted),
+            bytes_freed=report.bytes_freed,
+            duration_s=round(result.duration, 3),
+        )
 
     # ------------------------------------------------------------------ integrity
 
     def check_integrity(
-        self, snapshots: Sequence[StoredSnapshot], *, subset: str | None = None,
+        self,
+        snapshots: Sequence[StoredSnapshot],
+        *,
+        subset: str | None = None,
     ) -> list[IntegrityProblem]:
         """``restic check --read-data-subset=<subset>``: structure of the whole repository plus
         the data of a subset of packs.
@@ -266,8 +331,10 @@ class ResticStore:
             return []
         spec = subset or rotating_subset(now().toordinal())
         if not _SUBSET.match(spec):
-            raise UsageError(f"restic check subset {spec!r}: expected a percentage ('10%'), "
-                             "a part ('3/10') or a size ('500M')")
+            raise UsageError(
+                f"restic check subset {spec!r}: expected a percentage ('10%'), "
+                "a part ('3/10') or a size ('500M')"
+            )
         result = self._restic("check", f"--read-data-subset={spec}")
         if result.returncode == 0:
             return []
@@ -276,8 +343,13 @@ class ResticStore:
             raise self._fail(result, "check")
         problems = _check_problems(result.stderr_text)
         log.warning("restic.check_failed", repository=self.repository, problems=len(problems))
-        return problems or [IntegrityProblem("", "repository", _tail(result.stderr_text)
-                                             or f"restic check exited {result.returncode}")]
+        return problems or [
+            IntegrityProblem(
+                "",
+                "repository",
+                _tail(result.stderr_text) or f"restic check exited {result.returncode}",
+            )
+        ]
 
     # ------------------------------------------------------------------ restore
 
@@ -328,27 +400,48 @@ class ResticStore:
             LockHeld, StoreError: as :meth:`restore`.
         """
         if not _REFERENCE.match(reference):
-            raise ReferenceRefused(f"restic snapshot reference {reference!r}: expected 'latest' or hex digits")
+            raise ReferenceRefused(
+                f"restic snapshot reference {reference!r}: expected 'latest' or hex digits"
+            )
         return self._restore(reference, target, workers, progress)
 
-    def _restore(self, reference: str, target: Path, workers: int,
-                 progress: Callable[[int], None] | None) -> ReferenceRestore:
-        options = ["--option", f"s3.connections={max(1, workers)}"] if self.repository.startswith("s3:") else []
+    def _restore(
+        self, reference: str, target: Path, workers: int, progress: Callable[[int], None] | None
+    ) -> ReferenceRestore:
+        options = (
+            ["--option", f"s3.connections={max(1, workers)}"]
+            if self.repository.startswith("s3:")
+            else []
+        )
         result = self._restic("restore", reference, "--target", str(target), "--verify", *options)
         stderr = result.stderr_text
-        if result.returncode != 0 and (_fatal_kind(stderr) is not None or "invalid id" in stderr
-                                       or "latest snapshot for criteria not found" in stderr):
+        if result.returncode != 0 and (
+            _fatal_kind(stderr) is not None
+            or "invalid id" in stderr
+            or "latest snapshot for criteria not found" in stderr
+        ):
             raise self._fail(result, f"restore snapshot {reference[:8]}")
         problems = _restore_problems(stderr)
         if result.returncode != 0 and not problems:
-            problems = [f"restic restore exited {result.returncode}: {_tail(stderr) or '(no error output)'}"]
+            problems = [
+                f"restic restore exited {result.returncode}: {_tail(stderr) or '(no error output)'}"
+            ]
         files, size = _count_files(target)
         if progress is not None:
             progress(size)
         restored = _RESTORING.search(result.stdout_text)
-        log.info("restic.restored", repository=self.repository, snapshot=reference[:8], files=files,
-                  bytes=size, problems=len(problems), duration_s=round(result.duration, 3))
-        outcome = RestoreOutcome(bytes=size, files=files, problems=tuple(problems), verified_by_store=True)
+        log.info(
+            "restic.restored",
+            repository=self.repository,
+            snapshot=reference[:8],
+            files=files,
+            bytes=size,
+            problems=len(problems),
+            duration_s=round(result.duration, 3),
+        )
+        outcome = RestoreOutcome(
+            bytes=size, files=files, problems=tuple(problems), verified_by_store=True
+        )
         return ReferenceRestore(outcome, restored[1] if restored else None)
 
     # ------------------------------------------------------------------ lock and audit log
@@ -374,8 +467,13 @@ def _group_fields(config: Config) -> tuple[str, ...]:
     fields = tuple(f.strip() for f in raw.split(",") if f.strip())
     bad = [f for f in fields if f not in _GROUP_FIELDS]
     if bad:
-        raise ConfigError(config.path, [f"store.restic_group_by: unknown field(s) {', '.join(bad)} in {raw!r} "
-                                        f"(expected a comma-separated subset of {', '.join(_GROUP_FIELDS)})"])
+        raise ConfigError(
+            config.path,
+            [
+                f"store.restic_group_by: unknown field(s) {', '.join(bad)} in {raw!r} "
+                f"(expected a comma-separated subset of {', '.join(_GROUP_FIELDS)})"
+            ],
+        )
     return fields
 
 
@@ -386,21 +484,45 @@ def parse_snapshots(text: str, repository: str, group_by: Sequence[str]) -> list
         StoreError: naming the repository and what was wrong (not JSON, not a list, a bad field).
     """
     try:
-        parsed = parse_restic_snapshots(text, f"restic repository {repository}: `restic snapshots --json`")
+        parsed = parse_restic_snapshots(
+            text, f"restic repository {repository}: `restic snapshots --json`"
+        )
     except UsageError as exc:
         raise StoreError(str(exc)) from None
-    return [StoredSnapshot(snapshot=dataclasses.replace(s, group=group_key(s, group_by))) for s in parsed]
+    return [
+        StoredSnapshot(snapshot=dataclasses.replace(s, group=group_key(s, group_by)))
+        for s in parsed
+    ]
 
 
 _LOCKED = "repository is already locked"
 _FATAL_PATTERNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("locked", (_LOCKED,)),
     ("password", ("wrong password or no key found",)),
-    ("credentials", ("InvalidAccessKeyId", "SignatureDoesNotMatch", "Access Denied", "AccessDenied")),
-    ("unreachable", ("connection refused", "no such host", "dial tcp", "i/o timeout", "TLS handshake",
-                     "connection reset")),
-    ("missing", ("Is there a repository at the following location?", "unable to open config file",
-                 "NoSuchBucket", "repository does not exist")),
+    (
+        "credentials",
+        ("InvalidAccessKeyId", "SignatureDoesNotMatch", "Access Denied", "AccessDenied"),
+    ),
+    (
+        "unreachable",
+        (
+            "connection refused",
+            "no such host",
+            "dial tcp",
+            "i/o timeout",
+            "TLS handshake",
+            "connection reset",
+        ),
+    ),
+    (
+        "missing",
+        (
+            "Is there a repository at the following location?",
+            "unable to open config file",
+            "NoSuchBucket",
+            "repository does not exist",
+        ),
+    ),
 )
 
 
@@ -412,7 +534,9 @@ def _fatal_kind(stderr: str) -> str | None:
     return None
 
 
-def classify(result: Completed, repository: str, action: str, binary: str = "restic") -> StoreError | LockHeld:
+def classify(
+    result: Completed, repository: str, action: str, binary: str = "restic"
+) -> StoreError | LockHeld:
     """Turn a failed restic command into a clear error naming the repository.
 
     Returns:
@@ -426,22 +550,26 @@ def classify(result: Completed, repository: str, action: str, binary: str = "res
     where = f"restic repository {repository}"
     if kind == "locked":
         holder = _lock_holder(stderr)
-        return LockHeld(f"{where} is locked by another restic process ({holder}); could not {action}, nothing "
-                        f"was changed. If that process is no longer running, remove its stale lock with "
-                        f"`{binary} -r {repository} unlock` and run again")
+        return LockHeld(
+            f"{where} is locked by another restic process ({holder}); could not {action}, nothing "
+            f"was changed. If that process is no longer running, remove its stale lock with "
+            f"`{binary} -r {repository} unlock` and run again"
+        )
     detail = _tail(stderr, 3) or "(no error output)"
     messages = {
         "password": f"{where}: wrong password or no key found (check store.restic_password_file, "
-                    "store.restic_password_env or RESTIC_PASSWORD)",
+        "store.restic_password_env or RESTIC_PASSWORD)",
         "credentials": f"{where}: the S3 service refused the credentials (check AWS_ACCESS_KEY_ID and "
-                       f"AWS_SECRET_ACCESS_KEY): {detail}",
+        f"AWS_SECRET_ACCESS_KEY): {detail}",
         "unreachable": f"{where}: cannot reach the storage endpoint: {detail}",
         "missing": f"{where}: no restic repository there (wrong URL, or not initialised: "
-                   f"`{binary} -r {repository} init`): {detail}",
+        f"`{binary} -r {repository} init`): {detail}",
     }
     if kind in messages:
         return StoreError(messages[kind])
-    return StoreError(f"{where}: could not {action}: `{describe(result.args)}` exited {result.returncode}: {detail}")
+    return StoreError(
+        f"{where}: could not {action}: `{describe(result.args)}` exited {result.returncode}: {detail}"
+    )
 
 
 def _lock_holder(stderr: str) -> str:
@@ -466,8 +594,15 @@ def _pruned_bytes(stdout: str) -> int:
     return int(float(match[1]) * _UNITS.get(match[2].upper(), 1))
 
 
-_CHECK_NOISE = ("using temporary cache", "Fatal: repository contains errors", "error removing temporary cache",
-                "create exclusive lock", "load indexes", "check all packs", "check snapshots")
+_CHECK_NOISE = (
+    "using temporary cache",
+    "Fatal: repository contains errors",
+    "error removing temporary cache",
+    "create exclusive lock",
+    "load indexes",
+    "check all packs",
+    "check snapshots",
+)
 
 
 def _check_problems(stderr: str) -> list[IntegrityProblem]:

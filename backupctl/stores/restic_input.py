@@ -44,9 +44,13 @@ def load_restic_snapshots(source: str, zone: tzinfo | None = None) -> list[Snaps
         try:
             text = Path(source).read_text(encoding="utf-8")
         except OSError as exc:
-            raise UsageError(f"{source}: cannot read restic snapshots: {exc.strerror or exc}") from None
+            raise UsageError(
+                f"{source}: cannot read restic snapshots: {exc.strerror or exc}"
+            ) from None
         except UnicodeDecodeError:
-            raise UsageError(f"{source}: not UTF-8 text (expected `restic snapshots --json` output)") from None
+            raise UsageError(
+                f"{source}: not UTF-8 text (expected `restic snapshots --json` output)"
+            ) from None
     return parse_restic_snapshots(text, source, zone)
 
 
@@ -78,8 +82,10 @@ def parse_restic_snapshots(text: str, source: str, zone: tzinfo | None = None) -
             pass
         raise UsageError(f"{bad}; expected the output of `restic snapshots --json`") from None
     if not isinstance(data, list):
-        raise UsageError(f"{source}: expected a JSON list of snapshots (`restic snapshots --json`), "
-                         f"got a JSON {_json_type(data)}")
+        raise UsageError(
+            f"{source}: expected a JSON list of snapshots (`restic snapshots --json`), "
+            f"got a JSON {_json_type(data)}"
+        )
     snapshots: list[Snapshot] = []
     for index, raw in enumerate(_flatten(data, source)):
         snapshots.append(_snapshot(raw, index, source))
@@ -101,7 +107,7 @@ def _flatten(data: list[Any], source: str) -> list[Any]:
         if isinstance(item, dict) and "group_key" in item:
             inner = item.get("snapshots")
             if not isinstance(inner, list):
-                raise UsageError(f"{source}: group {index}: expected a list under \"snapshots\"")
+                raise UsageError(f'{source}: group {index}: expected a list under "snapshots"')
             out.extend(inner)
         else:
             out.append(item)
@@ -114,14 +120,16 @@ def _snapshot(raw: Any, index: int, source: str) -> Snapshot:
         raise UsageError(f"{where}: expected a JSON object, got a JSON {_json_type(raw)}")
     sid = raw.get("id")
     if not isinstance(sid, str) or not _HEX_ID.match(sid):
-        raise UsageError(f"{where}: expected \"id\" to be a restic snapshot id (hex string), got {sid!r}")
+        raise UsageError(
+            f'{where}: expected "id" to be a restic snapshot id (hex string), got {sid!r}'
+        )
     where = f"{source}: snapshot {index} ({sid[:8]})"
     if "time" not in raw:
-        raise UsageError(f"{where}: missing \"time\" (expected an RFC 3339 time with offset)")
+        raise UsageError(f'{where}: missing "time" (expected an RFC 3339 time with offset)')
     when = parse_restic_time(raw["time"], where)
     host = raw.get("hostname", "")
     if not isinstance(host, str):
-        raise UsageError(f"{where}: expected \"hostname\" to be a string, got {host!r}")
+        raise UsageError(f'{where}: expected "hostname" to be a string, got {host!r}')
     paths = _strings(raw, "paths", where, required=True)
     tags = _strings(raw, "tags", where, required=False)
     return Snapshot(id=sid, time=when, host=host, paths=paths, tags=tags)
@@ -130,11 +138,11 @@ def _snapshot(raw: Any, index: int, source: str) -> Snapshot:
 def _strings(raw: dict[str, Any], key: str, where: str, *, required: bool) -> tuple[str, ...]:
     if key not in raw or raw[key] is None:
         if required:
-            raise UsageError(f"{where}: missing \"{key}\" (expected a list of strings)")
+            raise UsageError(f'{where}: missing "{key}" (expected a list of strings)')
         return ()
     value = raw[key]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise UsageError(f"{where}: expected \"{key}\" to be a list of strings, got {value!r}")
+        raise UsageError(f'{where}: expected "{key}" to be a list of strings, got {value!r}')
     return tuple(value)
 
 
@@ -149,23 +157,27 @@ def parse_restic_time(value: object, where: str) -> datetime:
     """
     expected = "expected an RFC 3339 time with offset such as 2026-03-29T01:59:00.123456789+01:00"
     if not isinstance(value, str):
-        raise UsageError(f"{where}: \"time\" is {value!r}; {expected}")
+        raise UsageError(f'{where}: "time" is {value!r}; {expected}')
     match = _TIME.match(value.strip())
     if match is None:
-        raise UsageError(f"{where}: \"time\" {value!r} is not a time with offset; {expected}")
+        raise UsageError(f'{where}: "time" {value!r} is not a time with offset; {expected}')
     frac = (match.group("frac") or "")[:6].ljust(6, "0")
     zone = match.group("zone").replace("Z", "+00:00")
     try:
         when = datetime.fromisoformat(f"{match.group('base')}.{frac}{zone}")
     except ValueError as exc:
-        raise UsageError(f"{where}: \"time\" {value!r} is not a valid time ({exc}); {expected}") from None
+        raise UsageError(
+            f'{where}: "time" {value!r} is not a valid time ({exc}); {expected}'
+        ) from None
     try:
         in_utc = when.astimezone(UTC)
     except OverflowError:
         in_utc = None
     if in_utc is None or not _EARLIEST <= in_utc <= _LATEST:
-        raise UsageError(f"{where}: \"time\" {value!r} is outside the supported range: expected a time between "
-                         f"{_EARLIEST.isoformat()} and {_LATEST.isoformat()} (in UTC)")
+        raise UsageError(
+            f'{where}: "time" {value!r} is outside the supported range: expected a time between '
+            f"{_EARLIEST.isoformat()} and {_LATEST.isoformat()} (in UTC)"
+        )
     return when
 
 

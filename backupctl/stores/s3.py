@@ -149,7 +149,9 @@ class S3Store(FolderStore):
         self.listing_prefixes: list[str] | None = None  # None: list every key
         if sc.listing == "folders":
             try:
-                self.listing_prefixes = sorted({self.template.listing_prefix(g) for g in self.groups})
+                self.listing_prefixes = sorted(
+                    {self.template.listing_prefix(g) for g in self.groups}
+                )
             except LayoutError as exc:
                 raise ConfigError(config.path, [f"store.listing = 'folders': {exc}"]) from None
         self.workers = workers
@@ -172,11 +174,13 @@ class S3Store(FolderStore):
 
     def _iter_keys(self, prefix: str) -> Iterator[tuple[str, int]]:
         """``(key relative to the store prefix, size)`` of every object under ``prefix``, page by page."""
-        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        )
         with self._store_errors(f"listing s3://{self.bucket}/{prefix}"):
             for page in pages:
                 for obj in page.get("Contents", ()):
-                    yield obj["Key"][len(self.prefix):], int(obj["Size"])
+                    yield obj["Key"][len(self.prefix) :], int(obj["Size"])
 
     def listing(self) -> Listing:
         """Every snapshot, incomplete snapshot and unknown key under the prefix.
@@ -191,8 +195,14 @@ class S3Store(FolderStore):
             listing = self._list_objects_mode()
         listing.requests = self.counter.since(mark)
         self._present = {s.snapshot.id for s in (*listing.snapshots, *listing.incomplete)}
-        log.debug("listed", url=self.url, snapshots=len(listing.snapshots), incomplete=len(listing.incomplete),
-                  unknown=len(listing.unknown), requests=listing.requests)
+        log.debug(
+            "listed",
+            url=self.url,
+            snapshots=len(listing.snapshots),
+            incomplete=len(listing.incomplete),
+            unknown=len(listing.unknown),
+            requests=listing.requests,
+        )
         return listing
 
     def _list_objects_mode(self) -> Listing:
@@ -205,8 +215,14 @@ class S3Store(FolderStore):
         self._journals = self._read_journals(scanner.journals)
         interrupted = set().union(*self._journals.values())
         listing = build_listing(scanner, manifests, self.config.timezone, interrupted)
-        self._listed = {f: _Listed(scanner.folders[f].objects, scanner.digests.get(f, 0),
-                                   scanner.manifest_sizes.get(f, 0)) for f in folders}
+        self._listed = {
+            f: _Listed(
+                scanner.folders[f].objects,
+                scanner.digests.get(f, 0),
+                scanner.manifest_sizes.get(f, 0),
+            )
+            for f in folders
+        }
         self._listed_keys = scanner.total
         return listing
 
@@ -222,8 +238,12 @@ class S3Store(FolderStore):
                 m = self.template.match(rel) if is_folder and where in prefixes else None
                 if rel == INTERNAL_PREFIX:
                     has_internal = True
-                elif m is not None and not m.rest and m.group in self.groups \
-                        and self.template.listing_prefix(m.group) == where:
+                elif (
+                    m is not None
+                    and not m.rest
+                    and m.group in self.groups
+                    and self.template.listing_prefix(m.group) == where
+                ):
                     scanner.folders[rel] = FolderAgg(rel, m.group, m.time, has_manifest=True)
                 elif not (is_folder and any(p.startswith(rel) for p in prefixes)):
                     scanner.unknown.append(rel)
@@ -234,28 +254,35 @@ class S3Store(FolderStore):
         manifests = {f: r for f, r in zip(folders, reads, strict=True) if r is not None}
         self._journals = self._read_journals(
             [k for k, _ in self._iter_keys(self.prefix + JOURNAL_PREFIX) if k.endswith(".json")]
-            if has_internal else [])
+            if has_internal
+            else []
+        )
         interrupted = set().union(*self._journals.values())
-        listing = build_listing(scanner, manifests, self.config.timezone, interrupted, sizes_from_manifests=True)
+        listing = build_listing(
+            scanner, manifests, self.config.timezone, interrupted, sizes_from_manifests=True
+        )
         self._listed = {}
         for s in listing.snapshots:
             names = [e.key for e in s.manifest or ()]
             rel = self.template.folder(s.snapshot.group, s.snapshot.time)
             data = manifests[rel].data or b""
             self._listed[rel] = _Listed(len(names) + 1, _digest([*names, MANIFEST]), len(data))
-        self._listed_keys = 0  # no whole-prefix listing to reuse: resumed folders are listed one by one
+        self._listed_keys = (
+            0  # no whole-prefix listing to reuse: resumed folders are listed one by one
+        )
         return listing
 
     def _iter_entries(self, prefix: str) -> Iterator[tuple[str, bool]]:
         """``(name relative to the store prefix, is a folder)`` of a ``Delimiter='/'`` listing of ``prefix``."""
-        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix,
-                                                                      Delimiter="/")
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+        )
         with self._store_errors(f"listing s3://{self.bucket}/{prefix}"):
             for page in pages:
                 for cp in page.get("CommonPrefixes", ()):
-                    yield cp["Prefix"][len(self.prefix):], True
+                    yield cp["Prefix"][len(self.prefix) :], True
                 for obj in page.get("Contents", ()):
-                    yield obj["Key"][len(self.prefix):], False
+                    yield obj["Key"][len(self.prefix) :], False
 
     def list_snapshots(self) -> Sequence[StoredSnapshot]:
         """Complete and held snapshots of every configured group."""
@@ -271,7 +298,9 @@ class S3Store(FolderStore):
         key = self.prefix + folder + MANIFEST
         try:
             resp = self.client.get_object(Bucket=self.bucket, Key=key)
-            data = resp["Body"].read(MAX_MANIFEST_BYTES + 1)  # a larger one is reported, not read whole
+            data = resp["Body"].read(
+                MAX_MANIFEST_BYTES + 1
+            )  # a larger one is reported, not read whole
         except (ClientError, BotoCoreError) as exc:
             return ManifestRead(None, error=s3_error(exc))
         return ManifestRead(data, held=_held_reason(resp, clock.now()))
@@ -299,7 +328,9 @@ class S3Store(FolderStore):
     # ----------------------------------------------------------------- delete
 
     def delete(
-        self, snapshots: Sequence[StoredSnapshot], progress: Callable[[int], None] | None = None,
+        self,
+        snapshots: Sequence[StoredSnapshot],
+        progress: Callable[[int], None] | None = None,
     ) -> DeleteReport:
         """Delete these snapshots, manifests first, and finish deletions a journal names.
 
@@ -349,7 +380,8 @@ class S3Store(FolderStore):
         """
         if self._journals is None:
             self._journals = self._read_journals(
-                [k for k, _ in self._iter_keys(self.prefix + JOURNAL_PREFIX) if k.endswith(".json")])
+                [k for k, _ in self._iter_keys(self.prefix + JOURNAL_PREFIX) if k.endswith(".json")]
+            )
         return dict(self._journals)
 
     def _write_journal(self, todo: dict[str, bool], old_journals: Sequence[str]) -> str:
@@ -362,8 +394,9 @@ class S3Store(FolderStore):
         return run_key
 
     def _put(self, key: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data,
-                               ContentType="application/json")
+        self.client.put_object(
+            Bucket=self.bucket, Key=self.prefix + key, Body=data, ContentType="application/json"
+        )
 
     def _versioned(self) -> bool:
         with self._store_errors("reading the bucket's versioning"):
@@ -373,7 +406,10 @@ class S3Store(FolderStore):
     # ----------------------------------------------------------------- delete: unversioned, batched
 
     def _delete_batched(
-        self, todo: dict[str, bool], snapshots: Sequence[StoredSnapshot], report: DeleteReport,
+        self,
+        todo: dict[str, bool],
+        snapshots: Sequence[StoredSnapshot],
+        report: DeleteReport,
         progress: Callable[[int], None] | None,
     ) -> list[str]:
         """Every snapshot's manifest before any of its data, in as few DeleteObjects as that
@@ -396,14 +432,16 @@ class S3Store(FolderStore):
             if last:  # every manifest of `head` is answered: their data may share this batch
                 topup = _take_data([j for j in head if j.outcome is None], size - len(last))
                 self._run_batches(pool, [[*_manifest_items(last), *topup]], tally)
-            self._list_folders(pool, [j for j in jobs if j.outcome is None and j.data is None], tally)
+            self._list_folders(
+                pool, [j for j in jobs if j.outcome is None and j.data is None], tally
+            )
             alive = [j for j in jobs if j.outcome is None]
             rest = [(j, o) for j in alive for o in j.data or ()]
             self._run_batches(pool, list(chunks(rest, size)), tally, finish=alive)
         report.deleted.sort()
         for j in jobs:
             if j.outcome is not None and j.outcome.kind == "deleted":
-                self._listed.pop(j.folder[len(self.prefix):], None)
+                self._listed.pop(j.folder[len(self.prefix) :], None)
         return [j.sid for j in jobs if j.outcome is None or j.outcome.unfinished]
 
     def _job(self, sid: str, asked: bool, snap: StoredSnapshot | None) -> _Job:
@@ -422,7 +460,10 @@ class S3Store(FolderStore):
         return job
 
     def _run_batches(
-        self, pool: ThreadPoolExecutor, batches: Sequence[Sequence[_Item]], tally: _Tally,
+        self,
+        pool: ThreadPoolExecutor,
+        batches: Sequence[Sequence[_Item]],
+        tally: _Tally,
         finish: Sequence[_Job] = (),
     ) -> None:
         """Send these DeleteObjects batches in parallel and fold each answer into its jobs: a
@@ -457,13 +498,26 @@ class S3Store(FolderStore):
             errors = _errors_by_key(self._delete_batch([o for _, o in items]))
         except (ClientError, BotoCoreError) as exc:
             # the server may have applied it (a reset after the answer): journalled, data untouched
-            return [(j, m, 0, Outcome("failed", f"DeleteObjects in {j.folder}: {s3_error(exc)}", unfinished=True))
-                    for j, m in groups]
+            return [
+                (
+                    j,
+                    m,
+                    0,
+                    Outcome(
+                        "failed", f"DeleteObjects in {j.folder}: {s3_error(exc)}", unfinished=True
+                    ),
+                )
+                for j, m in groups
+            ]
         out: list[tuple[_Job, bool, int, Outcome | None]] = []
         for (job, is_manifest), objs in groups.items():
             failed = [o for o in objs if o.key in errors]
             freed = sum(o.size for o in objs if o.key not in errors)
-            refusal = self._refused(failed[0], errors[failed[0].key], 0, unfinished=True) if failed else None
+            refusal = (
+                self._refused(failed[0], errors[failed[0].key], 0, unfinished=True)
+                if failed
+                else None
+            )
             out.append((job, is_manifest, freed, refusal))
         return out
 
@@ -487,7 +541,9 @@ class S3Store(FolderStore):
                 tally.finish(job, Outcome("failed", error, job.freed, unfinished=True))
             elif any(o.key == job.folder + MANIFEST for o in objs):
                 why = "manifest.json reappeared after its deletion; left alone"
-                tally.finish(job, Outcome("failed", why, job.freed) if job.asked else Outcome("skipped"))
+                tally.finish(
+                    job, Outcome("failed", why, job.freed) if job.asked else Outcome("skipped")
+                )
             elif not objs and not job.asked:
                 tally.finish(job, Outcome("skipped"))  # nothing left: an earlier run finished it
             else:
@@ -509,17 +565,26 @@ class S3Store(FolderStore):
         for rel, size in self._iter_keys(self.prefix):
             m = self.template.match(rel)
             if m is not None and self.prefix + m.folder in folders:
-                out.setdefault(self.prefix + m.folder, []).append(_Obj(self.prefix + rel, None, size))
+                out.setdefault(self.prefix + m.folder, []).append(
+                    _Obj(self.prefix + rel, None, size)
+                )
         return out
 
     # ----------------------------------------------------------------- delete: versioned, folder by folder
 
     def _run_deletes(
-        self, todo: dict[str, bool], versioned: bool, report: DeleteReport, progress: Callable[[int], None] | None,
+        self,
+        todo: dict[str, bool],
+        versioned: bool,
+        report: DeleteReport,
+        progress: Callable[[int], None] | None,
     ) -> list[str]:
         unfinished: list[str] = []
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            futures = {pool.submit(self._delete_one, sid, asked, versioned): sid for sid, asked in todo.items()}
+            futures = {
+                pool.submit(self._delete_one, sid, asked, versioned): sid
+                for sid, asked in todo.items()
+            }
             for fut in as_completed(futures):
                 sid = futures[fut]
                 out = fut.result()
@@ -537,7 +602,9 @@ class S3Store(FolderStore):
         try:
             objs = self._folder_objects(folder, versioned)
         except (ClientError, BotoCoreError) as exc:
-            return Outcome("failed", f"listing {folder} failed: {s3_error(exc)}", unfinished=not asked)
+            return Outcome(
+                "failed", f"listing {folder} failed: {s3_error(exc)}", unfinished=not asked
+            )
         manifest_key = folder + MANIFEST
         manifest = [o for o in objs if o.key == manifest_key]
         data = [o for o in objs if o.key != manifest_key]
@@ -548,10 +615,15 @@ class S3Store(FolderStore):
             # backupctl deletes every manifest version first and never writes a delete marker: a
             # marker or an old version here means someone hid the manifest. The snapshot can be
             # brought back, so it is not an interrupted deletion to finish.
-            return Outcome("failed", "manifest.json is hidden (a delete marker or older versions remain), not "
-                                     "deleted by backupctl: left alone; restore it, or delete the folder by hand")
+            return Outcome(
+                "failed",
+                "manifest.json is hidden (a delete marker or older versions remain), not "
+                "deleted by backupctl: left alone; restore it, or delete the folder by hand",
+            )
         if not asked and has_manifest:
-            return Outcome("skipped")  # the journal's entry is stale: a complete snapshot is not ours to finish
+            return Outcome(
+                "skipped"
+            )  # the journal's entry is stale: a complete snapshot is not ours to finish
         if asked and not has_manifest:
             return Outcome("failed", "manifest.json disappeared since the listing; left alone")
         freed = 0
@@ -565,7 +637,9 @@ class S3Store(FolderStore):
             try:
                 errors = self._delete_batch(batch)
             except (ClientError, BotoCoreError) as exc:
-                return Outcome("failed", f"DeleteObjects in {folder}: {s3_error(exc)}", freed, unfinished=True)
+                return Outcome(
+                    "failed", f"DeleteObjects in {folder}: {s3_error(exc)}", freed, unfinished=True
+                )
             failed = [o for o in batch if any(_is_error_for(o, e) for e in errors)]
             freed += sum(o.size for o in batch) - sum(o.size for o in failed)
             if errors:
@@ -576,14 +650,24 @@ class S3Store(FolderStore):
 
     def _folder_objects(self, folder: str, versioned: bool) -> list[_Obj]:
         if not versioned:
-            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder)
-            return [_Obj(o["Key"], None, int(o["Size"])) for p in pages for o in p.get("Contents", ())]
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=folder
+            )
+            return [
+                _Obj(o["Key"], None, int(o["Size"])) for p in pages for o in p.get("Contents", ())
+            ]
         out: list[_Obj] = []
-        for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=folder):
-            out += [_Obj(v["Key"], v["VersionId"], int(v.get("Size", 0)), bool(v.get("IsLatest")))
-                    for v in page.get("Versions", ())]
-            out += [_Obj(m["Key"], m["VersionId"], 0, bool(m.get("IsLatest")), marker=True)
-                    for m in page.get("DeleteMarkers", ())]
+        for page in self.client.get_paginator("list_object_versions").paginate(
+            Bucket=self.bucket, Prefix=folder
+        ):
+            out += [
+                _Obj(v["Key"], v["VersionId"], int(v.get("Size", 0)), bool(v.get("IsLatest")))
+                for v in page.get("Versions", ())
+            ]
+            out += [
+                _Obj(m["Key"], m["VersionId"], 0, bool(m.get("IsLatest")), marker=True)
+                for m in page.get("DeleteMarkers", ())
+            ]
         # newest first per key, so the current version of the manifest goes first
         return sorted(out, key=lambda o: not o.latest)
 
@@ -611,8 +695,12 @@ class S3Store(FolderStore):
                 be unknown: the caller keeps the snapshots journalled).
         """
         safe = [o for o in batch if _xml_safe(o.key)]
-        errors = [(o.key, o.version, *err) for o in batch if not _xml_safe(o.key)
-                  if (err := self._delete_single(o)) is not None]
+        errors = [
+            (o.key, o.version, *err)
+            for o in batch
+            if not _xml_safe(o.key)
+            if (err := self._delete_single(o)) is not None
+        ]
         return errors + self._delete_objects(safe)
 
     def _delete_objects(self, batch: Sequence[_Obj]) -> list[tuple[str, str | None, str, str]]:
@@ -620,24 +708,37 @@ class S3Store(FolderStore):
             return []
         objects = [{"Key": o.key, **({"VersionId": o.version} if o.version else {})} for o in batch]
         try:
-            resp = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
+            resp = self.client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
+            )
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code not in _MALFORMED:
                 raise
             if len(batch) == 1:
-                return [(batch[0].key, batch[0].version, code, str(exc.response.get("Error", {}).get("Message", "")))]
+                return [
+                    (
+                        batch[0].key,
+                        batch[0].version,
+                        code,
+                        str(exc.response.get("Error", {}).get("Message", "")),
+                    )
+                ]
             half = len(batch) // 2
             return self._delete_objects(batch[:half]) + self._delete_objects(batch[half:])
-        return [(e.get("Key", ""), e.get("VersionId") or None, e.get("Code", "?"), e.get("Message", ""))
-                for e in resp.get("Errors", ())]
+        return [
+            (e.get("Key", ""), e.get("VersionId") or None, e.get("Code", "?"), e.get("Message", ""))
+            for e in resp.get("Errors", ())
+        ]
 
     def _refused(self, o: _Obj, err: tuple[str, str], freed: int, unfinished: bool) -> Outcome:
         code, message = err
         if code == "AccessDenied":
             held = self._hold_of(o)
             if held is not None or "object lock" in message.lower():
-                return Outcome("held", held or f"{o.key}: Object Lock ({message})", freed, unfinished)
+                return Outcome(
+                    "held", held or f"{o.key}: Object Lock ({message})", freed, unfinished
+                )
         return Outcome("failed", f"S3 {code} on {o.key}: {message}".rstrip(": "), freed, unfinished)
 
     def _hold_of(self, o: _Obj) -> str | None:
@@ -657,7 +758,9 @@ class S3Store(FolderStore):
 
     def _open(self, folder: str, key: str) -> Iterator[bytes]:
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=self.prefix + folder + key)["Body"]
+            body = self.client.get_object(Bucket=self.bucket, Key=self.prefix + folder + key)[
+                "Body"
+            ]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise FileNotFoundError(key) from None
@@ -670,6 +773,7 @@ class S3Store(FolderStore):
                 yield from body.iter_chunks(_CHUNK)
             except (ClientError, BotoCoreError) as exc:  # the connection broke mid-object
                 raise ReadProblem(s3_error(exc)) from None
+
         return chunks()
 
     def blobs(self) -> BlobStore:
@@ -682,14 +786,15 @@ class S3Store(FolderStore):
 
 _DIGEST_MASK = (1 << 64) - 1
 # DeleteObjects answers that refuse the request's body as a whole (one odd key can cause them)
-_MALFORMED = frozenset({"MalformedXML", "InvalidArgument", "InvalidRequest", "InvalidURI", "UserKeyMustBeSpecified"})
+_MALFORMED = frozenset(
+    {"MalformedXML", "InvalidArgument", "InvalidRequest", "InvalidURI", "UserKeyMustBeSpecified"}
+)
 # characters XML 1.0 cannot carry, even escaped: such a key cannot be named in a DeleteObjects body
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _xml_safe(key: str) -> bool:
     return _XML_INVALID.search(key) is None
-
 
 
 def _digest(names: Iterable[str]) -> int:
@@ -730,7 +835,7 @@ class _DigestScanner(FolderScanner):
             if m is None or m.folder not in self.folders:
                 return
             folder = self._last = m.folder
-        rest = key[len(folder):]
+        rest = key[len(folder) :]
         self.digests[folder] = (self.digests.get(folder, 0) + hash(rest)) & _DIGEST_MASK
         if rest == MANIFEST:
             self.manifest_sizes[folder] = size
@@ -743,7 +848,9 @@ class _Job:
     sid: str
     asked: bool  # False: only resumed from a journal
     folder: str  # the folder's key prefix, store prefix included
-    data: list[_Obj] | None = None  # data keys (from the manifest or a listing); None: not known yet
+    data: list[_Obj] | None = (
+        None  # data keys (from the manifest or a listing); None: not known yet
+    )
     manifest_size: int = 0
     freed: int = 0
     batches: int = 0  # data batches not answered yet
@@ -753,8 +860,11 @@ class _Job:
     def result(self) -> Outcome:
         """The outcome once every data batch is answered: the first refusal, else deleted."""
         p = self.problem
-        return Outcome(p.kind, p.reason, self.freed, p.unfinished) if p is not None \
+        return (
+            Outcome(p.kind, p.reason, self.freed, p.unfinished)
+            if p is not None
             else Outcome("deleted", bytes=self.freed)
+        )
 
 
 _Item = tuple[_Job, _Obj]  # one key of a batched deletion and the snapshot it belongs to
@@ -795,7 +905,9 @@ class _Tally:
             self.progress(1)
 
 
-def _errors_by_key(errors: Sequence[tuple[str, str | None, str, str]]) -> dict[str, tuple[str, str]]:
+def _errors_by_key(
+    errors: Sequence[tuple[str, str | None, str, str]],
+) -> dict[str, tuple[str, str]]:
     """DeleteObjects errors (unversioned) as key -> (code, message); the first per key wins."""
     out: dict[str, tuple[str, str]] = {}
     for key, _, code, message in errors:

@@ -10,7 +10,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 
-def split_endpoint_credentials(endpoint_url: str | None) -> tuple[str | None, tuple[str, str] | None]:
+def split_endpoint_credentials(
+    endpoint_url: str | None,
+) -> tuple[str | None, tuple[str, str] | None]:
     """``http://KEY:SECRET@host:9000`` -> ``("http://host:9000", ("KEY", "SECRET"))``.
 
     The userinfo never reaches botocore (whose errors and debug logs show the endpoint URL):

@@ -42,15 +42,21 @@ N = 5
 def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
     if request.param == "file":
         return FileBlobs(tmp_path / "store")
-    return S3Blobs(request.getfixturevalue("s3_client"), request.getfixturevalue("bucket"), "backups/salure")
+    return S3Blobs(
+        request.getfixturevalue("s3_client"), request.getfixturevalue("bucket"), "backups/salure"
+    )
 
 
 def _fill(blobs: BlobStore, n: int = N) -> AuditLog:
     log = AuditLog(blobs)
     for i in range(n):
         action = ("prune.intent", "prune.result", "drill")[i % 3]
-        log.append(action, {"i": i, "ids": [f"app/2026110{i}T000000Z"], "note": "é"}, actor="ops@db1",
-                   now=T0 + timedelta(hours=i))
+        log.append(
+            action,
+            {"i": i, "ids": [f"app/2026110{i}T000000Z"], "note": "é"},
+            actor="ops@db1",
+            now=T0 + timedelta(hours=i),
+        )
     return log
 
 
@@ -71,10 +77,14 @@ def test_clean_log_verifies_and_follows_the_contract(blobs: BlobStore) -> None:
         assert set(r) >= {"seq", "time", "actor", "action", "data", "prev"}
         assert datetime.fromisoformat(r["time"]).utcoffset() is not None
         assert blobs.get(record_key(r["seq"])) == canonical(r)
-    assert records[3]["data"]["ids"] == ["app/20261103T000000Z"] and records[0]["actor"] == "ops@db1"
+    assert (
+        records[3]["data"]["ids"] == ["app/20261103T000000Z"] and records[0]["actor"] == "ops@db1"
+    )
     assert log.head() == _brief_hash(records[-1])
     assert log.verify() == []
-    assert [b.key for b in blobs.list("_backupctl/audit/")] == [record_key(s) for s in range(1, N + 1)]
+    assert [b.key for b in blobs.list("_backupctl/audit/")] == [
+        record_key(s) for s in range(1, N + 1)
+    ]
 
 
 def test_empty_log() -> None:
@@ -96,7 +106,9 @@ def test_export_is_json_lines_that_verify_offline(blobs: BlobStore) -> None:
 # ---- tampering with the stored log ---------------------------------------------------
 
 
-def _rewrite(blobs: BlobStore, record: dict[str, Any], *, rehash: bool, key_seq: int | None = None) -> None:
+def _rewrite(
+    blobs: BlobStore, record: dict[str, Any], *, rehash: bool, key_seq: int | None = None
+) -> None:
     if rehash:
         record["sha256"] = record_digest(record)
     blobs.put(record_key(key_seq or record["seq"]), canonical(record))
@@ -128,16 +140,24 @@ def tamper(blobs: BlobStore, kind: str, i: int, j: int) -> set[int]:
     if kind == "delete":
         blobs.delete(record_key(i + 1))
         return {i + 1}
-    if kind == "delete_renumber":  # remove record i, renumber the rest and fix every digest and the head
-        for later in recs[i + 1:]:
+    if (
+        kind == "delete_renumber"
+    ):  # remove record i, renumber the rest and fix every digest and the head
+        for later in recs[i + 1 :]:
             later["seq"] -= 1
             _rewrite(blobs, later, rehash=True)
         blobs.delete(record_key(n))
         _set_head(blobs, recs[-1])
         return {i + 1}
     if kind == "insert":  # a forged record at i, properly chained to i-1, the rest renumbered
-        forged = {"seq": i + 1, "time": r["time"], "actor": "evil@x", "action": "prune.result",
-                  "data": {"deleted": ["app/x"]}, "prev": r["prev"]}
+        forged = {
+            "seq": i + 1,
+            "time": r["time"],
+            "actor": "evil@x",
+            "action": "prune.result",
+            "data": {"deleted": ["app/x"]},
+            "prev": r["prev"],
+        }
         for later in recs[i:]:
             later["seq"] += 1
             _rewrite(blobs, later, rehash=True)
@@ -162,8 +182,19 @@ def tamper(blobs: BlobStore, kind: str, i: int, j: int) -> set[int]:
     raise AssertionError(kind)
 
 
-KINDS = ["edit", "edit_rehash", "edit_prev", "edit_prev_rehash", "edit_time", "delete", "delete_renumber",
-         "insert", "swap", "swap_renumber", "move"]
+KINDS = [
+    "edit",
+    "edit_rehash",
+    "edit_prev",
+    "edit_prev_rehash",
+    "edit_time",
+    "delete",
+    "delete_renumber",
+    "insert",
+    "swap",
+    "swap_renumber",
+    "move",
+]
 
 
 def _detected(problems: list[Any], expected: set[int]) -> bool:
@@ -171,7 +202,12 @@ def _detected(problems: list[Any], expected: set[int]) -> bool:
 
 
 # dropping the newest record *and* rewriting the head pointer needs an anchored head (tested below)
-CASES = [(k, w) for k in KINDS for w in ("first", "middle", "last") if (k, w) != ("delete_renumber", "last")]
+CASES = [
+    (k, w)
+    for k in KINDS
+    for w in ("first", "middle", "last")
+    if (k, w) != ("delete_renumber", "last")
+]
 
 
 @pytest.mark.parametrize(("kind", "where"), CASES)
@@ -185,7 +221,9 @@ def test_tampering_is_detected_and_names_the_seq(blobs: BlobStore, kind: str, wh
     assert all(str(p) for p in problems)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(kind=st.sampled_from(KINDS), n=st.integers(2, 7), data=st.data())
 def test_any_tampering_anywhere_is_detected(kind: str, n: int, data: st.DataObject) -> None:
     i = data.draw(st.integers(0, n - 2 if kind == "delete_renumber" else n - 1), label="i")
@@ -247,8 +285,11 @@ def test_append_rejects_bad_input(blobs: BlobStore) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(2, 8), op=st.sampled_from(["edit", "delete", "swap", "insert", "edit_prev", "dup"]),
-       data=st.data())
+@given(
+    n=st.integers(2, 8),
+    op=st.sampled_from(["edit", "delete", "swap", "insert", "edit_prev", "dup"]),
+    data=st.data(),
+)
 def test_any_tampering_of_an_export_is_detected(n: int, op: str, data: st.DataObject) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         text = _fill(FileBlobs(tmp), n).export_jsonl()
@@ -308,7 +349,8 @@ def test_two_appenders_produce_one_gapless_valid_chain(blobs: BlobStore) -> None
     records = log.records()
     assert [r["seq"] for r in records] == list(range(1, 2 * per_writer + 1))
     assert sorted((r["data"]["writer"], r["data"]["k"]) for r in records) == sorted(
-        (w, k) for w in "ab" for k in range(per_writer))
+        (w, k) for w in "ab" for k in range(per_writer)
+    )
     assert log.verify() == []
     # the head pointer may lag behind a racing writer, never run ahead, and the next append continues the chain
     log.append("prune.intent", {}, now=T0)
@@ -338,8 +380,12 @@ def test_a_retried_append_of_the_same_bytes_is_not_duplicated(blobs: BlobStore) 
 def _cfg(url: str, extra: str = "") -> Any:
     import tomllib
 
-    return parse_config(tomllib.loads(f'[store]\nurl = "{url}"\n{extra}\n[[policy]]\nname = "app"\n'
-                                      'keep_within = "2m"\n'), path="t.toml")
+    return parse_config(
+        tomllib.loads(
+            f'[store]\nurl = "{url}"\n{extra}\n[[policy]]\nname = "app"\nkeep_within = "2m"\n'
+        ),
+        path="t.toml",
+    )
 
 
 def test_audit_blobs_for_each_store_kind(tmp_path: Path) -> None:
@@ -352,9 +398,14 @@ def test_audit_blobs_for_each_store_kind(tmp_path: Path) -> None:
     assert restic.client.meta.endpoint_url == "http://127.0.0.1:9000"
     aws = audit_blobs_for(_cfg("restic:s3:s3.amazonaws.com/bkt"))
     assert isinstance(aws, S3Blobs) and (aws.bucket, aws.prefix) == ("bkt", "")
-    override = audit_blobs_for(_cfg("restic:/srv/repo", f'[audit]\nurl = "file://{tmp_path}/audit"'))
+    override = audit_blobs_for(
+        _cfg("restic:/srv/repo", f'[audit]\nurl = "file://{tmp_path}/audit"')
+    )
     assert isinstance(override, FileBlobs) and override.root == tmp_path / "audit"
-    with pytest.raises(ConfigError, match=r"(?s)t\.toml.*audit\.url: required for the restic repository '/srv/repo'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"(?s)t\.toml.*audit\.url: required for the restic repository '/srv/repo'",
+    ):
         audit_blobs_for(_cfg("restic:/srv/repo"))
     with pytest.raises(ConfigError, match=r"audit\.url"):
         audit_blobs_for(_cfg("s3://b/p", '[audit]\nurl = "restic:/x"'))
@@ -367,7 +418,9 @@ def test_audit_cli_verify_and_export(tmp_path: Path) -> None:
     store = FileBlobs(tmp_path / "store")
     _fill(store)
     config = tmp_path / "c.toml"
-    config.write_text(f'[store]\nurl = "file://{tmp_path}/store"\n[[policy]]\nname = "app"\nkeep_within = "2m"\n')
+    config.write_text(
+        f'[store]\nurl = "file://{tmp_path}/store"\n[[policy]]\nname = "app"\nkeep_within = "2m"\n'
+    )
     runner = CliRunner()
     ok = runner.invoke(main, ["audit", "verify", "--config", str(config), "--json"])
     assert ok.exit_code == 0, ok.output
@@ -376,26 +429,36 @@ def test_audit_cli_verify_and_export(tmp_path: Path) -> None:
     exported = runner.invoke(main, ["audit", "export", "--config", str(config)])
     assert exported.exit_code == 0 and verify_jsonl(exported.stdout) == []
     (tmp_path / "log.jsonl").write_text(exported.stdout)
-    offline = runner.invoke(main, ["audit", "verify", "--file", str(tmp_path / "log.jsonl"), "--head", report["head"]])
+    offline = runner.invoke(
+        main, ["audit", "verify", "--file", str(tmp_path / "log.jsonl"), "--head", report["head"]]
+    )
     assert offline.exit_code == 0 and "intact" in offline.stdout
 
     tamper(store, "edit", 1, 2)
     bad = runner.invoke(main, ["audit", "verify", "--config", str(config)])
     assert bad.exit_code == 3 and "TAMPERED" in bad.stdout and "record 2" in bad.stdout
     bad_json = runner.invoke(main, ["audit", "verify", "--config", str(config), "--json"])
-    assert bad_json.exit_code == 3 and 2 in [p["seq"] for p in json.loads(bad_json.stdout)["problems"]]
+    assert bad_json.exit_code == 3 and 2 in [
+        p["seq"] for p in json.loads(bad_json.stdout)["problems"]
+    ]
 
     usage = runner.invoke(main, ["audit", "verify", "--head", "xyz", "--file", "-"], input="")
     assert usage.exit_code == 2 and "--head" in usage.output
     missing = runner.invoke(main, ["audit", "verify", "--file", str(tmp_path / "nope.jsonl")])
-    assert missing.exit_code == 2 and "nope.jsonl" in missing.output and "Traceback" not in missing.output
+    assert (
+        missing.exit_code == 2
+        and "nope.jsonl" in missing.output
+        and "Traceback" not in missing.output
+    )
 
 
 def test_audit_cli_on_s3(tmp_path: Path, s3_client, s3_endpoint: str, bucket: str) -> None:  # type: ignore[no-untyped-def]
     _fill(S3Blobs(s3_client, bucket, "salure"))
     config = tmp_path / "c.toml"
-    config.write_text(f'[store]\nurl = "s3://{bucket}/salure"\nendpoint_url = "{s3_endpoint}"\n'
-                      '[[policy]]\nname = "app"\nkeep_within = "2m"\n')
+    config.write_text(
+        f'[store]\nurl = "s3://{bucket}/salure"\nendpoint_url = "{s3_endpoint}"\n'
+        '[[policy]]\nname = "app"\nkeep_within = "2m"\n'
+    )
     result = CliRunner().invoke(main, ["audit", "verify", "--config", str(config)])
     assert result.exit_code == 0 and f"s3://{bucket}/salure/_backupctl/audit/" in result.stdout
 
@@ -424,7 +487,9 @@ def test_a_hostile_record_is_one_problem_and_the_rest_is_served(tmp_path: Path, 
     assert len(lines) == N and json.loads(lines[2])["unreadable_object"] == record_key(3)
     log.append("drill", {"after": True}, now=T0)  # the tail is intact: appending goes on
     config = tmp_path / "c.toml"
-    config.write_text(f'[store]\nurl = "file://{tmp_path}/store"\n[[policy]]\nname = "app"\nkeep_within = "2m"\n')
+    config.write_text(
+        f'[store]\nurl = "file://{tmp_path}/store"\n[[policy]]\nname = "app"\nkeep_within = "2m"\n'
+    )
     result = CliRunner().invoke(main, ["audit", "verify", "--config", str(config), "--json"])
     assert result.exit_code == 3, result.output
     problems = json.loads(result.stdout)["problems"]
@@ -448,20 +513,31 @@ def test_a_hostile_tail_record_stops_append_with_a_clear_error(tmp_path: Path, n
 
 
 @pytest.mark.parametrize("name", [*HOSTILE, "wrong-types", "bool-seq", "negative"])
-def test_a_hostile_head_pointer_is_reported_and_append_refuses_clearly(tmp_path: Path, name: str) -> None:
+def test_a_hostile_head_pointer_is_reported_and_append_refuses_clearly(
+    tmp_path: Path, name: str
+) -> None:
     blobs = FileBlobs(tmp_path / "store")
     log = _fill(blobs)
-    raw = {"wrong-types": b'{"seq": "5", "sha256": 7}', "bool-seq": b'{"seq": true, "sha256": "x"}',
-           "negative": b'{"seq": -3, "sha256": "' + b"0" * 64 + b'"}'}.get(name) or HOSTILE[name]
+    raw = {
+        "wrong-types": b'{"seq": "5", "sha256": 7}',
+        "bool-seq": b'{"seq": true, "sha256": "x"}',
+        "negative": b'{"seq": -3, "sha256": "' + b"0" * 64 + b'"}',
+    }.get(name) or HOSTILE[name]
     blobs.put(HEAD_KEY, raw)
     problems = log.verify()
     assert any(p.key == HEAD_KEY for p in problems), problems
     with pytest.raises(StoreError, match=r"audit-head\.json"):
         log.append("prune.intent", {}, now=T0)
     config = tmp_path / "c.toml"
-    config.write_text(f'[store]\nurl = "file://{tmp_path}/store"\n[[policy]]\nname = "app"\nkeep_within = "2m"\n')
+    config.write_text(
+        f'[store]\nurl = "file://{tmp_path}/store"\n[[policy]]\nname = "app"\nkeep_within = "2m"\n'
+    )
     result = CliRunner().invoke(main, ["audit", "verify", "--config", str(config)])
-    assert result.exit_code == 3 and "audit-head.json" in result.stdout and "Traceback" not in result.output
+    assert (
+        result.exit_code == 3
+        and "audit-head.json" in result.stdout
+        and "Traceback" not in result.output
+    )
 
 
 def test_hostile_lines_in_an_export_are_problems(tmp_path: Path) -> None:
@@ -495,7 +571,9 @@ class _Unconditional:
         self.inner.delete(key)
 
 
-def test_append_on_a_store_that_ignores_the_condition_refuses_before_overwriting(tmp_path: Path) -> None:
+def test_append_on_a_store_that_ignores_the_condition_refuses_before_overwriting(
+    tmp_path: Path,
+) -> None:
     from backupctl.errors import SafetyRefusal
 
     inner = FileBlobs(tmp_path)
@@ -506,7 +584,9 @@ def test_append_on_a_store_that_ignores_the_condition_refuses_before_overwriting
     assert {b.key: inner.get(b.key) for b in inner.list("_backupctl/")} == before
     empty = FileBlobs(tmp_path / "empty")
     with pytest.raises(SafetyRefusal, match="If-None-Match"):
-        AuditLog(_Unconditional(empty)).append("prune.intent", {}, now=T0)  # caught on the first record too
+        AuditLog(_Unconditional(empty)).append(
+            "prune.intent", {}, now=T0
+        )  # caught on the first record too
 
 
 def test_append_whose_fresh_record_is_overwritten_says_so(tmp_path: Path) -> None:
@@ -519,7 +599,9 @@ def test_append_whose_fresh_record_is_overwritten_says_so(tmp_path: Path) -> Non
         def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
             self.inner.put(key, data, if_absent=if_absent)
             if key == record_key(3):
-                self.inner.put(key, data.replace(b"mine", b"them"))  # another writer's PUT, unconditional
+                self.inner.put(
+                    key, data.replace(b"mine", b"them")
+                )  # another writer's PUT, unconditional
 
     log = AuditLog(Racing(inner))
     with pytest.raises(SafetyRefusal, match=r"record 3 .*overwritten"):
@@ -527,7 +609,9 @@ def test_append_whose_fresh_record_is_overwritten_says_so(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
-def test_the_proof_reads_the_readable_records_around_a_hostile_one(tmp_path: Path, name: str) -> None:
+def test_the_proof_reads_the_readable_records_around_a_hostile_one(
+    tmp_path: Path, name: str
+) -> None:
     from backupctl.commands.proof import _records
 
     blobs = FileBlobs(tmp_path)
@@ -538,15 +622,23 @@ def test_the_proof_reads_the_readable_records_around_a_hostile_one(tmp_path: Pat
 
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=20)
-_objects = (_json_values.map(lambda v: json.dumps(v).encode()) | st.binary(max_size=64)
-            | st.sampled_from(list(HOSTILE.values())))
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+_objects = (
+    _json_values.map(lambda v: json.dumps(v).encode())
+    | st.binary(max_size=64)
+    | st.sampled_from(list(HOSTILE.values()))
+)
 
 
 @settings(max_examples=100, deadline=None)
 @given(record=_objects, head=st.none() | _objects, where=st.integers(1, 3))
-def test_any_record_or_head_is_a_problem_not_a_crash(record: bytes, head: bytes | None, where: int) -> None:
+def test_any_record_or_head_is_a_problem_not_a_crash(
+    record: bytes, head: bytes | None, where: int
+) -> None:
     from backupctl.errors import BackupctlError
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -119,13 +119,20 @@ def test_file_blobs_list_of_a_missing_root_is_empty(tmp_path: Path) -> None:
         list(FileBlobs(tmp_path).list("../"))
 
 
-_segment = st.text(alphabet="abcXYZ019-_.é", min_size=1, max_size=6).filter(lambda s: s not in (".", ".."))
+_segment = st.text(alphabet="abcXYZ019-_.é", min_size=1, max_size=6).filter(
+    lambda s: s not in (".", "..")
+)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(keys=st.sets(st.lists(_segment, min_size=1, max_size=3).map("/".join), min_size=1, max_size=8))
-def test_file_blobs_list_returns_every_key_in_byte_order(tmp_path_factory: pytest.TempPathFactory,
-                                                         keys: set[str]) -> None:
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    keys=st.sets(st.lists(_segment, min_size=1, max_size=3).map("/".join), min_size=1, max_size=8)
+)
+def test_file_blobs_list_returns_every_key_in_byte_order(
+    tmp_path_factory: pytest.TempPathFactory, keys: set[str]
+) -> None:
     blobs = FileBlobs(tmp_path_factory.mktemp("h"))
     # a key cannot be both a file and a directory, as in any filesystem
     files = {k for k in keys if not any(o.startswith(k + "/") for o in keys)}
@@ -164,7 +171,9 @@ def test_s3_prefix_isolates_keys(s3_client, bucket: str) -> None:  # type: ignor
     blobs = S3Blobs(s3_client, bucket, "mine")
     blobs.put("_backupctl/lock.json", b"y")
     assert [b.key for b in blobs.list("_backupctl/")] == ["_backupctl/lock.json"]
-    assert s3_client.get_object(Bucket=bucket, Key="mine/_backupctl/lock.json")["Body"].read() == b"y"
+    assert (
+        s3_client.get_object(Bucket=bucket, Key="mine/_backupctl/lock.json")["Body"].read() == b"y"
+    )
 
 
 def test_open_blobs_urls(s3_endpoint: str, bucket: str, tmp_path: Path) -> None:

@@ -36,8 +36,21 @@ def produced_kinds() -> dict[str, set[str]]:
 
 def test_every_kind_verify_produces_has_an_entry() -> None:
     kinds = produced_kinds()
-    assert kinds["Violation"] == {"missed", "coverage", "over_retention", "integrity", "audit", "no_snapshots"}
-    assert kinds["Note"] == {"incomplete", "unknown_key", "unconfigured_group", "future", "audit_unavailable"}
+    assert kinds["Violation"] == {
+        "missed",
+        "coverage",
+        "over_retention",
+        "integrity",
+        "audit",
+        "no_snapshots",
+    }
+    assert kinds["Note"] == {
+        "incomplete",
+        "unknown_key",
+        "unconfigured_group",
+        "future",
+        "audit_unavailable",
+    }
     for kind in kinds["Violation"]:
         assert CHECKS[kind].advice and not CHECKS[kind].note, kind
     for kind in kinds["Note"]:
@@ -46,16 +59,33 @@ def test_every_kind_verify_produces_has_an_entry() -> None:
     assert all(kind == c.kind for kind, c in CHECKS.items())
 
 
-@pytest.mark.parametrize(("finding", "keys"), [
-    (Violation("missed", "server", {"policy": "server", "expected": "e", "deadline": "d"}),
-     ["kind", "group", "policy", "expected", "deadline"]),
-    (Violation("coverage", "server", {"policy": "server", "rule": "within_weekly", "bucket": "2026-W12",
-                                      "expected": None}),
-     ["kind", "group", "policy", "rule", "bucket", "expected"]),
-    (Violation("audit", "_backupctl", {"seq": 1, "key": "k", "problem": "p"}),
-     ["kind", "group", "seq", "key", "problem"]),
-    (Note("unconfigured_group", "misc"), ["kind", "group"]),
-])
+@pytest.mark.parametrize(
+    ("finding", "keys"),
+    [
+        (
+            Violation("missed", "server", {"policy": "server", "expected": "e", "deadline": "d"}),
+            ["kind", "group", "policy", "expected", "deadline"],
+        ),
+        (
+            Violation(
+                "coverage",
+                "server",
+                {
+                    "policy": "server",
+                    "rule": "within_weekly",
+                    "bucket": "2026-W12",
+                    "expected": None,
+                },
+            ),
+            ["kind", "group", "policy", "rule", "bucket", "expected"],
+        ),
+        (
+            Violation("audit", "_backupctl", {"seq": 1, "key": "k", "problem": "p"}),
+            ["kind", "group", "seq", "key", "problem"],
+        ),
+        (Note("unconfigured_group", "misc"), ["kind", "group"]),
+    ],
+)
 def test_to_json_is_the_contract_key_for_key(finding: Finding, keys: list[str]) -> None:
     data = finding.to_json()
     assert list(data) == keys
@@ -71,15 +101,31 @@ def test_over_retention_json_is_retentions_own_shape() -> None:
     from retention import Snapshot
     from retention.overretention import over_retained
 
-    config = parse_config({"timezone": "UTC", "store": {"url": "file:///nowhere"},
-                           "policy": [{"name": "app", "keep_last": 1}]})
+    config = parse_config(
+        {
+            "timezone": "UTC",
+            "store": {"url": "file:///nowhere"},
+            "policy": [{"name": "app", "keep_last": 1}],
+        }
+    )
     policy = config.policies[0]
     snaps = [Snapshot(f"app/{d}", NOW - timedelta(days=d), "app") for d in range(5)]
-    found = [v.to_json() for v in check_group(policy, snaps, at=NOW, zone=UTC, grace=config.verify.over_retention_grace)
-             .violations if v.kind == "over_retention"]
-    old = [{**o.as_violation(), "group": "app", "policy": "app"}
-           for o in over_retained(snaps, policy.policy, now=NOW, grace=config.verify.over_retention_grace)]
-    assert found == old and len(found) == 2  # app/4 and app/3 lost their last reason more than a day ago
+    found = [
+        v.to_json()
+        for v in check_group(
+            policy, snaps, at=NOW, zone=UTC, grace=config.verify.over_retention_grace
+        ).violations
+        if v.kind == "over_retention"
+    ]
+    old = [
+        {**o.as_violation(), "group": "app", "policy": "app"}
+        for o in over_retained(
+            snaps, policy.policy, now=NOW, grace=config.verify.over_retention_grace
+        )
+    ]
+    assert (
+        found == old and len(found) == 2
+    )  # app/4 and app/3 lost their last reason more than a day ago
     assert [list(f) for f in found] == [list(o) for o in old]
 
 
@@ -88,11 +134,25 @@ def proof_verdict(report: VerifyReport) -> dict[str, Any]:
     from backupctl.evidence.proof_model import ProofInputs, build_proof
     from backupctl.stores.base import Listing
 
-    config = Config(path="/etc/backupctl.toml", timezone=UTC, store=StoreConfig(url="file:///nowhere"),
-                    safety=SafetyConfig(), verify=VerifyConfig(), drill=DrillConfig(), policies=())
-    inputs = ProofInputs(config=config, listing=Listing(snapshots=[]), records=[],
-                         audit={"ok": True, "records": 0, "head": "0" * 64, "problems": []},
-                         verify=report, start=NOW - timedelta(days=30), end=NOW, now=NOW)
+    config = Config(
+        path="/etc/backupctl.toml",
+        timezone=UTC,
+        store=StoreConfig(url="file:///nowhere"),
+        safety=SafetyConfig(),
+        verify=VerifyConfig(),
+        drill=DrillConfig(),
+        policies=(),
+    )
+    inputs = ProofInputs(
+        config=config,
+        listing=Listing(snapshots=[]),
+        records=[],
+        audit={"ok": True, "records": 0, "head": "0" * 64, "problems": []},
+        verify=report,
+        start=NOW - timedelta(days=30),
+        end=NOW,
+        now=NOW,
+    )
     proof = build_proof(inputs)
     assert proof["verify"]["violations"] == [v.to_json() for v in report.violations]
     verdict: dict[str, Any] = proof["verdict"]
@@ -103,10 +163,21 @@ def proof_verdict(report: VerifyReport) -> dict[str, Any]:
 def test_a_new_kind_is_one_entry(monkeypatch: pytest.MonkeyPatch, in_proof_verdict: bool) -> None:
     """Registering a kind is all it takes for the verify command to advise on and describe it, and for the
     proof's verdict to count it (or leave it to a finding of its own)."""
-    monkeypatch.setitem(CHECKS, "toy", Check("toy", "wind the toy up again", lambda f: f"toy {f.details['n']} stopped",
-                                             in_proof_verdict=in_proof_verdict))
-    report = VerifyReport(at=NOW, checked={"at": NOW.isoformat()},
-                          violations=[Violation("toy", "g", {"n": 1}), Violation("toy", "g", {"n": 2})])
+    monkeypatch.setitem(
+        CHECKS,
+        "toy",
+        Check(
+            "toy",
+            "wind the toy up again",
+            lambda f: f"toy {f.details['n']} stopped",
+            in_proof_verdict=in_proof_verdict,
+        ),
+    )
+    report = VerifyReport(
+        at=NOW,
+        checked={"at": NOW.isoformat()},
+        violations=[Violation("toy", "g", {"n": 1}), Violation("toy", "g", {"n": 2})],
+    )
     lines = list(render_report(report))
     assert "TOY (2): what to do: wind the toy up again" in lines
     assert lines[-3:] == ["  g:", "    - toy 1 stopped", "    - toy 2 stopped"]
@@ -119,10 +190,15 @@ def test_a_new_kind_is_one_entry(monkeypatch: pytest.MonkeyPatch, in_proof_verdi
 
 def test_an_unregistered_kind_is_investigated_and_counted() -> None:
     assert "mystery" not in CHECKS and lookup("mystery").advice == "investigate"
-    report = VerifyReport(at=NOW, checked={"at": NOW.isoformat()},
-                          violations=[Violation("mystery", "g", {"a": 1, "b": None})],
-                          notes=[Note("future", "g", {"id": "g/1", "time": "t"})])
+    report = VerifyReport(
+        at=NOW,
+        checked={"at": NOW.isoformat()},
+        violations=[Violation("mystery", "g", {"a": 1, "b": None})],
+        notes=[Note("future", "g", {"id": "g/1", "time": "t"})],
+    )
     lines = list(render_report(report))
     assert "MYSTERY (1): what to do: investigate" in lines and "    - mystery: a=1, b=None" in lines
     assert lines[-1] == "  - future: id=g/1, time=t"
-    assert proof_verdict(report)["findings"] == ["verify at the period's end: 1 violation(s) (mystery)"]
+    assert proof_verdict(report)["findings"] == [
+        "verify at the period's end: 1 violation(s) (mystery)"
+    ]

@@ -53,8 +53,17 @@ def test_all_problems_reported_at_once() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(bad, path="c.toml")
     text = str(info.value)
-    for fragment in ("timezone", "store.url", "store.bogus", "safety.max_delete_fraction", "safety.stale_after",
-                     "policy[0] (a).keep_within", "policy[0] (a).schedule", "policy[1] (?).name", "extra"):
+    for fragment in (
+        "timezone",
+        "store.url",
+        "store.bogus",
+        "safety.max_delete_fraction",
+        "safety.stale_after",
+        "policy[0] (a).keep_within",
+        "policy[0] (a).schedule",
+        "policy[1] (?).name",
+        "extra",
+    ):
         assert fragment in text
     assert text.startswith("c.toml: ")
     assert info.value.exit_code == 2
@@ -67,10 +76,20 @@ def test_all_problems_reported_at_once() -> None:
         ({"store": {"url": "file:///x"}, "policy": []}, "no policy given"),
         ({"store": {"url": "file:///x"}, "policy": [{"name": "a"}]}, "empty policy is refused"),
         ({"store": {"url": "file:///x"}, "policy": [{"name": "a", "keep_last": -2}]}, "keep_last"),
-        ({"store": {"url": "file:///x"}, "policy": [{"name": "a", "keep_last": 1}, {"name": "b", "group": "a",
-                                                                                    "keep_last": 1}]},
-         "already governed"),
-        ({"store": {"url": "file:///x"}, "policy": [{"name": "a", "preset": "nope"}]}, "unknown preset"),
+        (
+            {
+                "store": {"url": "file:///x"},
+                "policy": [
+                    {"name": "a", "keep_last": 1},
+                    {"name": "b", "group": "a", "keep_last": 1},
+                ],
+            },
+            "already governed",
+        ),
+        (
+            {"store": {"url": "file:///x"}, "policy": [{"name": "a", "preset": "nope"}]},
+            "unknown preset",
+        ),
     ],
 )
 def test_specific_problems(data: dict[str, object], fragment: str) -> None:
@@ -88,7 +107,9 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
         load_config(bad)
 
 
-def test_commands_share_one_default_config_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_commands_share_one_default_config_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from backupctl.config import load_cli_config, resolve_config_path
 
     monkeypatch.chdir(tmp_path)
@@ -104,7 +125,9 @@ def test_commands_share_one_default_config_path(tmp_path: Path, monkeypatch: pyt
     assert load_cli_config(str(tmp_path / "backupctl.toml")).store.url == "s3://backups/salure"
 
 
-def test_plan_without_flags_plans_the_default_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plan_without_flags_plans_the_default_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from click.testing import CliRunner
 
     from backupctl.cli import main
@@ -115,37 +138,75 @@ def test_plan_without_flags_plans_the_default_config(tmp_path: Path, monkeypatch
     assert result.exit_code == 2
     assert "backupctl.toml" in result.output and "backupctl init" in result.output
     (tmp_path / "store").mkdir()
-    (tmp_path / "backupctl.toml").write_text(GOOD.replace("s3://backups/salure", f"file://{tmp_path}/store"))
+    (tmp_path / "backupctl.toml").write_text(
+        GOOD.replace("s3://backups/salure", f"file://{tmp_path}/store")
+    )
     result = CliRunner().invoke(main, ["plan", "--json"])
     assert result.exit_code == 0, result.output
 
 
-@pytest.mark.parametrize("line", ["keep_daily = 2147483648", "keep_last = 1000001", "keep_hourly = -2",
-                                  'keep_within = "10000y"', 'keep_within = "1y1d1m"', 'schedule = "0 0 30 2 *"',
-                                  'schedule = "* * * * * * *"', 'schedule = "1-0 * * * *"'])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "keep_daily = 2147483648",
+        "keep_last = 1000001",
+        "keep_hourly = -2",
+        'keep_within = "10000y"',
+        'keep_within = "1y1d1m"',
+        'schedule = "0 0 30 2 *"',
+        'schedule = "* * * * * * *"',
+        'schedule = "1-0 * * * *"',
+    ],
+)
 def test_out_of_bounds_policy_values_are_refused(line: str) -> None:
     key = line.split(" = ")[0]
     with pytest.raises(ConfigError) as info:
-        parse_config({"store": {"url": "file:///x"},
-                      "policy": [{"name": "app", "keep_last": 3, **_toml_line(line)}]})
+        parse_config(
+            {
+                "store": {"url": "file:///x"},
+                "policy": [{"name": "app", "keep_last": 3, **_toml_line(line)}],
+            }
+        )
     problems = [p for p in info.value.problems if f".{key}:" in p]
     assert len(problems) == 1 and "expected" in problems[0] and "\n" not in problems[0]
 
 
 def test_the_largest_count_and_duration_load() -> None:
-    config = parse_config({"store": {"url": "file:///x"}, "safety": {"stale_after": "1000y"},
-                           "policy": [{"name": "app", "keep_daily": 1_000_000, "keep_within": "1000y",
-                                       "schedule": "@daily"}]})
+    config = parse_config(
+        {
+            "store": {"url": "file:///x"},
+            "safety": {"stale_after": "1000y"},
+            "policy": [
+                {
+                    "name": "app",
+                    "keep_daily": 1_000_000,
+                    "keep_within": "1000y",
+                    "schedule": "@daily",
+                }
+            ],
+        }
+    )
     assert config.policies[0].policy.keep_daily == 1_000_000
 
 
-@pytest.mark.parametrize(("key", "value"), [("working_day_hours", float("nan")), ("working_day_hours", 25),
-                                            ("live_check_timeout", float("inf")),
-                                            ("target", "99999999999 working days")])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("working_day_hours", float("nan")),
+        ("working_day_hours", 25),
+        ("live_check_timeout", float("inf")),
+        ("target", "99999999999 working days"),
+    ],
+)
 def test_non_finite_and_absurd_drill_values_are_refused(key: str, value: object) -> None:
     with pytest.raises(ConfigError, match=f"drill.{key}: expected"):
-        parse_config({"store": {"url": "file:///x"}, "drill": {key: value},
-                      "policy": [{"name": "app", "keep_last": 3}]})
+        parse_config(
+            {
+                "store": {"url": "file:///x"},
+                "drill": {key: value},
+                "policy": [{"name": "app", "keep_last": 3}],
+            }
+        )
 
 
 def _toml_line(line: str) -> dict[str, object]:

@@ -22,10 +22,15 @@ T0 = datetime(2026, 11, 1, tzinfo=TZ)
 
 
 def make_config(root: Path, **store: Any) -> Config:
-    return parse_config({
-        "store": {"url": f"file://{root}", **store},
-        "policy": [{"name": "app", "keep_within": "2m"}, {"name": "server", "preset": "sla-server"}],
-    })
+    return parse_config(
+        {
+            "store": {"url": f"file://{root}", **store},
+            "policy": [
+                {"name": "app", "keep_within": "2m"},
+                {"name": "server", "preset": "sla-server"},
+            ],
+        }
+    )
 
 
 def files(root: Path) -> set[str]:
@@ -43,7 +48,9 @@ def test_open_store_dispatches_on_the_url(tmp_path: Path) -> None:
         FileStore(make_config(tmp_path, key_template="{group}/"))
 
 
-def test_listing_and_delete_leave_unknown_and_incomplete_alone(tmp_path: Path, seeded: list[SeededSnapshot]) -> None:
+def test_listing_and_delete_leave_unknown_and_incomplete_alone(
+    tmp_path: Path, seeded: list[SeededSnapshot]
+) -> None:
     (tmp_path / "notes.txt").write_text("keep me")
     (tmp_path / "app/20261105T000000Z").mkdir(parents=True)
     (tmp_path / "app/20261105T000000Z/db.sql.gz").write_bytes(b"partial upload")
@@ -65,12 +72,16 @@ def test_listing_and_delete_leave_unknown_and_incomplete_alone(tmp_path: Path, s
     assert report.deleted == sorted(s.id for s in seeded)
     assert set(report.failed) == set(problems)
     assert report.bytes_freed == sum(s.size for s in listing.snapshots)
-    assert files(tmp_path) == {f for f in before if not any(f.startswith(s.id + "/") for s in seeded)}
+    assert files(tmp_path) == {
+        f for f in before if not any(f.startswith(s.id + "/") for s in seeded)
+    }
     assert not (tmp_path / "server").exists()  # empty group folders are tidied up, the root stays
 
 
 def test_an_interrupted_delete_is_reported_and_finished_by_the_next_run(
-    tmp_path: Path, seeded: list[SeededSnapshot], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    seeded: list[SeededSnapshot],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     store = FileStore(make_config(tmp_path))
     snap = store.listing().snapshots[0]
@@ -94,7 +105,9 @@ def test_an_interrupted_delete_is_reported_and_finished_by_the_next_run(
     assert not any((tmp_path / JOURNAL_PREFIX).iterdir())
 
 
-def test_a_stale_journal_never_deletes_a_complete_snapshot(tmp_path: Path, seeded: list[SeededSnapshot]) -> None:
+def test_a_stale_journal_never_deletes_a_complete_snapshot(
+    tmp_path: Path, seeded: list[SeededSnapshot]
+) -> None:
     (tmp_path / JOURNAL_PREFIX).mkdir(parents=True)
     (tmp_path / JOURNAL_PREFIX / "old.json").write_text(f'{{"ids": ["{seeded[0].id}"]}}')
     store = FileStore(make_config(tmp_path))
@@ -102,7 +115,9 @@ def test_a_stale_journal_never_deletes_a_complete_snapshot(tmp_path: Path, seede
     assert report.deleted == [] and len(store.listing().snapshots) == len(seeded)
 
 
-def test_integrity_check_names_flipped_and_missing_files(tmp_path: Path, seeded: list[SeededSnapshot]) -> None:
+def test_integrity_check_names_flipped_and_missing_files(
+    tmp_path: Path, seeded: list[SeededSnapshot]
+) -> None:
     store = FileStore(make_config(tmp_path))
     a, b = seeded[0], seeded[-1]
     path_a = tmp_path / a.id / "db.sql.gz"
@@ -111,15 +126,22 @@ def test_integrity_check_names_flipped_and_missing_files(tmp_path: Path, seeded:
     path_a.write_bytes(bytes(data))
     missing = tmp_path / b.id / next(iter(b.objects))
     missing.unlink()
-    problems = {(p.snapshot_id, p.key): p.problem for p in store.check_integrity(store.listing().snapshots)}
+    problems = {
+        (p.snapshot_id, p.key): p.problem for p in store.check_integrity(store.listing().snapshots)
+    }
     assert set(problems) == {(a.id, str(path_a)), (b.id, str(missing))}
-    assert "sha256 mismatch" in problems[(a.id, str(path_a))] and problems[(b.id, str(missing))] == "missing"
+    assert (
+        "sha256 mismatch" in problems[(a.id, str(path_a))]
+        and problems[(b.id, str(missing))] == "missing"
+    )
 
 
 def test_restore_copies_identical_bytes(tmp_path: Path) -> None:
     root = tmp_path / "store"
     objects = {"db/dump.sql": b"select 1;\n" * 1000, "files.tar": bytes(range(256)) * 10}
-    write_snapshot(DirWriter(root), "app", datetime(2026, 11, 1, 5, tzinfo=UTC), objects, "{time}-{group}/")
+    write_snapshot(
+        DirWriter(root), "app", datetime(2026, 11, 1, 5, tzinfo=UTC), objects, "{time}-{group}/"
+    )
     store = FileStore(make_config(root, key_template="{time}-{group}/"))
     [snap] = store.list_snapshots()
     assert snap.snapshot.id == "app/20261101T050000Z"
@@ -134,7 +156,9 @@ def test_a_missing_root_is_a_store_error(tmp_path: Path) -> None:
         FileStore(make_config(tmp_path / "nope")).listing()
 
 
-def test_blobs_live_beside_the_backups_and_are_not_unknown(tmp_path: Path, seeded: list[SeededSnapshot]) -> None:
+def test_blobs_live_beside_the_backups_and_are_not_unknown(
+    tmp_path: Path, seeded: list[SeededSnapshot]
+) -> None:
     store = FileStore(make_config(tmp_path))
     store.blobs().put("_backupctl/lock.json", b"{}", if_absent=True)
     assert (tmp_path / "_backupctl/lock.json").read_bytes() == b"{}"

@@ -42,4 +42,6 @@ def test_reference_names_every_key() -> None:
 
 def test_readme_reference_is_in_sync() -> None:
     text = README.read_text(encoding="utf-8")
-    assert update_readme(text) == text, "README.md config reference is stale: python -m backupctl.configref --write"
+    assert update_readme(text) == text, (
+        "README.md config reference is stale: python -m backupctl.configref --write"
+    )

@@ -22,13 +22,21 @@ NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 def files(root: Path) -> set[str]:
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() or p.is_symlink()}
+    return {
+        p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() or p.is_symlink()
+    }
 
 
-def setup_store(tmp_path: Path, keep_last: int = 100, days: int = 6) -> tuple[Path, Path, list[str]]:
+def setup_store(
+    tmp_path: Path, keep_last: int = 100, days: int = 6
+) -> tuple[Path, Path, list[str]]:
     root = tmp_path / "store"
-    ids = [write_snapshot(DirWriter(root), "app", NOW - timedelta(days=d), {"db.sql": f"day {d}".encode()})
-           for d in range(days, 0, -1)]
+    ids = [
+        write_snapshot(
+            DirWriter(root), "app", NOW - timedelta(days=d), {"db.sql": f"day {d}".encode()}
+        )
+        for d in range(days, 0, -1)
+    ]
     config = tmp_path / "backupctl.toml"
     config.write_text(f"""timezone = "UTC"
 [store]
@@ -43,8 +51,11 @@ keep_last = {keep_last}
 
 
 def prune(config: Path, *args: str) -> Result:
-    return CliRunner().invoke(main, ["prune", "--config", str(config), "--json", *args],
-                              env={"BACKUPCTL_NOW": NOW.isoformat()})
+    return CliRunner().invoke(
+        main,
+        ["prune", "--config", str(config), "--json", *args],
+        env={"BACKUPCTL_NOW": NOW.isoformat()},
+    )
 
 
 def plant(root: Path, ids: list[str], name: str = "20261101T000000Z-evil.json") -> Path:
@@ -54,7 +65,9 @@ def plant(root: Path, ids: list[str], name: str = "20261101T000000Z-evil.json") 
     return path
 
 
-def test_a_planted_journal_naming_a_symlinked_folder_deletes_nothing_outside_the_root(tmp_path: Path) -> None:
+def test_a_planted_journal_naming_a_symlinked_folder_deletes_nothing_outside_the_root(
+    tmp_path: Path,
+) -> None:
     root, config, _ = setup_store(tmp_path)
     outside = tmp_path / "elsewhere" / "20261101T000000Z"
     outside.mkdir(parents=True)
@@ -86,7 +99,9 @@ def test_dotdot_ids_in_a_journal_are_never_followed(tmp_path: Path) -> None:
     victim.mkdir(parents=True)
     (victim / "x").write_bytes(b"x")
     (root / JOURNAL_PREFIX).mkdir(parents=True)
-    (root / JOURNAL_PREFIX / "evil.json").write_text(json.dumps({"ids": ["app/../../victim/20261101T000000Z"]}))
+    (root / JOURNAL_PREFIX / "evil.json").write_text(
+        json.dumps({"ids": ["app/../../victim/20261101T000000Z"]})
+    )
     assert prune(config).exit_code == 0
     assert (victim / "x").exists()
 
@@ -100,7 +115,9 @@ def test_a_symlinked_journal_folder_is_not_emptied(tmp_path: Path) -> None:
     os.symlink(elsewhere, root / JOURNAL_PREFIX.rstrip("/"))
     result = prune(config)
     assert (elsewhere / "important.json").read_text() == "{}"
-    assert result.exit_code != 0 or not (root / ids[0]).exists()  # refuses, or prunes without touching it
+    assert (
+        result.exit_code != 0 or not (root / ids[0]).exists()
+    )  # refuses, or prunes without touching it
 
 
 def test_a_planted_journal_naming_an_upload_in_progress_leaves_it_alone(tmp_path: Path) -> None:
@@ -117,7 +134,8 @@ def test_a_planted_journal_naming_an_upload_in_progress_leaves_it_alone(tmp_path
 
 
 def test_an_interrupted_backupctl_prune_is_still_finished_by_the_next(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     root, config, ids = setup_store(tmp_path, keep_last=3)
     real = file_store._remove_tree
@@ -134,7 +152,8 @@ def test_an_interrupted_backupctl_prune_is_still_finished_by_the_next(
     assert second.exit_code == 0, second.output
     assert sorted(json.loads(second.stdout)["deleted"]) == sorted(ids[:3])
     assert files(root) - {f for f in files(root) if f.startswith("_backupctl/")} == {
-        f"{sid}/{name}" for sid in ids[3:] for name in ("db.sql", "manifest.json")}
+        f"{sid}/{name}" for sid in ids[3:] for name in ("db.sql", "manifest.json")
+    }
 
 
 def test_a_journal_matching_a_forged_intent_still_never_deletes_the_newest(tmp_path: Path) -> None:
@@ -158,7 +177,8 @@ def test_plan_shows_why_a_journalled_folder_is_not_resumed(tmp_path: Path) -> No
     upload.mkdir()
     (upload / "part").write_bytes(b"x")
     plant(root, ["app/20261120T030000Z"])
-    result = CliRunner().invoke(main, ["plan", "--config", str(config), "--json"],
-                                env={"BACKUPCTL_NOW": NOW.isoformat()})
+    result = CliRunner().invoke(
+        main, ["plan", "--config", str(config), "--json"], env={"BACKUPCTL_NOW": NOW.isoformat()}
+    )
     doc = json.loads(result.stdout)
     assert doc["resume"] == [] and "app/20261120T030000Z" in doc["incomplete"]

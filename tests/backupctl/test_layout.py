@@ -34,14 +34,28 @@ TEMPLATES = ["{group}/{time}/", "{time}-{group}/", "backups/{group}/{time}/", "x
 
 
 def manifest(**over: object) -> bytes:
-    doc: dict[str, object] = {"version": 1, "group": "app", "time": "2026-11-20T05:00:00+00:00",
-                              "objects": [{"key": "db/dump.sql", "size": 3, "sha256": SHA}]}
+    doc: dict[str, object] = {
+        "version": 1,
+        "group": "app",
+        "time": "2026-11-20T05:00:00+00:00",
+        "objects": [{"key": "db/dump.sql", "size": 3, "sha256": SHA}],
+    }
     doc.update(over)
     return json.dumps(doc).encode()
 
 
-@pytest.mark.parametrize("bad", ["{group}/", "{time}/", "{group}/{time}", "/{group}/{time}/", "{group}/{time}/{x}/",
-                                 "{group}{group}/{time}/", "{group}//{time}/"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "{group}/",
+        "{time}/",
+        "{group}/{time}",
+        "/{group}/{time}/",
+        "{group}/{time}/{x}/",
+        "{group}{group}/{time}/",
+        "{group}//{time}/",
+    ],
+)
 def test_bad_templates_are_refused_with_the_template_named(bad: str) -> None:
     with pytest.raises(LayoutError, match=r"key template"):
         KeyTemplate.compile(bad)
@@ -54,11 +68,14 @@ def test_templates_split_keys(template: str) -> None:
     m = kt.match(folder + "data/x.bin")
     assert m is not None and (m.folder, m.group, m.time, m.rest) == (folder, "app", T, "data/x.bin")
     assert kt.match("unrelated.txt") is None
-    assert kt.match(folder.replace("20261120T050000Z", "20261399T050000Z") + "x") is None  # month 13
+    assert (
+        kt.match(folder.replace("20261120T050000Z", "20261399T050000Z") + "x") is None
+    )  # month 13
 
 
 times = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1)).map(
-    lambda d: d.replace(microsecond=0, tzinfo=UTC))
+    lambda d: d.replace(microsecond=0, tzinfo=UTC)
+)
 groups = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-.", min_size=1, max_size=12)
 rests = st.text(alphabet="abcxyz0123456789/._-", max_size=20)
 
@@ -72,43 +89,68 @@ def test_folder_and_match_round_trip(template: str, group: str, t: datetime, res
 
 
 def test_scanner_aggregates_folders_and_sorts_out_unknown_and_internal_keys() -> None:
-    s = FolderScanner(KeyTemplate.compile("{group}/{time}/"), {"app", "server"}).add_all([
-        ("app/20261120T050000Z/a", 10), ("app/20261120T050000Z/b/c", 5), ("app/20261120T050000Z/manifest.json", 2),
-        ("server/20261120T010000Z/x", 7),  # no manifest
-        ("other/20261120T010000Z/manifest.json", 1),  # no policy
-        ("app/2026112T050000Z/a", 1), ("app/notatime/a", 1), ("loose.txt", 1),
-        ("_backupctl/lock.json", 1), ("_backupctl/audit/0000000001.json", 1), ("_backupctl/deleting/r.json", 1),
-    ])
+    s = FolderScanner(KeyTemplate.compile("{group}/{time}/"), {"app", "server"}).add_all(
+        [
+            ("app/20261120T050000Z/a", 10),
+            ("app/20261120T050000Z/b/c", 5),
+            ("app/20261120T050000Z/manifest.json", 2),
+            ("server/20261120T010000Z/x", 7),  # no manifest
+            ("other/20261120T010000Z/manifest.json", 1),  # no policy
+            ("app/2026112T050000Z/a", 1),
+            ("app/notatime/a", 1),
+            ("loose.txt", 1),
+            ("_backupctl/lock.json", 1),
+            ("_backupctl/audit/0000000001.json", 1),
+            ("_backupctl/deleting/r.json", 1),
+        ]
+    )
     app = s.folders["app/20261120T050000Z/"]
-    assert (app.objects, app.bytes, app.has_manifest, app.id) == (3, 17, True, "app/20261120T050000Z")
+    assert (app.objects, app.bytes, app.has_manifest, app.id) == (
+        3,
+        17,
+        True,
+        "app/20261120T050000Z",
+    )
     assert not s.folders["server/20261120T010000Z/"].has_manifest
-    assert sorted(s.unknown) == ["app/2026112T050000Z/a", "app/notatime/a", "loose.txt",
-                                 "other/20261120T010000Z/manifest.json"]
+    assert sorted(s.unknown) == [
+        "app/2026112T050000Z/a",
+        "app/notatime/a",
+        "loose.txt",
+        "other/20261120T010000Z/manifest.json",
+    ]
     assert s.journals == ["_backupctl/deleting/r.json"]
 
 
 def test_a_good_manifest_parses() -> None:
-    [e] = parse_manifest(manifest(time="2026-11-20T06:00:00+01:00"), "app", T)  # same instant, other offset
+    [e] = parse_manifest(
+        manifest(time="2026-11-20T06:00:00+01:00"), "app", T
+    )  # same instant, other offset
     assert (e.key, e.size, e.sha256) == ("db/dump.sql", 3, SHA)
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (b"{nope", "not valid JSON"),
-    (b"[]", "expected a JSON object"),
-    (manifest(version=2), "unsupported version 2"),
-    (manifest(group="server"), "does not match the key's group"),
-    (manifest(time="2026-11-20T05:00:01Z"), "does not match the key's time"),
-    (manifest(time="2026-11-20T05:00:00"), "no UTC offset"),
-    (manifest(time="yesterday"), "not an ISO 8601 time"),
-    (manifest(objects={}), "must be a list"),
-    (manifest(objects=[{"key": "../etc/passwd", "size": 1, "sha256": SHA}]), "outside the snapshot folder"),
-    (manifest(objects=[{"key": "/abs", "size": 1, "sha256": SHA}]), "relative path"),
-    (manifest(objects=[{"key": "manifest.json", "size": 1, "sha256": SHA}]), "at the manifest"),
-    (manifest(objects=[{"key": "a", "size": -1, "sha256": SHA}]), "non-negative integer"),
-    (manifest(objects=[{"key": "a", "size": True, "sha256": SHA}]), "non-negative integer"),
-    (manifest(objects=[{"key": "a", "size": 1, "sha256": "XYZ"}]), "64 lowercase hex"),
-    (manifest(objects=[{"key": "a", "size": 1, "sha256": SHA}] * 2), "listed twice"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"{nope", "not valid JSON"),
+        (b"[]", "expected a JSON object"),
+        (manifest(version=2), "unsupported version 2"),
+        (manifest(group="server"), "does not match the key's group"),
+        (manifest(time="2026-11-20T05:00:01Z"), "does not match the key's time"),
+        (manifest(time="2026-11-20T05:00:00"), "no UTC offset"),
+        (manifest(time="yesterday"), "not an ISO 8601 time"),
+        (manifest(objects={}), "must be a list"),
+        (
+            manifest(objects=[{"key": "../etc/passwd", "size": 1, "sha256": SHA}]),
+            "outside the snapshot folder",
+        ),
+        (manifest(objects=[{"key": "/abs", "size": 1, "sha256": SHA}]), "relative path"),
+        (manifest(objects=[{"key": "manifest.json", "size": 1, "sha256": SHA}]), "at the manifest"),
+        (manifest(objects=[{"key": "a", "size": -1, "sha256": SHA}]), "non-negative integer"),
+        (manifest(objects=[{"key": "a", "size": True, "sha256": SHA}]), "non-negative integer"),
+        (manifest(objects=[{"key": "a", "size": 1, "sha256": "XYZ"}]), "64 lowercase hex"),
+        (manifest(objects=[{"key": "a", "size": 1, "sha256": SHA}] * 2), "listed twice"),
+    ],
+)
 def test_bad_manifests_are_refused_with_a_clear_problem(data: bytes, message: str) -> None:
     with pytest.raises(ManifestError, match=message):
         parse_manifest(data, "app", T)
@@ -118,11 +160,15 @@ def test_build_listing_converts_to_local_time_and_explains_incomplete_snapshots(
     tz = ZoneInfo("Europe/Amsterdam")
     kt = KeyTemplate.compile("{group}/{time}/")
     night = datetime(2026, 11, 19, 23, tzinfo=UTC)  # 00:00 on the 20th in Amsterdam
-    s = FolderScanner(kt, {"app"}).add_all([
-        ("app/20261119T230000Z/manifest.json", 1),
-        ("app/20261120T050000Z/manifest.json", 1), ("app/20261120T110000Z/a", 1),
-        ("app/20261120T170000Z/manifest.json", 1), ("app/20261120T230000Z/manifest.json", 1),
-    ])
+    s = FolderScanner(kt, {"app"}).add_all(
+        [
+            ("app/20261119T230000Z/manifest.json", 1),
+            ("app/20261120T050000Z/manifest.json", 1),
+            ("app/20261120T110000Z/a", 1),
+            ("app/20261120T170000Z/manifest.json", 1),
+            ("app/20261120T230000Z/manifest.json", 1),
+        ]
+    )
     reads = {
         "app/20261119T230000Z/": ManifestRead(manifest(time=night.isoformat())),
         "app/20261120T050000Z/": ManifestRead(manifest(), held="legal hold"),
@@ -131,7 +177,10 @@ def test_build_listing_converts_to_local_time_and_explains_incomplete_snapshots(
     }
     listing = build_listing(s, reads, tz, interrupted={"app/20261120T110000Z"})
     first, held = listing.snapshots
-    assert first.snapshot.time == datetime(2026, 11, 20, 0, 0, tzinfo=tz) and first.status == "complete"
+    assert (
+        first.snapshot.time == datetime(2026, 11, 20, 0, 0, tzinfo=tz)
+        and first.status == "complete"
+    )
     assert first.manifest_sha256 is not None and first.size == 1
     assert (held.status, held.problem) == ("held", "legal hold")
     problems = {s.snapshot.id: s.problem or "" for s in listing.incomplete}
@@ -148,10 +197,16 @@ def stored(sid: str, status: str = "complete", problem: str | None = None) -> St
 
 def test_select_deletions_never_picks_held_or_unjournaled_incomplete_snapshots() -> None:
     report = DeleteReport()
-    todo = select_deletions([
-        stored("app/20261120T050000Z"), stored("app/20261120T110000Z", "held", "legal hold"),
-        stored("app/20261120T170000Z", "incomplete"), stored("app/20261120T230000Z", "incomplete"),
-    ], pending={"app/20261120T230000Z", "app/20261119T230000Z"}, report=report)
+    todo = select_deletions(
+        [
+            stored("app/20261120T050000Z"),
+            stored("app/20261120T110000Z", "held", "legal hold"),
+            stored("app/20261120T170000Z", "incomplete"),
+            stored("app/20261120T230000Z", "incomplete"),
+        ],
+        pending={"app/20261120T230000Z", "app/20261119T230000Z"},
+        report=report,
+    )
     # a journal-only id (app/20261119T230000Z) is never added: only what the caller hands over
     assert todo == {"app/20261120T050000Z": True, "app/20261120T230000Z": False}
     assert report.held == {"app/20261120T110000Z": "legal hold"}
@@ -159,10 +214,13 @@ def test_select_deletions_never_picks_held_or_unjournaled_incomplete_snapshots()
 
 
 def test_journal_round_trip_drops_foreign_ids() -> None:
-    data = encode_journal(["app/20261120T050000Z", "app/20261120T050000Z"], "run", T + timedelta(hours=1))
+    data = encode_journal(
+        ["app/20261120T050000Z", "app/20261120T050000Z"], "run", T + timedelta(hours=1)
+    )
     assert decode_journal(data) == ["app/20261120T050000Z"]
-    assert decode_journal(json.dumps({"ids": ["app/20261120T050000Z", "nonsense", 7]}).encode()) == [
-        "app/20261120T050000Z"]
+    assert decode_journal(
+        json.dumps({"ids": ["app/20261120T050000Z", "nonsense", 7]}).encode()
+    ) == ["app/20261120T050000Z"]
     with pytest.raises(ManifestError):
         decode_journal(b"{}")
 

@@ -25,36 +25,48 @@ SHA = "ab" * 32
 
 
 def config(template: str, groups: list[str], url: str = "file:///tmp/x") -> dict[str, object]:
-    return {"store": {"url": url, "key_template": template},
-            "policy": [{"name": f"p{i}", "group": g, "keep_last": 100} for i, g in enumerate(groups)]}
+    return {
+        "store": {"url": url, "key_template": template},
+        "policy": [{"name": f"p{i}", "group": g, "keep_last": 100} for i, g in enumerate(groups)],
+    }
 
 
-@pytest.mark.parametrize(("template", "groups"), [
-    ("{time}-{group}/", ["app", "app/db"]),       # T-app/ is a prefix of T-app/db/
-    ("{time}/{group}/", ["app", "app/db"]),
-    ("{group}/{time}/", ["app", "app/20261120T050000Z"]),  # a group with a timestamp segment
-    ("_backupctl/{group}/{time}/", ["app"]),      # backupctl's own folder
-    ("{group}/{time}/", ["_backupctl"]),
-])
-def test_ambiguous_groups_and_templates_are_refused_at_load(template: str, groups: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("template", "groups"),
+    [
+        ("{time}-{group}/", ["app", "app/db"]),  # T-app/ is a prefix of T-app/db/
+        ("{time}/{group}/", ["app", "app/db"]),
+        ("{group}/{time}/", ["app", "app/20261120T050000Z"]),  # a group with a timestamp segment
+        ("_backupctl/{group}/{time}/", ["app"]),  # backupctl's own folder
+        ("{group}/{time}/", ["_backupctl"]),
+    ],
+)
+def test_ambiguous_groups_and_templates_are_refused_at_load(
+    template: str, groups: list[str]
+) -> None:
     with pytest.raises(ConfigError, match=r"store\.key_template|group") as err:
         parse_config(config(template, groups))
     assert "\n  - " in str(err.value)  # one line per problem, each naming the key
 
 
-@pytest.mark.parametrize("group", ["../etc", "a/../b", "a//b", "/abs", "a/", "a\x01b", "a\nb", "", ".", "{time}",
-                                   "a b/../c"])
+@pytest.mark.parametrize(
+    "group",
+    ["../etc", "a/../b", "a//b", "/abs", "a/", "a\x01b", "a\nb", "", ".", "{time}", "a b/../c"],
+)
 def test_group_names_that_are_not_plain_relative_paths_are_refused(group: str) -> None:
     with pytest.raises(ConfigError, match=r"group"):
         parse_config(config("{group}/{time}/", [group]))
 
 
-@pytest.mark.parametrize(("template", "groups"), [
-    ("{group}/{time}/", ["app", "app/db", "server"]),  # the common nested case stays allowed
-    ("backups/{group}/{time}/", ["app", "app/db"]),
-    ("{time}-{group}/", ["app", "db"]),
-    ("x/{group}-{time}/", ["app", "app-db"]),
-])
+@pytest.mark.parametrize(
+    ("template", "groups"),
+    [
+        ("{group}/{time}/", ["app", "app/db", "server"]),  # the common nested case stays allowed
+        ("backups/{group}/{time}/", ["app", "app/db"]),
+        ("{time}-{group}/", ["app", "db"]),
+        ("x/{group}-{time}/", ["app", "app-db"]),
+    ],
+)
 def test_unambiguous_layouts_load(template: str, groups: list[str]) -> None:
     assert [p.group for p in parse_config(config(template, groups)).policies] == groups
 
@@ -66,19 +78,37 @@ def test_restic_groups_are_not_layout_checked() -> None:
 # --- property: every key belongs to at most one snapshot ---------------------------------------
 
 _seg = st.text("ab1-.", min_size=1, max_size=3).filter(lambda s: s[0] not in "-.")
-groups_st = st.lists(st.lists(_seg, min_size=1, max_size=3).map("/".join), min_size=1, max_size=4, unique=True)
+groups_st = st.lists(
+    st.lists(_seg, min_size=1, max_size=3).map("/".join), min_size=1, max_size=4, unique=True
+)
 lit = st.text("ab1-/_", max_size=3)
 templates_st = st.tuples(lit, lit, lit, st.booleans()).map(
-    lambda p: (f"{p[0]}{{group}}{p[1]}{{time}}{p[2]}/" if p[3] else f"{p[0]}{{time}}{p[1]}{{group}}{p[2]}/"))
-times_st = st.lists(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1))
-                    .map(lambda d: d.replace(microsecond=0, tzinfo=UTC)), min_size=1, max_size=3, unique=True)
+    lambda p: (
+        f"{p[0]}{{group}}{p[1]}{{time}}{p[2]}/" if p[3] else f"{p[0]}{{time}}{p[1]}{{group}}{p[2]}/"
+    )
+)
+times_st = st.lists(
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1)).map(
+        lambda d: d.replace(microsecond=0, tzinfo=UTC)
+    ),
+    min_size=1,
+    max_size=3,
+    unique=True,
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(template=templates_st, groups=groups_st, times=times_st, rest=st.sampled_from(["", "x", "manifest.json",
-                                                                                        "d/20261120T050000Z/x"]))
+@given(
+    template=templates_st,
+    groups=groups_st,
+    times=times_st,
+    rest=st.sampled_from(["", "x", "manifest.json", "d/20261120T050000Z/x"]),
+)
 def test_an_accepted_layout_gives_every_key_at_most_one_snapshot(
-    template: str, groups: list[str], times: list[datetime], rest: str,
+    template: str,
+    groups: list[str],
+    times: list[datetime],
+    rest: str,
 ) -> None:
     if layout_problems(template, groups):
         return
@@ -94,20 +124,30 @@ def test_an_accepted_layout_gives_every_key_at_most_one_snapshot(
 
 # --- part 4: bounded manifests and journals -------------------------------------------------------
 
+
 def manifest(**over: object) -> bytes:
-    doc: dict[str, object] = {"version": 1, "group": "app", "time": "2026-11-20T05:00:00+00:00",
-                              "objects": [{"key": "db/dump.sql", "size": 3, "sha256": SHA}]}
+    doc: dict[str, object] = {
+        "version": 1,
+        "group": "app",
+        "time": "2026-11-20T05:00:00+00:00",
+        "objects": [{"key": "db/dump.sql", "size": 3, "sha256": SHA}],
+    }
     doc.update(over)
     return json.dumps(doc).encode()
 
 
-@pytest.mark.parametrize("raw", [
-    b'{"version": 1, "objects": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
-    b'{"version": 1, "group": "app", "objects": [{"key": "a", "size": ' + b"9" * 5000 + b', "sha256": "x"}]}',
-    b'{"version": ' + b"1" * 5000 + b"}",
-    b'{"version": 1, "size": NaN}',
-    b"\xff\xfe",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"version": 1, "objects": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+        b'{"version": 1, "group": "app", "objects": [{"key": "a", "size": '
+        + b"9" * 5000
+        + b', "sha256": "x"}]}',
+        b'{"version": ' + b"1" * 5000 + b"}",
+        b'{"version": 1, "size": NaN}',
+        b"\xff\xfe",
+    ],
+)
 def test_hostile_manifests_are_one_manifest_error(raw: bytes) -> None:
     with pytest.raises(ManifestError, match=r"manifest\.json"):
         parse_manifest(raw, "app", T)
@@ -124,15 +164,25 @@ def test_a_huge_size_is_refused() -> None:
         parse_manifest(manifest(objects=[{"key": "a", "size": 2**63, "sha256": SHA}]), "app", T)
 
 
-@pytest.mark.parametrize("raw", [b"[" * 100_000, b'{"ids": [' + b"1" * 5000 + b"]}", b'{"ids": {"a": 1}}'])
+@pytest.mark.parametrize(
+    "raw", [b"[" * 100_000, b'{"ids": [' + b"1" * 5000 + b"]}", b'{"ids": {"a": 1}}']
+)
 def test_hostile_journals_are_one_error(raw: bytes) -> None:
     with pytest.raises(ManifestError, match="journal"):
         decode_journal(raw)
 
 
 def test_journal_ids_must_be_plain_snapshot_ids() -> None:
-    ids = ["app/20261120T050000Z", "../x/20261120T050000Z", "a/../../b/20261120T050000Z", "a//b/20261120T050000Z",
-           "/abs/20261120T050000Z", 7, None, "app/20261399T050000Z"]
+    ids = [
+        "app/20261120T050000Z",
+        "../x/20261120T050000Z",
+        "a/../../b/20261120T050000Z",
+        "a//b/20261120T050000Z",
+        "/abs/20261120T050000Z",
+        7,
+        None,
+        "app/20261399T050000Z",
+    ]
     assert decode_journal(json.dumps({"ids": ids}).encode()) == ["app/20261120T050000Z"]
 
 

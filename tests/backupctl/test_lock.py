@@ -18,7 +18,15 @@ from hypothesis import strategies as st
 from backupctl.cli import main
 from backupctl.errors import LockHeld, SafetyRefusal, StoreError
 from backupctl.evidence.audit import AuditLog
-from backupctl.prune.lock import LOCK_KEY, Lock, LockInfo, UnreadableLock, acquire_lock, read_lock, ttl_delta
+from backupctl.prune.lock import (
+    LOCK_KEY,
+    Lock,
+    LockInfo,
+    UnreadableLock,
+    acquire_lock,
+    read_lock,
+    ttl_delta,
+)
 from backupctl.stores.base import BlobStore, PreconditionFailed
 from backupctl.stores.blobs import FileBlobs, S3Blobs
 from retention import Duration
@@ -31,7 +39,9 @@ HOUR = timedelta(hours=1)
 def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
     if request.param == "file":
         return FileBlobs(tmp_path / "store")
-    return S3Blobs(request.getfixturevalue("s3_client"), request.getfixturevalue("bucket"), "backups")
+    return S3Blobs(
+        request.getfixturevalue("s3_client"), request.getfixturevalue("bucket"), "backups"
+    )
 
 
 def test_lock_object_names_owner_host_pid_run_and_expiry(blobs: BlobStore) -> None:
@@ -66,11 +76,15 @@ def _age_lock(blobs: BlobStore, seconds: float) -> None:
 
 
 def test_stale_lock_is_reported_with_the_unlock_command_and_not_stolen(blobs: BlobStore) -> None:
-    acquire_lock(blobs, owner="ops@db1", ttl=timedelta(seconds=1), now=T0, run_id="dead-run")  # it "died"
+    acquire_lock(
+        blobs, owner="ops@db1", ttl=timedelta(seconds=1), now=T0, run_id="dead-run"
+    )  # it "died"
     before = blobs.get(LOCK_KEY)
     _age_lock(blobs, 2.3)
     with pytest.raises(LockHeld) as err:
-        acquire_lock(blobs, owner="cron@db2", ttl=HOUR, now=T0 + 3 * HOUR, config_path="/etc/backupctl.toml")
+        acquire_lock(
+            blobs, owner="cron@db2", ttl=HOUR, now=T0 + 3 * HOUR, config_path="/etc/backupctl.toml"
+        )
     text = str(err.value)
     assert "STALE" in text and "ops@db1" in text and "dead-run" in text
     assert "backupctl unlock --config /etc/backupctl.toml" in text
@@ -105,11 +119,17 @@ def test_two_threads_racing_for_the_lock_exactly_one_wins(blobs: BlobStore) -> N
         barrier = threading.Barrier(2, timeout=10)
         outcome: dict[int, Lock | LockHeld] = {}
 
-        def contender(i: int, barrier: threading.Barrier = barrier, outcome: dict[int, Lock | LockHeld] = outcome,
-                      run: str = f"r{round_}") -> None:
+        def contender(
+            i: int,
+            barrier: threading.Barrier = barrier,
+            outcome: dict[int, Lock | LockHeld] = outcome,
+            run: str = f"r{round_}",
+        ) -> None:
             barrier.wait()
             try:
-                outcome[i] = acquire_lock(blobs, owner=f"w{i}@h", ttl=HOUR, now=T0, run_id=f"{run}-{i}")
+                outcome[i] = acquire_lock(
+                    blobs, owner=f"w{i}@h", ttl=HOUR, now=T0, run_id=f"{run}-{i}"
+                )
             except LockHeld as exc:
                 outcome[i] = exc
 
@@ -144,14 +164,17 @@ def test_ttl_from_config_duration() -> None:
 
 def _config(tmp_path: Path, url: str, extra: str = "") -> Path:
     path = tmp_path / "backupctl.toml"
-    path.write_text(f'[store]\nurl = "{url}"\n{extra}\n[[policy]]\nname = "app"\nkeep_within = "2m"\n')
+    path.write_text(
+        f'[store]\nurl = "{url}"\n{extra}\n[[policy]]\nname = "app"\nkeep_within = "2m"\n'
+    )
     return path
 
 
 def _unlock(config: Path, *args: str, now: datetime) -> tuple[int, str]:
     """Exit code and stdout (errors: the whole output) of ``backupctl unlock``."""
-    result = CliRunner().invoke(main, ["unlock", "--config", str(config), *args],
-                                env={"BACKUPCTL_NOW": now.isoformat()})
+    result = CliRunner().invoke(
+        main, ["unlock", "--config", str(config), *args], env={"BACKUPCTL_NOW": now.isoformat()}
+    )
     return result.exit_code, result.stdout if result.exit_code == 0 else result.output
 
 
@@ -188,7 +211,9 @@ def test_unlock_force_removes_a_live_or_unreadable_lock(tmp_path: Path) -> None:
 
 def test_unlock_on_s3_store(tmp_path: Path, s3_client, s3_endpoint: str, bucket: str) -> None:  # type: ignore[no-untyped-def]
     store = S3Blobs(s3_client, bucket, "salure")
-    config = _config(tmp_path, f"s3://{bucket}/salure", f'endpoint_url = "{s3_endpoint}"\nregion = "us-east-1"')
+    config = _config(
+        tmp_path, f"s3://{bucket}/salure", f'endpoint_url = "{s3_endpoint}"\nregion = "us-east-1"'
+    )
     acquire_lock(store, ttl=timedelta(seconds=1), now=T0, run_id="r1")
     assert _unlock(config, now=T0)[0] == 4
     _age_lock(store, 2.3)
@@ -227,9 +252,13 @@ class _Flaky:
 
 
 def test_a_lock_released_between_put_and_read_is_retried_and_a_failed_release_keeps_the_real_error(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     flaky = _Flaky(FileBlobs(tmp_path))
-    with pytest.raises(RuntimeError, match="prune failed"), acquire_lock(flaky, ttl=HOUR, now=T0, run_id="r"):
+    with (
+        pytest.raises(RuntimeError, match="prune failed"),
+        acquire_lock(flaky, ttl=HOUR, now=T0, run_id="r"),
+    ):
         raise RuntimeError("prune failed")
     assert flaky.raced and read_lock(flaky.inner) is not None  # left to expire, not hidden
     lock = Lock(flaky, read_lock(flaky.inner))  # type: ignore[arg-type]
@@ -273,9 +302,13 @@ def test_a_host_whose_clock_is_ahead_sees_a_live_lock_as_live(tmp_path: Path) ->
     assert "STALE" not in str(err.value)
 
 
-def test_a_lock_written_by_a_host_whose_clock_was_ahead_goes_stale_by_the_services_clock(tmp_path: Path) -> None:
+def test_a_lock_written_by_a_host_whose_clock_was_ahead_goes_stale_by_the_services_clock(
+    tmp_path: Path,
+) -> None:
     # the writer claimed acquired = T0 + 7 h (its clock), the service stored it at T0
-    service = _ServiceClock(FileBlobs(tmp_path), written=T0, now=T0 + 6 * HOUR + timedelta(minutes=5))
+    service = _ServiceClock(
+        FileBlobs(tmp_path), written=T0, now=T0 + 6 * HOUR + timedelta(minutes=5)
+    )
     acquire_lock(service, owner="ops@fast", ttl=6 * HOUR, now=T0 + 7 * HOUR, run_id="fast")
     held = read_lock(service)
     assert held is not None and held.is_stale(T0 + 6 * HOUR + timedelta(minutes=5))
@@ -316,7 +349,9 @@ class _IgnoresCondition(_ServiceClock):
         self.inner.put(key, data)
 
 
-def test_a_store_that_ignores_the_condition_is_refused_and_left_without_our_lock(tmp_path: Path) -> None:
+def test_a_store_that_ignores_the_condition_is_refused_and_left_without_our_lock(
+    tmp_path: Path,
+) -> None:
     blobs = _IgnoresCondition(FileBlobs(tmp_path))
     with pytest.raises(SafetyRefusal, match=r"did not honour If-None-Match") as err:
         acquire_lock(blobs, owner="a@h", ttl=HOUR, now=T0)
@@ -331,7 +366,9 @@ def test_a_lock_overwritten_right_after_our_put_is_not_ours(tmp_path: Path) -> N
     class Overwritten(_ServiceClock):
         def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
             self.inner.put(key, data, if_absent=if_absent)
-            self.inner.put(key, theirs.to_bytes())  # a second prune's PUT that ignored the condition
+            self.inner.put(
+                key, theirs.to_bytes()
+            )  # a second prune's PUT that ignored the condition
 
     with pytest.raises(LockHeld, match=r"replaced.*If-None-Match"):
         acquire_lock(Overwritten(inner, T0, T0), owner="a@h", ttl=HOUR, now=T0, run_id="mine")
@@ -340,8 +377,15 @@ def test_a_lock_overwritten_right_after_our_put_is_not_ours(tmp_path: Path) -> N
 
 # ---- garbage locks ----------------------------------------------------------------------------
 
-_GOOD = {"owner": "a@h", "host": "h", "pid": 1, "run_id": "r", "acquired": T0.isoformat(),
-         "expires": (T0 + HOUR).isoformat(), "version": 1}
+_GOOD = {
+    "owner": "a@h",
+    "host": "h",
+    "pid": 1,
+    "run_id": "r",
+    "acquired": T0.isoformat(),
+    "expires": (T0 + HOUR).isoformat(),
+    "version": 1,
+}
 GARBAGE = {
     "not-json": b"{not json",
     "binary": b"\xff\xfe\x00garbage",
@@ -355,8 +399,9 @@ GARBAGE = {
     "wrong-types": json.dumps({**_GOOD, "owner": ["x"], "pid": "12", "run_id": None}).encode(),
     "bool-pid": json.dumps({**_GOOD, "pid": True}).encode(),
     "naive-time": json.dumps({**_GOOD, "acquired": "2026-11-23T02:00:00"}).encode(),
-    "edge-times": json.dumps({**_GOOD, "acquired": "0001-01-01T00:00:00+14:00",
-                              "expires": "9999-12-31T23:59:59-14:00"}).encode(),
+    "edge-times": json.dumps(
+        {**_GOOD, "acquired": "0001-01-01T00:00:00+14:00", "expires": "9999-12-31T23:59:59-14:00"}
+    ).encode(),
     "expires-before-acquired": json.dumps({**_GOOD, "expires": (T0 - HOUR).isoformat()}).encode(),
     "missing-fields": b'{"owner": "a@h"}',
     "too-large": b'{"owner": "' + b"x" * (2 << 20) + b'"}',
@@ -364,7 +409,9 @@ GARBAGE = {
 
 
 @pytest.mark.parametrize("name", list(GARBAGE))
-def test_a_garbage_lock_blocks_prune_clearly_and_only_force_removes_it(tmp_path: Path, name: str) -> None:
+def test_a_garbage_lock_blocks_prune_clearly_and_only_force_removes_it(
+    tmp_path: Path, name: str
+) -> None:
     garbage = GARBAGE[name]
     store = FileBlobs(tmp_path / "store")
     store.put(LOCK_KEY, garbage)
@@ -388,7 +435,8 @@ def test_a_garbage_lock_blocks_prune_clearly_and_only_force_removes_it(tmp_path:
 
 @pytest.mark.parametrize("target", ["file", "dev-zero", "fifo"])
 def test_a_lock_that_is_a_symlink_or_fifo_is_unreadable_and_force_removes_only_the_link(
-        tmp_path: Path, target: str) -> None:
+    tmp_path: Path, target: str
+) -> None:
     store = FileBlobs(tmp_path / "store")
     (tmp_path / "store" / "_backupctl").mkdir(parents=True)
     victim = tmp_path / "elsewhere.json"
@@ -412,22 +460,40 @@ def test_a_lock_that_is_a_symlink_or_fifo_is_unreadable_and_force_removes_only_t
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=20)
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
 _times = st.datetimes(timezones=st.timezones()).map(lambda t: t.isoformat()) | st.text(max_size=30)
-_lockish = st.fixed_dictionaries({}, optional={
-    "owner": st.text(max_size=20) | _json, "host": st.text(max_size=20) | _json,
-    "pid": st.integers() | _json, "run_id": st.text(max_size=20) | _json, "token": st.text(max_size=20) | _json,
-    "acquired": _times, "expires": _times, "version": _json})
+_lockish = st.fixed_dictionaries(
+    {},
+    optional={
+        "owner": st.text(max_size=20) | _json,
+        "host": st.text(max_size=20) | _json,
+        "pid": st.integers() | _json,
+        "run_id": st.text(max_size=20) | _json,
+        "token": st.text(max_size=20) | _json,
+        "acquired": _times,
+        "expires": _times,
+        "version": _json,
+    },
+)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=_lockish.map(lambda d: json.dumps(d).encode()) | _json.map(lambda v: json.dumps(v).encode())
-       | st.binary(max_size=64),
-       written=st.none() | st.floats(allow_nan=True, allow_infinity=True),
-       service_now=st.none() | st.floats(allow_nan=True, allow_infinity=True))
-def test_any_lock_object_reads_as_a_lock_or_unreadable(tmp_path: Path, body: bytes, written: float | None,
-                                                        service_now: float | None) -> None:
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=_lockish.map(lambda d: json.dumps(d).encode())
+    | _json.map(lambda v: json.dumps(v).encode())
+    | st.binary(max_size=64),
+    written=st.none() | st.floats(allow_nan=True, allow_infinity=True),
+    service_now=st.none() | st.floats(allow_nan=True, allow_infinity=True),
+)
+def test_any_lock_object_reads_as_a_lock_or_unreadable(
+    tmp_path: Path, body: bytes, written: float | None, service_now: float | None
+) -> None:
     inner = FileBlobs(tmp_path / "fuzz")
     inner.put(LOCK_KEY, body)
     blobs = _ServiceClock(inner, T0, T0)

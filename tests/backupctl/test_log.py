@@ -21,12 +21,19 @@ print("loaded after logging:", "structlog" in sys.modules)
 
 
 def test_structlog_loads_at_the_first_event_with_the_pending_configuration() -> None:
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=60, check=True)
-    assert proc.stdout.splitlines() == ["loaded before logging: False", "loaded after logging: True"]
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert proc.stdout.splitlines() == [
+        "loaded before logging: False",
+        "loaded after logging: True",
+    ]
     event = json.loads(proc.stderr)  # JSON on stderr, as configured before structlog was loaded
     assert event["event"] == "hello" and event["component"] == "test" and event["level"] == "info"
     assert event["password"] == "***" and event["note"] == "token=***"
-    assert event["store"] == "restic:rest:http://user:***@127.0.0.1:8000/repo"  # URL userinfo, nested too
+    assert (
+        event["store"] == "restic:rest:http://user:***@127.0.0.1:8000/repo"
+    )  # URL userinfo, nested too
     assert event["nested"] == {"urls": ["s3:https://***@h/b"], "secret_key": "***"}
     assert "hunter2" not in proc.stderr
 

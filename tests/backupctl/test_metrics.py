@@ -8,7 +8,13 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backupctl.evidence.metrics import LAST_SUCCESS, PruneMetrics, read_last_success, render, write_textfile
+from backupctl.evidence.metrics import (
+    LAST_SUCCESS,
+    PruneMetrics,
+    read_last_success,
+    render,
+    write_textfile,
+)
 
 _SAMPLE = re.compile(r'^[a-z_]+(\{[a-z_]+="(?:[^"\\]|\\.)*"(,[a-z_]+="(?:[^"\\]|\\.)*")*\})? \S+$')
 
@@ -25,8 +31,14 @@ def _parse(text: str) -> dict[str, float]:
 
 
 def test_render_has_help_type_and_per_group_samples() -> None:
-    m = PruneMetrics(kept={"app": 240, "server": 17}, forgotten={"app": 4}, refusals={"server": 1},
-                     bytes_freed=1024, duration_s=1.5, success_time=1_790_000_000.0)
+    m = PruneMetrics(
+        kept={"app": 240, "server": 17},
+        forgotten={"app": 4},
+        refusals={"server": 1},
+        bytes_freed=1024,
+        duration_s=1.5,
+        success_time=1_790_000_000.0,
+    )
     text = render(m, m.success_time)
     samples = _parse(text)
     assert samples['backupctl_snapshots_kept{group="app"}'] == 240

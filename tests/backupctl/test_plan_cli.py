@@ -16,8 +16,15 @@ NOW = "2026-11-23T10:00:00+01:00"
 
 
 def _sn(sid: str, time: str, host: str = "h1", tags: list[str] | None = None) -> dict[str, object]:
-    entry: dict[str, object] = {"time": time, "tree": "00", "paths": ["/data"], "hostname": host,
-                                "username": "root", "id": sid * 64, "short_id": sid * 8}
+    entry: dict[str, object] = {
+        "time": time,
+        "tree": "00",
+        "paths": ["/data"],
+        "hostname": host,
+        "username": "root",
+        "id": sid * 64,
+        "short_id": sid * 8,
+    }
     if tags is not None:
         entry["tags"] = tags
     return entry
@@ -44,7 +51,9 @@ def snap_file(tmp_path: Path) -> Path:
 
 
 def test_json_output_in_input_order_with_reasons(snap_file: Path) -> None:
-    code, out, _ = invoke(["--from-restic", str(snap_file), "-d", "1", "--keep-tag", "keep", "--json", "--now", NOW])
+    code, out, _ = invoke(
+        ["--from-restic", str(snap_file), "-d", "1", "--keep-tag", "keep", "--json", "--now", NOW]
+    )
     assert code == 0
     decisions = json.loads(out)["decisions"]
     assert [d["id"][0] for d in decisions] == ["a", "b", "c", "d"]
@@ -52,13 +61,17 @@ def test_json_output_in_input_order_with_reasons(snap_file: Path) -> None:
     assert decisions[0]["reasons"] == ["daily 2026-11-22"]
     assert decisions[1]["reasons"] == ["tag keep"] and decisions[1]["rules"] == ["tag"]
     assert decisions[2]["reasons"] == []
-    assert decisions[0]["time"] == "2026-11-22T02:00:00.123456+01:00"  # ns truncated, own offset kept
+    assert (
+        decisions[0]["time"] == "2026-11-22T02:00:00.123456+01:00"
+    )  # ns truncated, own offset kept
     assert decisions[3]["group"] == "host=h2 paths=/data"
 
 
 def test_stdin_and_table(snap_file: Path) -> None:
-    code, out, _ = invoke(["--from-restic", "-", "--keep-last", "2", "--group-by", "", "--now", NOW],
-                          stdin=snap_file.read_text())
+    code, out, _ = invoke(
+        ["--from-restic", "-", "--keep-last", "2", "--group-by", "", "--now", NOW],
+        stdin=snap_file.read_text(),
+    )
     assert code == 0
     lines = out.splitlines()
     assert lines[0].split() == ["GROUP", "TIME", "ID", "ACTION", "REASONS"]
@@ -67,8 +80,19 @@ def test_stdin_and_table(snap_file: Path) -> None:
 
 
 def test_group_by_words_and_unlimited(snap_file: Path) -> None:
-    code, out, _ = invoke(["--from-restic", str(snap_file), "-l", "-1", "--group-by", "hosts,tag", "--json",
-                           "--now", NOW])
+    code, out, _ = invoke(
+        [
+            "--from-restic",
+            str(snap_file),
+            "-l",
+            "-1",
+            "--group-by",
+            "hosts,tag",
+            "--json",
+            "--now",
+            NOW,
+        ]
+    )
     assert code == 0
     decisions = json.loads(out)["decisions"]
     assert all(d["action"] == "keep" for d in decisions)
@@ -76,7 +100,9 @@ def test_group_by_words_and_unlimited(snap_file: Path) -> None:
 
 
 def test_keep_within_uses_group_newest_not_now(snap_file: Path) -> None:
-    code, out, _ = invoke(["--from-restic", str(snap_file), "--keep-within", "1d", "--json", "--now", NOW])
+    code, out, _ = invoke(
+        ["--from-restic", str(snap_file), "--keep-within", "1d", "--json", "--now", NOW]
+    )
     assert code == 0
     assert [d["action"] for d in json.loads(out)["decisions"]] == ["keep", "keep", "forget", "keep"]
 
@@ -84,7 +110,9 @@ def test_keep_within_uses_group_newest_not_now(snap_file: Path) -> None:
 def test_restic_tz_places_matching_offsets_in_zone(tmp_path: Path) -> None:
     """With --restic-tz the 1-day cut-off from a CEST snapshot crosses the DST change like Go's AddDate."""
     path = tmp_path / "s.json"
-    path.write_text(json.dumps([_sn("a", "2026-03-29T03:30:00+02:00"), _sn("b", "2026-03-28T03:00:00+01:00")]))
+    path.write_text(
+        json.dumps([_sn("a", "2026-03-29T03:30:00+02:00"), _sn("b", "2026-03-28T03:00:00+01:00")])
+    )
     args = ["--from-restic", str(path), "--keep-within", "1d", "--json", "--now", NOW]
     fixed = json.loads(invoke(args)[1])["decisions"]
     zoned = json.loads(invoke([*args, "--restic-tz", "Europe/Amsterdam"])[1])["decisions"]
@@ -99,14 +127,24 @@ def test_restic_tz_places_matching_offsets_in_zone(tmp_path: Path) -> None:
         ("{not json", "not valid JSON at line 1"),
         ('{"a": 1}', "expected a JSON list of snapshots"),
         ("[1]", "snapshot 0: expected a JSON object"),
-        ('[{"time": "2026-01-01T00:00:00Z", "paths": []}]', "snapshot 0: expected \"id\""),
-        (json.dumps([{"id": "ab" * 32, "paths": []}]), "(abababab): missing \"time\""),
-        (json.dumps([{"id": "ab" * 32, "time": "2026-01-01T00:00:00", "paths": []}]), "not a time with offset"),
-        (json.dumps([{"id": "ab" * 32, "time": "2026-02-30T00:00:00Z", "paths": []}]), "not a valid time"),
-        (json.dumps([{"id": "ab" * 32, "time": 5, "paths": []}]), "\"time\" is 5"),
-        (json.dumps([{"id": "ab" * 32, "time": "2026-01-01T00:00:00Z"}]), "missing \"paths\""),
-        (json.dumps([{"id": "ab" * 32, "time": "2026-01-01T00:00:00Z", "paths": [], "tags": "x"}]),
-         "\"tags\" to be a list of strings"),
+        ('[{"time": "2026-01-01T00:00:00Z", "paths": []}]', 'snapshot 0: expected "id"'),
+        (json.dumps([{"id": "ab" * 32, "paths": []}]), '(abababab): missing "time"'),
+        (
+            json.dumps([{"id": "ab" * 32, "time": "2026-01-01T00:00:00", "paths": []}]),
+            "not a time with offset",
+        ),
+        (
+            json.dumps([{"id": "ab" * 32, "time": "2026-02-30T00:00:00Z", "paths": []}]),
+            "not a valid time",
+        ),
+        (json.dumps([{"id": "ab" * 32, "time": 5, "paths": []}]), '"time" is 5'),
+        (json.dumps([{"id": "ab" * 32, "time": "2026-01-01T00:00:00Z"}]), 'missing "paths"'),
+        (
+            json.dumps(
+                [{"id": "ab" * 32, "time": "2026-01-01T00:00:00Z", "paths": [], "tags": "x"}]
+            ),
+            '"tags" to be a list of strings',
+        ),
         (json.dumps([{"group_key": {}, "snapshots": 3}]), "group 0: expected a list"),
     ],
 )
@@ -131,14 +169,29 @@ def test_stdin_errors_name_dash() -> None:
         (["--from-restic", "{f}"], "no policy was specified"),
         (["--from-restic", "{f}", "-l", "-2"], "-2 is not a count"),
         (["--from-restic", "{f}", "--keep-within", "7x"], "invalid duration '7x'"),
-        (["--from-restic", "{f}", "-l", "1", "--group-by", "host,user"], "unknown grouping option 'user'"),
-        (["--from-restic", "{f}", "-l", "1", "--now", "yesterday"], "--now: 'yesterday' is not an ISO 8601 time"),
+        (
+            ["--from-restic", "{f}", "-l", "1", "--group-by", "host,user"],
+            "unknown grouping option 'user'",
+        ),
+        (
+            ["--from-restic", "{f}", "-l", "1", "--now", "yesterday"],
+            "--now: 'yesterday' is not an ISO 8601 time",
+        ),
         (["--from-restic", "{f}", "-l", "1", "--now", "2026-11-23T10:00:00"], "has no UTC offset"),
-        (["--from-restic", "{f}", "-l", "1", "--restic-tz", "Mars/Base"], "unknown time zone 'Mars/Base'"),
-        (["--from-restic", "{f}", "-l", "1", "--keep-everything"], "No such option '--keep-everything'"),
+        (
+            ["--from-restic", "{f}", "-l", "1", "--restic-tz", "Mars/Base"],
+            "unknown time zone 'Mars/Base'",
+        ),
+        (
+            ["--from-restic", "{f}", "-l", "1", "--keep-everything"],
+            "No such option '--keep-everything'",
+        ),
         (["--from-restic", "/nonexistent/s.json", "-l", "1"], "/nonexistent/s.json: cannot read"),
         (["-l", "1"], "--keep-* flags go with --from-restic"),
-        (["--from-restic", "{f}", "--config", "x.toml", "-l", "1"], "either --config or --from-restic"),
+        (
+            ["--from-restic", "{f}", "--config", "x.toml", "-l", "1"],
+            "either --config or --from-restic",
+        ),
     ],
 )
 def test_bad_usage_exits_2_without_traceback(snap_file: Path, args: list[str], needle: str) -> None:
@@ -149,36 +202,69 @@ def test_bad_usage_exits_2_without_traceback(snap_file: Path, args: list[str], n
 
 
 def test_parser_keeps_offsets_and_accepts_grouped_output() -> None:
-    grouped = json.dumps([{"group_key": {"hostname": "h1"}, "snapshots": SNAPSHOTS[:2]},
-                          {"group_key": {"hostname": "h2"}, "snapshots": SNAPSHOTS[3:]}])
+    grouped = json.dumps(
+        [
+            {"group_key": {"hostname": "h1"}, "snapshots": SNAPSHOTS[:2]},
+            {"group_key": {"hostname": "h2"}, "snapshots": SNAPSHOTS[3:]},
+        ]
+    )
     snaps = parse_restic_snapshots(grouped, "x")
     assert [s.id[0] for s in snaps] == ["a", "b", "d"]
     assert snaps[0].time.isoformat() == "2026-11-22T02:00:00.123456+01:00"
-    assert snaps[2].time.utcoffset() is not None and snaps[2].host == "h2" and snaps[1].tags == ("keep",)
+    assert (
+        snaps[2].time.utcoffset() is not None
+        and snaps[2].host == "h2"
+        and snaps[1].tags == ("keep",)
+    )
 
 
 def test_parser_error_is_usage_error() -> None:
     with pytest.raises(UsageError, match=r"^x: snapshot 1 \(aaaaaaaa\): missing \"paths\""):
-        parse_restic_snapshots(json.dumps([SNAPSHOTS[0], {"id": "a" * 64, "time": "2026-01-01T00:00:00Z"}]), "x")
+        parse_restic_snapshots(
+            json.dumps([SNAPSHOTS[0], {"id": "a" * 64, "time": "2026-01-01T00:00:00Z"}]), "x"
+        )
 
 
 # --- issue 11 part 9: --keep-within* take restic 0.14's own duration syntax ---------------------------------
 
-@pytest.mark.parametrize(("theirs", "same_as"), [
-    ("1y1d1m", "1y1m1d"), ("1d2d", "2d"), ("12h1d", "1d12h"), ("2m1y3m", "1y3m"), ("", None), ("-1d", None),
-])
+
+@pytest.mark.parametrize(
+    ("theirs", "same_as"),
+    [
+        ("1y1d1m", "1y1m1d"),
+        ("1d2d", "2d"),
+        ("12h1d", "1d12h"),
+        ("2m1y3m", "1y3m"),
+        ("", None),
+        ("-1d", None),
+    ],
+)
 def test_keep_within_takes_restic_syntax(snap_file: Path, theirs: str, same_as: str | None) -> None:
     def kept(within: str | None) -> list[str]:
-        args = ["--from-restic", str(snap_file), "--group-by", "", "--json", "--now", NOW, "--keep-last", "1"]
+        args = [
+            "--from-restic",
+            str(snap_file),
+            "--group-by",
+            "",
+            "--json",
+            "--now",
+            NOW,
+            "--keep-last",
+            "1",
+        ]
         code, out, err = invoke(args + (["--keep-within", within] if within is not None else []))
         assert code == 0, err
         return [d["action"] for d in json.loads(out)["decisions"]]
 
-    assert kept(theirs) == kept(same_as)  # "" is the zero duration (off); -1d keeps nothing by within
+    assert kept(theirs) == kept(
+        same_as
+    )  # "" is the zero duration (off); -1d keeps nothing by within
 
 
 @pytest.mark.parametrize("value", ["1x", "1 d", "--1d", "1.5d", "10000y", "3000000h"])
-def test_keep_within_still_refuses_what_restic_refuses_or_cannot_compute(snap_file: Path, value: str) -> None:
+def test_keep_within_still_refuses_what_restic_refuses_or_cannot_compute(
+    snap_file: Path, value: str
+) -> None:
     code, _, err = invoke(["--from-restic", str(snap_file), "--keep-within", value])
     assert code == 2 and "--keep-within" in err and "Traceback" not in err
 
@@ -186,5 +272,7 @@ def test_keep_within_still_refuses_what_restic_refuses_or_cannot_compute(snap_fi
 def test_counts_beyond_go_int_are_refused(snap_file: Path) -> None:
     code, _, err = invoke(["--from-restic", str(snap_file), "--keep-daily", str(2**63)])
     assert code == 2 and "--keep-daily" in err
-    code, _, _ = invoke(["--from-restic", str(snap_file), "--keep-daily", str(2**63 - 1), "--now", NOW])
+    code, _, _ = invoke(
+        ["--from-restic", str(snap_file), "--keep-daily", str(2**63 - 1), "--now", NOW]
+    )
     assert code == 0

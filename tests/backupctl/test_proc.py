@@ -21,8 +21,14 @@ SECRET = "hunter2-Zq9-secret-value"
 
 
 def test_run_returns_exit_code_output_and_duration(tmp_path: Path) -> None:
-    result = proc.run([sys.executable, "-c", "import sys,os; print(os.getcwd()); print('err', file=sys.stderr); "
-                       "sys.exit(3)"], cwd=tmp_path)
+    result = proc.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys,os; print(os.getcwd()); print('err', file=sys.stderr); sys.exit(3)",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 3
     assert result.stdout_text.strip() == str(tmp_path)
     assert result.stderr_text.strip() == "err"
@@ -37,8 +43,14 @@ def test_input_goes_to_stdin_and_without_input_stdin_is_empty() -> None:
 
 
 def test_env_extra_reaches_the_child_and_overrides() -> None:
-    result = proc.run([sys.executable, "-c", "import os; print(os.environ['BACKUPCTL_T'], os.environ['PATH'] != '')"],
-                      env_extra={"BACKUPCTL_T": "v1"})
+    result = proc.run(
+        [
+            sys.executable,
+            "-c",
+            "import os; print(os.environ['BACKUPCTL_T'], os.environ['PATH'] != '')",
+        ],
+        env_extra={"BACKUPCTL_T": "v1"},
+    )
     assert result.stdout_text.split() == ["v1", "True"]
 
 
@@ -52,8 +64,10 @@ def test_missing_binary_names_it_and_how_to_install() -> None:
 
 
 def test_nice_lowers_the_priority_of_every_thread_of_the_program() -> None:
-    script = ("import os, threading; out = []; t = threading.Thread(target=lambda: out.append(os.nice(0))); "
-              "t.start(); t.join(); print(os.nice(0), out[0])")
+    script = (
+        "import os, threading; out = []; t = threading.Thread(target=lambda: out.append(os.nice(0))); "
+        "t.start(); t.join(); print(os.nice(0), out[0])"
+    )
     base = os.nice(0)
     want = min(base + 7, 19)
     result = proc.run([sys.executable, "-c", script], nice=7)
@@ -69,7 +83,9 @@ def test_a_missing_binary_run_niced_is_still_reported_as_itself() -> None:
 
 
 def test_unknown_binary_gets_generic_hint() -> None:
-    with pytest.raises(proc.BinaryNotFound, match=r"'no-such-tool-xyz' was not found; install it or put it on PATH"):
+    with pytest.raises(
+        proc.BinaryNotFound, match=r"'no-such-tool-xyz' was not found; install it or put it on PATH"
+    ):
         proc.run(["no-such-tool-xyz"])
 
 
@@ -124,9 +140,18 @@ def test_run_json_raises_on_failure_with_stderr_and_without_secrets() -> None:
 
 def _leaky_command() -> list[str]:
     """A failing command that echoes every secret it can see to stderr and has one in its args."""
-    code = ("import os, sys; print(os.environ.get('RESTIC_PASSWORD'), os.environ.get('AWS_SECRET_ACCESS_KEY'), "
-            "file=sys.stderr); sys.exit(1)")
-    return [sys.executable, "-c", code, "--password", SECRET, f"https://user:{SECRET}@example.org/x"]
+    code = (
+        "import os, sys; print(os.environ.get('RESTIC_PASSWORD'), os.environ.get('AWS_SECRET_ACCESS_KEY'), "
+        "file=sys.stderr); sys.exit(1)"
+    )
+    return [
+        sys.executable,
+        "-c",
+        code,
+        "--password",
+        SECRET,
+        f"https://user:{SECRET}@example.org/x",
+    ]
 
 
 def test_secrets_never_reach_the_captured_log_events(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -142,8 +167,9 @@ def test_secrets_never_reach_the_captured_log_events(monkeypatch: pytest.MonkeyP
     assert "***" in event["command"] and "***" in event["stderr_tail"]
 
 
-def test_secrets_never_reach_the_rendered_json_log(monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_secrets_never_reach_the_rendered_json_log(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET + "-aws")
     log.configure(verbose=True, json_logs=True)
     try:
@@ -159,18 +185,24 @@ def test_secrets_never_reach_the_rendered_json_log(monkeypatch: pytest.MonkeyPat
 
 def test_timeout_log_has_limit_and_no_secret() -> None:
     with capture_logs() as events, pytest.raises(proc.CommandTimeout):
-        proc.run(["sh", "-c", "sleep 5", SECRET], env_extra={"RESTIC_PASSWORD": SECRET}, timeout=0.2)
+        proc.run(
+            ["sh", "-c", "sleep 5", SECRET], env_extra={"RESTIC_PASSWORD": SECRET}, timeout=0.2
+        )
     assert events[0]["limit_s"] == 0.2
     assert SECRET not in repr(events)
 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    secret=st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456789-_", min_size=4, max_size=30),
+    secret=st.text(
+        alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456789-_", min_size=4, max_size=30
+    ),
     before=st.text(alphabet="abcxyz /=:@", max_size=10),
     after=st.text(alphabet="abcxyz /=:@", max_size=10),
 )
-def test_describe_and_redact_never_show_a_known_secret(secret: str, before: str, after: str) -> None:
+def test_describe_and_redact_never_show_a_known_secret(
+    secret: str, before: str, after: str
+) -> None:
     args = ["restic", f"{before}{secret}{after}", "--password", secret, f"x={secret}"]
     shown = proc.describe(args, {"RESTIC_PASSWORD": secret})
     assert secret not in shown
@@ -178,7 +210,17 @@ def test_describe_and_redact_never_show_a_known_secret(secret: str, before: str,
 
 
 def test_non_secret_arguments_are_shown_as_they_are() -> None:
-    shown = proc.describe(["restic", "--repo", "s3:http://127.0.0.1:9000/b/r", "--password-file", "/etc/pw",
-                           "forget", "abc"], {"RESTIC_PASSWORD": "zzz-secret", "TZ": "UTC"})
+    shown = proc.describe(
+        [
+            "restic",
+            "--repo",
+            "s3:http://127.0.0.1:9000/b/r",
+            "--password-file",
+            "/etc/pw",
+            "forget",
+            "abc",
+        ],
+        {"RESTIC_PASSWORD": "zzz-secret", "TZ": "UTC"},
+    )
     assert shown == "restic --repo s3:http://127.0.0.1:9000/b/r --password-file /etc/pw forget abc"
     assert os.environ.get("RESTIC_PASSWORD") != "zzz-secret"

@@ -20,7 +20,9 @@ NOW = {"BACKUPCTL_NOW": "2026-01-05T10:00:00+01:00"}
 
 
 def render_txt(proof: dict[str, Any], digest: str) -> bytes:
-    counts = ", ".join(f"{name} {g['counts']['filled']} filled" for name, g in proof["groups"].items())
+    counts = ", ".join(
+        f"{name} {g['counts']['filled']} filled" for name, g in proof["groups"].items()
+    )
     return f"{proof['verdict']['summary']}: {counts}\nproof.json sha256 {digest}\n".encode()
 
 
@@ -33,18 +35,41 @@ def txt_digest(data: bytes) -> str | None:
 def config(tmp_path: Path) -> Path:
     root = tmp_path / "store"
     cfg = tmp_path / "backupctl.toml"
-    cfg.write_text(f'timezone = "Europe/Amsterdam"\n[store]\nurl = "file://{root}"\n'
-                   '[[policy]]\nname = "server"\nschedule = "0 2 * * *"\nkeep_daily = 7\n')
-    seed_history(DirWriter(root), start=datetime(2026, 1, 1, tzinfo=AMS), end=datetime(2026, 1, 5, 3, tzinfo=AMS),
-                 tz=AMS, missed=[], sizes={"server": (16,)})
+    cfg.write_text(
+        f'timezone = "Europe/Amsterdam"\n[store]\nurl = "file://{root}"\n'
+        '[[policy]]\nname = "server"\nschedule = "0 2 * * *"\nkeep_daily = 7\n'
+    )
+    seed_history(
+        DirWriter(root),
+        start=datetime(2026, 1, 1, tzinfo=AMS),
+        end=datetime(2026, 1, 5, 3, tzinfo=AMS),
+        tz=AMS,
+        missed=[],
+        sizes={"server": (16,)},
+    )
     return cfg
 
 
-def test_a_new_format_is_one_entry(monkeypatch: pytest.MonkeyPatch, config: Path, tmp_path: Path) -> None:
+def test_a_new_format_is_one_entry(
+    monkeypatch: pytest.MonkeyPatch, config: Path, tmp_path: Path
+) -> None:
     monkeypatch.setitem(RENDERERS, "txt", Renderer("proof.txt", render_txt, txt_digest))
     out = tmp_path / "proof"
-    made = CliRunner().invoke(main, ["proof", "--config", str(config), "--from", "2026-01-01", "--to", "2026-01-05",
-                                     "--out", str(out)], env=NOW)
+    made = CliRunner().invoke(
+        main,
+        [
+            "proof",
+            "--config",
+            str(config),
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-01-05",
+            "--out",
+            str(out),
+        ],
+        env=NOW,
+    )
     assert made.exit_code == 0, made.output
     assert sorted(p.name for p in out.iterdir()) == ["proof.html", "proof.json", "proof.txt"]
     assert f"and {out / 'proof.html'}, {out / 'proof.txt'}\n" in made.output
@@ -61,12 +86,28 @@ def test_a_new_format_is_one_entry(monkeypatch: pytest.MonkeyPatch, config: Path
     assert "but proof.txt records 000" in tampered.output
 
 
-def test_a_format_without_a_hash_is_written_and_not_checked(monkeypatch: pytest.MonkeyPatch, config: Path,
-                                                           tmp_path: Path) -> None:
-    monkeypatch.setitem(RENDERERS, "csv", Renderer("proof.csv", lambda proof, digest: b"group,filled\n"))
+def test_a_format_without_a_hash_is_written_and_not_checked(
+    monkeypatch: pytest.MonkeyPatch, config: Path, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(
+        RENDERERS, "csv", Renderer("proof.csv", lambda proof, digest: b"group,filled\n")
+    )
     out = tmp_path / "proof"
-    made = CliRunner().invoke(main, ["proof", "--config", str(config), "--from", "2026-01-01", "--to", "2026-01-05",
-                                     "--out", str(out)], env=NOW)
+    made = CliRunner().invoke(
+        main,
+        [
+            "proof",
+            "--config",
+            str(config),
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-01-05",
+            "--out",
+            str(out),
+        ],
+        env=NOW,
+    )
     assert made.exit_code == 0, made.output
     assert (out / "proof.csv").read_bytes() == b"group,filled\n"
     checked = CliRunner().invoke(main, ["proof", "check", str(out)])

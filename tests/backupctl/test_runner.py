@@ -30,22 +30,32 @@ from retention import Decision, Policy, Snapshot, plan
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
-def snap(group: str, t: datetime, status: str = "complete", tags: tuple[str, ...] = ()) -> StoredSnapshot:
+def snap(
+    group: str, t: datetime, status: str = "complete", tags: tuple[str, ...] = ()
+) -> StoredSnapshot:
     sid = f"{group}/{t.strftime('%Y%m%dT%H%M%SZ')}"
-    return StoredSnapshot(Snapshot(sid, t, group=group, tags=tags), status=status,  # type: ignore[arg-type]
-                          keys=(f"{sid}/manifest.json", f"{sid}/data"))
+    return StoredSnapshot(
+        Snapshot(sid, t, group=group, tags=tags),
+        status=status,  # type: ignore[arg-type]
+        keys=(f"{sid}/manifest.json", f"{sid}/data"),
+    )
 
 
 def daily(group: str, days: int, end: datetime = NOW - timedelta(hours=1)) -> list[StoredSnapshot]:
     return [snap(group, end - timedelta(days=i)) for i in range(days)]
 
 
-def make_config(safety: dict[str, Any] | None = None, policies: list[dict[str, Any]] | None = None) -> Config:
-    return parse_config({
-        "store": {"url": "s3://b/p"},
-        "safety": {"max_delete_fraction": 1.0, "stale_after": "2d", **(safety or {})},
-        "policy": policies or [{"name": "app", "keep_last": 3}],
-    }, sha256="c0ffee")
+def make_config(
+    safety: dict[str, Any] | None = None, policies: list[dict[str, Any]] | None = None
+) -> Config:
+    return parse_config(
+        {
+            "store": {"url": "s3://b/p"},
+            "safety": {"max_delete_fraction": 1.0, "stale_after": "2d", **(safety or {})},
+            "policy": policies or [{"name": "app", "keep_last": 3}],
+        },
+        sha256="c0ffee",
+    )
 
 
 class FakeBlobs:
@@ -61,7 +71,9 @@ class FakeBlobs:
         self.data[key] = data
 
     def list(self, prefix: str = "") -> Iterator[BlobInfo]:
-        return iter([BlobInfo(k, len(v)) for k, v in sorted(self.data.items()) if k.startswith(prefix)])
+        return iter(
+            [BlobInfo(k, len(v)) for k, v in sorted(self.data.items()) if k.startswith(prefix)]
+        )
 
     def delete(self, key: str) -> None:
         self.writes += 1
@@ -84,19 +96,29 @@ class FakeStore:
 
     def listing(self) -> Listing:
         self.calls.append("list")
-        return Listing(snapshots=[s for s in self.snaps.values() if s.status != "incomplete"],
-                       incomplete=[s for s in self.snaps.values() if s.status == "incomplete"],
-                       unknown=list(self.unknown), requests={"ListObjectsV2": 1})
+        return Listing(
+            snapshots=[s for s in self.snaps.values() if s.status != "incomplete"],
+            incomplete=[s for s in self.snaps.values() if s.status == "incomplete"],
+            unknown=list(self.unknown),
+            requests={"ListObjectsV2": 1},
+        )
 
-    def delete(self, snapshots: Sequence[StoredSnapshot], progress: Callable[[int], None] | None = None,
-               ) -> DeleteReport:
+    def delete(
+        self,
+        snapshots: Sequence[StoredSnapshot],
+        progress: Callable[[int], None] | None = None,
+    ) -> DeleteReport:
         self.calls.append("delete")
         report = DeleteReport(requests={"DeleteObjects": 1})
         for s in snapshots:
             sid = s.snapshot.id
             if sid in self.fail:  # manifest deleted, data not: the snapshot is now incomplete
-                self.snaps[sid] = StoredSnapshot(s.snapshot, status="incomplete", keys=s.keys[1:],
-                                                 problem=INTERRUPTED + ": finish me")
+                self.snaps[sid] = StoredSnapshot(
+                    s.snapshot,
+                    status="incomplete",
+                    keys=s.keys[1:],
+                    problem=INTERRUPTED + ": finish me",
+                )
                 self.pending.add(sid)
                 report.failed[sid] = "SlowDown"
             elif s.status == "held":
@@ -168,7 +190,9 @@ def test_plan_matches_retention_and_leaves_everything_else_alone() -> None:
 
 def test_newest_is_kept_even_when_the_policy_would_forget_it() -> None:
     config = make_config(policies=[{"name": "app", "keep_tag": ["monthly"]}])
-    snaps = [snap("app", NOW - timedelta(days=i), tags=("monthly",) if i == 3 else ()) for i in range(5)]
+    snaps = [
+        snap("app", NOW - timedelta(days=i), tags=("monthly",) if i == 3 else ()) for i in range(5)
+    ]
     run = compute_run_plan(config, Listing(snapshots=snaps), NOW)
     newest = snaps[0].snapshot.id
     assert newest in run.kept_ids()
@@ -184,8 +208,10 @@ def _rules(refusals: Sequence[Any]) -> set[tuple[str, str]]:
 
 
 def test_max_delete_fraction_refuses_only_the_group_over_the_limit() -> None:
-    config = make_config(safety={"max_delete_fraction": 0.5},
-                         policies=[{"name": "app", "keep_last": 2}, {"name": "db", "keep_last": 4}])
+    config = make_config(
+        safety={"max_delete_fraction": 0.5},
+        policies=[{"name": "app", "keep_last": 2}, {"name": "db", "keep_last": 4}],
+    )
     run = compute_run_plan(config, Listing(snapshots=daily("app", 6) + daily("db", 6)), NOW)
     refusals = check_safety(run, config, NOW)
     assert _rules(refusals) == {("app", "max_delete_fraction")}  # 4/6 > 0.5; db loses 2/6
@@ -219,8 +245,10 @@ def test_nothing_to_delete_means_no_refusal() -> None:
 def _forced_plan(config: Config, snaps: list[StoredSnapshot], forget_all: bool) -> RunPlan:
     """A plan whose decisions were tampered with (the guard must catch what planning never produces)."""
     pc = config.policies[0]
-    decisions = [Decision(s.snapshot, pc.group, "forget" if forget_all or i == 0 else "keep", ())
-                 for i, s in enumerate(snaps)]
+    decisions = [
+        Decision(s.snapshot, pc.group, "forget" if forget_all or i == 0 else "keep", ())
+        for i, s in enumerate(snaps)
+    ]
     group = GroupPlan(pc, decisions, {s.snapshot.id: s for s in snaps})
     return RunPlan(now=NOW, config_sha256="x", groups={pc.group: group})
 
@@ -250,7 +278,9 @@ def test_empty_policy_is_refused_and_keeps_everything() -> None:
 
 
 def test_prune_deletes_the_plan_and_audits_intent_then_result() -> None:
-    store = FakeStore([*daily("app", 6), snap("app", NOW - timedelta(days=20), "incomplete")], unknown=["x"])
+    store = FakeStore(
+        [*daily("app", 6), snap("app", NOW - timedelta(days=20), "incomplete")], unknown=["x"]
+    )
     before = compute_run_plan(make_config(), store.listing(), NOW)
     result, audit, lock = prune(make_config(), store)
     assert result.ok and lock.entered == 1 and not lock.held
@@ -281,7 +311,11 @@ def test_refusal_deletes_nothing_and_force_with_reason_overrides_and_is_audited(
     assert not result.ok and _rules(result.refusals) == {("app", "max_delete_fraction")}
     assert "delete" not in store.calls and audit.records == [] and len(store.snaps) == 6
     result, audit, _ = prune(config, store, force_reason="first prune after migration")
-    assert result.ok and len(result.deleted) == 3 and result.to_json()["forced"] == "first prune after migration"
+    assert (
+        result.ok
+        and len(result.deleted) == 3
+        and result.to_json()["forced"] == "first prune after migration"
+    )
     assert [a for a, _ in audit.records] == ["prune.forced", "prune.intent", "prune.result"]
     assert audit.records[0][1]["reason"] == "first prune after migration"
 
@@ -320,16 +354,22 @@ def test_partial_failure_is_journalled_and_a_rerun_finishes_the_job() -> None:
     result, first, _ = prune(make_config(), store)
     assert not result.ok and set(result.failed) == {victim}
     assert store.snaps[victim].status == "incomplete"  # manifest gone: no longer looks whole
-    assert compute_run_plan(make_config(), store.listing(), NOW).resume == []  # no audit log: no trust
+    assert (
+        compute_run_plan(make_config(), store.listing(), NOW).resume == []
+    )  # no audit log: no trust
     intents = Intents(intents_from_records([{"action": a, "data": d} for a, d in first.records]))
-    assert [s.snapshot.id for s in compute_run_plan(make_config(), store.listing(), NOW, lambda: intents).resume] \
-        == [victim]
+    assert [
+        s.snapshot.id
+        for s in compute_run_plan(make_config(), store.listing(), NOW, lambda: intents).resume
+    ] == [victim]
     store.fail = set()
     result, audit, _ = prune(make_config(), store, intents=lambda: intents)
     assert result.ok and result.deleted == [victim]
     assert audit.records[0][1]["delete"][0]["reason"] == "resume interrupted prune"
     assert {i for i, s in store.snaps.items() if s.status != "incomplete"} == kept
-    assert len([s for s in store.snaps.values() if s.status == "incomplete"]) == 1  # the producer's, untouched
+    assert (
+        len([s for s in store.snaps.values() if s.status == "incomplete"]) == 1
+    )  # the producer's, untouched
 
 
 # ---------------------------------------------------------------------------- property
@@ -337,15 +377,23 @@ def test_partial_failure_is_journalled_and_a_rerun_finishes_the_job() -> None:
 
 @settings(max_examples=150, deadline=None)
 @given(
-    hours=st.lists(st.integers(min_value=-24 * 200, max_value=48), min_size=1, max_size=40, unique=True),
+    hours=st.lists(
+        st.integers(min_value=-24 * 200, max_value=48), min_size=1, max_size=40, unique=True
+    ),
     keep_last=st.integers(min_value=0, max_value=5),
     within_days=st.integers(min_value=0, max_value=30),
     tagged=st.sets(st.integers(min_value=0, max_value=39), max_size=5),
 )
 def test_newest_never_forgotten_and_only_known_snapshots_deleted(
-    hours: list[int], keep_last: int, within_days: int, tagged: set[int],
+    hours: list[int],
+    keep_last: int,
+    within_days: int,
+    tagged: set[int],
 ) -> None:
-    snaps = [snap("app", NOW + timedelta(hours=h), tags=("keep",) if i in tagged else ()) for i, h in enumerate(hours)]
+    snaps = [
+        snap("app", NOW + timedelta(hours=h), tags=("keep",) if i in tagged else ())
+        for i, h in enumerate(hours)
+    ]
     policy: dict[str, Any] = {"name": "app", "keep_tag": ["keep"]}
     if keep_last:
         policy["keep_last"] = keep_last
@@ -353,7 +401,9 @@ def test_newest_never_forgotten_and_only_known_snapshots_deleted(
         policy["keep_within"] = f"{within_days}d"
     config = make_config(policies=[policy])
     partial = snap("app", NOW - timedelta(days=500), status="incomplete")
-    run = compute_run_plan(config, Listing(snapshots=snaps, incomplete=[partial], unknown=["u"]), NOW)
+    run = compute_run_plan(
+        config, Listing(snapshots=snaps, incomplete=[partial], unknown=["u"]), NOW
+    )
     forget = {s.snapshot.id for s in run.to_forget()}
     newest = max(snaps, key=lambda s: s.snapshot.time).snapshot.id
     assert newest not in forget
@@ -366,12 +416,16 @@ def test_newest_never_forgotten_and_only_known_snapshots_deleted(
 def _same_second_pair(order: int) -> list[StoredSnapshot]:
     """restic can hold two snapshots of a group at the same second, listed in either order."""
     t = NOW - timedelta(hours=1)
-    twins = [StoredSnapshot(Snapshot(sid, t, "app"), "complete") for sid in ("aaaa1111", "ffff2222")]
+    twins = [
+        StoredSnapshot(Snapshot(sid, t, "app"), "complete") for sid in ("aaaa1111", "ffff2222")
+    ]
     older = [snap("app", NOW - timedelta(days=d)) for d in range(1, 4)]
     return [*(twins if order == 0 else twins[::-1]), *older]
 
 
-def test_two_snapshots_at_the_newest_second_are_planned_the_same_in_either_order_and_prunable() -> None:
+def test_two_snapshots_at_the_newest_second_are_planned_the_same_in_either_order_and_prunable() -> (
+    None
+):
     """Issue 11 part 8: a "newest" refusal on every run, --force included, naming a different
     id each time. Now the newest is the one with the greatest (time, id), whatever the order."""
     config = make_config(policies=[{"name": "app", "keep_last": 1}])

@@ -16,18 +16,27 @@ from retention import Snapshot, plan
 from retention.schedule import Schedule
 
 AMS = ZoneInfo("Europe/Amsterdam")
-CONFIG = parse_config({
-    "timezone": "Europe/Amsterdam", "store": {"url": "file:///nowhere"}, "verify": {"integrity_sample": 3},
-    "policy": [{"name": "server", "schedule": "0 2 * * *", "preset": "sla-server"},
-               {"name": "app", "schedule": "0 0,6,12,18 * * *", "keep_within": "2m"}],
-})
+CONFIG = parse_config(
+    {
+        "timezone": "Europe/Amsterdam",
+        "store": {"url": "file:///nowhere"},
+        "verify": {"integrity_sample": 3},
+        "policy": [
+            {"name": "server", "schedule": "0 2 * * *", "preset": "sla-server"},
+            {"name": "app", "schedule": "0 0,6,12,18 * * *", "keep_within": "2m"},
+        ],
+    }
+)
 AT = datetime(2026, 11, 30, 10, tzinfo=AMS)
 
 
 def ideal(group: str, cron: str, start: datetime, skip: Sequence[datetime] = ()) -> list[Snapshot]:
     skipped = {t.timestamp() for t in skip}
-    return [Snapshot(f"{group}/{t.isoformat()}", t, group) for t in Schedule(cron, AMS).times(start, AT)
-            if t.timestamp() not in skipped]
+    return [
+        Snapshot(f"{group}/{t.isoformat()}", t, group)
+        for t in Schedule(cron, AMS).times(start, AT)
+        if t.timestamp() not in skipped
+    ]
 
 
 def pruned(snaps: list[Snapshot], name: str) -> list[Snapshot]:
@@ -37,7 +46,9 @@ def pruned(snaps: list[Snapshot], name: str) -> list[Snapshot]:
 
 def check(name: str, snaps: list[Snapshot], since: datetime | None = None):  # type: ignore[no-untyped-def]
     policy = next(p for p in CONFIG.policies if p.name == name)
-    return check_group(policy, snaps, at=AT, zone=AMS, grace=CONFIG.verify.over_retention_grace, since=since)
+    return check_group(
+        policy, snaps, at=AT, zone=AMS, grace=CONFIG.verify.over_retention_grace, since=since
+    )
 
 
 def test_a_pruned_complete_history_has_no_violation() -> None:
@@ -48,8 +59,13 @@ def test_a_pruned_complete_history_has_no_violation() -> None:
 
 def test_old_pruned_backups_are_not_missed_but_recent_gaps_are() -> None:
     gap = datetime(2026, 11, 27, 2, tzinfo=AMS)
-    g = check("server", pruned(ideal("server", "0 2 * * *", datetime(2026, 1, 1, tzinfo=AMS), [gap]), "server"))
-    assert [(v.kind, v.details.get("expected")) for v in g.violations] == [("missed", gap.isoformat())]
+    g = check(
+        "server",
+        pruned(ideal("server", "0 2 * * *", datetime(2026, 1, 1, tzinfo=AMS), [gap]), "server"),
+    )
+    assert [(v.kind, v.details.get("expected")) for v in g.violations] == [
+        ("missed", gap.isoformat())
+    ]
     assert g.checked["schedule"]["from"] == "2026-11-24T02:00:00+01:00"  # keep_within_daily = 7d
 
 
@@ -58,7 +74,8 @@ def test_a_deleted_daily_is_a_coverage_gap() -> None:
     monthly = next(s for s in snaps if s.time.date() == date(2026, 8, 31))
     g = check("server", [s for s in snaps if s != monthly])
     assert [(v.kind, v.details["rule"], v.details["bucket"]) for v in g.violations] == [
-        ("coverage", "within_monthly", "2026-08")]
+        ("coverage", "within_monthly", "2026-08")
+    ]
 
 
 def test_no_misses_before_history_began_or_before_from() -> None:
@@ -89,15 +106,18 @@ class FakeStore:
     url = "file:///nowhere"
 
     def __init__(self, listing: Listing, bad: str) -> None:
-        self.listing, self.bad, self.checked = listing, bad, []
+        self._listing, self.bad, self.checked = listing, bad, []
 
     def listing(self) -> Listing:
-        return self.listing
+        return self._listing
 
     def check_integrity(self, snapshots: Sequence[StoredSnapshot]) -> list[IntegrityProblem]:
         self.checked += [s.snapshot.id for s in snapshots]
-        return [IntegrityProblem(s.snapshot.id, "db.sql.gz", "sha256 mismatch") for s in snapshots
-                if s.snapshot.id == self.bad]
+        return [
+            IntegrityProblem(s.snapshot.id, "db.sql.gz", "sha256 mismatch")
+            for s in snapshots
+            if s.snapshot.id == self.bad
+        ]
 
 
 def test_verify_store_reports_integrity_and_notes() -> None:
@@ -105,15 +125,22 @@ def test_verify_store_reports_integrity_and_notes() -> None:
     app = pruned(ideal("app", "0 0,6,12,18 * * *", datetime(2026, 9, 1, tzinfo=AMS)), "app")
     stored = [StoredSnapshot(s) for s in server + app]
     stored.append(StoredSnapshot(Snapshot("misc/1", AT, "misc")))
-    listing = Listing(snapshots=stored, incomplete=[StoredSnapshot(Snapshot("app/x", AT, "app"), "incomplete")],
-                      unknown=["stray.txt"])
+    listing = Listing(
+        snapshots=stored,
+        incomplete=[StoredSnapshot(Snapshot("app/x", AT, "app"), "incomplete")],
+        unknown=["stray.txt"],
+    )
     sample = integrity_sample(stored, 3.0, AT.date())
     store = FakeStore(listing, bad=sample[0].snapshot.id)
     report = verify_store(CONFIG, store, at=AT)  # type: ignore[arg-type]
     assert sorted(store.checked) == sorted(s.snapshot.id for s in sample)
     assert [v.kind for v in report.violations] == ["integrity"]
     assert report.violations[0].details["id"] == sample[0].snapshot.id and not report.ok
-    assert sorted(n.kind for n in report.notes) == ["incomplete", "unconfigured_group", "unknown_key"]
+    assert sorted(n.kind for n in report.notes) == [
+        "incomplete",
+        "unconfigured_group",
+        "unknown_key",
+    ]
     assert report.to_json()["checked"]["integrity"]["sampled"] == 3
 
 

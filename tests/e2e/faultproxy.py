@@ -33,12 +33,22 @@ from urllib.parse import urlsplit
 FAULTS = ("500", "503", "reset_before", "reset_after", "partial")
 _KEY_RE = re.compile(rb"<Key>(.*?)</Key>", re.S)
 _DELETED_RE = re.compile(rb"<Deleted>\s*<Key>(.*?)</Key>.*?</Deleted>", re.S)
-_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
+_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+}
 
 
 def _s3_error(code: str, message: str) -> bytes:
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
-            f"<RequestId>faultproxy</RequestId></Error>").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
+        f"<RequestId>faultproxy</RequestId></Error>"
+    ).encode()
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -69,7 +79,9 @@ class FaultProxy:
         self.ignore_if_none_match = False  # strip If-None-Match: conditional PUTs overwrite
         self.stripped = 0  # requests whose If-None-Match was dropped
         self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
-        self._thread = threading.Thread(target=self._server.serve_forever, name="faultproxy", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="faultproxy", daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -85,7 +97,9 @@ class FaultProxy:
         self._server.server_close()
         self._thread.join(timeout=5)
 
-    def configure(self, seed: int, rate: float, faults: tuple[str, ...] = FAULTS, latency: float = 0.0) -> None:
+    def configure(
+        self, seed: int, rate: float, faults: tuple[str, ...] = FAULTS, latency: float = 0.0
+    ) -> None:
         """Reset the RNG: with probability ``rate`` a request gets one of ``faults``; every
         forwarded request is delayed by ``latency`` seconds."""
         with self._rng_lock:
@@ -174,13 +188,21 @@ class FaultProxy:
 
             def _handle(self) -> None:
                 body = self._body()
-                is_delete_objects = self.command == "POST" and "delete" in self.path.split("?", 1)[-1].split("&")
+                is_delete_objects = self.command == "POST" and "delete" in self.path.split("?", 1)[
+                    -1
+                ].split("&")
                 fault = proxy.choose(is_delete_objects)
                 if fault == "reset_before":
                     return self._reset()
                 if fault in ("500", "503"):
-                    code, msg = ("InternalError", "injected") if fault == "500" else ("SlowDown", "Please reduce")
-                    return self._reply(int(fault), [("Content-Type", "application/xml")], _s3_error(code, msg))
+                    code, msg = (
+                        ("InternalError", "injected")
+                        if fault == "500"
+                        else ("SlowDown", "Please reduce")
+                    )
+                    return self._reply(
+                        int(fault), [("Content-Type", "application/xml")], _s3_error(code, msg)
+                    )
                 if proxy.latency:
                     time.sleep(proxy.latency)
                 status, headers, payload = self._forward(body)
@@ -196,9 +218,14 @@ class FaultProxy:
                 if not keys:
                     return payload
                 failed = set(proxy.pick_keys(keys))
-                errors = b"".join(b"<Error><Key>" + k + b"</Key><Code>InternalError</Code>"
-                                  b"<Message>injected partial failure</Message></Error>" for k in failed)
-                payload = _DELETED_RE.sub(lambda m: b"" if m.group(1) in failed else m.group(0), payload)
+                errors = b"".join(
+                    b"<Error><Key>" + k + b"</Key><Code>InternalError</Code>"
+                    b"<Message>injected partial failure</Message></Error>"
+                    for k in failed
+                )
+                payload = _DELETED_RE.sub(
+                    lambda m: b"" if m.group(1) in failed else m.group(0), payload
+                )
                 return payload.replace(b"</DeleteResult>", errors + b"</DeleteResult>")
 
             def do_GET(self) -> None:

@@ -46,13 +46,23 @@ def restic_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return {**os.environ, "RESTIC_PASSWORD": PASSWORD, **(extra or {})}
 
 
-def restic(location: str, *args: str, env: Mapping[str, str] | None = None,
-           check: bool = True) -> subprocess.CompletedProcess[str]:
+def restic(
+    location: str, *args: str, env: Mapping[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """Run restic directly (tests' own view of the repository, independent of backupctl)."""
-    result = subprocess.run(["restic", "--repo", location, *args], env=restic_env(env), capture_output=True,
-                            text=True, timeout=COMMAND_LIMIT, stdin=subprocess.DEVNULL, check=False)
+    result = subprocess.run(
+        ["restic", "--repo", location, *args],
+        env=restic_env(env),
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_LIMIT,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"restic {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+        raise AssertionError(
+            f"restic {' '.join(args)} failed ({result.returncode}): {result.stderr}"
+        )
     return result
 
 
@@ -71,8 +81,9 @@ def make_source(root: Path) -> dict[str, bytes]:
     return files
 
 
-def build_repo(location: str, source: Path, specs: Sequence[SnapshotSpec],
-               env: Mapping[str, str] | None = None) -> Repo:
+def build_repo(
+    location: str, source: Path, specs: Sequence[SnapshotSpec], env: Mapping[str, str] | None = None
+) -> Repo:
     """``restic init`` then one backup per spec, one after the other (bounded by COMMAND_LIMIT).
 
     Sequential on purpose: concurrent backups into a fresh repository may each write their own
@@ -81,14 +92,33 @@ def build_repo(location: str, source: Path, specs: Sequence[SnapshotSpec],
     restic(location, "init", env=env)
     ids = []
     for spec in specs:
-        args = ["restic", "--repo", location, "backup", str(source), "--host", spec.host, "--json", "--quiet"]
+        args = [
+            "restic",
+            "--repo",
+            location,
+            "backup",
+            str(source),
+            "--host",
+            spec.host,
+            "--json",
+            "--quiet",
+        ]
         for tag in spec.tags:
             args += ["--tag", tag]
         if spec.time is not None:
             args += ["--time", spec.time]
-        ids.append(_snapshot_id(subprocess.Popen(
-            args, env=restic_env({**(env or {}), "TZ": spec.tz}), text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)))
+        ids.append(
+            _snapshot_id(
+                subprocess.Popen(
+                    args,
+                    env=restic_env({**(env or {}), "TZ": spec.tz}),
+                    text=True,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    stdin=subprocess.DEVNULL,
+                )
+            )
+        )
     return Repo(location=location, source=source, ids=ids, env=dict(env or {}))
 
 
@@ -115,8 +145,10 @@ def copy_repo(repo_dir: Path, dest: Path) -> Path:
 
 def restic_config(url: str, **store: object) -> Config:
     """A minimal validated config for a restic store URL with extra ``[store]`` keys."""
-    return parse_config({"store": {"url": url, **store}, "policy": [{"name": "all", "keep_last": 1}]},
-                        path="test.toml")
+    return parse_config(
+        {"store": {"url": url, **store}, "policy": [{"name": "all", "keep_last": 1}]},
+        path="test.toml",
+    )
 
 
 def wait_for(predicate: Callable[[], bool], limit: float, what: str) -> None:

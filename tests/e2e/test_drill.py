@@ -27,7 +27,9 @@ RESTIC = shutil.which("restic")
 RESTIC_PW_ENV = "BACKUPCTL_TEST_DRILL_RESTIC_PW"
 
 
-def put_snapshot(s3: Any, bucket: str, prefix: str, group: str, when: datetime, objects: dict[str, bytes]) -> str:
+def put_snapshot(
+    s3: Any, bucket: str, prefix: str, group: str, when: datetime, objects: dict[str, bytes]
+) -> str:
     """Write a snapshot in the layout contract (objects first, manifest last); return its id."""
     stamp = when.strftime("%Y%m%dT%H%M%SZ")
     folder = f"{prefix}/{group}/{stamp}/"
@@ -40,8 +42,16 @@ def put_snapshot(s3: Any, bucket: str, prefix: str, group: str, when: datetime, 
     return f"{group}/{stamp}"
 
 
-def write_config(path: Path, url: str, endpoint: str, *, live_check: str, timeout: float = 10,
-                 extra_store: str = "", group: str = "server") -> Path:
+def write_config(
+    path: Path,
+    url: str,
+    endpoint: str,
+    *,
+    live_check: str,
+    timeout: float = 10,
+    extra_store: str = "",
+    group: str = "server",
+) -> Path:
     path.write_text(f"""
 timezone = "Europe/Amsterdam"
 
@@ -62,15 +72,20 @@ target = "1 working day"
 live_check = '{live_check}'
 live_check_timeout = {timeout}
 live_check_interval = 0.2
-scratch_dir = "{path.parent / 'scratch'}"
+scratch_dir = "{path.parent / "scratch"}"
 workers = 4
 """)
     return path
 
 
-def drill(config: Path, *args: str, env: dict[str, str] | None = None) -> tuple[Result, dict[str, Any]]:
-    result = CliRunner().invoke(main, ["drill", "--config", str(config), "--json", *args],
-                                env={"BACKUPCTL_NOW": NOW.isoformat(), **(env or {})})
+def drill(
+    config: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[Result, dict[str, Any]]:
+    result = CliRunner().invoke(
+        main,
+        ["drill", "--config", str(config), "--json", *args],
+        env={"BACKUPCTL_NOW": NOW.isoformat(), **(env or {})},
+    )
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     return result, json_out(result)
 
@@ -91,21 +106,36 @@ def drill_records(config: Path) -> list[dict[str, Any]]:
 
 
 @pytest.fixture()
-def s3_store(s3_client: Any, bucket: str, tmp_path: Path, s3_endpoint: str) -> Iterator[tuple[Path, dict[str, str]]]:
+def s3_store(
+    s3_client: Any, bucket: str, tmp_path: Path, s3_endpoint: str
+) -> Iterator[tuple[Path, dict[str, str]]]:
     """Three server snapshots (monthly, weekly and daily age) in a fresh bucket, and a config."""
     ids = {}
     for tier, days in (("monthly", 60), ("weekly", 14), ("daily", 1)):
         when = (NOW - timedelta(days=days)).replace(hour=1)
-        ids[tier] = put_snapshot(s3_client, bucket, "backups", "server", when, {
-            "etc/hosts": f"127.0.0.1 {tier}\n".encode(),
-            "db/dump.sql": os.urandom(700_000),
-            "www/index.html": b"<h1>ok</h1>" * 100,
-        })
-    config = write_config(tmp_path / "backupctl.toml", f"s3://{bucket}/backups", s3_endpoint,
-                          live_check="test -s {dir}/etc/hosts && grep -q ok {dir}/www/index.html")
+        ids[tier] = put_snapshot(
+            s3_client,
+            bucket,
+            "backups",
+            "server",
+            when,
+            {
+                "etc/hosts": f"127.0.0.1 {tier}\n".encode(),
+                "db/dump.sql": os.urandom(700_000),
+                "www/index.html": b"<h1>ok</h1>" * 100,
+            },
+        )
+    config = write_config(
+        tmp_path / "backupctl.toml",
+        f"s3://{bucket}/backups",
+        s3_endpoint,
+        live_check="test -s {dir}/etc/hosts && grep -q ok {dir}/www/index.html",
+    )
     yield config, ids
     scratch = tmp_path / "scratch"
-    assert not scratch.exists() or not any(scratch.iterdir()), "the scratch space must be cleaned up"
+    assert not scratch.exists() or not any(scratch.iterdir()), (
+        "the scratch space must be cleaned up"
+    )
 
 
 def test_s3_clean_restore_passes_and_is_audited(s3_store: tuple[Path, dict[str, str]]) -> None:
@@ -120,7 +150,9 @@ def test_s3_clean_restore_passes_and_is_audited(s3_store: tuple[Path, dict[str, 
     assert drill_records(config)[-1]["verdict"] == "passed"
 
 
-def test_s3_corrupted_object_is_named(s3_store: tuple[Path, dict[str, str]], s3_client: Any, bucket: str) -> None:
+def test_s3_corrupted_object_is_named(
+    s3_store: tuple[Path, dict[str, str]], s3_client: Any, bucket: str
+) -> None:
     config, ids = s3_store
     key = f"backups/{ids['weekly']}/db/dump.sql"
     data = bytearray(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read())
@@ -129,15 +161,20 @@ def test_s3_corrupted_object_is_named(s3_store: tuple[Path, dict[str, str]], s3_
     result, rec = drill(config, "--snapshot", ids["weekly"])
     assert result.exit_code == 3
     assert rec["verdict"] == "verify_failed" and rec["live"] is None
-    assert len(rec["failed_objects"]) == 1 and rec["failed_objects"][0].startswith("db/dump.sql: sha256")
+    assert len(rec["failed_objects"]) == 1 and rec["failed_objects"][0].startswith(
+        "db/dump.sql: sha256"
+    )
     assert "verify_failed" in result.stderr
     assert drill_records(config)[-1]["failed_objects"] == rec["failed_objects"]
 
 
-def test_s3_live_check_that_never_passes_times_out(s3_client: Any, bucket: str, tmp_path: Path,
-                                                   s3_endpoint: str) -> None:
+def test_s3_live_check_that_never_passes_times_out(
+    s3_client: Any, bucket: str, tmp_path: Path, s3_endpoint: str
+) -> None:
     put_snapshot(s3_client, bucket, "b", "server", NOW - timedelta(hours=8), {"a": b"a"})
-    config = write_config(tmp_path / "c.toml", f"s3://{bucket}/b", s3_endpoint, live_check="false", timeout=1)
+    config = write_config(
+        tmp_path / "c.toml", f"s3://{bucket}/b", s3_endpoint, live_check="false", timeout=1
+    )
     result, rec = drill(config)
     assert result.exit_code == 3
     assert rec["verdict"] == "live_check_timeout"
@@ -145,7 +182,9 @@ def test_s3_live_check_that_never_passes_times_out(s3_client: Any, bucket: str, 
     assert 2 <= rec["phases"][2]["attempts"] <= 10 and 0.9 <= rec["phases"][2]["seconds"] < 3
 
 
-def test_s3_stratified_rotates_tiers_through_the_audit_log(s3_store: tuple[Path, dict[str, str]]) -> None:
+def test_s3_stratified_rotates_tiers_through_the_audit_log(
+    s3_store: tuple[Path, dict[str, str]],
+) -> None:
     config, ids = s3_store
     picks = []
     for _ in range(3):
@@ -153,13 +192,19 @@ def test_s3_stratified_rotates_tiers_through_the_audit_log(s3_store: tuple[Path,
         assert result.exit_code == 0, result.output
         picks.append((rec["selection"]["tier"], rec["snapshot"]["id"]))
         assert rec["phases"][1]["objects"] == 2  # half of 3, rounded, seeded
-    assert picks == [("monthly", ids["monthly"]), ("weekly", ids["weekly"]), ("daily", ids["daily"])]
+    assert picks == [
+        ("monthly", ids["monthly"]),
+        ("weekly", ids["weekly"]),
+        ("daily", ids["daily"]),
+    ]
     assert [r["selection"]["tier"] for r in drill_records(config)] == ["monthly", "weekly", "daily"]
 
 
 def test_unknown_snapshot_is_a_usage_error(s3_store: tuple[Path, dict[str, str]]) -> None:
     config, _ = s3_store
-    result = CliRunner().invoke(main, ["drill", "--config", str(config), "--snapshot", "server/nope"])
+    result = CliRunner().invoke(
+        main, ["drill", "--config", str(config), "--snapshot", "server/nope"]
+    )
     assert result.exit_code == 2 and "matches no complete snapshot" in result.stderr
 
 
@@ -181,20 +226,29 @@ def restic_repo(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> t
     (data / "etc").mkdir()
     (data / "etc" / "hosts").write_text("127.0.0.1 restic\n")
     (data / "blob.bin").write_bytes(os.urandom(500_000))
-    env = {**os.environ, "RESTIC_REPOSITORY": repo, "RESTIC_PASSWORD": password,
-           "RESTIC_CACHE_DIR": str(tmp_path_factory.mktemp("restic-cache"))}
+    env = {
+        **os.environ,
+        "RESTIC_REPOSITORY": repo,
+        "RESTIC_PASSWORD": password,
+        "RESTIC_CACHE_DIR": str(tmp_path_factory.mktemp("restic-cache")),
+    }
     for args in (["init"], ["backup", "-q", "--host", "drillhost", str(data)]):
         subprocess.run([RESTIC, *args], env=env, check=True, capture_output=True, timeout=60)
     return repo, password
 
 
-def test_restic_clean_restore_passes_verified_by_restic(restic_repo: tuple[str, str], tmp_path: Path,
-                                                        s3_endpoint: str) -> None:
+def test_restic_clean_restore_passes_verified_by_restic(
+    restic_repo: tuple[str, str], tmp_path: Path, s3_endpoint: str
+) -> None:
     repo, password = restic_repo
-    config = write_config(tmp_path / "r.toml", f"restic:{repo}", s3_endpoint,
-                          live_check="find {dir} -path \"*/etc/hosts\" | grep -q .",
-                          extra_store=f'restic_password_env = "{RESTIC_PW_ENV}"',
-                          group="host=drillhost paths=/data")
+    config = write_config(
+        tmp_path / "r.toml",
+        f"restic:{repo}",
+        s3_endpoint,
+        live_check='find {dir} -path "*/etc/hosts" | grep -q .',
+        extra_store=f'restic_password_env = "{RESTIC_PW_ENV}"',
+        group="host=drillhost paths=/data",
+    )
     result, rec = drill(config, env={RESTIC_PW_ENV: password})
     assert result.exit_code == 0, result.output
     assert rec["verdict"] == "passed"
@@ -205,15 +259,21 @@ def test_restic_clean_restore_passes_verified_by_restic(restic_repo: tuple[str, 
     assert not any((tmp_path / "scratch").iterdir())
 
 
-def test_restic_drill_by_id_prefix_and_unknown_id(restic_repo: tuple[str, str], tmp_path: Path,
-                                                  s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_restic_drill_by_id_prefix_and_unknown_id(
+    restic_repo: tuple[str, str], tmp_path: Path, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from backupctl.config import load_config
     from backupctl.stores.restic import ResticStore
 
     repo, password = restic_repo
-    config = write_config(tmp_path / "r.toml", f"restic:{repo}", s3_endpoint, live_check="true",
-                          extra_store=f'restic_password_env = "{RESTIC_PW_ENV}"',
-                          group="host=drillhost paths=/data")
+    config = write_config(
+        tmp_path / "r.toml",
+        f"restic:{repo}",
+        s3_endpoint,
+        live_check="true",
+        extra_store=f'restic_password_env = "{RESTIC_PW_ENV}"',
+        group="host=drillhost paths=/data",
+    )
     monkeypatch.setenv(RESTIC_PW_ENV, password)
     (snap,) = ResticStore(load_config(str(config))).list_snapshots()
     result, rec = drill(config, "--snapshot", snap.snapshot.id[:7], env={RESTIC_PW_ENV: password})
@@ -221,8 +281,11 @@ def test_restic_drill_by_id_prefix_and_unknown_id(restic_repo: tuple[str, str], 
     assert rec["snapshot"]["id"] == snap.snapshot.id and rec["selection"]["mode"] == "explicit"
     assert rec["snapshot"]["group"] == snap.snapshot.group
     assert rec["snapshot"]["time"] == snap.snapshot.time.isoformat()
-    bad = CliRunner().invoke(main, ["drill", "--config", str(config), "--snapshot", "deadbeef"],
-                             env={RESTIC_PW_ENV: password, "BACKUPCTL_NOW": NOW.isoformat()})
+    bad = CliRunner().invoke(
+        main,
+        ["drill", "--config", str(config), "--snapshot", "deadbeef"],
+        env={RESTIC_PW_ENV: password, "BACKUPCTL_NOW": NOW.isoformat()},
+    )
     assert bad.exit_code == 2 and "'deadbeef' matches no complete snapshot" in bad.stderr
     assert not any((tmp_path / "scratch").iterdir())
 
@@ -231,7 +294,9 @@ def test_restic_drill_by_id_prefix_and_unknown_id(restic_repo: tuple[str, str], 
 
 
 def test_deadline_defaults_christmas() -> None:
-    result = CliRunner().invoke(main, ["drill", "deadline", "--from", "2026-12-24T16:30:00+01:00", "--json"])
+    result = CliRunner().invoke(
+        main, ["drill", "deadline", "--from", "2026-12-24T16:30:00+01:00", "--json"]
+    )
     assert result.exit_code == 0, result.output
     out = json_out(result)
     assert out["deadline"] == "2026-12-28T16:30:00+01:00"
@@ -251,22 +316,35 @@ def test_file_store_drill_passes_and_bad_working_hours_are_config_errors(tmp_pat
 
     root = tmp_path / "backups"
     write_snapshot(root, "server", NOW - timedelta(hours=9), {"etc/hosts": b"127.0.0.1 file\n"})
-    config = write_config(tmp_path / "f.toml", f"file://{root}", "http://unused.invalid",
-                          live_check="grep -q file {dir}/etc/hosts")
+    config = write_config(
+        tmp_path / "f.toml",
+        f"file://{root}",
+        "http://unused.invalid",
+        live_check="grep -q file {dir}/etc/hosts",
+    )
     result, rec = drill(config)
     assert result.exit_code == 0, result.output
     assert rec["verdict"] == "passed" and rec["phases"][1]["objects"] == 1
     assert drill_records(config)[-1]["verdict"] == "passed"
 
-    config.write_text(config.read_text().replace('target = "1 working day"',
-                                                 'working_hours = { fri-mon = "09:00-17:00" }'))
+    config.write_text(
+        config.read_text().replace(
+            'target = "1 working day"', 'working_hours = { fri-mon = "09:00-17:00" }'
+        )
+    )
     bad = CliRunner().invoke(main, ["drill", "--config", str(config)])
     assert bad.exit_code == 2 and "drill.working_hours" in bad.stderr and "backwards" in bad.stderr
-    bad = CliRunner().invoke(main, ["drill", "deadline", "--from", "2026-11-23T10:00:00Z", "--config", str(config)])
+    bad = CliRunner().invoke(
+        main, ["drill", "deadline", "--from", "2026-11-23T10:00:00Z", "--config", str(config)]
+    )
     assert bad.exit_code == 2 and "backwards" in bad.stderr
 
-    config.write_text(config.read_text().replace('working_hours = { fri-mon = "09:00-17:00" }', 'holidays = "XX"'))
-    bad = CliRunner().invoke(main, ["drill", "--config", str(config)], env={"BACKUPCTL_NOW": NOW.isoformat()})
+    config.write_text(
+        config.read_text().replace('working_hours = { fri-mon = "09:00-17:00" }', 'holidays = "XX"')
+    )
+    bad = CliRunner().invoke(
+        main, ["drill", "--config", str(config)], env={"BACKUPCTL_NOW": NOW.isoformat()}
+    )
     # the holidays load beside the restore, so an unknown country is found after it: same error
     assert bad.exit_code == 2 and "drill.holidays" in bad.stderr and "python-holidays" in bad.stderr
     assert not list((tmp_path / "scratch").iterdir())  # the restore's scratch space is gone

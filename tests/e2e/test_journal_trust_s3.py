@@ -23,13 +23,20 @@ NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 def setup(
-    tmp_path: Path, client: Any, bucket: str, endpoint: str, versioned: bool, n: int = 5,
+    tmp_path: Path,
+    client: Any,
+    bucket: str,
+    endpoint: str,
+    versioned: bool,
+    n: int = 5,
 ) -> tuple[Path, list[str]]:
     if versioned:
         client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     writer = S3Writer(client, bucket, "bk")
-    ids = [write_snapshot(writer, "app", NOW - timedelta(days=d), {"db.sql": f"day {d}".encode()})
-           for d in range(n, 0, -1)]
+    ids = [
+        write_snapshot(writer, "app", NOW - timedelta(days=d), {"db.sql": f"day {d}".encode()})
+        for d in range(n, 0, -1)
+    ]
     config = tmp_path / "backupctl.toml"
     config.write_text(f"""timezone = "UTC"
 [store]
@@ -46,14 +53,19 @@ keep_last = 100
 
 
 def prune(config: Path) -> Result:
-    return CliRunner().invoke(main, ["prune", "--config", str(config), "--json"],
-                              env={"BACKUPCTL_NOW": NOW.isoformat()})
+    return CliRunner().invoke(
+        main, ["prune", "--config", str(config), "--json"], env={"BACKUPCTL_NOW": NOW.isoformat()}
+    )
 
 
 def versions(client: Any, bucket: str) -> set[tuple[str, str]]:
     out: set[tuple[str, str]] = set()
     for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix="bk/"):
-        out |= {(v["Key"], v["VersionId"]) for v in page.get("Versions", ()) if "/_backupctl/" not in v["Key"]}
+        out |= {
+            (v["Key"], v["VersionId"])
+            for v in page.get("Versions", ())
+            if "/_backupctl/" not in v["Key"]
+        }
     return out
 
 
@@ -63,7 +75,10 @@ def plant(client: Any, bucket: str, ids: list[str]) -> None:
 
 
 def test_hidden_manifests_and_a_planted_journal_lose_no_version(
-    tmp_path: Path, s3_client: Any, bucket: str, s3_endpoint: str,
+    tmp_path: Path,
+    s3_client: Any,
+    bucket: str,
+    s3_endpoint: str,
 ) -> None:
     config, ids = setup(tmp_path, s3_client, bucket, s3_endpoint, versioned=True)
     before = versions(s3_client, bucket)
@@ -77,7 +92,10 @@ def test_hidden_manifests_and_a_planted_journal_lose_no_version(
 
 
 def test_even_a_forged_intent_cannot_finish_a_folder_whose_manifest_has_versions(
-    tmp_path: Path, s3_client: Any, bucket: str, s3_endpoint: str,
+    tmp_path: Path,
+    s3_client: Any,
+    bucket: str,
+    s3_endpoint: str,
 ) -> None:
     config, ids = setup(tmp_path, s3_client, bucket, s3_endpoint, versioned=True)
     before = versions(s3_client, bucket)
@@ -86,14 +104,18 @@ def test_even_a_forged_intent_cannot_finish_a_folder_whose_manifest_has_versions
         s3_client.delete_object(Bucket=bucket, Key=f"bk/{sid}/manifest.json")
     plant(s3_client, bucket, hidden)
     AuditLog(S3Blobs(s3_client, bucket, "bk")).append(
-        "prune.intent", {"delete": [{"id": sid} for sid in hidden]}, now=NOW)  # consistent, unsigned
+        "prune.intent", {"delete": [{"id": sid} for sid in hidden]}, now=NOW
+    )  # consistent, unsigned
     result = prune(config)
     assert versions(s3_client, bucket) == before, result.output
     assert json.loads(result.stdout)["deleted"] == []
 
 
 def test_a_planted_journal_never_deletes_an_upload_in_progress_of_any_group(
-    tmp_path: Path, s3_client: Any, bucket: str, s3_endpoint: str,
+    tmp_path: Path,
+    s3_client: Any,
+    bucket: str,
+    s3_endpoint: str,
 ) -> None:
     config, _ = setup(tmp_path, s3_client, bucket, s3_endpoint, versioned=False)
     uploads = ["bk/other/20261120T000000Z/part.bin", "bk/app/20261120T030000Z/part.bin"]
@@ -106,5 +128,8 @@ def test_a_planted_journal_never_deletes_an_upload_in_progress_of_any_group(
         s3_client.head_object(Bucket=bucket, Key=key)  # still there
     records = AuditLog(S3Blobs(s3_client, bucket, "bk")).records()
     intent = [r for r in records if r["action"] == "prune.intent"]
-    assert all(d["id"] not in ("other/20261120T000000Z", "app/20261120T030000Z")
-               for r in intent for d in r["data"]["delete"])
+    assert all(
+        d["id"] not in ("other/20261120T000000Z", "app/20261120T030000Z")
+        for r in intent
+        for d in r["data"]["delete"]
+    )

@@ -29,23 +29,43 @@ def poisoned_snapshot(client: Any, bucket: str, t: datetime) -> str:
     objects = {POISON: b"poison", "ok.bin": b"fine"}
     for name, data in objects.items():
         client.put_object(Bucket=bucket, Key=f"bk/{sid}/{name}", Body=data)
-    manifest = {"version": 1, "group": "app", "time": t.isoformat(),
-                "objects": [{"key": k, "size": len(v), "sha256": hashlib.sha256(v).hexdigest()}
-                            for k, v in objects.items()]}
-    client.put_object(Bucket=bucket, Key=f"bk/{sid}/manifest.json", Body=json.dumps(manifest).encode())
+    manifest = {
+        "version": 1,
+        "group": "app",
+        "time": t.isoformat(),
+        "objects": [
+            {"key": k, "size": len(v), "sha256": hashlib.sha256(v).hexdigest()}
+            for k, v in objects.items()
+        ],
+    }
+    client.put_object(
+        Bucket=bucket, Key=f"bk/{sid}/manifest.json", Body=json.dumps(manifest).encode()
+    )
     return sid
 
 
 @pytest.mark.parametrize("batch_size", [1000, 3])
 def test_a_poison_key_does_not_stop_the_other_snapshots_of_its_batch(
-    s3_endpoint: str, s3_client: Any, bucket: str, batch_size: int,
+    s3_endpoint: str,
+    s3_client: Any,
+    bucket: str,
+    batch_size: int,
 ) -> None:
     writer = S3Writer(s3_client, bucket, "bk")
-    good = [write_snapshot(writer, "app", T0 + timedelta(hours=h), {"a.bin": b"1", "b.bin": b"2"}) for h in range(4)]
+    good = [
+        write_snapshot(writer, "app", T0 + timedelta(hours=h), {"a.bin": b"1", "b.bin": b"2"})
+        for h in range(4)
+    ]
     bad = poisoned_snapshot(s3_client, bucket, T0 + timedelta(hours=10))
     keep = write_snapshot(writer, "app", T0 + timedelta(days=1), {"a.bin": b"3"})
-    store = S3Store(parse_config({"store": {"url": f"s3://{bucket}/bk", "endpoint_url": s3_endpoint},
-                                  "policy": [{"name": "app", "keep_last": 1}]}))
+    store = S3Store(
+        parse_config(
+            {
+                "store": {"url": f"s3://{bucket}/bk", "endpoint_url": s3_endpoint},
+                "policy": [{"name": "app", "keep_last": 1}],
+            }
+        )
+    )
     store.batch_size = batch_size
     listing = store.listing()
     assert {s.snapshot.id for s in listing.snapshots} == {*good, bad, keep}
@@ -55,13 +75,18 @@ def test_a_poison_key_does_not_stop_the_other_snapshots_of_its_batch(
 
 
 def test_a_batch_refused_as_malformed_is_split_down_to_the_one_key(
-    s3_endpoint: str, s3_client: Any, bucket: str,
+    s3_endpoint: str,
+    s3_client: Any,
+    bucket: str,
 ) -> None:
     """A service (or proxy) that refuses a whole DeleteObjects because of one key it dislikes."""
     from botocore.exceptions import ClientError
 
     writer = S3Writer(s3_client, bucket, "bk")
-    sids = [write_snapshot(writer, "app", T0 + timedelta(hours=h), {"a.bin": b"1", "b.bin": b"2"}) for h in range(6)]
+    sids = [
+        write_snapshot(writer, "app", T0 + timedelta(hours=h), {"a.bin": b"1", "b.bin": b"2"})
+        for h in range(6)
+    ]
     disliked = f"bk/{sids[2]}/b.bin"
     sent: list[int] = []
 
@@ -69,15 +94,29 @@ def test_a_batch_refused_as_malformed_is_split_down_to_the_one_key(
         keys = [o["Key"] for o in params["Delete"]["Objects"]]
         sent.append(len(keys))
         if disliked in keys:
-            raise ClientError({"Error": {"Code": "MalformedXML", "Message": "not well-formed"}}, "DeleteObjects")
+            raise ClientError(
+                {"Error": {"Code": "MalformedXML", "Message": "not well-formed"}}, "DeleteObjects"
+            )
 
-    store = S3Store(parse_config({"store": {"url": f"s3://{bucket}/bk", "endpoint_url": s3_endpoint},
-                                  "policy": [{"name": "app", "keep_last": 1}]}))
+    store = S3Store(
+        parse_config(
+            {
+                "store": {"url": f"s3://{bucket}/bk", "endpoint_url": s3_endpoint},
+                "policy": [{"name": "app", "keep_last": 1}],
+            }
+        )
+    )
     store.client.meta.events.register("before-parameter-build.s3.DeleteObjects", refuse)
     report = store.delete(store.listing().snapshots[:-1])
     assert set(report.failed) == {sids[2]} and "MalformedXML" in report.failed[sids[2]]
     assert sorted(report.deleted) == sorted(s for s in sids[:5] if s != sids[2])
-    left = {k for k in all_keys(s3_client, bucket) if not k.startswith("bk/_backupctl/")}  # the journal stays
-    assert left == {disliked, f"bk/{sids[5]}/a.bin", f"bk/{sids[5]}/b.bin",
-                                           f"bk/{sids[5]}/manifest.json"}
+    left = {
+        k for k in all_keys(s3_client, bucket) if not k.startswith("bk/_backupctl/")
+    }  # the journal stays
+    assert left == {
+        disliked,
+        f"bk/{sids[5]}/a.bin",
+        f"bk/{sids[5]}/b.bin",
+        f"bk/{sids[5]}/manifest.json",
+    }
     assert len(sent) <= 2 * 15  # bounded: the split costs O(log n) requests per bad key

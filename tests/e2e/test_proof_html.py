@@ -21,8 +21,16 @@ pytestmark = pytest.mark.e2e
 CHROMIUM = "/usr/bin/chromium"
 AMS = ZoneInfo("Europe/Amsterdam")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -30,18 +38,45 @@ def proof_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("proof-html")
     root = tmp / "store"
     cfg = tmp / "backupctl.toml"
-    cfg.write_text(f'timezone = "Europe/Amsterdam"\n[store]\nurl = "file://{root}"\n'
-                   '[safety]\nmax_delete_fraction = 1.0\n'
-                   '[[policy]]\nname = "app"\nschedule = "0 0,6,12,18 * * *"\npreset = "sla-app"\n'
-                   '[[policy]]\nname = "server"\nschedule = "0 2 * * *"\npreset = "sla-server"\n')
-    seed_history(DirWriter(root), start=datetime(2026, 1, 1, tzinfo=AMS), end=datetime(2026, 4, 2, 3, tzinfo=AMS),
-                 tz=AMS, missed=[datetime(2026, 3, 29, 3, tzinfo=AMS)], sizes={"app": (32,), "server": (32,)})
+    cfg.write_text(
+        f'timezone = "Europe/Amsterdam"\n[store]\nurl = "file://{root}"\n'
+        "[safety]\nmax_delete_fraction = 1.0\n"
+        '[[policy]]\nname = "app"\nschedule = "0 0,6,12,18 * * *"\npreset = "sla-app"\n'
+        '[[policy]]\nname = "server"\nschedule = "0 2 * * *"\npreset = "sla-server"\n'
+    )
+    seed_history(
+        DirWriter(root),
+        start=datetime(2026, 1, 1, tzinfo=AMS),
+        end=datetime(2026, 4, 2, 3, tzinfo=AMS),
+        tz=AMS,
+        missed=[datetime(2026, 3, 29, 3, tzinfo=AMS)],
+        sizes={"app": (32,), "server": (32,)},
+    )
     runner = CliRunner()
-    assert runner.invoke(main, ["prune", "--config", str(cfg)], env={"BACKUPCTL_NOW": "2026-04-02T03:30:00+02:00"}
-                         ).exit_code == 0
+    assert (
+        runner.invoke(
+            main,
+            ["prune", "--config", str(cfg)],
+            env={"BACKUPCTL_NOW": "2026-04-02T03:30:00+02:00"},
+        ).exit_code
+        == 0
+    )
     out = tmp / "proof"
-    made = runner.invoke(main, ["proof", "--config", str(cfg), "--from", "2026-01-01", "--to", "2026-04-03",
-                                "--out", str(out)], env={"BACKUPCTL_NOW": "2026-04-02T10:00:00+02:00"})
+    made = runner.invoke(
+        main,
+        [
+            "proof",
+            "--config",
+            str(cfg),
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-04-03",
+            "--out",
+            str(out),
+        ],
+        env={"BACKUPCTL_NOW": "2026-04-02T10:00:00+02:00"},
+    )
     assert made.exit_code == 3, made.output  # the DST-night miss makes the verdict FAIL
     return out
 
@@ -49,8 +84,13 @@ def proof_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
     if not shutil.which(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed: cannot render proof.html")
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True,
-                          timeout=90, check=False)
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
 
 
 def test_page_is_self_contained(proof_dir: Path) -> None:
@@ -74,7 +114,9 @@ def test_screenshot_is_kept_as_an_artifact(proof_dir: Path, tmp_path: Path) -> N
     ARTIFACTS.mkdir(exist_ok=True)
     png = ARTIFACTS / "proof.png"
     png.unlink(missing_ok=True)
-    shot = _chromium([f"--screenshot={png}", "--window-size=1280,2000", (proof_dir / "proof.html").as_uri()],
-                     tmp_path / "profile")
+    shot = _chromium(
+        [f"--screenshot={png}", "--window-size=1280,2000", (proof_dir / "proof.html").as_uri()],
+        tmp_path / "profile",
+    )
     assert shot.returncode == 0, shot.stderr[-2000:]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000

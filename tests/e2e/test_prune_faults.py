@@ -80,22 +80,33 @@ def fast_retries() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def clients(proxy: FaultProxy, s3_endpoint: str, fast_retries: None) -> tuple[Any, Any]:
-    return make_s3_client(s3_endpoint, "us-east-1"), make_s3_client(proxy.url, "us-east-1", max_attempts=3)
+    return make_s3_client(s3_endpoint, "us-east-1"), make_s3_client(
+        proxy.url, "us-east-1", max_attempts=3
+    )
 
 
 LISTINGS = ("objects", "folders")  # the seeds alternate between the two S3 listing strategies
 
 
 def make_config(bucket: str, prefix: str, endpoint: str, listing: str = "objects") -> Config:
-    return parse_config({
-        "timezone": "UTC",
-        "store": {"url": f"s3://{bucket}/{prefix}", "endpoint_url": endpoint, "listing": listing},
-        "safety": {"max_delete_fraction": 1.0, "stale_after": "30d", "lock_ttl": "1h"},
-        "policy": [{"name": "app", "keep_last": 2}, {"name": "db", "keep_daily": 1}],
-    }, path="<fault test>")
+    return parse_config(
+        {
+            "timezone": "UTC",
+            "store": {
+                "url": f"s3://{bucket}/{prefix}",
+                "endpoint_url": endpoint,
+                "listing": listing,
+            },
+            "safety": {"max_delete_fraction": 1.0, "stale_after": "30d", "lock_ttl": "1h"},
+            "policy": [{"name": "app", "keep_last": 2}, {"name": "db", "keep_daily": 1}],
+        },
+        path="<fault test>",
+    )
 
 
-def seed_store(client: Any, bucket: str, prefix: str, rng: random.Random, per_group: int = 3) -> dict[str, set[str]]:
+def seed_store(
+    client: Any, bucket: str, prefix: str, rng: random.Random, per_group: int = 3
+) -> dict[str, set[str]]:
     """A few small snapshots per group; returns snapshot id -> its keys (relative to the prefix)."""
     writer = S3Writer(client, bucket, prefix)
     out: dict[str, set[str]] = {}
@@ -110,7 +121,7 @@ def seed_store(client: Any, bucket: str, prefix: str, rng: random.Random, per_gr
 
 def stored_keys(client: Any, bucket: str, prefix: str) -> set[str]:
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/")
-    return {o["Key"][len(prefix) + 1:] for p in pages for o in p.get("Contents", ())}
+    return {o["Key"][len(prefix) + 1 :] for p in pages for o in p.get("Contents", ())}
 
 
 def check_invariants(keys: set[str], seeded: dict[str, set[str]], keep: set[str]) -> None:
@@ -121,7 +132,11 @@ def check_invariants(keys: set[str], seeded: dict[str, set[str]], keep: set[str]
             assert objs <= keys, f"{sid} still has its manifest but lost {sorted(objs - keys)}"
 
 
-BATCH_SIZES = (1000, 2, 3)  # keys per DeleteObjects: small ones put manifests and data in shared batches
+BATCH_SIZES = (
+    1000,
+    2,
+    3,
+)  # keys per DeleteObjects: small ones put manifests and data in shared batches
 
 
 def prune_once(config: Config, client: Any, blobs_client: Any, batch_size: int = 1000) -> Any:
@@ -131,13 +146,20 @@ def prune_once(config: Config, client: Any, blobs_client: Any, batch_size: int =
     bucket, prefix = store.bucket, store.prefix
     blobs = S3Blobs(blobs_client, bucket, prefix)
     try:
-        return run_prune(config, store, AuditLog(blobs), lambda: acquire_lock(blobs, ttl=timedelta(hours=1), now=NOW),
-                         now=NOW)
+        return run_prune(
+            config,
+            store,
+            AuditLog(blobs),
+            lambda: acquire_lock(blobs, ttl=timedelta(hours=1), now=NOW),
+            now=NOW,
+        )
     finally:
         client.meta.events.unregister("before-call.s3", store.counter._on_call)
 
 
-def converged(config: Config, client: Any, seeded: dict[str, set[str]], keep: set[str], prefix: str) -> None:
+def converged(
+    config: Config, client: Any, seeded: dict[str, set[str]], keep: set[str], prefix: str
+) -> None:
     result = prune_once(config, client, client)
     assert result.ok, (result.failed, result.refusals)
     bucket = config.store.url.split("/")[2]
@@ -150,7 +172,11 @@ def converged(config: Config, client: Any, seeded: dict[str, set[str]], keep: se
 
 @pytest.mark.parametrize("batch", range(4))
 def test_seeded_faults_never_lose_kept_snapshots_and_rerun_converges(
-    batch: int, proxy: FaultProxy, clients: tuple[Any, Any], bucket: str, s3_endpoint: str,
+    batch: int,
+    proxy: FaultProxy,
+    clients: tuple[Any, Any],
+    bucket: str,
+    s3_endpoint: str,
 ) -> None:
     direct, faulty = clients
     runs = FAULT_RUNS // 4
@@ -175,7 +201,9 @@ def test_seeded_faults_never_lose_kept_snapshots_and_rerun_converges(
         check_invariants(stored_keys(direct, bucket, prefix), seeded, keep)
         converged(config, direct, seeded, keep, prefix)
         done += 1
-    print(f"batch {batch}: {done} seeded runs, {failed_runs} ended in a failure, injected {dict(proxy.injected)}")
+    print(
+        f"batch {batch}: {done} seeded runs, {failed_runs} ended in a failure, injected {dict(proxy.injected)}"
+    )
     assert done >= runs // 2, f"only {done} of {runs} runs fitted in {BATCH_SECONDS} s"
     assert failed_runs > 0  # the faults did bite
 
@@ -206,7 +234,12 @@ keep_daily = 1
 
 @pytest.mark.parametrize("seed", range(5))
 def test_sigkill_mid_prune_then_rerun_converges(
-    seed: int, proxy: FaultProxy, clients: tuple[Any, Any], bucket: str, s3_endpoint: str, tmp_path: Path,
+    seed: int,
+    proxy: FaultProxy,
+    clients: tuple[Any, Any],
+    bucket: str,
+    s3_endpoint: str,
+    tmp_path: Path,
 ) -> None:
     direct, _ = clients
     rng = random.Random(1000 + seed)
@@ -217,8 +250,12 @@ def test_sigkill_mid_prune_then_rerun_converges(
     proxy.configure(seed, rate=0.0, latency=0.02)  # slow enough that the kill lands mid-deletion
     path = _write_config_file(tmp_path / "c.toml", bucket, prefix, proxy.url)
     env = {**os.environ, "BACKUPCTL_NOW": NOW.isoformat()}
-    proc = subprocess.Popen([sys.executable, "-m", "backupctl.cli", "prune", "--config", str(path)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backupctl.cli", "prune", "--config", str(path)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         _wait_for_lock(direct, bucket, prefix, proc, timeout=20)
         time.sleep(rng.uniform(0.0, 0.6))
@@ -235,7 +272,9 @@ def test_sigkill_mid_prune_then_rerun_converges(
     converged(config, direct, seeded, keep, prefix)
 
 
-def _wait_for_lock(client: Any, bucket: str, prefix: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+def _wait_for_lock(
+    client: Any, bucket: str, prefix: str, proc: subprocess.Popen[bytes], timeout: float
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -259,14 +298,19 @@ class _BlockingStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def delete(self, snapshots: Sequence[StoredSnapshot], progress: Callable[[int], None] | None = None) -> Any:
+    def delete(
+        self, snapshots: Sequence[StoredSnapshot], progress: Callable[[int], None] | None = None
+    ) -> Any:
         self.entered.set()
         assert self.release.wait(timeout=30)
         return self.inner.delete(snapshots, progress)
 
 
 def test_two_concurrent_prunes_exactly_one_proceeds(
-    clients: tuple[Any, Any], bucket: str, s3_endpoint: str, tmp_path: Path,
+    clients: tuple[Any, Any],
+    bucket: str,
+    s3_endpoint: str,
+    tmp_path: Path,
 ) -> None:
     direct, _ = clients
     prefix = "concurrent"
@@ -278,15 +322,22 @@ def test_two_concurrent_prunes_exactly_one_proceeds(
     outcome: dict[str, Any] = {}
 
     def first() -> None:
-        outcome["result"] = run_prune(config, store, AuditLog(blobs),
-                                      lambda: acquire_lock(blobs, ttl=timedelta(hours=1), now=NOW), now=NOW)
+        outcome["result"] = run_prune(
+            config,
+            store,
+            AuditLog(blobs),
+            lambda: acquire_lock(blobs, ttl=timedelta(hours=1), now=NOW),
+            now=NOW,
+        )
 
     thread = threading.Thread(target=first)
     thread.start()
     try:
         assert store.entered.wait(timeout=30)
         path = _write_config_file(tmp_path / "c.toml", bucket, prefix, s3_endpoint)
-        second = CliRunner().invoke(main, ["prune", "--config", str(path)], env={"BACKUPCTL_NOW": NOW.isoformat()})
+        second = CliRunner().invoke(
+            main, ["prune", "--config", str(path)], env={"BACKUPCTL_NOW": NOW.isoformat()}
+        )
         assert second.exit_code == 4, second.output
         assert "another prune holds the lock" in second.stderr
         with pytest.raises(LockHeld):
@@ -297,4 +348,6 @@ def test_two_concurrent_prunes_exactly_one_proceeds(
     assert outcome["result"].ok
     keys = stored_keys(direct, bucket, prefix)
     check_invariants(keys, seeded, keep)
-    assert {k for k in keys if not k.startswith("_backupctl/")} == set().union(*(seeded[s] for s in keep))
+    assert {k for k in keys if not k.startswith("_backupctl/")} == set().union(
+        *(seeded[s] for s in keep)
+    )

@@ -54,18 +54,30 @@ schedule = "0 2 * * *"
 
 
 def prune(config: Path, *args: str) -> Result:
-    return CliRunner().invoke(main, ["prune", "--config", str(config), *args],
-                              env={"BACKUPCTL_NOW": NOW.isoformat()}, catch_exceptions=False)
+    return CliRunner().invoke(
+        main,
+        ["prune", "--config", str(config), *args],
+        env={"BACKUPCTL_NOW": NOW.isoformat()},
+        catch_exceptions=False,
+    )
 
 
 @pytest.fixture()
 def seeded(s3_client: Any, bucket: str, s3_endpoint: str, tmp_path: Path) -> tuple[Path, Any, str]:
     writer = S3Writer(s3_client, bucket, "backups")
-    seed_history(writer, start=NOW - timedelta(days=183), end=NOW - timedelta(hours=1), tz=TZ,
-                 sizes={"app": (64,), "server": (64, 32)}, seed=7)
+    seed_history(
+        writer,
+        start=NOW - timedelta(days=183),
+        end=NOW - timedelta(hours=1),
+        tz=TZ,
+        sizes={"app": (64,), "server": (64, 32)},
+        seed=7,
+    )
     for key in UNKNOWN:
         writer.put(key, b"not a backup")
-    partial_time = NOW - timedelta(days=150, minutes=17)  # old: the policy would forget it if it were whole
+    partial_time = NOW - timedelta(
+        days=150, minutes=17
+    )  # old: the policy would forget it if it were whole
     folder_key = write_snapshot(writer, "app", partial_time, {"db.sql.gz": b"half"})
     s3_client.delete_object(Bucket=bucket, Key=f"backups/{folder_key}/manifest.json")
     return write_config(tmp_path / "backupctl.toml", bucket, s3_endpoint), s3_client, folder_key
@@ -79,14 +91,18 @@ def keys(client: Any, bucket: str) -> set[str]:
 
 
 def test_prune_converges_to_the_plan_and_leaves_the_rest_alone(
-    seeded: tuple[Path, Any, str], bucket: str, tmp_path: Path,
+    seeded: tuple[Path, Any, str],
+    bucket: str,
+    tmp_path: Path,
 ) -> None:
     config_path, client, partial_id = seeded
     config = load_config(config_path)
     store = open_store(config)
     before = store.listing()
     run = compute_run_plan(config, before, NOW)
-    assert len(before.snapshots) > 900 and [s.snapshot.id for s in before.incomplete] == [partial_id]
+    assert len(before.snapshots) > 900 and [s.snapshot.id for s in before.incomplete] == [
+        partial_id
+    ]
     keep, forget = run.kept_ids(), {s.snapshot.id for s in run.to_forget()}
     assert forget and keep
 
@@ -98,8 +114,15 @@ def test_prune_converges_to_the_plan_and_leaves_the_rest_alone(
     assert doc["deleted"] == [] and len(store.listing().snapshots) == len(before.snapshots)
 
     metrics = tmp_path / "backupctl.prom"
-    done = prune(config_path, "--json", "--force", "--reason", "first prune of the migrated bucket",
-                 "--metrics-file", str(metrics))
+    done = prune(
+        config_path,
+        "--json",
+        "--force",
+        "--reason",
+        "first prune of the migrated bucket",
+        "--metrics-file",
+        str(metrics),
+    )
     assert done.exit_code == 0, done.output
     doc = json.loads(done.stdout)
     assert doc["ok"] and set(doc["deleted"]) == forget and doc["kept"] == len(keep)
@@ -120,7 +143,9 @@ def test_prune_converges_to_the_plan_and_leaves_the_rest_alone(
     intent, result = log.records()[1:]
     assert {d["id"] for d in intent["data"]["delete"]} == forget
     assert intent["data"]["config_sha256"] == config.sha256
-    assert set(result["data"]["deleted"]) == forget and result["data"]["requests"]["DeleteObjects"] > 0
+    assert (
+        set(result["data"]["deleted"]) == forget and result["data"]["requests"]["DeleteObjects"] > 0
+    )
 
     text = metrics.read_text()
     assert 'backupctl_snapshots_kept{group="app"}' in text and LAST_SUCCESS in text
@@ -137,8 +162,12 @@ def test_dry_run_and_plan_touch_nothing(seeded: tuple[Path, Any, str], bucket: s
     assert dry.exit_code == 4  # the refusal is reported by a dry run too
     doc = json.loads(dry.stdout)
     assert doc["dry_run"] and doc["deleted"] == [] and doc["would_delete"]
-    plan = CliRunner().invoke(main, ["plan", "--config", str(config_path), "--json"],
-                              env={"BACKUPCTL_NOW": NOW.isoformat()}, catch_exceptions=False)
+    plan = CliRunner().invoke(
+        main,
+        ["plan", "--config", str(config_path), "--json"],
+        env={"BACKUPCTL_NOW": NOW.isoformat()},
+        catch_exceptions=False,
+    )
     assert plan.exit_code == 0, plan.output
     decisions = json.loads(plan.stdout)["decisions"]
     assert {d["id"] for d in decisions if d["action"] == "forget"} == set(doc["would_delete"])
@@ -150,6 +179,10 @@ def test_usage_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("BACKUPCTL_CONFIG", raising=False)
     missing = CliRunner().invoke(main, ["prune"])
-    assert missing.exit_code == 2 and "backupctl.toml" in missing.stderr and "backupctl init" in missing.stderr
+    assert (
+        missing.exit_code == 2
+        and "backupctl.toml" in missing.stderr
+        and "backupctl init" in missing.stderr
+    )
     force = CliRunner().invoke(main, ["prune", "--force"])
     assert force.exit_code == 2 and "--reason" in force.stderr

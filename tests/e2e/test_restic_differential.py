@@ -37,28 +37,74 @@ AMS, NYC, UTC_TZ = "Europe/Amsterdam", "America/New_York", "UTC"
 
 # (TZ for `restic backup --time`, local wall time, host, tags, data dir)
 _ALPHA_HISTORY = [
-    "2025-06-01 02:00", "2025-06-20 02:00", "2025-07-15 02:00", "2025-08-30 02:00", "2025-10-05 02:00",
-    "2025-11-11 02:00", "2025-12-24 02:00", "2026-01-15 02:00", "2026-02-10 02:00", "2026-04-20 02:00",
-    "2026-05-05 02:00", "2026-06-30 02:00", "2026-08-08 02:00", "2026-09-15 02:00", "2026-11-01 02:00",
-    "2026-11-15 02:00", "2026-11-20 11:00", "2026-11-22 02:00",
+    "2025-06-01 02:00",
+    "2025-06-20 02:00",
+    "2025-07-15 02:00",
+    "2025-08-30 02:00",
+    "2025-10-05 02:00",
+    "2025-11-11 02:00",
+    "2025-12-24 02:00",
+    "2026-01-15 02:00",
+    "2026-02-10 02:00",
+    "2026-04-20 02:00",
+    "2026-05-05 02:00",
+    "2026-06-30 02:00",
+    "2026-08-08 02:00",
+    "2026-09-15 02:00",
+    "2026-11-01 02:00",
+    "2026-11-15 02:00",
+    "2026-11-20 11:00",
+    "2026-11-22 02:00",
     "2026-09-22 02:30",  # inside `--keep-within 2m` only when restic runs with TZ=Europe/Amsterdam
 ]
 _ALPHA_DST = [
-    "2026-03-27 02:30", "2026-03-28 01:30", "2026-03-28 02:30", "2026-03-28 03:30", "2026-03-29 01:30",
-    "2026-03-29 02:30", "2026-03-29 03:30", "2026-03-29 04:30", "2026-03-30 02:30",
-    "2026-10-24 02:30", "2026-10-25 00:30", "2026-10-25 01:30", "2026-10-25 02:30", "2026-10-25 03:30",
+    "2026-03-27 02:30",
+    "2026-03-28 01:30",
+    "2026-03-28 02:30",
+    "2026-03-28 03:30",
+    "2026-03-29 01:30",
+    "2026-03-29 02:30",
+    "2026-03-29 03:30",
+    "2026-03-29 04:30",
+    "2026-03-30 02:30",
+    "2026-10-24 02:30",
+    "2026-10-25 00:30",
+    "2026-10-25 01:30",
+    "2026-10-25 02:30",
+    "2026-10-25 03:30",
     "2026-10-26 02:30",
 ]
 _BETA = [
-    "2026-03-07 23:00", "2026-03-08 01:30", "2026-03-08 02:30", "2026-03-08 03:30", "2026-10-31 22:00",
-    "2026-11-01 01:30", "2026-11-01 02:30", "2026-11-10 08:00", "2026-11-16 12:00", "2026-11-17 12:00",
-    "2026-11-18 12:00", "2026-11-20 05:00",
+    "2026-03-07 23:00",
+    "2026-03-08 01:30",
+    "2026-03-08 02:30",
+    "2026-03-08 03:30",
+    "2026-10-31 22:00",
+    "2026-11-01 01:30",
+    "2026-11-01 02:30",
+    "2026-11-10 08:00",
+    "2026-11-16 12:00",
+    "2026-11-17 12:00",
+    "2026-11-18 12:00",
+    "2026-11-20 05:00",
 ]
 _GAMMA = [
-    "2020-12-27 12:00", "2020-12-28 00:00", "2020-12-31 23:59", "2021-01-01 00:00", "2021-01-03 23:00",
-    "2021-01-04 00:00", "2025-12-28 12:00", "2025-12-29 00:00", "2025-12-31 23:00", "2026-01-01 01:00",
-    "2026-11-01 10:00", "2026-11-20 10:00", "2026-11-22 10:00", "2026-12-31 12:00",
-    "2026-11-16 22:00", "2026-09-22 10:00",  # exactly at the 5d12h and 2m cut-offs: not within
+    "2020-12-27 12:00",
+    "2020-12-28 00:00",
+    "2020-12-31 23:59",
+    "2021-01-01 00:00",
+    "2021-01-03 23:00",
+    "2021-01-04 00:00",
+    "2025-12-28 12:00",
+    "2025-12-29 00:00",
+    "2025-12-31 23:00",
+    "2026-01-01 01:00",
+    "2026-11-01 10:00",
+    "2026-11-20 10:00",
+    "2026-11-22 10:00",
+    "2026-12-31 12:00",
+    "2026-11-16 22:00",
+    "2026-09-22 10:00",  # exactly at the 5d12h and 2m cut-offs: not within
 ]
 
 
@@ -86,8 +132,12 @@ def _spec() -> list[tuple[str, str, str, tuple[str, ...], str]]:
 
 def _run_restic(args: list[str], env: dict[str, str], tz: str = "UTC") -> str:
     proc = subprocess.run(
-        [RESTIC or "restic", "--no-cache", *args], env={**env, "TZ": tz},
-        capture_output=True, text=True, timeout=120, check=False,
+        [RESTIC or "restic", "--no-cache", *args],
+        env={**env, "TZ": tz},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     if proc.returncode != 0:
         raise AssertionError(f"restic {args[0]} failed ({proc.returncode}): {proc.stderr.strip()}")
@@ -95,7 +145,9 @@ def _run_restic(args: list[str], env: dict[str, str], tz: str = "UTC") -> str:
 
 
 @pytest.fixture(scope="session")
-def restic_repo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def restic_repo(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
     """Env (RESTIC_REPOSITORY, RESTIC_PASSWORD) of the shared differential repository."""
     if RESTIC is None:
         pytest.skip("restic binary not installed")
@@ -104,8 +156,12 @@ def restic_repo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
     name = f"restic-differential-{digest}"
     root = Path(cache.mkdir(name)) if cache is not None else tmp_path_factory.mktemp(name)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root),
-           "RESTIC_REPOSITORY": str(root / "repo"), "RESTIC_PASSWORD": "differential-test-only"}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(root),
+        "RESTIC_REPOSITORY": str(root / "repo"),
+        "RESTIC_PASSWORD": "differential-test-only",
+    }
     if (root / "complete").exists():
         return env
     for stale in root.parent.glob("restic-differential-*"):  # repositories of older snapshot lists
@@ -118,7 +174,11 @@ def restic_repo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     _run_restic(["init"], env)
     for tz, wall, host, tags, data in spec:
         tag_args = [a for t in tags for a in ("--tag", t)]
-        _run_restic(["backup", "-q", "--time", f"{wall}:00", "--host", host, *tag_args, str(root / data)], env, tz)
+        _run_restic(
+            ["backup", "-q", "--time", f"{wall}:00", "--host", host, *tag_args, str(root / data)],
+            env,
+            tz,
+        )
     (root / "complete").write_text(digest)
     return env
 
@@ -165,7 +225,9 @@ def _restic_forget(env: dict[str, str], flags: list[str], tz: str = "UTC") -> di
 
 
 def _ours(path: Path, flags: list[str], now: datetime) -> dict[str, Any]:
-    result = CliRunner().invoke(main, ["plan", "--from-restic", str(path), "--json", "--now", now.isoformat(), *flags])
+    result = CliRunner().invoke(
+        main, ["plan", "--from-restic", str(path), "--json", "--now", now.isoformat(), *flags]
+    )
     assert result.exit_code == 0, result.output
     return {d["id"]: d for d in json.loads(result.output)["decisions"]}
 
@@ -201,7 +263,16 @@ POLICIES: list[list[str]] = [
     # Not hourly here: the 2026-11-20 10:00 UTC tie spans Amsterdam, New York and UTC wall clocks
     # (different hours), and restic's tie order (its load order) then changes how many hourly
     # buckets are used up, so restic itself is not deterministic there.
-    ["--keep-daily", "30", "--keep-within-daily", "1y", "--keep-tag", "monthly", "--group-by", "paths"],
+    [
+        "--keep-daily",
+        "30",
+        "--keep-within-daily",
+        "1y",
+        "--keep-tag",
+        "monthly",
+        "--group-by",
+        "paths",
+    ],
 ]
 
 
@@ -210,11 +281,16 @@ def _tie_key(decision: dict[str, Any]) -> tuple[str, datetime]:
 
 
 @pytest.mark.parametrize("flags", POLICIES, ids=[" ".join(p) or "-" for p in POLICIES])
-def test_plan_equals_restic_forget(restic_repo: dict[str, str], snapshots_json: Path, flags: list[str]) -> None:
+def test_plan_equals_restic_forget(
+    restic_repo: dict[str, str], snapshots_json: Path, flags: list[str]
+) -> None:
     """Same groups, same kept set and the same reason kinds per snapshot as restic 0.14 (TZ=UTC)."""
     theirs = _restic_forget(restic_repo, flags)
     assert_same_plan(theirs, _ours(snapshots_json, flags, datetime.now(UTC)))
-    assert {kept for _group, kept, _kinds in theirs.values()} == {True, False}  # the policy discriminates
+    assert {kept for _group, kept, _kinds in theirs.values()} == {
+        True,
+        False,
+    }  # the policy discriminates
 
 
 AMS_POLICIES = [["--keep-within", "2m"], ["--keep-within-daily", "2m", "--keep-hourly", "2"]]
@@ -222,7 +298,9 @@ AMS_POLICIES = [["--keep-within", "2m"], ["--keep-within-daily", "2m", "--keep-h
 
 @pytest.mark.parametrize("flags", AMS_POLICIES, ids=[" ".join(p) for p in AMS_POLICIES])
 def test_restic_tz_emulates_restic_run_in_that_zone(
-    restic_repo: dict[str, str], snapshots_json: Path, flags: list[str],
+    restic_repo: dict[str, str],
+    snapshots_json: Path,
+    flags: list[str],
 ) -> None:
     """restic run with TZ=Europe/Amsterdam does DST-aware cut-offs; `--restic-tz` reproduces them."""
     theirs = _restic_forget(restic_repo, flags, AMS)
@@ -230,7 +308,9 @@ def test_restic_tz_emulates_restic_run_in_that_zone(
     assert_same_plan(theirs, ours)
     in_utc = _restic_forget(restic_repo, flags, "UTC")
     ties = Counter(_tie_key(d) for d in ours.values())  # restic's order inside a tie varies per run
-    differs = [sid for sid in theirs if theirs[sid][1] != in_utc[sid][1] and ties[_tie_key(ours[sid])] == 1]
+    differs = [
+        sid for sid in theirs if theirs[sid][1] != in_utc[sid][1] and ties[_tie_key(ours[sid])] == 1
+    ]
     assert [ours[sid]["time"] for sid in differs] == ["2026-09-22T02:30:00+02:00"]
 
 
@@ -273,5 +353,8 @@ def test_fixture_covers_the_edge_cases(snapshots_json: Path) -> None:
     assert any(t.startswith("2026-11-01T01:30:00-0") for t in times)  # New York overlap
     assert len(times) - len(set(times)) >= 2  # equal timestamps
     assert any(t.startswith("2020-12-31") for t in times)  # ISO week 2020-W53
-    assert any(datetime.fromisoformat(t) > datetime.now(UTC) for t in times) or datetime.now(UTC).year > 2026
+    assert (
+        any(datetime.fromisoformat(t) > datetime.now(UTC) for t in times)
+        or datetime.now(UTC).year > 2026
+    )
     assert {d["hostname"] for d in data} == {"alpha", "beta", "gamma"}

@@ -42,15 +42,18 @@ from tests.e2e.restic_fixtures import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("restic") is None, reason="restic not installed")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(shutil.which("restic") is None, reason="restic not installed"),
+]
 
 AMS = "Europe/Amsterdam"
 LOCAL_SPECS = [
-    SnapshotSpec("web1", ("daily",), "2024-01-01 10:00:00", AMS),   # 0: winter, +01:00
-    SnapshotSpec("web1", ("daily",), "2024-01-02 10:00:00", AMS),   # 1
-    SnapshotSpec("web1", ("daily",), "2024-07-03 10:00:00", AMS),   # 2: summer, +02:00
+    SnapshotSpec("web1", ("daily",), "2024-01-01 10:00:00", AMS),  # 0: winter, +01:00
+    SnapshotSpec("web1", ("daily",), "2024-01-02 10:00:00", AMS),  # 1
+    SnapshotSpec("web1", ("daily",), "2024-07-03 10:00:00", AMS),  # 2: summer, +02:00
     SnapshotSpec("db1", ("app", "db"), "2024-01-02 03:00:00", "UTC"),  # 3
-    SnapshotSpec("db1", (), None, "UTC"),                              # 4: now, nanoseconds
+    SnapshotSpec("db1", (), None, "UTC"),  # 4: now, nanoseconds
 ]
 
 
@@ -84,12 +87,17 @@ def local_snapshots(local_repo: Repo) -> dict[str, StoredSnapshot]:
 
 @pytest.fixture(scope="module")
 def source_files(local_repo: Repo) -> dict[str, bytes]:
-    return {str(p.relative_to(local_repo.source)): p.read_bytes()
-            for p in sorted(local_repo.source.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(local_repo.source)): p.read_bytes()
+        for p in sorted(local_repo.source.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
-def s3_repo(restic_session: None, s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Repo:
+def s3_repo(
+    restic_session: None, s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Repo:
     from backupctl.stores.s3client import make_s3_client
 
     bucket = f"restic-{uuid.uuid4().hex[:10]}"
@@ -142,8 +150,14 @@ def test_list_truncates_nanoseconds_to_microseconds(local_repo: Repo) -> None:
     raw = {s["id"]: s for s in _raw_listing(local_repo.location)}
     newest = local_repo.ids[4]
     raw_time = str(raw[newest]["time"])  # e.g. 2026-11-23T07:50:01.123456789Z (restic's "now")
-    fraction = raw_time.split(".", 1)[1].rstrip("Z")[:9].split("+")[0].split("-")[0] if "." in raw_time else ""
-    stored = {s.snapshot.id: s.snapshot for s in _store("restic:" + local_repo.location).list_snapshots()}
+    fraction = (
+        raw_time.split(".", 1)[1].rstrip("Z")[:9].split("+")[0].split("-")[0]
+        if "." in raw_time
+        else ""
+    )
+    stored = {
+        s.snapshot.id: s.snapshot for s in _store("restic:" + local_repo.location).list_snapshots()
+    }
     assert stored[newest].time.microsecond == int(fraction[:6].ljust(6, "0"))
     assert stored[newest].time.isoformat()[:19] == raw_time[:19]
 
@@ -165,7 +179,9 @@ def _fake_restic(tmp_path: Path, stdout: str = "", stderr: str = "", code: int =
     (tmp_path / "out.txt").write_text(stdout)
     (tmp_path / "err.txt").write_text(stderr)
     script = tmp_path / "fake-restic"
-    script.write_text(f"#!/bin/sh\ncat '{tmp_path}/out.txt'\ncat '{tmp_path}/err.txt' >&2\nexit {code}\n")
+    script.write_text(
+        f"#!/bin/sh\ncat '{tmp_path}/out.txt'\ncat '{tmp_path}/err.txt' >&2\nexit {code}\n"
+    )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return str(script)
 
@@ -173,17 +189,26 @@ def _fake_restic(tmp_path: Path, stdout: str = "", stderr: str = "", code: int =
 GOOD = {"time": "2024-01-01T10:00:00+01:00", "paths": ["/srv"], "hostname": "h", "id": "a" * 64}
 
 
-@pytest.mark.parametrize(("stdout", "problem"), [
-    ("Fatal: something went wrong\n", "not valid JSON"),
-    ('{"id": "x"}', "expected a JSON list of snapshots"),
-    (json.dumps([{**GOOD, "time": "yesterday"}]), '"time" \'yesterday\' is not a time with offset'),
-    (json.dumps([{k: v for k, v in GOOD.items() if k != "time"}]), 'missing "time"'),
-    (json.dumps([{**GOOD, "id": 42}]), 'expected "id" to be a restic snapshot id'),
-    (json.dumps([{**GOOD, "paths": "/srv"}]), 'expected "paths" to be a list of strings'),
-    (json.dumps([GOOD, 7]), "snapshot 1: expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("stdout", "problem"),
+    [
+        ("Fatal: something went wrong\n", "not valid JSON"),
+        ('{"id": "x"}', "expected a JSON list of snapshots"),
+        (
+            json.dumps([{**GOOD, "time": "yesterday"}]),
+            "\"time\" 'yesterday' is not a time with offset",
+        ),
+        (json.dumps([{k: v for k, v in GOOD.items() if k != "time"}]), 'missing "time"'),
+        (json.dumps([{**GOOD, "id": 42}]), 'expected "id" to be a restic snapshot id'),
+        (json.dumps([{**GOOD, "paths": "/srv"}]), 'expected "paths" to be a list of strings'),
+        (json.dumps([GOOD, 7]), "snapshot 1: expected a JSON object"),
+    ],
+)
 def test_malformed_snapshots_output_names_repository_and_problem(
-    restic_session: None, tmp_path: Path, stdout: str, problem: str,
+    restic_session: None,
+    tmp_path: Path,
+    stdout: str,
+    problem: str,
 ) -> None:
     store = _store("restic:/srv/restic-repo", restic_binary=_fake_restic(tmp_path, stdout))
     with pytest.raises(StoreError) as err:
@@ -196,13 +221,20 @@ def test_fake_output_that_is_fine_parses(restic_session: None, tmp_path: Path) -
     raw = [GOOD, {**GOOD, "id": "b" * 64, "time": "2024-01-02T10:00:00.123456789Z", "tags": None}]
     store = _store("restic:/r", restic_binary=_fake_restic(tmp_path, json.dumps(raw)))
     snaps = [s.snapshot for s in store.listing().snapshots]
-    assert [s.time.isoformat() for s in snaps] == ["2024-01-01T10:00:00+01:00", "2024-01-02T10:00:00.123456+00:00"]
+    assert [s.time.isoformat() for s in snaps] == [
+        "2024-01-01T10:00:00+01:00",
+        "2024-01-02T10:00:00.123456+00:00",
+    ]
     assert snaps[1].tags == ()
 
 
 def test_unknown_restic_failure_quotes_restic(restic_session: None, tmp_path: Path) -> None:
-    store = _store("restic:/r", restic_binary=_fake_restic(tmp_path, "", "Fatal: the moon is in the way\n", 7))
-    with pytest.raises(StoreError, match=r"could not list snapshots: .* exited 7: Fatal: the moon is in the way"):
+    store = _store(
+        "restic:/r", restic_binary=_fake_restic(tmp_path, "", "Fatal: the moon is in the way\n", 7)
+    )
+    with pytest.raises(
+        StoreError, match=r"could not list snapshots: .* exited 7: Fatal: the moon is in the way"
+    ):
         store.listing()
 
 
@@ -215,8 +247,10 @@ def test_missing_restic_binary_says_how_to_install(restic_session: None, tmp_pat
 def test_prune_failure_keeps_the_report(restic_session: None, tmp_path: Path) -> None:
     # forget "succeeds" (exit 0), prune fails: the caller still learns which ids are gone
     script = tmp_path / "fake-restic"
-    script.write_text('#!/bin/sh\nfor a in "$@"; do [ "$a" = prune ] && { echo "Fatal: disk full" >&2; exit 1; }; '
-                      "done\nexit 0\n")
+    script.write_text(
+        '#!/bin/sh\nfor a in "$@"; do [ "$a" = prune ] && { echo "Fatal: disk full" >&2; exit 1; }; '
+        "done\nexit 0\n"
+    )
     script.chmod(0o755)
     store = _store("restic:/r", restic_binary=str(script))
     snap = StoredSnapshot(Snapshot(id="c" * 64, time=_t()))
@@ -232,16 +266,23 @@ def _t() -> datetime:
 # ---------------------------------------------------------------------- configuration of the password
 
 
-def test_password_from_file_and_from_named_variable(local_repo: Repo, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_password_from_file_and_from_named_variable(
+    local_repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("RESTIC_PASSWORD", "not-the-password")
     pw_file = tmp_path / "pw"
     pw_file.write_text(PASSWORD + "\n")
     url = "restic:" + local_repo.location
-    assert len(_store(url, restic_password_file=str(pw_file)).listing().snapshots) == len(local_repo.ids)
+    assert len(_store(url, restic_password_file=str(pw_file)).listing().snapshots) == len(
+        local_repo.ids
+    )
     monkeypatch.setenv("MY_RESTIC_PW", PASSWORD)
-    monkeypatch.setenv("RESTIC_PASSWORD_FILE", str(tmp_path / "wrong-file"))  # must not win over the config
-    assert len(_store(url, restic_password_env="MY_RESTIC_PW").listing().snapshots) == len(local_repo.ids)
+    monkeypatch.setenv(
+        "RESTIC_PASSWORD_FILE", str(tmp_path / "wrong-file")
+    )  # must not win over the config
+    assert len(_store(url, restic_password_env="MY_RESTIC_PW").listing().snapshots) == len(
+        local_repo.ids
+    )
 
 
 def test_wrong_password_is_a_clear_error(local_repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -253,11 +294,14 @@ def test_wrong_password_is_a_clear_error(local_repo: Repo, monkeypatch: pytest.M
     assert "nope" not in str(err.value)
 
 
-def test_missing_password_settings_are_config_errors(restic_session: None, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_password_settings_are_config_errors(
+    restic_session: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(ConfigError, match=r"restic_password_file: .* does not exist"):
         _store("restic:/r", restic_password_file=str(tmp_path / "absent")).listing()
-    with pytest.raises(ConfigError, match="restic_password_env: the environment variable UNSET_PW is not set"):
+    with pytest.raises(
+        ConfigError, match="restic_password_env: the environment variable UNSET_PW is not set"
+    ):
         _store("restic:/r", restic_password_env="UNSET_PW").listing()
     monkeypatch.delenv("RESTIC_PASSWORD")
     with pytest.raises(ConfigError, match="no restic password"):
@@ -291,8 +335,12 @@ def test_s3_bucket_without_repository(s3_repo: Repo, s3_client, bucket: str) -> 
 # ---------------------------------------------------------------------- forget + prune
 
 
-def test_forget_and_prune_leave_exactly_the_rest(local_repo: Repo, local_snapshots: dict[str, StoredSnapshot],
-                                                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_forget_and_prune_leave_exactly_the_rest(
+    local_repo: Repo,
+    local_snapshots: dict[str, StoredSnapshot],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     store = _private(local_repo, tmp_path)
     doomed = [local_snapshots[local_repo.ids[i]] for i in (0, 1, 3)]
     prefix_only = StoredSnapshot(dataclass_replace_id(doomed[0].snapshot, local_repo.ids[2][:8]))
@@ -314,19 +362,25 @@ def test_forget_and_prune_leave_exactly_the_rest(local_repo: Repo, local_snapsho
     assert report.bytes_freed >= 0
     left = {s["id"] for s in _raw_listing(store.repository)}
     assert left == {local_repo.ids[2], local_repo.ids[4]}
-    assert store.check_integrity(store.list_snapshots(), subset="100%") == []  # restic check, all data read
+    assert (
+        store.check_integrity(store.list_snapshots(), subset="100%") == []
+    )  # restic check, all data read
 
 
 def test_nothing_forgotten_means_no_prune(restic_session: None, tmp_path: Path) -> None:
     calls = tmp_path / "calls"
     script = tmp_path / "fake-restic"
-    script.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n'
-                      'echo \'Ignoring "' + 'f' * 64 + '": no matching ID found for prefix\' >&2\nexit 0\n')
+    script.write_text(
+        f'#!/bin/sh\necho "$@" >> {calls}\n'
+        "echo 'Ignoring \"" + "f" * 64 + "\": no matching ID found for prefix' >&2\nexit 0\n"
+    )
     script.chmod(0o755)
     ghost = StoredSnapshot(Snapshot(id="f" * 64, time=_t()))
     report = _store("restic:/r", restic_binary=str(script)).delete([ghost])
     assert report.deleted == [] and report.requests == {"restic forget": 1}
-    assert [line.split()[0] for line in calls.read_text().splitlines()] == ["forget"]  # the repository: in the env
+    assert [line.split()[0] for line in calls.read_text().splitlines()] == [
+        "forget"
+    ]  # the repository: in the env
 
 
 def dataclass_replace_id(snapshot: Snapshot, new_id: str) -> Snapshot:
@@ -337,12 +391,16 @@ def test_s3_repository_list_forget_prune_check_restore(s3_repo: Repo, tmp_path: 
     store = _store("restic:" + s3_repo.location)
     listed = store.listing().snapshots
     assert sorted(s.snapshot.id for s in listed) == sorted(s3_repo.ids)
-    assert {s.snapshot.time.isoformat() for s in listed} == {f"2024-03-0{d}T02:00:00+01:00" for d in (1, 2, 3)}
+    assert {s.snapshot.time.isoformat() for s in listed} == {
+        f"2024-03-0{d}T02:00:00+01:00" for d in (1, 2, 3)
+    }
     oldest_two = sorted(listed, key=lambda s: s.snapshot.time)[:2]
 
     report = store.delete(oldest_two)
 
-    assert sorted(report.deleted) == sorted(s.snapshot.id for s in oldest_two) and report.failed == {}
+    assert (
+        sorted(report.deleted) == sorted(s.snapshot.id for s in oldest_two) and report.failed == {}
+    )
     remaining = store.list_snapshots()
     assert [s.snapshot.id for s in remaining] == [s3_repo.ids[2]]
     assert store.check_integrity(remaining, subset="100%") == []
@@ -354,13 +412,19 @@ def test_s3_repository_list_forget_prune_check_restore(s3_repo: Repo, tmp_path: 
 
 
 def test_locked_repository_gives_lock_held_and_changes_nothing(
-    local_repo: Repo, local_snapshots: dict[str, StoredSnapshot], tmp_path: Path,
+    local_repo: Repo,
+    local_snapshots: dict[str, StoredSnapshot],
+    tmp_path: Path,
 ) -> None:
     store = _private(local_repo, tmp_path)
     locks = Path(store.repository) / "locks"
     # `backup --stdin` holds a (shared) lock while it waits for input; forget needs an exclusive one.
-    holder = subprocess.Popen(["restic", "--repo", store.repository, "backup", "--stdin", "--quiet"],
-                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    holder = subprocess.Popen(
+        ["restic", "--repo", store.repository, "backup", "--stdin", "--quiet"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(lambda: any(locks.iterdir()), 20, "restic backup --stdin to take its lock")
         target = local_snapshots[local_repo.ids[0]]
@@ -385,16 +449,24 @@ def test_locked_repository_gives_lock_held_and_changes_nothing(
 
 
 def test_with_restic_lock_wait_a_prune_waits_for_a_running_backup_then_proceeds(
-    local_repo: Repo, local_snapshots: dict[str, StoredSnapshot], tmp_path: Path,
+    local_repo: Repo,
+    local_snapshots: dict[str, StoredSnapshot],
+    tmp_path: Path,
 ) -> None:
     location = str(copy_repo(Path(local_repo.location), tmp_path / "repo"))
     store = _store("restic:" + location, restic_lock_wait=60)
     locks = Path(location) / "locks"
-    holder = subprocess.Popen(["restic", "--repo", location, "backup", "--stdin", "--quiet"],
-                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    holder = subprocess.Popen(
+        ["restic", "--repo", location, "backup", "--stdin", "--quiet"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(lambda: any(locks.iterdir()), 20, "restic backup --stdin to take its lock")
-        releaser = threading.Timer(2.0, lambda: holder.communicate(b"the backup finishes", timeout=30))
+        releaser = threading.Timer(
+            2.0, lambda: holder.communicate(b"the backup finishes", timeout=30)
+        )
         releaser.start()
         started = time.monotonic()
         report = store.delete([local_snapshots[local_repo.ids[0]]])
@@ -408,18 +480,30 @@ def test_with_restic_lock_wait_a_prune_waits_for_a_running_backup_then_proceeds(
     assert report.deleted == [local_repo.ids[0]] and report.requests["restic prune"] == 1
     assert 2.0 <= waited < 60
     left = {s["id"] for s in _raw_listing(location)}
-    assert local_repo.ids[0] not in left and len(left) == len(local_repo.ids)  # one forgotten, the backup's added
+    assert local_repo.ids[0] not in left and len(left) == len(
+        local_repo.ids
+    )  # one forgotten, the backup's added
 
 
 def test_restic_lock_wait_gives_up_at_its_limit_with_lock_held(
-    local_repo: Repo, local_snapshots: dict[str, StoredSnapshot], tmp_path: Path,
+    local_repo: Repo,
+    local_snapshots: dict[str, StoredSnapshot],
+    tmp_path: Path,
 ) -> None:
     location = str(copy_repo(Path(local_repo.location), tmp_path / "repo"))
     store = _store("restic:" + location, restic_lock_wait=1.5)
-    holder = subprocess.Popen(["restic", "--repo", location, "backup", "--stdin", "--quiet"],
-                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    holder = subprocess.Popen(
+        ["restic", "--repo", location, "backup", "--stdin", "--quiet"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        wait_for(lambda: any((Path(location) / "locks").iterdir()), 20, "restic backup --stdin to take its lock")
+        wait_for(
+            lambda: any((Path(location) / "locks").iterdir()),
+            20,
+            "restic backup --stdin to take its lock",
+        )
         started = time.monotonic()
         with pytest.raises(LockHeld):
             store.delete([local_snapshots[local_repo.ids[0]]])
@@ -434,14 +518,19 @@ def test_restic_lock_wait_gives_up_at_its_limit_with_lock_held(
 
 
 def test_restore_writes_the_files_under_their_original_path(
-    local_repo: Repo, local_snapshots: dict[str, StoredSnapshot], source_files: dict[str, bytes], tmp_path: Path,
+    local_repo: Repo,
+    local_snapshots: dict[str, StoredSnapshot],
+    source_files: dict[str, bytes],
+    tmp_path: Path,
 ) -> None:
     store = _store("restic:" + local_repo.location)
     snap = local_snapshots[local_repo.ids[2]]
     seen: list[int] = []
     outcome = store.restore(snap, tmp_path / "out", progress=seen.append)
     root = tmp_path / "out" / str(local_repo.source).lstrip("/")
-    restored = {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    restored = {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
     assert restored == source_files
     assert outcome.files == len(source_files)
     assert outcome.bytes == sum(len(b) for b in source_files.values()) == sum(seen)
@@ -456,7 +545,9 @@ def test_restore_of_unknown_snapshot_is_an_error(local_repo: Repo, tmp_path: Pat
 
 
 def test_restore_by_reference_names_the_snapshot_restic_restored(
-    local_repo: Repo, local_snapshots: dict[str, StoredSnapshot], tmp_path: Path,
+    local_repo: Repo,
+    local_snapshots: dict[str, StoredSnapshot],
+    tmp_path: Path,
 ) -> None:
     from restore.protocol import ReferenceRefused, RestoresByReference
 
@@ -464,7 +555,9 @@ def test_restore_by_reference_names_the_snapshot_restic_restored(
     assert isinstance(store, RestoresByReference)
     chosen = local_repo.ids[1]
     done = store.restore_reference(chosen[:6], tmp_path / "one")
-    assert done.restored_id == chosen[:8] and done.outcome.verified_by_store and done.outcome.files > 0
+    assert (
+        done.restored_id == chosen[:8] and done.outcome.verified_by_store and done.outcome.files > 0
+    )
     newest = max(local_snapshots.values(), key=lambda s: s.snapshot.time).snapshot.id
     assert store.restore_reference("latest", tmp_path / "two").restored_id == newest[:8]
     for bad in ("-h", "--target=/", "ABC", "latest "):  # never handed to restic as an argument
@@ -476,12 +569,18 @@ def test_restore_by_reference_names_the_snapshot_restic_restored(
 
 
 def test_corrupted_pack_is_found_by_check_and_by_restore(
-    local_repo: Repo, local_snapshots: dict[str, StoredSnapshot], tmp_path: Path,
+    local_repo: Repo,
+    local_snapshots: dict[str, StoredSnapshot],
+    tmp_path: Path,
 ) -> None:
     store = _private(local_repo, tmp_path)
     # The fixture's backups run concurrently, so several packs may each hold a copy of the
     # 300 KB blob.bin (restore may read any copy): corrupt every pack that is big enough.
-    packs = [p for p in (Path(store.repository) / "data").rglob("*") if p.is_file() and p.stat().st_size > 300_000]
+    packs = [
+        p
+        for p in (Path(store.repository) / "data").rglob("*")
+        if p.is_file() and p.stat().st_size > 300_000
+    ]
     assert packs
     for pack in packs:
         pack.chmod(0o600)
@@ -503,7 +602,9 @@ def test_check_subset_spec(local_repo: Repo, local_snapshots: dict[str, StoredSn
     with pytest.raises(UsageError, match="expected a percentage"):
         store.check_integrity(list(local_snapshots.values()), subset="most of it")
     assert store.check_integrity([], subset="100%") == []  # nothing asked, nothing run
-    assert store.check_integrity(list(local_snapshots.values())) == []  # default: today's rotating part
+    assert (
+        store.check_integrity(list(local_snapshots.values())) == []
+    )  # default: today's rotating part
 
 
 def test_rotating_subset_covers_every_part() -> None:
@@ -529,56 +630,86 @@ def test_blobs_use_the_audit_location(restic_session: None, tmp_path: Path) -> N
 
 
 def _completed(stderr: str, code: int = 1, stdout: str = "") -> Completed:
-    return Completed(("restic", "--repo", "/r", "forget"), code, stdout.encode(), stderr.encode(), 0.1)
+    return Completed(
+        ("restic", "--repo", "/r", "forget"), code, stdout.encode(), stderr.encode(), 0.1
+    )
 
 
 def test_exclusive_lock_message_names_the_holder() -> None:
-    stderr = ("unable to create lock in backend: repository is already locked exclusively by PID 12 on db1 by "
-              "root (UID 0, GID 0)\nlock was created at 2026-11-23 07:38:10 (2m0s ago)\nstorage ID 0437ed59\n"
-              "the `unlock` command can be used to remove stale locks\n")
+    stderr = (
+        "unable to create lock in backend: repository is already locked exclusively by PID 12 on db1 by "
+        "root (UID 0, GID 0)\nlock was created at 2026-11-23 07:38:10 (2m0s ago)\nstorage ID 0437ed59\n"
+        "the `unlock` command can be used to remove stale locks\n"
+    )
     err = classify(_completed(stderr), "/r", "prune")
     assert isinstance(err, LockHeld)
-    assert "locked by another restic process (exclusively PID 12 on db1 by root (UID 0, GID 0) lock was created " \
-           "at 2026-11-23 07:38:10 (2m0s ago) storage ID 0437ed59)" in str(err)
+    assert (
+        "locked by another restic process (exclusively PID 12 on db1 by root (UID 0, GID 0) lock was created "
+        "at 2026-11-23 07:38:10 (2m0s ago) storage ID 0437ed59)" in str(err)
+    )
     assert "could not prune" in str(err) and "`restic -r /r unlock`" in str(err)
 
 
-@pytest.mark.parametrize(("stderr", "expected"), [
-    ("Fatal: unable to open config file: Stat: The AWS Access Key Id you provided does not exist "
-     "in our records. (InvalidAccessKeyId)\n", "the S3 service refused the credentials"),
-    ("Fatal: create repository at s3:http://h/b/r failed: client.BucketExists: Access Denied.\n",
-     "the S3 service refused the credentials"),
-    ('Fatal: unable to open config file: Stat: Get "http://127.0.0.1:1/b/?location=": dial tcp 127.0.0.1:1: '
-     "connect: connection refused\nIs there a repository at the following location?\ns3:http://127.0.0.1:1/b/r\n",
-     "cannot reach the storage endpoint"),
-    ("Fatal: wrong password or no key found\n", "wrong password or no key found"),
-    ("Fatal: unable to open config file: stat /r/config: no such file or directory\n"
-     "Is there a repository at the following location?\n/r\n", "no restic repository there"),
-    ("Fatal: something new\n", "could not forget: `restic --repo /r forget` exited 1: Fatal: something new"),
-])
+@pytest.mark.parametrize(
+    ("stderr", "expected"),
+    [
+        (
+            "Fatal: unable to open config file: Stat: The AWS Access Key Id you provided does not exist "
+            "in our records. (InvalidAccessKeyId)\n",
+            "the S3 service refused the credentials",
+        ),
+        (
+            "Fatal: create repository at s3:http://h/b/r failed: client.BucketExists: Access Denied.\n",
+            "the S3 service refused the credentials",
+        ),
+        (
+            'Fatal: unable to open config file: Stat: Get "http://127.0.0.1:1/b/?location=": dial tcp 127.0.0.1:1: '
+            "connect: connection refused\nIs there a repository at the following location?\ns3:http://127.0.0.1:1/b/r\n",
+            "cannot reach the storage endpoint",
+        ),
+        ("Fatal: wrong password or no key found\n", "wrong password or no key found"),
+        (
+            "Fatal: unable to open config file: stat /r/config: no such file or directory\n"
+            "Is there a repository at the following location?\n/r\n",
+            "no restic repository there",
+        ),
+        (
+            "Fatal: something new\n",
+            "could not forget: `restic --repo /r forget` exited 1: Fatal: something new",
+        ),
+    ],
+)
 def test_restic_failures_are_classified(stderr: str, expected: str) -> None:
     err = classify(_completed(stderr), "/r", "forget")
     assert type(err) is StoreError
     assert str(err).startswith("restic repository /r") and expected in str(err)
 
 
-@pytest.mark.parametrize(("line", "size"), [
-    ("total prune:           4 blobs / 929 B", 929),
-    ("total prune:         120 blobs / 1.500 MiB", 1572864),
-    ("total prune:           2 blobs / 2.000 GiB", 2 * 1024**3),
-    ("nothing to do", 0),
-])
+@pytest.mark.parametrize(
+    ("line", "size"),
+    [
+        ("total prune:           4 blobs / 929 B", 929),
+        ("total prune:         120 blobs / 1.500 MiB", 1572864),
+        ("total prune:           2 blobs / 2.000 GiB", 2 * 1024**3),
+        ("nothing to do", 0),
+    ],
+)
 def test_pruned_bytes_from_prune_stats(line: str, size: int) -> None:
     assert restic_module._pruned_bytes(f"to delete: …\n{line}\nremaining: …\n") == size
 
 
 def test_check_errors_become_problems_per_pack_and_tree() -> None:
-    stderr = ("using temporary cache in /tmp/x\n"
-              "Pack ID does not match, want 026b4392abb7, got cf0cf54b7819\n"
-              "error for tree 4ed6427e:\n  tree 4ed6427e: file \"f2\" blob 0 size could not be found\n"
-              "  tree 4ed6427e: file \"f3\" blob 1 size could not be found\n"
-              "Fatal: repository contains errors\n")
+    stderr = (
+        "using temporary cache in /tmp/x\n"
+        "Pack ID does not match, want 026b4392abb7, got cf0cf54b7819\n"
+        'error for tree 4ed6427e:\n  tree 4ed6427e: file "f2" blob 0 size could not be found\n'
+        '  tree 4ed6427e: file "f3" blob 1 size could not be found\n'
+        "Fatal: repository contains errors\n"
+    )
     problems = restic_module._check_problems(stderr)
     assert [(p.snapshot_id, p.key) for p in problems] == [
-        ("", "data/026b4392abb7"), ("", "tree/4ed6427e"), ("", "tree/4ed6427e")]
+        ("", "data/026b4392abb7"),
+        ("", "tree/4ed6427e"),
+        ("", "tree/4ed6427e"),
+    ]
     assert 'file "f3"' in problems[2].problem

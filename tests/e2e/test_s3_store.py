@@ -27,10 +27,16 @@ T0 = datetime(2026, 11, 1, tzinfo=TZ)
 
 def make_config(url: str, endpoint: str | None, **store: Any) -> Config:
     table = {"url": url, **({"endpoint_url": endpoint} if endpoint else {}), **store}
-    return parse_config({
-        "timezone": "Europe/Amsterdam", "store": table,
-        "policy": [{"name": "app", "keep_within": "2m"}, {"name": "server", "preset": "sla-server"}],
-    })
+    return parse_config(
+        {
+            "timezone": "Europe/Amsterdam",
+            "store": table,
+            "policy": [
+                {"name": "app", "keep_within": "2m"},
+                {"name": "server", "preset": "sla-server"},
+            ],
+        }
+    )
 
 
 def all_keys(client: Any, bucket: str, prefix: str = "") -> set[str]:
@@ -39,7 +45,9 @@ def all_keys(client: Any, bucket: str, prefix: str = "") -> set[str]:
 
 
 def seed_small(client: Any, bucket: str, prefix: str = "bk", days: int = 1) -> list[Any]:
-    return seed_history(S3Writer(client, bucket, prefix), start=T0, end=T0 + timedelta(days=days), tz=TZ)
+    return seed_history(
+        S3Writer(client, bucket, prefix), start=T0, end=T0 + timedelta(days=days), tz=TZ
+    )
 
 
 @pytest.fixture()
@@ -48,7 +56,9 @@ def store(s3_endpoint: str, bucket: str) -> S3Store:
 
 
 def test_listing_classifies_unknown_incomplete_and_bad_manifests_and_delete_leaves_them(
-    store: S3Store, s3_client: Any, bucket: str,
+    store: S3Store,
+    s3_client: Any,
+    bucket: str,
 ) -> None:
     seeded = seed_small(s3_client, bucket)
 
@@ -63,24 +73,41 @@ def test_listing_classifies_unknown_incomplete_and_bad_manifests_and_delete_leav
     put("app/20261111T000000Z/manifest.json", b"{not json")
     bad_time = {"version": 1, "group": "app", "time": "2026-11-12T01:00:00+00:00", "objects": []}
     put("app/20261112T000000Z/manifest.json", json.dumps(bad_time).encode())
-    escape = {"version": 1, "group": "app", "time": "2026-11-13T00:00:00Z",
-              "objects": [{"key": "../x", "size": 1, "sha256": "0" * 64}]}
+    escape = {
+        "version": 1,
+        "group": "app",
+        "time": "2026-11-13T00:00:00Z",
+        "objects": [{"key": "../x", "size": 1, "sha256": "0" * 64}],
+    }
     put("app/20261113T000000Z/manifest.json", json.dumps(escape).encode())
     put("_backupctl/lock.json", b"{}")
 
     listing = store.listing()
     assert [s.snapshot.id for s in listing.snapshots] == sorted(s.id for s in seeded)
-    assert listing.unknown == ["README.txt", "app/20261399T000000Z/db.sql.gz", "other/20261101T000000Z/manifest.json"]
+    assert listing.unknown == [
+        "README.txt",
+        "app/20261399T000000Z/db.sql.gz",
+        "other/20261101T000000Z/manifest.json",
+    ]
     problems = {s.snapshot.id: s.problem or "" for s in listing.incomplete}
-    assert set(problems) == {"app/20261110T000000Z", "app/20261111T000000Z", "app/20261112T000000Z",
-                             "app/20261113T000000Z"}
+    assert set(problems) == {
+        "app/20261110T000000Z",
+        "app/20261111T000000Z",
+        "app/20261112T000000Z",
+        "app/20261113T000000Z",
+    }
     assert "no manifest.json" in problems["app/20261110T000000Z"]
     assert "not valid JSON" in problems["app/20261111T000000Z"]
     assert "does not match the key's time" in problems["app/20261112T000000Z"]
     assert "outside the snapshot folder" in problems["app/20261113T000000Z"]
     first = listing.snapshots[0]
-    assert first.snapshot.time == datetime(2026, 11, 1, tzinfo=TZ) and first.snapshot.time.tzinfo == TZ
-    assert listing.requests == {"GetObject": len(seeded) + 3, "ListObjectsV2": 1}  # + the 3 bad manifests
+    assert (
+        first.snapshot.time == datetime(2026, 11, 1, tzinfo=TZ) and first.snapshot.time.tzinfo == TZ
+    )
+    assert listing.requests == {
+        "GetObject": len(seeded) + 3,
+        "ListObjectsV2": 1,
+    }  # + the 3 bad manifests
 
     before = all_keys(s3_client, bucket)
     report = store.delete([*listing.snapshots, *listing.incomplete])
@@ -92,7 +119,9 @@ def test_listing_classifies_unknown_incomplete_and_bad_manifests_and_delete_leav
 
 
 def test_every_manifest_is_deleted_before_any_data_and_a_rerun_finishes_an_interrupted_delete(
-    store: S3Store, s3_client: Any, bucket: str,
+    store: S3Store,
+    s3_client: Any,
+    bucket: str,
 ) -> None:
     seeded = seed_small(s3_client, bucket)  # 5 app snapshots + 1 server
     snaps = store.listing().snapshots
@@ -108,7 +137,9 @@ def test_every_manifest_is_deleted_before_any_data_and_a_rerun_finishes_an_inter
     with pytest.raises(ConnectionError):
         store.delete(snaps)  # an exception outside the S3 error types: the run dies mid-way
     store.client.meta.events.unregister("before-parameter-build.s3.DeleteObjects", record)
-    assert sorted(batches[0]) == sorted(f"bk/{s.id}/manifest.json" for s in seeded)  # one batch, first
+    assert sorted(batches[0]) == sorted(
+        f"bk/{s.id}/manifest.json" for s in seeded
+    )  # one batch, first
     assert batches[1] and not any(k.endswith("/manifest.json") for k in batches[1])
 
     listing = store.listing()
@@ -119,16 +150,26 @@ def test_every_manifest_is_deleted_before_any_data_and_a_rerun_finishes_an_inter
         assert all_keys(s3_client, bucket, f"bk/{s.id}/") == {f"bk/{s.id}/{k}" for k in s.objects}
 
     assert store.delete([]).deleted == []  # a journal alone never makes the store delete
-    report = store.delete(listing.incomplete)  # the runner hands back what the journal names: finished
+    report = store.delete(
+        listing.incomplete
+    )  # the runner hands back what the journal names: finished
     assert report.deleted == sorted(s.id for s in seeded)
-    assert report.requests["ListObjectsV2"] == 1  # 6 folders to re-list: one listing of the prefix is cheaper
+    assert (
+        report.requests["ListObjectsV2"] == 1
+    )  # 6 folders to re-list: one listing of the prefix is cheaper
     assert all_keys(s3_client, bucket) == set()
 
 
 def _manifest(group: str, t: datetime, names: list[str]) -> bytes:
     empty = hashlib.sha256(b"").hexdigest()
-    return json.dumps({"version": 1, "group": group, "time": t.isoformat(),
-                       "objects": [{"key": n, "size": 0, "sha256": empty} for n in names]}).encode()
+    return json.dumps(
+        {
+            "version": 1,
+            "group": group,
+            "time": t.isoformat(),
+            "objects": [{"key": n, "size": 0, "sha256": empty} for n in names],
+        }
+    ).encode()
 
 
 def _backend_put(bucket: str, keys: dict[str, bytes]) -> None:
@@ -144,7 +185,11 @@ def _backend_put(bucket: str, keys: dict[str, bytes]) -> None:
 
 @pytest.mark.parametrize(("n", "m"), [(3, 1200), (1001, 2), (1500, 3), (2000, 1)])
 def test_n_snapshots_of_m_objects_take_the_fewest_manifest_first_delete_objects_and_no_listing(
-    store: S3Store, s3_client: Any, bucket: str, n: int, m: int,
+    store: S3Store,
+    s3_client: Any,
+    bucket: str,
+    n: int,
+    m: int,
 ) -> None:
     times = [datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=i) for i in range(n)]
     names = [f"chunk-{j:05d}" for j in range(m)]
@@ -156,7 +201,9 @@ def test_n_snapshots_of_m_objects_take_the_fewest_manifest_first_delete_objects_
     _backend_put(bucket, objects)
     listing = store.listing()
     assert len(listing.snapshots) == n
-    events: list[tuple[str, int]] = []  # ("sent" | "answered", batch number), in the order they happened
+    events: list[
+        tuple[str, int]
+    ] = []  # ("sent" | "answered", batch number), in the order they happened
     batches: list[list[str]] = []
 
     lock = threading.Lock()  # the store sends batches from several threads
@@ -181,8 +228,15 @@ def test_n_snapshots_of_m_objects_take_the_fewest_manifest_first_delete_objects_
     assert "ListObjectsV2" not in report.requests and "ListObjectVersions" not in report.requests
     assert report.requests["DeleteObject"] == 1 and report.requests["PutObject"] == 1  # the journal
     assert all(len(b) <= 1000 for b in batches)
-    manifest_in = {k.rsplit("/", 1)[0]: i for i, b in enumerate(batches) for k in b if k.endswith("/manifest.json")}
-    for i, batch in enumerate(batches):  # every data key is sent after its manifest's batch was answered
+    manifest_in = {
+        k.rsplit("/", 1)[0]: i
+        for i, b in enumerate(batches)
+        for k in b
+        if k.endswith("/manifest.json")
+    }
+    for i, batch in enumerate(
+        batches
+    ):  # every data key is sent after its manifest's batch was answered
         for key in batch:
             if not key.endswith("/manifest.json"):
                 first = manifest_in[key.rsplit("/", 1)[0]]
@@ -192,12 +246,18 @@ def test_n_snapshots_of_m_objects_take_the_fewest_manifest_first_delete_objects_
 
 
 def test_the_last_manifest_batch_carries_data_of_earlier_batches_and_a_manifest_refused_there_keeps_its_data(
-    store: S3Store, s3_client: Any, bucket: str,
+    store: S3Store,
+    s3_client: Any,
+    bucket: str,
 ) -> None:
     store.batch_size = 4  # 6 snapshots x (manifest + 3 data) = 24 keys: ceil(24/4) = 6 requests
     writer = S3Writer(s3_client, bucket, "bk")
-    ids = [write_snapshot(writer, "app", datetime(2026, 11, 1, i, tzinfo=UTC), {f"d{j}": b"x" for j in range(3)})
-           for i in range(6)]
+    ids = [
+        write_snapshot(
+            writer, "app", datetime(2026, 11, 1, i, tzinfo=UTC), {f"d{j}": b"x" for j in range(3)}
+        )
+        for i in range(6)
+    ]
     listing = store.listing()
     refused = f"bk/{ids[5]}/manifest.json"  # its manifest goes in the shared (second) batch
     batches: list[list[str]] = []
@@ -205,11 +265,15 @@ def test_the_last_manifest_batch_carries_data_of_earlier_batches_and_a_manifest_
     def spare(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         batches.append([o["Key"] for o in params["Delete"]["Objects"]])
         context["batch"] = len(batches)
-        params["Delete"]["Objects"] = [o for o in params["Delete"]["Objects"] if o["Key"] != refused]
+        params["Delete"]["Objects"] = [
+            o for o in params["Delete"]["Objects"] if o["Key"] != refused
+        ]
 
     def inject(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         if context["batch"] == 2:
-            parsed["Errors"] = [{"Key": refused, "Code": "InternalError", "Message": "We encountered an error"}]
+            parsed["Errors"] = [
+                {"Key": refused, "Code": "InternalError", "Message": "We encountered an error"}
+            ]
 
     store.client.meta.events.register("before-parameter-build.s3.DeleteObjects", spare)
     store.client.meta.events.register("after-call.s3.DeleteObjects", inject)
@@ -218,24 +282,37 @@ def test_the_last_manifest_batch_carries_data_of_earlier_batches_and_a_manifest_
     store.client.meta.events.unregister("before-parameter-build.s3.DeleteObjects", spare)
 
     assert sorted(batches[0]) == [f"bk/{i}/manifest.json" for i in ids[:4]]
-    assert sorted(batches[1]) == sorted([f"bk/{ids[0]}/d0", f"bk/{ids[0]}/d1", *(f"bk/{i}/manifest.json"
-                                                                               for i in ids[4:])])
-    assert len(batches) == 1 + 1 + math.ceil((18 - 2 - 3) / 4)  # the refused snapshot's 3 data keys never sent
+    assert sorted(batches[1]) == sorted(
+        [f"bk/{ids[0]}/d0", f"bk/{ids[0]}/d1", *(f"bk/{i}/manifest.json" for i in ids[4:])]
+    )
+    assert len(batches) == 1 + 1 + math.ceil(
+        (18 - 2 - 3) / 4
+    )  # the refused snapshot's 3 data keys never sent
     assert not any(k.startswith(f"bk/{ids[5]}/") for b in batches[2:] for k in b)
     assert report.deleted == ids[:5] and "InternalError" in report.failed[ids[5]]
-    assert all_keys(s3_client, bucket, "bk/app/") == {f"bk/{ids[5]}/{k}" for k in ("manifest.json", "d0", "d1", "d2")}
-    assert store.delete(store.listing().snapshots).deleted == [ids[5]]  # the next prune deletes it (and the journal)
+    assert all_keys(s3_client, bucket, "bk/app/") == {
+        f"bk/{ids[5]}/{k}" for k in ("manifest.json", "d0", "d1", "d2")
+    }
+    assert store.delete(store.listing().snapshots).deleted == [
+        ids[5]
+    ]  # the next prune deletes it (and the journal)
     assert all_keys(s3_client, bucket) == set()
 
 
 def test_a_folder_with_objects_its_manifest_does_not_name_is_listed_and_emptied_in_batches(
-    store: S3Store, s3_client: Any, bucket: str,
+    store: S3Store,
+    s3_client: Any,
+    bucket: str,
 ) -> None:
     _backend_put(bucket, {f"bk/app/20261101T010000Z/chunk-{i:05d}": b"" for i in range(2499)})
-    write_snapshot(S3Writer(s3_client, bucket, "bk"), "app", datetime(2026, 11, 1, 1, tzinfo=UTC), {})
+    write_snapshot(
+        S3Writer(s3_client, bucket, "bk"), "app", datetime(2026, 11, 1, 1, tzinfo=UTC), {}
+    )
     sizes: list[int] = []
     store.client.meta.events.register(
-        "before-parameter-build.s3.DeleteObjects", lambda params, **_: sizes.append(len(params["Delete"]["Objects"])))
+        "before-parameter-build.s3.DeleteObjects",
+        lambda params, **_: sizes.append(len(params["Delete"]["Objects"])),
+    )
     [snap] = store.listing().snapshots
     report = store.delete([snap])
     assert report.deleted == ["app/20261101T010000Z"]
@@ -247,7 +324,9 @@ def test_a_folder_with_objects_its_manifest_does_not_name_is_listed_and_emptied_
 
 
 def test_per_key_errors_fail_the_snapshot_with_the_s3_code_and_a_rerun_finishes(
-    store: S3Store, s3_client: Any, bucket: str,
+    store: S3Store,
+    s3_client: Any,
+    bucket: str,
 ) -> None:
     seed_small(s3_client, bucket, days=0)
     [snap] = store.listing().snapshots
@@ -257,7 +336,9 @@ def test_per_key_errors_fail_the_snapshot_with_the_s3_code_and_a_rerun_finishes(
         params["Delete"]["Objects"] = [o for o in params["Delete"]["Objects"] if o["Key"] != victim]
 
     def inject(parsed: dict[str, Any], **_: Any) -> None:
-        parsed["Errors"] = [{"Key": victim, "Code": "InternalError", "Message": "We encountered an internal error"}]
+        parsed["Errors"] = [
+            {"Key": victim, "Code": "InternalError", "Message": "We encountered an internal error"}
+        ]
 
     store.client.meta.events.register("before-parameter-build.s3.DeleteObjects", spare)
     store.client.meta.events.register("after-call.s3.DeleteObjects", inject)
@@ -273,7 +354,9 @@ def test_per_key_errors_fail_the_snapshot_with_the_s3_code_and_a_rerun_finishes(
 
 
 @pytest.mark.parametrize("delete_versions", [True, False])
-def test_versioned_bucket(s3_endpoint: str, s3_client: Any, bucket: str, delete_versions: bool) -> None:
+def test_versioned_bucket(
+    s3_endpoint: str, s3_client: Any, bucket: str, delete_versions: bool
+) -> None:
     s3_client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     store = S3Store(make_config(f"s3://{bucket}/bk", s3_endpoint, delete_versions=delete_versions))
     seeded = seed_small(s3_client, bucket, days=0)
@@ -307,9 +390,15 @@ def test_object_lock_holds_are_reported_and_never_fought(s3_endpoint: str, s3_cl
             self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=data, **extra)
 
     write_snapshot(S3Writer(s3_client, bucket, "bk"), "server", free, {"a": b"1"})
-    write_snapshot(Locking({"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": until}),
-                   "server", held_manifest, {"a": b"2"})
-    write_snapshot(Locking({"ObjectLockLegalHoldStatus": "ON"}, only="/a"), "server", held_data, {"a": b"3"})
+    write_snapshot(
+        Locking({"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": until}),
+        "server",
+        held_manifest,
+        {"a": b"2"},
+    )
+    write_snapshot(
+        Locking({"ObjectLockLegalHoldStatus": "ON"}, only="/a"), "server", held_data, {"a": b"3"}
+    )
 
     listing = store.listing()
     status = {s.snapshot.id: (s.status, s.problem) for s in listing.snapshots}
@@ -323,18 +412,30 @@ def test_object_lock_holds_are_reported_and_never_fought(s3_endpoint: str, s3_cl
     assert "held until" in report.held["server/20261102T020000Z"]
     assert "legal hold" in report.held["server/20261103T020000Z"]
     left = all_keys(s3_client, bucket, "bk/server/")
-    assert "bk/server/20261102T020000Z/manifest.json" in left and "bk/server/20261102T020000Z/a" in left
+    assert (
+        "bk/server/20261102T020000Z/manifest.json" in left
+        and "bk/server/20261102T020000Z/a" in left
+    )
     assert "bk/server/20261103T020000Z/a" in left
     assert not any(k.startswith("bk/server/20261101T020000Z/") for k in left)
 
 
-@pytest.mark.parametrize("message", ["Access Denied because object protected by object lock.", "Access Denied"])
+@pytest.mark.parametrize(
+    "message", ["Access Denied because object protected by object lock.", "Access Denied"]
+)
 def test_a_manifest_refused_with_access_denied_keeps_its_data_while_the_rest_of_its_batch_goes(
-    store: S3Store, s3_client: Any, bucket: str, message: str,
+    store: S3Store,
+    s3_client: Any,
+    bucket: str,
+    message: str,
 ) -> None:
     writer = S3Writer(s3_client, bucket, "bk")
-    ids = [write_snapshot(writer, "server", datetime(2026, 11, d, 2, tzinfo=UTC), {"a": b"1", "b": b"2"})
-           for d in (1, 2, 3)]
+    ids = [
+        write_snapshot(
+            writer, "server", datetime(2026, 11, d, 2, tzinfo=UTC), {"a": b"1", "b": b"2"}
+        )
+        for d in (1, 2, 3)
+    ]
     listing = store.listing()
     assert [s.status for s in listing.snapshots] == ["complete"] * 3
     victim = f"bk/{ids[1]}/manifest.json"  # e.g. a bucket policy denying the delete; only the answer tells
@@ -352,14 +453,21 @@ def test_a_manifest_refused_with_access_denied_keeps_its_data_while_the_rest_of_
     store.client.meta.events.register("after-call.s3.DeleteObjects", answer)
     report = store.delete(listing.snapshots)
     assert report.deleted == [ids[0], ids[2]]
-    assert sorted(batches[0]) == sorted(f"bk/{i}/manifest.json" for i in ids)  # one batch for the three
+    assert sorted(batches[0]) == sorted(
+        f"bk/{i}/manifest.json" for i in ids
+    )  # one batch for the three
     assert sorted(batches[1]) == sorted(f"bk/{i}/{k}" for i in (ids[0], ids[2]) for k in "ab")
-    assert all_keys(s3_client, bucket, "bk/server/") == {f"bk/{ids[1]}/{k}" for k in ("a", "b", "manifest.json")}
+    assert all_keys(s3_client, bucket, "bk/server/") == {
+        f"bk/{ids[1]}/{k}" for k in ("a", "b", "manifest.json")
+    }
     assert report.requests["DeleteObjects"] == 2 and report.requests["HeadObject"] == 1
     if "object lock" in message:
         assert "Object Lock" in report.held[ids[1]] and not report.failed
     else:
-        assert report.failed[ids[1]] == f"S3 AccessDenied on {victim}: Access Denied" and not report.held
+        assert (
+            report.failed[ids[1]] == f"S3 AccessDenied on {victim}: Access Denied"
+            and not report.held
+        )
     store.client.meta.events.unregister("after-call.s3.DeleteObjects", answer)
     store.client.meta.events.unregister("before-parameter-build.s3.DeleteObjects", deny)
     again = store.listing()
@@ -369,7 +477,9 @@ def test_a_manifest_refused_with_access_denied_keeps_its_data_while_the_rest_of_
 
 
 @pytest.mark.parametrize("content_md5", [True, False])
-def test_content_md5_header_on_delete_objects(monkeypatch: pytest.MonkeyPatch, content_md5: bool) -> None:
+def test_content_md5_header_on_delete_objects(
+    monkeypatch: pytest.MonkeyPatch, content_md5: bool
+) -> None:
     from moto import mock_aws
 
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
@@ -377,17 +487,25 @@ def test_content_md5_header_on_delete_objects(monkeypatch: pytest.MonkeyPatch, c
     with mock_aws():
         store = S3Store(make_config("s3://md5-bucket/p", None, content_md5=content_md5))
         store.client.create_bucket(Bucket="md5-bucket")
-        write_snapshot(S3Writer(store.client, "md5-bucket", "p"), "app", datetime(2026, 11, 1, tzinfo=UTC),
-                       {"x": b"data"})
+        write_snapshot(
+            S3Writer(store.client, "md5-bucket", "p"),
+            "app",
+            datetime(2026, 11, 1, tzinfo=UTC),
+            {"x": b"data"},
+        )
         headers: list[dict[str, str]] = []
         store.client.meta.events.register(
-            "before-send.s3.DeleteObjects", lambda request, **_: headers.append(dict(request.headers)))
+            "before-send.s3.DeleteObjects",
+            lambda request, **_: headers.append(dict(request.headers)),
+        )
         assert store.delete(store.listing().snapshots).deleted == ["app/20261101T000000Z"]
     assert len(headers) == 2  # the manifests, then the data
     assert all(("Content-MD5" in h) is content_md5 for h in headers)
 
 
-def test_integrity_check_names_flipped_and_missing_objects(store: S3Store, s3_client: Any, bucket: str) -> None:
+def test_integrity_check_names_flipped_and_missing_objects(
+    store: S3Store, s3_client: Any, bucket: str
+) -> None:
     seeded = seed_small(s3_client, bucket)
     a, b = seeded[0], seeded[-1]
     key_a = f"bk/{a.id}/db.sql.gz"
@@ -402,7 +520,9 @@ def test_integrity_check_names_flipped_and_missing_objects(store: S3Store, s3_cl
     assert "sha256 mismatch" in found[(a.id, key_a)] and found[(b.id, missing)] == "missing"
 
 
-def test_restore_writes_identical_bytes(store: S3Store, s3_client: Any, bucket: str, tmp_path: Path) -> None:
+def test_restore_writes_identical_bytes(
+    store: S3Store, s3_client: Any, bucket: str, tmp_path: Path
+) -> None:
     seeded = seed_small(s3_client, bucket, days=0)
     [snap] = store.list_snapshots()
     progressed: list[int] = []
@@ -416,23 +536,39 @@ def test_restore_writes_identical_bytes(store: S3Store, s3_client: Any, bucket: 
 def test_custom_key_template_and_seed_speed(s3_endpoint: str, s3_client: Any, bucket: str) -> None:
     import time
 
-    store = S3Store(make_config(f"s3://{bucket}", s3_endpoint, key_template="backups/{time}-{group}/"))
+    store = S3Store(
+        make_config(f"s3://{bucket}", s3_endpoint, key_template="backups/{time}-{group}/")
+    )
     started = time.monotonic()
-    seeded = seed_history(S3Writer(s3_client, bucket), start=T0, end=T0 + timedelta(days=30), tz=TZ,
-                          template="backups/{time}-{group}/",
-                          missed=[datetime(2026, 11, 2, 6, tzinfo=TZ), ("server", datetime(2026, 11, 3, 2, tzinfo=TZ)),
-                                  ("app", datetime(2026, 11, 3, 2, tzinfo=TZ))])  # no app backup at 02:00 anyway
+    seeded = seed_history(
+        S3Writer(s3_client, bucket),
+        start=T0,
+        end=T0 + timedelta(days=30),
+        tz=TZ,
+        template="backups/{time}-{group}/",
+        missed=[
+            datetime(2026, 11, 2, 6, tzinfo=TZ),
+            ("server", datetime(2026, 11, 3, 2, tzinfo=TZ)),
+            ("app", datetime(2026, 11, 3, 2, tzinfo=TZ)),
+        ],
+    )  # no app backup at 02:00 anyway
     elapsed = time.monotonic() - started
-    assert len(seeded) == 30 * 4 + 1 + 30 - 2  # 4 a day + the closing midnight, 30 dailies, two missed
+    assert (
+        len(seeded) == 30 * 4 + 1 + 30 - 2
+    )  # 4 a day + the closing midnight, 30 dailies, two missed
     assert elapsed < 30
     listing = store.listing()
-    assert len(listing.snapshots) == len(seeded) and listing.unknown == [] and listing.incomplete == []
+    assert (
+        len(listing.snapshots) == len(seeded) and listing.unknown == [] and listing.incomplete == []
+    )
     ids = {s.snapshot.id for s in listing.snapshots}
     assert "app/20261102T050000Z" not in ids and "server/20261103T010000Z" not in ids
     assert "app/20261103T050000Z" in ids and "server/20261102T010000Z" in ids
 
 
-def test_blobs_live_beside_the_backups_and_are_not_unknown(store: S3Store, s3_client: Any, bucket: str) -> None:
+def test_blobs_live_beside_the_backups_and_are_not_unknown(
+    store: S3Store, s3_client: Any, bucket: str
+) -> None:
     store.blobs().put("_backupctl/audit/0000000001.json", b"{}", if_absent=True)
     assert all_keys(s3_client, bucket) == {"bk/_backupctl/audit/0000000001.json"}
     listing = store.listing()

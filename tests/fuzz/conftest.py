@@ -12,9 +12,15 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         return
     terminalreporter.section("backupctl fuzz: examples run")
     for name in sorted(COUNTS):
-        terminalreporter.write_line(f"fuzz {name}: {COUNTS[name]} examples in {SECONDS[name]:.1f} s")
-    terminalreporter.write_line(f"fuzz total: {sum(COUNTS.values())} examples in {sum(SECONDS.values()):.1f} s")
+        terminalreporter.write_line(
+            f"fuzz {name}: {COUNTS[name]} examples in {SECONDS[name]:.1f} s"
+        )
+    terminalreporter.write_line(
+        f"fuzz total: {sum(COUNTS.values())} examples in {sum(SECONDS.values()):.1f} s"
+    )
     exits = ", ".join(f"{cmd} exit {code}: {n}" for (cmd, code), n in sorted(EXITS.items()))
     terminalreporter.write_line(f"fuzz commands: {exits}")
-    terminalreporter.write_line(f"fuzz prunes that deleted something: {DELETIONS['prunes']}, "
-                                f"entries deleted (all inside the plan): {DELETIONS['entries']}")
+    terminalreporter.write_line(
+        f"fuzz prunes that deleted something: {DELETIONS['prunes']}, "
+        f"entries deleted (all inside the plan): {DELETIONS['entries']}"
+    )

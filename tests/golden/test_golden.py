@@ -26,7 +26,10 @@ MISSING_DAYS = {"2026-02-14", "2026-06-01", "2026-10-25", "2026-11-18"}  # backu
 def app_history() -> list[Snapshot]:
     """sla-app: 4 backups a day (00/06/12/18 UTC, recorded in UTC) for a year, newest 06:00 today."""
     start = datetime(2025, 11, 23, 0, 0, tzinfo=UTC)
-    return [Snapshot(f"app-{i:04d}", start + timedelta(hours=6 * i), group="app") for i in range(365 * 4 + 2)]
+    return [
+        Snapshot(f"app-{i:04d}", start + timedelta(hours=6 * i), group="app")
+        for i in range(365 * 4 + 2)
+    ]
 
 
 def server_history() -> list[Snapshot]:
@@ -37,21 +40,32 @@ def server_history() -> list[Snapshot]:
         day = datetime(day.year, day.month, day.day, 2, 0, tzinfo=AMS)  # 02:00 local each day
         if day.date().isoformat() in MISSING_DAYS or day > NOW:
             continue
-        out.append(Snapshot(f"srv-{day:%Y%m%d}", datetime.fromisoformat(day.isoformat()), group="server"))
+        out.append(
+            Snapshot(f"srv-{day:%Y%m%d}", datetime.fromisoformat(day.isoformat()), group="server")
+        )
     return out
 
 
-CASES: dict[str, tuple[Policy, Any]] = {"sla-app": (SLA_APP, app_history), "sla-server": (SLA_SERVER, server_history)}
+CASES: dict[str, tuple[Policy, Any]] = {
+    "sla-app": (SLA_APP, app_history),
+    "sla-server": (SLA_SERVER, server_history),
+}
 
 
 def _render(name: str) -> dict[str, Any]:
     policy, history = CASES[name]
     result = plan(history(), policy, now=NOW)
     return {
-        "preset": name, "policy": policy.describe(), "now": NOW.isoformat(),
+        "preset": name,
+        "policy": policy.describe(),
+        "now": NOW.isoformat(),
         "decisions": [
-            {"id": d.snapshot.id, "time": d.snapshot.time.isoformat(), "action": d.action,
-             "reasons": [r.text for r in d.reasons]}
+            {
+                "id": d.snapshot.id,
+                "time": d.snapshot.time.isoformat(),
+                "action": d.action,
+                "reasons": [r.text for r in d.reasons],
+            }
             for d in result.decisions
         ],
     }

@@ -10,7 +10,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from restore.protocol import ManifestEntry, ReferenceRefused, ReferenceRestore, RestoreOutcome, StoredSnapshot
+from restore.protocol import (
+    ManifestEntry,
+    ReferenceRefused,
+    ReferenceRestore,
+    RestoreOutcome,
+    StoredSnapshot,
+)
 from retention import Snapshot
 
 
@@ -39,14 +45,22 @@ class DirStore:
         out = []
         for mf in sorted(self.root.glob("*/*/manifest.json")):
             data = json.loads(mf.read_text())
-            entries = tuple(ManifestEntry(o["key"], o["size"], o["sha256"]) for o in data["objects"])
+            entries = tuple(
+                ManifestEntry(o["key"], o["size"], o["sha256"]) for o in data["objects"]
+            )
             sid = f"{mf.parent.parent.name}/{mf.parent.name}"
             snap = Snapshot(id=sid, time=datetime.fromisoformat(data["time"]), group=data["group"])
             out.append(StoredSnapshot(snap, manifest=entries, size=sum(e.size for e in entries)))
         return out
 
-    def restore(self, snapshot: StoredSnapshot, target: Path, *, workers: int = 4,
-                progress: Callable[[int], None] | None = None) -> RestoreOutcome:
+    def restore(
+        self,
+        snapshot: StoredSnapshot,
+        target: Path,
+        *,
+        workers: int = 4,
+        progress: Callable[[int], None] | None = None,
+    ) -> RestoreOutcome:
         self.restored_to.append(target)
         if self.fail_restore is not None:
             raise self.fail_restore
@@ -75,8 +89,14 @@ class RefDirStore(DirStore):
 
     _UNSET = object()
 
-    def __init__(self, root: Path, *, rendezvous: float | None = None, report: object = _UNSET,
-                 refuse: bool = False) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        rendezvous: float | None = None,
+        report: object = _UNSET,
+        refuse: bool = False,
+    ) -> None:
         super().__init__(root)
         self.rendezvous = rendezvous
         self.report = report
@@ -89,24 +109,36 @@ class RefDirStore(DirStore):
     def _meet(self, mine: threading.Event, theirs: threading.Event, what: str) -> None:
         mine.set()
         if self.rendezvous is not None and not theirs.wait(self.rendezvous):
-            raise TimeoutError(f"{what} waited {self.rendezvous} s for the other to start: not concurrent")
+            raise TimeoutError(
+                f"{what} waited {self.rendezvous} s for the other to start: not concurrent"
+            )
 
     def list_snapshots(self) -> Sequence[StoredSnapshot]:
         self.listings += 1
         self._meet(self.listing_started, self.restore_started, "listing")
         return super().list_snapshots()
 
-    def restore_reference(self, reference: str, target: Path, *, workers: int = 4,
-                          progress: Callable[[int], None] | None = None) -> ReferenceRestore:
+    def restore_reference(
+        self,
+        reference: str,
+        target: Path,
+        *,
+        workers: int = 4,
+        progress: Callable[[int], None] | None = None,
+    ) -> ReferenceRestore:
         if self.refuse:
             raise ReferenceRefused(f"refused {reference!r}")
         self.references.append(reference)
         self._meet(self.restore_started, self.listing_started, "restore")
-        ids = sorted(f"{m.parent.parent.name}/{m.parent.name}" for m in self.root.glob("*/*/manifest.json"))
+        ids = sorted(
+            f"{m.parent.parent.name}/{m.parent.name}" for m in self.root.glob("*/*/manifest.json")
+        )
         if reference == "latest":
             matches = ids[-1:]
         else:
-            matches = [i for i in ids if i == reference] or [i for i in ids if i.startswith(reference)]
+            matches = [i for i in ids if i == reference] or [
+                i for i in ids if i.startswith(reference)
+            ]
         if len(matches) != 1:
             raise LookupError(f"invalid id {reference!r}: {len(matches)} matches")
         snap = next(s for s in DirStore.list_snapshots(self) if s.snapshot.id == matches[0])

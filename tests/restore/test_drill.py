@@ -31,21 +31,34 @@ def run_drill(*args: Any, **kwargs: Any) -> dict[str, Any]:
 def store(tmp_path: Path) -> DirStore:
     root = tmp_path / "store"
     for day in (1, 10, 20):
-        write_snapshot(root, "server", datetime(2026, 11, day, 2, 0, tzinfo=UTC),
-                       {"etc/hosts": f"hosts {day}".encode(), "db.dump": bytes([day]) * 300_000})
+        write_snapshot(
+            root,
+            "server",
+            datetime(2026, 11, day, 2, 0, tzinfo=UTC),
+            {"etc/hosts": f"hosts {day}".encode(), "db.dump": bytes([day]) * 300_000},
+        )
     return DirStore(root)
 
 
 def settings(tmp_path: Path, **kw: object) -> DrillSettings:
-    base: dict[str, object] = {"target": timedelta(hours=8), "calendar": CAL, "target_text": "1 working day",
-                               "scratch_dir": tmp_path / "scratch", "sleep": lambda _s: None}
+    base: dict[str, object] = {
+        "target": timedelta(hours=8),
+        "calendar": CAL,
+        "target_text": "1 working day",
+        "scratch_dir": tmp_path / "scratch",
+        "sleep": lambda _s: None,
+    }
     base.update(kw)
     return DrillSettings(**base)  # type: ignore[arg-type]
 
 
 def test_clean_restore_passes_and_records_everything(store: DirStore, tmp_path: Path) -> None:
-    rec = run_drill(store, Choice("latest"), settings(tmp_path, live_check=lambda d: (d / "etc/hosts").exists()),
-                    requested=MONDAY_10)
+    rec = run_drill(
+        store,
+        Choice("latest"),
+        settings(tmp_path, live_check=lambda d: (d / "etc/hosts").exists()),
+        requested=MONDAY_10,
+    )
     assert rec["verdict"] == "passed" and rec["passed"] and rec["failed_objects"] == []
     assert rec["snapshot"]["id"] == "server/20261120T020000Z"
     assert [p["name"] for p in rec["phases"]] == ["fetch", "verify", "live"]
@@ -65,7 +78,9 @@ def test_corrupted_object_fails_with_its_name(store: DirStore, tmp_path: Path) -
     victim.write_bytes(bytes(data))
     rec = run_drill(store, Choice("latest"), settings(tmp_path), requested=MONDAY_10)
     assert rec["verdict"] == "verify_failed" and rec["live"] is None
-    assert len(rec["failed_objects"]) == 1 and rec["failed_objects"][0].startswith("db.dump: sha256")
+    assert len(rec["failed_objects"]) == 1 and rec["failed_objects"][0].startswith(
+        "db.dump: sha256"
+    )
     assert not list((tmp_path / "scratch").iterdir())
 
 
@@ -76,21 +91,35 @@ def test_live_check_that_never_passes_times_out(store: DirStore, tmp_path: Path)
         calls.append(d)
         return False
 
-    rec = run_drill(store, Choice("latest"),
-                    settings(tmp_path, live_check=never,
-                             live_check_timeout=0.2, live_check_interval=0.05, sleep=__import__("time").sleep),
-                    requested=MONDAY_10)
+    rec = run_drill(
+        store,
+        Choice("latest"),
+        settings(
+            tmp_path,
+            live_check=never,
+            live_check_timeout=0.2,
+            live_check_interval=0.05,
+            sleep=__import__("time").sleep,
+        ),
+        requested=MONDAY_10,
+    )
     assert rec["verdict"] == "live_check_timeout"
     assert "did not pass within 0.2 s" in rec["message"]
     assert 2 <= len(calls) <= 10 and rec["phases"][2]["attempts"] == len(calls)
 
 
-def test_crashing_live_check_is_a_failing_check_with_its_reason(store: DirStore, tmp_path: Path) -> None:
+def test_crashing_live_check_is_a_failing_check_with_its_reason(
+    store: DirStore, tmp_path: Path
+) -> None:
     def boom(_d: Path) -> bool:
         raise RuntimeError("connection refused")
 
-    rec = run_drill(store, Choice("latest"), settings(tmp_path, live_check=boom, live_check_timeout=0.01),
-                    requested=MONDAY_10)
+    rec = run_drill(
+        store,
+        Choice("latest"),
+        settings(tmp_path, live_check=boom, live_check_timeout=0.01),
+        requested=MONDAY_10,
+    )
     assert rec["verdict"] == "live_check_timeout" and "connection refused" in rec["message"]
 
 
@@ -104,13 +133,22 @@ def test_restore_failure_is_recorded_and_scratch_removed(store: DirStore, tmp_pa
 
 def test_over_target_when_live_after_the_deadline(store: DirStore, tmp_path: Path) -> None:
     # a target of one microsecond: any real restore is over it
-    rec = run_drill(store, Choice("latest"), settings(tmp_path, target=timedelta(microseconds=1)),
-                    requested=datetime(2026, 11, 20, 15, 59, 59, tzinfo=AMS))
+    rec = run_drill(
+        store,
+        Choice("latest"),
+        settings(tmp_path, target=timedelta(microseconds=1)),
+        requested=datetime(2026, 11, 20, 15, 59, 59, tzinfo=AMS),
+    )
     assert rec["verdict"] == "over_target" and rec["live"] is not None
 
 
 def test_request_outside_hours_uses_no_working_time(store: DirStore, tmp_path: Path) -> None:
-    rec = run_drill(store, Choice("latest"), settings(tmp_path), requested=datetime(2026, 11, 22, 3, 0, tzinfo=AMS))
+    rec = run_drill(
+        store,
+        Choice("latest"),
+        settings(tmp_path),
+        requested=datetime(2026, 11, 22, 3, 0, tzinfo=AMS),
+    )
     assert rec["working_time_seconds"] == 0 and rec["verdict"] == "passed"
     assert rec["deadline"] == "2026-11-23T17:00:00+01:00"
 
@@ -121,14 +159,21 @@ def test_keep_leaves_the_restore_in_place(store: DirStore, tmp_path: Path) -> No
 
 
 def test_sample_verifies_a_seeded_share(store: DirStore, tmp_path: Path) -> None:
-    rec = run_drill(store, Choice("latest", seed=7), settings(tmp_path, sample_percent=10), requested=MONDAY_10)
+    rec = run_drill(
+        store, Choice("latest", seed=7), settings(tmp_path, sample_percent=10), requested=MONDAY_10
+    )
     assert rec["phases"][1]["objects"] == 1 and rec["phases"][1]["objects_in_manifest"] == 2
 
 
 def test_forecast_uses_the_largest_snapshot(store: DirStore, tmp_path: Path) -> None:
-    write_snapshot(store.root, "server", datetime(2026, 11, 5, 2, 0, tzinfo=UTC), {"big": b"x" * 3_000_000})
+    write_snapshot(
+        store.root, "server", datetime(2026, 11, 5, 2, 0, tzinfo=UTC), {"big": b"x" * 3_000_000}
+    )
     rec = run_drill(store, Choice("latest"), settings(tmp_path), requested=MONDAY_10)
-    assert rec["forecast"]["snapshot"] == "server/20261105T020000Z" and rec["forecast"]["bytes"] == 3_000_000
+    assert (
+        rec["forecast"]["snapshot"] == "server/20261105T020000Z"
+        and rec["forecast"]["bytes"] == 3_000_000
+    )
 
 
 def test_store_verified_restore_with_problems_is_verify_failed(tmp_path: Path) -> None:
@@ -136,7 +181,9 @@ def test_store_verified_restore_with_problems_is_verify_failed(tmp_path: Path) -
 
     class Verifying(DirStore):
         def restore(self, snapshot: StoredSnapshot, target: Path, **_kw: object) -> RestoreOutcome:
-            return RestoreOutcome(bytes=10, files=1, problems=("data/x: hash mismatch",), verified_by_store=True)
+            return RestoreOutcome(
+                bytes=10, files=1, problems=("data/x: hash mismatch",), verified_by_store=True
+            )
 
     root = tmp_path / "s"
     write_snapshot(root, "app", datetime(2026, 11, 1, tzinfo=UTC), {"x": b"1"})
@@ -149,8 +196,14 @@ def test_store_verified_restore_with_problems_is_verify_failed(tmp_path: Path) -
 
 
 def snaps(*days: int, group: str = "server") -> list[StoredSnapshot]:
-    return [StoredSnapshot(Snapshot(f"{group}/{d:03d}", datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=d), group))
-            for d in days]
+    return [
+        StoredSnapshot(
+            Snapshot(
+                f"{group}/{d:03d}", datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=d), group
+            )
+        )
+        for d in days
+    ]
 
 
 def test_choice_latest_explicit_prefix_and_errors() -> None:
@@ -168,7 +221,9 @@ def test_choice_latest_explicit_prefix_and_errors() -> None:
 
 def test_choice_random_is_reproducible_from_the_seed() -> None:
     pool = snaps(*range(40))
-    picks = {choose_snapshot(pool, Choice("random", seed=s)).snapshot.snapshot.id for s in range(20)}
+    picks = {
+        choose_snapshot(pool, Choice("random", seed=s)).snapshot.snapshot.id for s in range(20)
+    }
     assert len(picks) > 5
     again = choose_snapshot(list(reversed(pool)), Choice("random", seed=3))
     assert choose_snapshot(pool, Choice("random", seed=3)) == again
@@ -183,7 +238,11 @@ def test_stratified_rotates_tiers_and_hits_the_oldest_monthly() -> None:
         sel = choose_snapshot(pool, Choice(stratified=True, history=history))
         seen.append((sel.tier, sel.snapshot.snapshot.id))
         history.append((sel.tier or "", MONDAY_10 + timedelta(days=i)))
-    assert seen[:3] == [("monthly", "server/020"), ("weekly", "server/180"), ("daily", "server/200")]
+    assert seen[:3] == [
+        ("monthly", "server/020"),
+        ("weekly", "server/180"),
+        ("daily", "server/200"),
+    ]
     assert seen[3:] == seen[:3]
 
 
@@ -192,16 +251,28 @@ def test_stratified_skips_empty_tiers_and_follows_history() -> None:
     sel = choose_snapshot(pool, Choice(stratified=True, history=[("monthly", MONDAY_10)]))
     assert sel.tier == "daily" and sel.snapshot.snapshot.id == "server/200"
     pool = snaps(20, 190, 200)
-    sel = choose_snapshot(pool, Choice(stratified=True, history=[("monthly", MONDAY_10), ("weekly", MONDAY_10),
-                                                                ("daily", MONDAY_10 - timedelta(days=1))]))
+    sel = choose_snapshot(
+        pool,
+        Choice(
+            stratified=True,
+            history=[
+                ("monthly", MONDAY_10),
+                ("weekly", MONDAY_10),
+                ("daily", MONDAY_10 - timedelta(days=1)),
+            ],
+        ),
+    )
     assert sel.tier == "daily"
 
 
 def test_history_from_records_skips_malformed() -> None:
-    recs: list[dict[str, Any]] = [{"selection": {"tier": "weekly"}, "requested": "2026-11-23T10:00:00+01:00"},
-            {"selection": {"tier": None}, "requested": "2026-11-23T10:00:00+01:00"},
-            {"selection": {"tier": "daily"}, "requested": "not a time"},
-            {"selection": "x"}, {}]
+    recs: list[dict[str, Any]] = [
+        {"selection": {"tier": "weekly"}, "requested": "2026-11-23T10:00:00+01:00"},
+        {"selection": {"tier": None}, "requested": "2026-11-23T10:00:00+01:00"},
+        {"selection": {"tier": "daily"}, "requested": "not a time"},
+        {"selection": "x"},
+        {},
+    ]
     assert history_from_records(recs) == [("weekly", MONDAY_10)]
 
 
@@ -218,11 +289,15 @@ def test_objects_the_store_could_not_fetch_are_a_failed_restore(tmp_path: Path) 
     assert rec["verdict"] == "restore_failed" and rec["failed_objects"] == ["app/x: NoSuchKey"]
 
 
-def test_reraised_errors_propagate_and_scratch_is_still_removed(store: DirStore, tmp_path: Path) -> None:
+def test_reraised_errors_propagate_and_scratch_is_still_removed(
+    store: DirStore, tmp_path: Path
+) -> None:
     class BadConfig(Exception):
         pass
 
     store.fail_restore = BadConfig("no restic password")
     with pytest.raises(BadConfig):
-        run_drill(store, Choice("latest"), settings(tmp_path, reraise=(BadConfig,)), requested=MONDAY_10)
+        run_drill(
+            store, Choice("latest"), settings(tmp_path, reraise=(BadConfig,)), requested=MONDAY_10
+        )
     assert not store.restored_to[0].exists()

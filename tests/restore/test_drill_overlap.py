@@ -26,15 +26,23 @@ def run_drill(*args: Any, **kwargs: Any) -> dict[str, Any]:
 def make_store(tmp_path: Path, **kw: object) -> RefDirStore:
     root = tmp_path / "store"
     for day in (1, 10, 20):
-        write_snapshot(root, "server", datetime(2026, 11, day, 2, 0, tzinfo=UTC),
-                       {"etc/hosts": f"hosts {day}".encode(), "db.dump": bytes([day]) * 1000})
+        write_snapshot(
+            root,
+            "server",
+            datetime(2026, 11, day, 2, 0, tzinfo=UTC),
+            {"etc/hosts": f"hosts {day}".encode(), "db.dump": bytes([day]) * 1000},
+        )
     write_snapshot(root, "app", datetime(2026, 11, 15, 6, 0, tzinfo=UTC), {"app.db": b"app"})
     return RefDirStore(root, **kw)  # type: ignore[arg-type]
 
 
 def settings(tmp_path: Path) -> DrillSettings:
-    return DrillSettings(target=timedelta(hours=8), calendar=WorkingCalendar(), scratch_dir=tmp_path / "scratch",
-                         sleep=lambda _s: None)
+    return DrillSettings(
+        target=timedelta(hours=8),
+        calendar=WorkingCalendar(),
+        scratch_dir=tmp_path / "scratch",
+        sleep=lambda _s: None,
+    )
 
 
 def scratch_is_empty(tmp_path: Path) -> bool:
@@ -42,12 +50,18 @@ def scratch_is_empty(tmp_path: Path) -> bool:
 
 
 def test_explicit_prefix_lists_while_restoring_and_records_the_snapshot(tmp_path: Path) -> None:
-    store = make_store(tmp_path, rendezvous=5.0)  # each side waits for the other: sequential would time out
+    store = make_store(
+        tmp_path, rendezvous=5.0
+    )  # each side waits for the other: sequential would time out
     rec = run_drill(store, Choice("app/"), settings(tmp_path), requested=MONDAY_10)
     assert store.references == ["app/"] and store.listings == 1
     assert rec["verdict"] == "passed", rec["message"]
-    assert rec["snapshot"] == {"id": "app/20261115T060000Z", "group": "app",
-                               "time": "2026-11-15T06:00:00+00:00", "size": 3}
+    assert rec["snapshot"] == {
+        "id": "app/20261115T060000Z",
+        "group": "app",
+        "time": "2026-11-15T06:00:00+00:00",
+        "size": 3,
+    }
     assert rec["selection"] == {"mode": "explicit", "seed": None, "tier": None}
     assert rec["phases"][0]["name"] == "fetch" and rec["phases"][0]["bytes"] == 3
     assert rec["wall_seconds"] >= rec["phases"][0]["seconds"]
@@ -67,7 +81,9 @@ def test_latest_records_the_snapshot_the_store_restored(tmp_path: Path) -> None:
 def test_latest_named_by_short_prefix_is_identified_in_the_listing(tmp_path: Path) -> None:
     store = make_store(tmp_path, report="app/2026")  # unique prefix, as restic's 8-digit short id
     rec = run_drill(store, Choice("latest"), settings(tmp_path), requested=MONDAY_10)
-    assert rec["snapshot"]["id"] == "app/20261115T060000Z"  # what the store said, not the listing's newest
+    assert (
+        rec["snapshot"]["id"] == "app/20261115T060000Z"
+    )  # what the store said, not the listing's newest
 
 
 @pytest.mark.parametrize("how", ["nosuch", "server/"])  # no match; several matches
@@ -79,19 +95,25 @@ def test_unknown_or_ambiguous_id_fails_clearly_and_cleans_up(tmp_path: Path, how
     assert scratch_is_empty(tmp_path)
 
 
-@pytest.mark.parametrize(("how", "report", "why"), [
-    ("latest", None, "did not say which snapshot"),
-    ("latest", "server/2026", "matches 3 snapshot"),
-    ("latest", "gone/", "matches no snapshot"),
-    ("app/", "server/20261101T020000Z", "but the store restored"),
-])
-def test_restored_snapshot_that_cannot_be_identified_fails_clearly(tmp_path: Path, how: str, report: object,
-                                                                   why: str) -> None:
+@pytest.mark.parametrize(
+    ("how", "report", "why"),
+    [
+        ("latest", None, "did not say which snapshot"),
+        ("latest", "server/2026", "matches 3 snapshot"),
+        ("latest", "gone/", "matches no snapshot"),
+        ("app/", "server/20261101T020000Z", "but the store restored"),
+    ],
+)
+def test_restored_snapshot_that_cannot_be_identified_fails_clearly(
+    tmp_path: Path, how: str, report: object, why: str
+) -> None:
     store = make_store(tmp_path, report=report)
     with pytest.raises(SnapshotMismatch, match=why):
         run_drill(store, Choice(how), settings(tmp_path), requested=MONDAY_10)
     assert scratch_is_empty(tmp_path)
-    assert store.listings == (2 if report == "gone/" else 1)  # an unknown id is looked up in one fresh listing
+    assert store.listings == (
+        2 if report == "gone/" else 1
+    )  # an unknown id is looked up in one fresh listing
 
 
 def test_refused_reference_falls_back_to_listing_first(tmp_path: Path) -> None:

@@ -31,8 +31,13 @@ def test_verify_tree_names_each_failing_object(tmp_path: Path) -> None:
     (tmp_path / "d" / "good").write_bytes(good)
     (tmp_path / "flipped").write_bytes(b"c" + bad[1:])
     (tmp_path / "short").write_bytes(bad[:5])
-    entries = [entry("d/good", good), entry("flipped", bad), entry("short", bad), entry("gone", bad),
-               entry("../escape", bad)]
+    entries = [
+        entry("d/good", good),
+        entry("flipped", bad),
+        entry("short", bad),
+        entry("gone", bad),
+        entry("../escape", bad),
+    ]
     report = verify_tree(tmp_path, entries, workers=3)
     assert report.objects == 5
     assert len(report.problems) == 4
@@ -47,7 +52,9 @@ def test_verify_tree_all_good(tmp_path: Path) -> None:
     for k, v in blobs.items():
         (tmp_path / k).write_bytes(v)
     seen: list[int] = []
-    report = verify_tree(tmp_path, [entry(k, v) for k, v in blobs.items()], workers=4, progress=seen.append)
+    report = verify_tree(
+        tmp_path, [entry(k, v) for k, v in blobs.items()], workers=4, progress=seen.append
+    )
     assert report.problems == [] and report.objects == 20
     assert report.bytes == sum(map(len, blobs.values())) == sum(seen)
 

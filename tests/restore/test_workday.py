@@ -63,15 +63,20 @@ def test_sunday_night_request_starts_counting_monday_morning() -> None:
     assert CAL.add_working_time(start, timedelta(0)) == ams(2026, 11, 23, 9, 0)
 
 
-@pytest.mark.parametrize(("start", "deadline", "offset_after"), [
-    # spring forward in the night of Sat 28 -> Sun 29 March 2026
-    (ams(2026, 3, 27, 15, 0), ams(2026, 3, 30, 16, 0), 2),
-    (ams(2026, 3, 29, 3, 0), ams(2026, 3, 30, 17, 0), 2),
-    # fall back in the night of Sat 24 -> Sun 25 October 2026
-    (ams(2026, 10, 23, 15, 0), ams(2026, 10, 26, 16, 0), 1),
-    (ams(2026, 10, 25, 2, 30), ams(2026, 10, 26, 17, 0), 1),
-])
-def test_dst_weekends_leave_working_time_alone(start: datetime, deadline: datetime, offset_after: int) -> None:
+@pytest.mark.parametrize(
+    ("start", "deadline", "offset_after"),
+    [
+        # spring forward in the night of Sat 28 -> Sun 29 March 2026
+        (ams(2026, 3, 27, 15, 0), ams(2026, 3, 30, 16, 0), 2),
+        (ams(2026, 3, 29, 3, 0), ams(2026, 3, 30, 17, 0), 2),
+        # fall back in the night of Sat 24 -> Sun 25 October 2026
+        (ams(2026, 10, 23, 15, 0), ams(2026, 10, 26, 16, 0), 1),
+        (ams(2026, 10, 25, 2, 30), ams(2026, 10, 26, 17, 0), 1),
+    ],
+)
+def test_dst_weekends_leave_working_time_alone(
+    start: datetime, deadline: datetime, offset_after: int
+) -> None:
     got = CAL.add_working_time(start, DAY)
     assert got == deadline
     assert got.utcoffset() == timedelta(hours=offset_after)
@@ -81,8 +86,12 @@ def test_dst_weekends_leave_working_time_alone(start: datetime, deadline: dateti
 
 def test_interval_spanning_a_dst_switch_counts_real_elapsed_time() -> None:
     cal = WorkingCalendar({"sun": "00:00-24:00"}, country="none")
-    assert cal.working_time_between(ams(2026, 3, 29, 0, 0), ams(2026, 3, 30, 0, 0)) == timedelta(hours=23)
-    assert cal.working_time_between(ams(2026, 10, 25, 0, 0), ams(2026, 10, 26, 0, 0)) == timedelta(hours=25)
+    assert cal.working_time_between(ams(2026, 3, 29, 0, 0), ams(2026, 3, 30, 0, 0)) == timedelta(
+        hours=23
+    )
+    assert cal.working_time_between(ams(2026, 10, 25, 0, 0), ams(2026, 10, 26, 0, 0)) == timedelta(
+        hours=25
+    )
 
 
 def test_times_in_other_zones_are_converted() -> None:
@@ -95,15 +104,23 @@ def test_working_time_between_reversed_is_negative() -> None:
     assert CAL.working_time_between(b, a) == -timedelta(hours=2)
 
 
-@pytest.mark.parametrize(("text", "hours"), [
-    ("1 working day", 8), ("2 working days", 16), ("4 working hours", 4), ("1 working hour", 1),
-    ("0.5 working day", 4),
-])
+@pytest.mark.parametrize(
+    ("text", "hours"),
+    [
+        ("1 working day", 8),
+        ("2 working days", 16),
+        ("4 working hours", 4),
+        ("1 working hour", 1),
+        ("0.5 working day", 4),
+    ],
+)
 def test_parse_target(text: str, hours: float) -> None:
     assert parse_target(text, 8) == timedelta(hours=hours)
 
 
-@pytest.mark.parametrize("text", ["1 day", "working day", "one working day", "0 working days", "", "1 working week"])
+@pytest.mark.parametrize(
+    "text", ["1 day", "working day", "one working day", "0 working days", "", "1 working week"]
+)
 def test_parse_target_rejects_with_expected_form(text: str) -> None:
     with pytest.raises(WorkdayError, match="expected"):
         parse_target(text, 8)
@@ -115,17 +132,20 @@ def test_parse_working_hours_ranges_singles_lists_and_split_days() -> None:
     assert week[3][1].end == 24 * 60
 
 
-@pytest.mark.parametrize(("hours", "message"), [
-    ({"mon-fry": "09:00-17:00"}, "not a day"),
-    ({"fri-mon": "09:00-17:00"}, "backwards"),
-    ({"mon-fri": "09:00-17:00", "fri": "09:00-16:00"}, "fri is given twice"),
-    ({"mon": "9-17"}, "not a time of day"),
-    ({"mon": "17:00-09:00"}, "ends before it starts"),
-    ({"mon": "09:00-25:00"}, "not a time of day"),
-    ({"mon": "09:00"}, "not a range"),
-    ({"mon": "09:00-12:00,11:00-13:00"}, "overlapping"),
-    ({"mon": "closed"}, "no opening hours"),
-])
+@pytest.mark.parametrize(
+    ("hours", "message"),
+    [
+        ({"mon-fry": "09:00-17:00"}, "not a day"),
+        ({"fri-mon": "09:00-17:00"}, "backwards"),
+        ({"mon-fri": "09:00-17:00", "fri": "09:00-16:00"}, "fri is given twice"),
+        ({"mon": "9-17"}, "not a time of day"),
+        ({"mon": "17:00-09:00"}, "ends before it starts"),
+        ({"mon": "09:00-25:00"}, "not a time of day"),
+        ({"mon": "09:00"}, "not a range"),
+        ({"mon": "09:00-12:00,11:00-13:00"}, "overlapping"),
+        ({"mon": "closed"}, "no opening hours"),
+    ],
+)
 def test_bad_working_hours_are_named(hours: dict[str, str], message: str) -> None:
     with pytest.raises(WorkdayError, match=message):
         parse_working_hours(hours)
@@ -151,7 +171,9 @@ def test_a_lazy_calendar_loads_its_holidays_on_first_use_or_ahead_in_the_backgro
     ahead.preload()  # one load, whatever the number of calls
     start = datetime(2026, 12, 24, 16, 30, tzinfo=AMS)
     assert ahead.add_working_time(start, DAY) == CAL.add_working_time(start, DAY)
-    assert ahead.holiday_name(date(2026, 12, 25)) == CAL.holiday_name(date(2026, 12, 25)) is not None
+    assert (
+        ahead.holiday_name(date(2026, 12, 25)) == CAL.holiday_name(date(2026, 12, 25)) is not None
+    )
     on_use = WorkingCalendar(country="NL", lazy_holidays=True)
     assert on_use.holiday_name(date(2026, 4, 27)) == CAL.holiday_name(date(2026, 4, 27)) is not None
 
@@ -165,9 +187,12 @@ def test_format_iso_duration() -> None:
 
 # -- invariants -------------------------------------------------------------------------------
 
-starts = st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2031, 12, 31), timezones=st.just(AMS))
+starts = st.datetimes(
+    min_value=datetime(2024, 1, 1), max_value=datetime(2031, 12, 31), timezones=st.just(AMS)
+)
 amounts = st.timedeltas(min_value=timedelta(0), max_value=timedelta(hours=60)).map(
-    lambda d: timedelta(seconds=int(d.total_seconds())))
+    lambda d: timedelta(seconds=int(d.total_seconds()))
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -193,10 +218,18 @@ def test_deadline_is_inside_working_hours_or_at_closing(start: datetime, amount:
 
 # --- issue 11: absurd targets and the ends of the datetime range give a WorkdayError, never a traceback ------
 
-@pytest.mark.parametrize(("text", "day_hours"), [
-    ("99999999999 working days", 8.0), ("100000 working hours", 8.0), ("1 working day", float("nan")),
-    ("1 working day", float("inf")), ("1 working day", 25.0), ("1251 working days", 8.0),
-])
+
+@pytest.mark.parametrize(
+    ("text", "day_hours"),
+    [
+        ("99999999999 working days", 8.0),
+        ("100000 working hours", 8.0),
+        ("1 working day", float("nan")),
+        ("1 working day", float("inf")),
+        ("1 working day", 25.0),
+        ("1251 working days", 8.0),
+    ],
+)
 def test_absurd_targets_are_refused(text: str, day_hours: float) -> None:
     with pytest.raises(WorkdayError, match="expected"):
         parse_target(text, day_hours)
@@ -206,9 +239,14 @@ def test_the_longest_target_is_accepted() -> None:
     assert parse_target(f"{MAX_TARGET_HOURS} working hours") == timedelta(hours=MAX_TARGET_HOURS)
 
 
-@pytest.mark.parametrize("start", [datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))),
-                                   datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
-                                   datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-14)))])
+@pytest.mark.parametrize(
+    "start",
+    [
+        datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))),
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(timedelta(hours=-14))),
+    ],
+)
 def test_deadlines_at_the_ends_of_time_raise_workday_error(start: datetime) -> None:
     calendar = WorkingCalendar(country="none")
     with pytest.raises(WorkdayError):

@@ -17,7 +17,10 @@ def ams(*args: int) -> datetime:
 
 def history(cron: str, start: datetime, end: datetime, group: str = "g") -> list[Snapshot]:
     """One snapshot at each scheduled time in [start, end), ids ``group/<iso>``."""
-    return [Snapshot(f"{group}/{t.isoformat()}", t, group) for t in Schedule(cron, AMS).times(start, end)]
+    return [
+        Snapshot(f"{group}/{t.isoformat()}", t, group)
+        for t in Schedule(cron, AMS).times(start, end)
+    ]
 
 
 def pruned_daily(snaps: list[Snapshot], policy: Policy, prune_hour: int = 3) -> list[Snapshot]:

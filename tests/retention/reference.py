@@ -27,11 +27,16 @@ def _bucket(kind: str, t: datetime, nr: int) -> int:
     raise ValueError(f"the oracle has no bucket for the rule {kind!r}: add one here")
 
 
-KINDS = tuple(r.name for r in RULES)  # a new rule of the table fails here until the oracle knows its bucket
+KINDS = tuple(
+    r.name for r in RULES
+)  # a new rule of the table fails here until the oracle knows its bucket
 
 
 def reference_plan(
-    snapshots: Sequence[Snapshot], policy: Policy, now: datetime, group_by: Sequence[str] = ("group",),
+    snapshots: Sequence[Snapshot],
+    policy: Policy,
+    now: datetime,
+    group_by: Sequence[str] = ("group",),
 ) -> list[tuple[bool, list[str]]]:
     """(kept, rule kinds) per snapshot, in input order."""
     groups: dict[str, list[int]] = {}

@@ -28,9 +28,18 @@ def test_pruned_sla_server_store_fills_every_slot() -> None:
     store = pruned_daily(history("0 2 * * *", ams(2026, 1, 1), now), SLA_SERVER)
     slots = coverage(SLA_SERVER, store, now=now, schedule=DAILY)
     assert all(s.filled for s in slots)
-    assert [s.bucket for s in by_rule(slots, "within_daily")] == [f"2026-11-{d}" for d in range(24, 30)]
-    assert [s.bucket for s in by_rule(slots, "within_weekly")] == ["2026-W45", "2026-W46", "2026-W47", "2026-W48"]
-    assert [s.bucket for s in by_rule(slots, "within_monthly")] == [f"2026-{m:02d}" for m in range(5, 12)]
+    assert [s.bucket for s in by_rule(slots, "within_daily")] == [
+        f"2026-11-{d}" for d in range(24, 30)
+    ]
+    assert [s.bucket for s in by_rule(slots, "within_weekly")] == [
+        "2026-W45",
+        "2026-W46",
+        "2026-W47",
+        "2026-W48",
+    ]
+    assert [s.bucket for s in by_rule(slots, "within_monthly")] == [
+        f"2026-{m:02d}" for m in range(5, 12)
+    ]
 
 
 def test_daily_slot_is_pending_until_its_deadline() -> None:
@@ -41,7 +50,11 @@ def test_daily_slot_is_pending_until_its_deadline() -> None:
 
 def test_a_missing_daily_leaves_exactly_its_slot_empty() -> None:
     now = ams(2026, 11, 30, 10)
-    store = [s for s in history("0 2 * * *", ams(2026, 10, 1), now) if s.time.date().isoformat() != "2026-11-26"]
+    store = [
+        s
+        for s in history("0 2 * * *", ams(2026, 10, 1), now)
+        if s.time.date().isoformat() != "2026-11-26"
+    ]
     slots = coverage(SLA_SERVER, store, now=now, schedule=DAILY, since=store[0].time)
     assert [(s.rule, s.bucket) for s in slots if not s.filled] == [("within_daily", "2026-11-26")]
 
@@ -67,13 +80,19 @@ def test_dst_night_backup_at_0300_fills_the_daily_slot() -> None:
 def test_month_end_cutoff_follows_go_normalisation() -> None:
     # 6 months back from 31 August is "31 February" = 3 March: February is no longer promised
     now = ams(2026, 8, 31, 10)
-    slots = coverage(SLA_SERVER, history("0 2 * * *", ams(2026, 1, 1), now), now=now, schedule=DAILY)
-    assert [s.bucket for s in by_rule(slots, "within_monthly")] == [f"2026-{m:02d}" for m in range(3, 9)]
+    slots = coverage(
+        SLA_SERVER, history("0 2 * * *", ams(2026, 1, 1), now), now=now, schedule=DAILY
+    )
+    assert [s.bucket for s in by_rule(slots, "within_monthly")] == [
+        f"2026-{m:02d}" for m in range(3, 9)
+    ]
 
 
 def test_iso_week_53() -> None:
     now = ams(2027, 1, 12, 10)
-    slots = coverage(SLA_SERVER, history("0 2 * * *", ams(2026, 11, 1), now), now=now, schedule=DAILY)
+    slots = coverage(
+        SLA_SERVER, history("0 2 * * *", ams(2026, 11, 1), now), now=now, schedule=DAILY
+    )
     assert "2026-W53" in [s.bucket for s in by_rule(slots, "within_weekly")]
     assert bucket_label("weekly", ams(2027, 1, 3)) == "2026-W53"
 
@@ -110,14 +129,21 @@ def test_without_schedule_only_complete_buckets_are_promised() -> None:
 def test_keep_all_since_is_the_window_where_every_backup_is_kept() -> None:
     now = ams(2026, 11, 30, 10)
     assert keep_all_since(SLA_APP, APP, now=now, horizon=Duration(months=3)) == ams(2026, 9, 30, 12)
-    assert keep_all_since(SLA_SERVER, DAILY, now=now, horizon=Duration(months=7)) == ams(2026, 11, 24, 2)
+    assert keep_all_since(SLA_SERVER, DAILY, now=now, horizon=Duration(months=7)) == ams(
+        2026, 11, 24, 2
+    )
 
 
 @settings(max_examples=25, deadline=None)
 @given(
     end_day=st.integers(min_value=0, max_value=400),
-    policy=st.sampled_from([SLA_SERVER, Policy(keep_daily=5, keep_weekly=3, keep_monthly=2),
-                            Policy(keep_within_daily=Duration(days=10), keep_within_monthly=Duration(months=3))]),
+    policy=st.sampled_from(
+        [
+            SLA_SERVER,
+            Policy(keep_daily=5, keep_weekly=3, keep_monthly=2),
+            Policy(keep_within_daily=Duration(days=10), keep_within_monthly=Duration(months=3)),
+        ]
+    ),
 )
 def test_a_store_pruned_daily_keeps_every_promise(end_day: int, policy: Policy) -> None:
     now = ams(2026, 1, 1, 10) + timedelta(days=end_day)

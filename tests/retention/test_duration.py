@@ -17,9 +17,13 @@ AMS = ZoneInfo("Europe/Amsterdam")
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("7d", Duration(days=7)), ("4w", Duration(weeks=4)), ("2m", Duration(months=2)),
-        ("1y2m3d4h", Duration(1, 2, 0, 3, 4)), ("1y2m3w4d5h", Duration(1, 2, 3, 4, 5)),
-        (" 12h ", Duration(hours=12)), ("0d", Duration()),
+        ("7d", Duration(days=7)),
+        ("4w", Duration(weeks=4)),
+        ("2m", Duration(months=2)),
+        ("1y2m3d4h", Duration(1, 2, 0, 3, 4)),
+        ("1y2m3w4d5h", Duration(1, 2, 3, 4, 5)),
+        (" 12h ", Duration(hours=12)),
+        ("0d", Duration()),
     ],
 )
 def test_parse(text: str, expected: Duration) -> None:
@@ -28,8 +32,17 @@ def test_parse(text: str, expected: Duration) -> None:
 
 @pytest.mark.parametrize(
     ("text", "needle"),
-    [("", "empty"), ("7", "at '7'"), ("d", "at 'd'"), ("7x", "at '7x'"), ("1d1d", "repeats"),
-     ("1d2m", "order"), ("-1d", "at '-1d'"), ("1.5d", "at '1.5d'"), ("1d 2h", "at ' 2h'")],
+    [
+        ("", "empty"),
+        ("7", "at '7'"),
+        ("d", "at 'd'"),
+        ("7x", "at '7x'"),
+        ("1d1d", "repeats"),
+        ("1d2m", "order"),
+        ("-1d", "at '-1d'"),
+        ("1.5d", "at '1.5d'"),
+        ("1d 2h", "at ' 2h'"),
+    ],
 )
 def test_parse_rejects(text: str, needle: str) -> None:
     with pytest.raises(DurationError, match="duration") as info:
@@ -52,18 +65,19 @@ def test_str() -> None:
 @pytest.mark.parametrize(
     ("start", "ymd", "expected"),
     [
-        ((2026, 3, 31), (0, -1, 0), (2026, 3, 3)),     # 31 Feb -> 3 Mar (Go normalises forward)
-        ((2024, 3, 31), (0, -1, 0), (2024, 3, 2)),     # leap year: 31 Feb -> 2 Mar
-        ((2026, 5, 31), (0, -1, 0), (2026, 5, 1)),     # 31 Apr -> 1 May
-        ((2024, 2, 29), (-1, 0, 0), (2023, 3, 1)),     # 29 Feb 2023 -> 1 Mar
+        ((2026, 3, 31), (0, -1, 0), (2026, 3, 3)),  # 31 Feb -> 3 Mar (Go normalises forward)
+        ((2024, 3, 31), (0, -1, 0), (2024, 3, 2)),  # leap year: 31 Feb -> 2 Mar
+        ((2026, 5, 31), (0, -1, 0), (2026, 5, 1)),  # 31 Apr -> 1 May
+        ((2024, 2, 29), (-1, 0, 0), (2023, 3, 1)),  # 29 Feb 2023 -> 1 Mar
         ((2026, 1, 31), (0, 1, 0), (2026, 3, 3)),
         ((2026, 1, 1), (0, 0, -1), (2025, 12, 31)),
         ((2026, 3, 1), (0, -14, -3), (2024, 12, 29)),
         ((2026, 12, 31), (0, 2, 0), (2027, 3, 3)),
     ],
 )
-def test_go_add_date_month_end(start: tuple[int, int, int], ymd: tuple[int, int, int],
-                               expected: tuple[int, int, int]) -> None:
+def test_go_add_date_month_end(
+    start: tuple[int, int, int], ymd: tuple[int, int, int], expected: tuple[int, int, int]
+) -> None:
     t = datetime(*start, 10, 30, 5, 123, tzinfo=UTC)
     out = go_add_date(t, *ymd)
     assert (out.year, out.month, out.day) == expected
@@ -97,7 +111,9 @@ def test_go_add_date_rejects_naive() -> None:
 def test_cutoff_hours_are_absolute_after_the_calendar_step() -> None:
     """restic: latest.AddDate(-y, -m, -d).Add(-h): the hours cross DST as real hours."""
     newest = datetime(2026, 3, 29, 4, 0, tzinfo=AMS)  # 02:00 UTC, after the gap
-    assert Duration(hours=3).cutoff(newest) == datetime(2026, 3, 28, 23, 0, tzinfo=UTC)  # not 00:00Z
+    assert Duration(hours=3).cutoff(newest) == datetime(
+        2026, 3, 28, 23, 0, tzinfo=UTC
+    )  # not 00:00Z
     assert Duration(days=1, hours=3).cutoff(newest) == datetime(2026, 3, 28, 0, 0, tzinfo=UTC)
     assert Duration(weeks=1, days=1).cutoff(newest) == go_add_date(newest, 0, 0, -8)
 
@@ -110,8 +126,20 @@ def test_cutoff_far_back_is_before_everything() -> None:
 
 # --- issue 11: bounds, restic's own syntax, and no exception but DurationError ---------------------------
 
-@pytest.mark.parametrize("text", ["9" * 5000 + "d", "10000y", "2147483648d", "99999999999h", "1001y",
-                                  "365243d", "12001m", "500y6001m"])
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "9" * 5000 + "d",
+        "10000y",
+        "2147483648d",
+        "99999999999h",
+        "1001y",
+        "365243d",
+        "12001m",
+        "500y6001m",
+    ],
+)
 def test_too_long_durations_are_refused(text: str) -> None:
     for parse in (Duration.parse, Duration.parse_restic):
         with pytest.raises(DurationError, match=r"too long|digit") as info:
@@ -138,13 +166,16 @@ def test_non_ascii_digits_are_refused() -> None:
     ("text", "expected"),
     [
         ("1y1d1m", Duration(years=1, months=1, days=1)),  # any order (restic 0.14)
-        ("1d2d", Duration(days=2)),                        # a repeated unit overrides the earlier one
+        ("1d2d", Duration(days=2)),  # a repeated unit overrides the earlier one
         ("2m1y3m", Duration(years=1, months=3)),
         ("12h5d", Duration(days=5, hours=12)),
-        ("-1d", Duration(days=-1)),                        # restic: a negative number
+        ("-1d", Duration(days=-1)),  # restic: a negative number
         ("1m-3d", Duration(months=1, days=-3)),
-        ("", Duration()), ("  ", Duration()), ("\u00a07d\u3000", Duration(days=7)),  # Go's TrimSpace
-        ("007d", Duration(days=7)), ("4w", Duration(weeks=4)),  # w: our extension
+        ("", Duration()),
+        ("  ", Duration()),
+        ("\u00a07d\u3000", Duration(days=7)),  # Go's TrimSpace
+        ("007d", Duration(days=7)),
+        ("4w", Duration(weeks=4)),  # w: our extension
         ("2562047h", Duration(hours=2562047)),
     ],
 )
@@ -152,7 +183,9 @@ def test_parse_restic(text: str, expected: Duration) -> None:
     assert Duration.parse_restic(text) == expected
 
 
-@pytest.mark.parametrize("text", ["7", "d", "1x", "1d ", "1 d", "--1d", "1d-", "1.5d", "+1d", "1D", "2562048h"])
+@pytest.mark.parametrize(
+    "text", ["7", "d", "1x", "1d ", "1 d", "--1d", "1d-", "1.5d", "+1d", "1D", "2562048h"]
+)
 def test_parse_restic_rejects(text: str) -> None:
     if text == "1d ":
         assert Duration.parse_restic(text) == Duration(days=1)  # trailing space is trimmed
@@ -168,7 +201,8 @@ def test_a_negative_restic_duration_keeps_nothing_older_than_the_newest() -> Non
 
 
 _DURATION_TEXT = st.text(alphabet="0123456789ymwdhx- .٣", max_size=30) | st.builds(
-    lambda n, u: f"{n}{u}", st.integers(0, 10**40), st.sampled_from("ymwdh"))
+    lambda n, u: f"{n}{u}", st.integers(0, 10**40), st.sampled_from("ymwdh")
+)
 
 
 @given(_DURATION_TEXT)

@@ -25,11 +25,15 @@ def test_prune_stopped_three_months_ago_flags_exactly_the_stale_ones() -> None:
     now = ams(2026, 11, 30, 10)
     stopped = ams(2026, 8, 30, 3, 30)
     full = history("0 2 * * *", ams(2026, 1, 1), now)
-    store = pruned_daily([s for s in full if s.time <= stopped], SLA_SERVER) + [s for s in full if s.time > stopped]
+    store = pruned_daily([s for s in full if s.time <= stopped], SLA_SERVER) + [
+        s for s in full if s.time > stopped
+    ]
     flagged = {o.snapshot.id for o in over_retained(store, SLA_SERVER, now=now, grace=GRACE)}
     forgotten = {d.snapshot.id for d in plan(store, SLA_SERVER, now=now).forgotten()}
     # every snapshot the plan forgets lost its reason long ago, except yesterday's that only just lost it
-    assert forgotten - flagged == {"g/2026-11-23T02:00:00+01:00"}  # lost its daily at 11-30 02:00: < 1 day
+    assert forgotten - flagged == {
+        "g/2026-11-23T02:00:00+01:00"
+    }  # lost its daily at 11-30 02:00: < 1 day
     assert "g/2026-08-31T02:00:00+02:00" not in flagged  # a monthly still kept
     assert len(flagged) > 60
 
@@ -38,7 +42,9 @@ def test_app_snapshot_is_flagged_one_grace_after_leaving_the_two_month_window() 
     snaps = history("0 0,6,12,18 * * *", ams(2026, 1, 1), ams(2026, 4, 1))
     old = snaps[0]  # 2026-01-01 00:00, out of "2m" once a snapshot after 2026-03-01 00:00 arrives
     assert lost_reason_at(old, snaps, SLA_APP) == ams(2026, 3, 1, 0)
-    assert old.id not in {o.snapshot.id for o in over_retained(snaps, SLA_APP, now=ams(2026, 3, 1, 23), grace=GRACE)}
+    assert old.id not in {
+        o.snapshot.id for o in over_retained(snaps, SLA_APP, now=ams(2026, 3, 1, 23), grace=GRACE)
+    }
     late = over_retained(snaps, SLA_APP, now=ams(2026, 3, 2, 1), grace=GRACE)
     assert late[0].snapshot == old and late[0].as_violation()["kind"] == "over_retention"
 
@@ -55,16 +61,24 @@ def _brute_force_lost_at(target: Snapshot, snaps: list[Snapshot], policy: Policy
         if s.time <= target.time:
             continue
         prefix = [x for x in snaps if x.time <= s.time]
-        after = s.time + timedelta(microseconds=1)  # the planner counts snapshots strictly before now
-        decision = next(d for d in plan(prefix, policy, now=after).decisions if d.snapshot == target)
+        after = s.time + timedelta(
+            microseconds=1
+        )  # the planner counts snapshots strictly before now
+        decision = next(
+            d for d in plan(prefix, policy, now=after).decisions if d.snapshot == target
+        )
         if decision.action == "forget":
             return s.time
     return None
 
 
 POLICIES = [
-    SLA_SERVER, SLA_APP, Policy(keep_last=3), Policy(keep_daily=3, keep_weekly=2),
-    Policy(keep_within=Duration(days=2), keep_monthly=2), Policy(keep_hourly=5, keep_within_daily=Duration(days=3)),
+    SLA_SERVER,
+    SLA_APP,
+    Policy(keep_last=3),
+    Policy(keep_daily=3, keep_weekly=2),
+    Policy(keep_within=Duration(days=2), keep_monthly=2),
+    Policy(keep_hourly=5, keep_within_daily=Duration(days=3)),
     Policy(keep_yearly=-1, keep_daily=2),
 ]
 

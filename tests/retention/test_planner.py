@@ -43,26 +43,47 @@ def test_add_date_re_resolves_the_overlap_like_go() -> None:
     newest = datetime(2026, 10, 25, 2, 30, tzinfo=AMS)
     assert Duration(hours=1).cutoff(newest).timestamp() == newest.timestamp()
     assert _ids([Snapshot("n", newest)], Policy(keep_within=Duration(hours=1))) == []
-    fixed = newest.astimezone(timezone(timedelta(hours=2)))  # as restic's JSON gives it: fixed offset
+    fixed = newest.astimezone(
+        timezone(timedelta(hours=2))
+    )  # as restic's JSON gives it: fixed offset
     assert _ids([Snapshot("n", fixed)], Policy(keep_within=Duration(hours=1))) == ["n"]
 
 
 def test_within_hours_are_absolute_across_the_spring_gap() -> None:
     newest = datetime(2026, 3, 29, 4, 0, tzinfo=AMS)  # 02:00Z
-    snaps = [Snapshot("n", newest), Snapshot("in", datetime(2026, 3, 29, 0, 30, tzinfo=AMS)),  # 23:30Z
-             Snapshot("out", datetime(2026, 3, 28, 23, 59, tzinfo=AMS))]  # 22:59Z
+    snaps = [
+        Snapshot("n", newest),
+        Snapshot("in", datetime(2026, 3, 29, 0, 30, tzinfo=AMS)),  # 23:30Z
+        Snapshot("out", datetime(2026, 3, 28, 23, 59, tzinfo=AMS)),
+    ]  # 22:59Z
     assert _ids(snaps, Policy(keep_within=Duration(hours=3))) == ["n", "in"]
 
 
 def test_reason_texts() -> None:
     t = datetime(2026, 11, 20, 2, 0, tzinfo=timezone(timedelta(hours=1)))
     snaps = [Snapshot("a", t, tags=("x", "y")), Snapshot("b", t - timedelta(days=30))]
-    policy = Policy(keep_last=1, keep_hourly=1, keep_daily=1, keep_weekly=1, keep_monthly=2, keep_yearly=1,
-                    keep_within=Duration(days=2), keep_within_daily=Duration(weeks=1), keep_tags=(("x", "y"),))
+    policy = Policy(
+        keep_last=1,
+        keep_hourly=1,
+        keep_daily=1,
+        keep_weekly=1,
+        keep_monthly=2,
+        keep_yearly=1,
+        keep_within=Duration(days=2),
+        keep_within_daily=Duration(weeks=1),
+        keep_tags=(("x", "y"),),
+    )
     result = plan(snaps, policy, now=NOW)
     assert [r.text for r in result.decisions[0].reasons] == [
-        "tag x,y", "within 2d", "last 1", "hourly 2026-11-20 02:00", "daily 2026-11-20", "weekly 2026-W47",
-        "monthly 2026-11", "yearly 2026", "daily 2026-11-20 within 1w",
+        "tag x,y",
+        "within 2d",
+        "last 1",
+        "hourly 2026-11-20 02:00",
+        "daily 2026-11-20",
+        "weekly 2026-W47",
+        "monthly 2026-11",
+        "yearly 2026",
+        "daily 2026-11-20 within 1w",
     ]
     assert [r.text for r in result.decisions[1].reasons] == ["monthly 2026-10"]
 
@@ -77,18 +98,34 @@ def test_keep_oldest_marks_the_oldest() -> None:
 
 
 def test_iso_week_53_and_year_crossing_week() -> None:
-    snaps = [Snapshot(d, datetime.fromisoformat(d + "T12:00:00+00:00"))
-             for d in ("2021-01-03", "2020-12-31", "2020-12-27", "2026-01-01", "2025-12-29", "2025-12-28")]
+    snaps = [
+        Snapshot(d, datetime.fromisoformat(d + "T12:00:00+00:00"))
+        for d in (
+            "2021-01-03",
+            "2020-12-31",
+            "2020-12-27",
+            "2026-01-01",
+            "2025-12-29",
+            "2025-12-28",
+        )
+    ]
     result = plan(snaps, Policy(keep_weekly=-1), now=NOW)
     assert [(d.snapshot.id, d.action) for d in result.decisions if d.action == "keep"] == [
-        ("2021-01-03", "keep"), ("2020-12-27", "keep"), ("2026-01-01", "keep"), ("2025-12-28", "keep")]
+        ("2021-01-03", "keep"),
+        ("2020-12-27", "keep"),
+        ("2026-01-01", "keep"),
+        ("2025-12-28", "keep"),
+    ]
     assert result.decisions[0].reasons[0].text == "weekly 2020-W53"
     assert result.decisions[3].reasons[0].text == "weekly 2026-W01"
 
 
 def test_grouping_and_unknown_field() -> None:
     t = datetime(2026, 11, 20, tzinfo=UTC)
-    snaps = [Snapshot("a", t, host="h1", paths=("/b", "/a")), Snapshot("b", t - timedelta(days=1), host="h2")]
+    snaps = [
+        Snapshot("a", t, host="h1", paths=("/b", "/a")),
+        Snapshot("b", t - timedelta(days=1), host="h2"),
+    ]
     result = plan(snaps, Policy(keep_last=1), now=NOW, group_by=("host", "paths"))
     assert [d.group for d in result.decisions] == ["host=h1 paths=/a,/b", "host=h2 paths="]
     assert len(result.kept()) == 2

@@ -17,9 +17,17 @@ from hypothesis import strategies as st
 from retention import CALENDARS, SLA_APP, SLA_SERVER, Duration, Policy, Snapshot, plan
 from tests.retention.reference import reference_plan
 
-ZONES = [UTC, ZoneInfo("Europe/Amsterdam"), ZoneInfo("America/New_York"), timezone(timedelta(hours=5, minutes=30))]
-ANCHORS = [datetime(2026, 10, 25, 1, tzinfo=UTC), datetime(2026, 3, 29, 1, tzinfo=UTC),
-           datetime(2026, 12, 31, 23, tzinfo=UTC)]
+ZONES = [
+    UTC,
+    ZoneInfo("Europe/Amsterdam"),
+    ZoneInfo("America/New_York"),
+    timezone(timedelta(hours=5, minutes=30)),
+]
+ANCHORS = [
+    datetime(2026, 10, 25, 1, tzinfo=UTC),
+    datetime(2026, 3, 29, 1, tzinfo=UTC),
+    datetime(2026, 12, 31, 23, tzinfo=UTC),
+]
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -40,8 +48,13 @@ def dense_histories(draw: st.DrawFn) -> list[Snapshot]:
     return out
 
 
-short_durations = st.builds(Duration, months=st.integers(0, 1), weeks=st.integers(0, 3),
-                            days=st.integers(0, 10), hours=st.integers(0, 30))
+short_durations = st.builds(
+    Duration,
+    months=st.integers(0, 1),
+    weeks=st.integers(0, 3),
+    days=st.integers(0, 10),
+    hours=st.integers(0, 30),
+)
 maybe = st.one_of(st.just(Duration()), short_durations)
 rarely = st.one_of(st.just(Duration()), st.just(Duration()), short_durations)
 
@@ -58,22 +71,30 @@ def within_policies(draw: st.DrawFn) -> Policy:
     return Policy(keep_within_daily=Duration(days=7)) if p.is_empty() else p
 
 
-nows = st.builds(lambda a, m: a + timedelta(minutes=m), st.sampled_from(ANCHORS),
-                 st.integers(-60 * 24 * 10, 60 * 24 * 5))
+nows = st.builds(
+    lambda a, m: a + timedelta(minutes=m),
+    st.sampled_from(ANCHORS),
+    st.integers(-60 * 24 * 10, 60 * 24 * 5),
+)
 
 
 @SETTINGS
 @given(dense_histories(), within_policies(), nows)
-def test_within_only_policies_match_reference(snaps: list[Snapshot], policy: Policy, now: datetime) -> None:
+def test_within_only_policies_match_reference(
+    snaps: list[Snapshot], policy: Policy, now: datetime
+) -> None:
     """Walking only past the earliest cut-off and skipping same-day snapshots keeps what restic keeps."""
     result = plan(snaps, policy, now=now)
-    assert [(d.action == "keep", [r.rule for r in d.reasons]) for d in result.decisions] == \
-        reference_plan(snaps, policy, now)
+    assert [
+        (d.action == "keep", [r.rule for r in d.reasons]) for d in result.decisions
+    ] == reference_plan(snaps, policy, now)
 
 
 def _history(n: int) -> list[Snapshot]:
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    return [Snapshot(f"{i:04d}", start + timedelta(hours=7 * i), group="ab"[i % 2]) for i in range(n)]
+    return [
+        Snapshot(f"{i:04d}", start + timedelta(hours=7 * i), group="ab"[i % 2]) for i in range(n)
+    ]
 
 
 @pytest.mark.parametrize("policy", [SLA_SERVER, SLA_APP, Policy(keep_last=3, keep_daily=-1)])
@@ -85,7 +106,9 @@ def test_decisions_behave_as_the_tuple_of_decisions(policy: Policy) -> None:
     eager = tuple(decisions)
     assert len(decisions) == len(eager) == 400
     assert [decisions[i] for i in range(-400, 400)] == list(eager + eager)
-    assert decisions[10:20] == eager[10:20] and decisions[::-7] == eager[::-7] and decisions[5:5] == ()
+    assert (
+        decisions[10:20] == eager[10:20] and decisions[::-7] == eager[::-7] and decisions[5:5] == ()
+    )
     assert decisions == eager and eager == decisions and hash(decisions) == hash(eager)
     assert decisions != list(eager) and decisions != eager[:-1]
     assert result == plan(snaps, policy, now=datetime(2026, 6, 1, tzinfo=UTC))

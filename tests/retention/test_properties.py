@@ -16,17 +16,26 @@ from retention import COUNT_RULES, WITHIN_RULES, Duration, Policy, Snapshot, pla
 from tests.retention.reference import reference_plan
 
 ZONES = [
-    UTC, ZoneInfo("Europe/Amsterdam"), ZoneInfo("America/New_York"), ZoneInfo("Asia/Kolkata"),
-    ZoneInfo("Pacific/Chatham"), timezone(timedelta(hours=1)), timezone(timedelta(hours=-9, minutes=-30)),
+    UTC,
+    ZoneInfo("Europe/Amsterdam"),
+    ZoneInfo("America/New_York"),
+    ZoneInfo("Asia/Kolkata"),
+    ZoneInfo("Pacific/Chatham"),
+    timezone(timedelta(hours=1)),
+    timezone(timedelta(hours=-9, minutes=-30)),
 ]
 # around the 2026 DST changes in Europe and the US, and the ISO week-53 year end 2026/27
 ANCHORS = [
-    datetime(2026, 3, 29, 1, 0, tzinfo=UTC), datetime(2026, 10, 25, 1, 0, tzinfo=UTC),
-    datetime(2026, 3, 8, 7, 0, tzinfo=UTC), datetime(2026, 11, 1, 6, 0, tzinfo=UTC),
+    datetime(2026, 3, 29, 1, 0, tzinfo=UTC),
+    datetime(2026, 10, 25, 1, 0, tzinfo=UTC),
+    datetime(2026, 3, 8, 7, 0, tzinfo=UTC),
+    datetime(2026, 11, 1, 6, 0, tzinfo=UTC),
     datetime(2026, 12, 31, 23, 0, tzinfo=UTC),
 ]
 MAX_SETTINGS = settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example],
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example],
 )
 
 
@@ -47,18 +56,28 @@ def histories(draw: st.DrawFn) -> list[Snapshot]:
     n = draw(st.integers(1, 30))
     out = []
     for i in range(n):
-        t = draw(st.sampled_from(pool)) if draw(st.integers(0, 4)) == 0 else draw(times())  # some exact ties
-        out.append(Snapshot(
-            id=f"s{i:03d}", time=t, group=draw(st.sampled_from(["a", "b"])),
-            tags=tuple(draw(st.lists(st.sampled_from(["x", "y"]), max_size=2, unique=True))),
-        ))
+        t = (
+            draw(st.sampled_from(pool)) if draw(st.integers(0, 4)) == 0 else draw(times())
+        )  # some exact ties
+        out.append(
+            Snapshot(
+                id=f"s{i:03d}",
+                time=t,
+                group=draw(st.sampled_from(["a", "b"])),
+                tags=tuple(draw(st.lists(st.sampled_from(["x", "y"]), max_size=2, unique=True))),
+            )
+        )
     return out
 
 
 counts = st.one_of(st.just(0), st.just(0), st.integers(1, 6), st.just(-1))
 durations = st.builds(
-    Duration, years=st.integers(0, 1), months=st.integers(0, 3), weeks=st.integers(0, 2),
-    days=st.integers(0, 10), hours=st.integers(0, 30),
+    Duration,
+    years=st.integers(0, 1),
+    months=st.integers(0, 3),
+    weeks=st.integers(0, 2),
+    days=st.integers(0, 10),
+    hours=st.integers(0, 30),
 )
 maybe_duration = st.one_of(st.just(Duration()), st.just(Duration()), durations)
 
@@ -75,7 +94,9 @@ def policies(draw: st.DrawFn) -> Policy:
 
 
 nows = st.builds(
-    lambda a, m: a + timedelta(minutes=m), st.sampled_from(ANCHORS), st.integers(-60 * 24 * 30, 60 * 24 * 60),
+    lambda a, m: a + timedelta(minutes=m),
+    st.sampled_from(ANCHORS),
+    st.integers(-60 * 24 * 30, 60 * 24 * 60),
 )
 
 
@@ -94,11 +115,14 @@ def _walk_first(snaps: list[Snapshot]) -> dict[str, str]:
 
 @MAX_SETTINGS
 @given(histories(), policies(), nows)
-def test_matches_reference_transcription(snaps: list[Snapshot], policy: Policy, now: datetime) -> None:
+def test_matches_reference_transcription(
+    snaps: list[Snapshot], policy: Policy, now: datetime
+) -> None:
     """The planner equals a line-by-line transcription of restic's ApplyPolicy (oracle)."""
     result = plan(snaps, policy, now=now)
-    assert [(d.action == "keep", [r.rule for r in d.reasons]) for d in result.decisions] == \
-        reference_plan(snaps, policy, now)
+    assert [
+        (d.action == "keep", [r.rule for r in d.reasons]) for d in result.decisions
+    ] == reference_plan(snaps, policy, now)
 
 
 @MAX_SETTINGS
@@ -132,14 +156,18 @@ def test_newest_is_kept(snaps: list[Snapshot], policy: Policy, now: datetime) ->
     if not tags_only:
         assert set(_walk_first(snaps).values()) <= kept
     within = policy.keep_within
-    if not within.is_zero() and (within.years or within.months or within.weeks or within.days or within.hours > 2):
+    if not within.is_zero() and (
+        within.years or within.months or within.weeks or within.days or within.hours > 2
+    ):
         past = [s for s in snaps if s.time < now]
         assert set(_walk_first(past).values()) <= kept
 
 
 @MAX_SETTINGS
 @given(histories(), policies(), nows)
-def test_replanning_the_kept_set_forgets_nothing(snaps: list[Snapshot], policy: Policy, now: datetime) -> None:
+def test_replanning_the_kept_set_forgets_nothing(
+    snaps: list[Snapshot], policy: Policy, now: datetime
+) -> None:
     """Idempotence holds exactly, even with counts: a forgotten snapshot never opened a bucket of a
     rule with count left (it would have been kept), so removing it changes no rule's walk; ``last``
     keeps the first n of the walk, which all survive; and if the newest non-future snapshot was
@@ -160,35 +188,61 @@ _WITHIN_FIELDS = WITHIN_RULES
 
 
 @MAX_SETTINGS
-@given(histories(), policies(), nows, st.sampled_from(_COUNT_FIELDS), st.integers(1, 5), st.booleans())
+@given(
+    histories(), policies(), nows, st.sampled_from(_COUNT_FIELDS), st.integers(1, 5), st.booleans()
+)
 def test_raising_a_count_never_keeps_less(
-    snaps: list[Snapshot], policy: Policy, now: datetime, field: str, extra: int, unlimited: bool,
+    snaps: list[Snapshot],
+    policy: Policy,
+    now: datetime,
+    field: str,
+    extra: int,
+    unlimited: bool,
 ) -> None:
     """Monotone in every count: rules keep independently (the kept set is the union over rules) and
     a higher count only lets a rule's walk go on further; -1 (unlimited) is above every n."""
     old = getattr(policy, field)
     new = -1 if unlimited or old == -1 else old + extra
-    assert _kept(snaps, policy, now) <= _kept(snaps, dataclasses.replace(policy, **{field: new}), now)
+    assert _kept(snaps, policy, now) <= _kept(
+        snaps, dataclasses.replace(policy, **{field: new}), now
+    )
 
 
 @MAX_SETTINGS
 @given(histories(), policies(), nows, st.sampled_from(_WITHIN_FIELDS), durations)
 def test_raising_a_duration_never_keeps_less(
-    snaps: list[Snapshot], policy: Policy, now: datetime, field: str, more: Duration,
+    snaps: list[Snapshot],
+    policy: Policy,
+    now: datetime,
+    field: str,
+    more: Duration,
 ) -> None:
     """Monotone in every duration component: a longer duration gives an earlier or equal cut-off
     (Go's AddDate moves the month start back by whole months and adds the same day offset), the
     within range is a prefix of the newest-first walk, and extending it at its end leaves every
     earlier bucket decision unchanged."""
     old: Duration = getattr(policy, field)
-    raised = Duration(*(a + b for a, b in zip(dataclasses.astuple(old), dataclasses.astuple(more), strict=True)))
-    assert _kept(snaps, policy, now) <= _kept(snaps, dataclasses.replace(policy, **{field: raised}), now)
+    raised = Duration(
+        *(a + b for a, b in zip(dataclasses.astuple(old), dataclasses.astuple(more), strict=True))
+    )
+    assert _kept(snaps, policy, now) <= _kept(
+        snaps, dataclasses.replace(policy, **{field: raised}), now
+    )
 
 
 @MAX_SETTINGS
-@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1),
-                    timezones=st.sampled_from(ZONES)), durations, durations)
+@given(
+    st.datetimes(
+        min_value=datetime(2000, 1, 1),
+        max_value=datetime(2040, 1, 1),
+        timezones=st.sampled_from(ZONES),
+    ),
+    durations,
+    durations,
+)
 def test_cutoff_is_monotone(newest: datetime, a: Duration, b: Duration) -> None:
     """The lemma behind duration monotonicity, including DST zones."""
-    bigger = Duration(*(x + y for x, y in zip(dataclasses.astuple(a), dataclasses.astuple(b), strict=True)))
+    bigger = Duration(
+        *(x + y for x, y in zip(dataclasses.astuple(a), dataclasses.astuple(b), strict=True))
+    )
     assert bigger.cutoff(newest) <= a.cutoff(newest) <= newest

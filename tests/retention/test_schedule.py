@@ -25,7 +25,11 @@ def iso(ts: list[datetime]) -> list[str]:
 
 def test_daily_0200_on_spring_forward_night_runs_at_0300_cest() -> None:
     times = Schedule("0 2 * * *", AMS).times(ams(2026, 3, 28), ams(2026, 3, 31))
-    assert iso(times) == ["2026-03-28T02:00:00+01:00", "2026-03-29T03:00:00+02:00", "2026-03-30T02:00:00+02:00"]
+    assert iso(times) == [
+        "2026-03-28T02:00:00+01:00",
+        "2026-03-29T03:00:00+02:00",
+        "2026-03-30T02:00:00+02:00",
+    ]
 
 
 def test_daily_0230_in_the_gap_runs_at_the_first_valid_instant() -> None:
@@ -35,22 +39,39 @@ def test_daily_0230_in_the_gap_runs_at_the_first_valid_instant() -> None:
 
 def test_daily_0200_on_fall_back_night_runs_once_at_first_occurrence() -> None:
     times = Schedule("0 2 * * *", AMS).times(ams(2026, 10, 24), ams(2026, 10, 27))
-    assert iso(times) == ["2026-10-24T02:00:00+02:00", "2026-10-25T02:00:00+02:00", "2026-10-26T02:00:00+01:00"]
+    assert iso(times) == [
+        "2026-10-24T02:00:00+02:00",
+        "2026-10-25T02:00:00+02:00",
+        "2026-10-26T02:00:00+01:00",
+    ]
 
 
 def test_hourly_job_runs_both_repeated_hours_and_skips_the_missing_one() -> None:
     fall = Schedule("0 * * * *", AMS).times(ams(2026, 10, 25, 1), ams(2026, 10, 25, 4))
-    assert iso(fall) == ["2026-10-25T01:00:00+02:00", "2026-10-25T02:00:00+02:00",
-                         "2026-10-25T02:00:00+01:00", "2026-10-25T03:00:00+01:00"]
+    assert iso(fall) == [
+        "2026-10-25T01:00:00+02:00",
+        "2026-10-25T02:00:00+02:00",
+        "2026-10-25T02:00:00+01:00",
+        "2026-10-25T03:00:00+01:00",
+    ]
     spring = Schedule("0 * * * *", AMS).times(ams(2026, 3, 29, 1), ams(2026, 3, 29, 5))
-    assert iso(spring) == ["2026-03-29T01:00:00+01:00", "2026-03-29T03:00:00+02:00", "2026-03-29T04:00:00+02:00"]
+    assert iso(spring) == [
+        "2026-03-29T01:00:00+01:00",
+        "2026-03-29T03:00:00+02:00",
+        "2026-03-29T04:00:00+02:00",
+    ]
 
 
 def test_app_schedule_gives_four_a_day_across_both_dst_nights() -> None:
     sched = Schedule("0 0,6,12,18 * * *", AMS)
     for day in (ams(2026, 3, 29), ams(2026, 10, 25)):
         times = sched.times(day, day + timedelta(days=1, hours=1))
-        assert [t.astimezone(AMS).hour for t in times if t.astimezone(AMS).day == day.day] == [0, 6, 12, 18]
+        assert [t.astimezone(AMS).hour for t in times if t.astimezone(AMS).day == day.day] == [
+            0,
+            6,
+            12,
+            18,
+        ]
 
 
 def test_month_end_schedule_31st_only_in_long_months() -> None:
@@ -70,7 +91,9 @@ def test_bounds_are_half_open_and_naive_times_refused() -> None:
 def test_slot_deadline_is_next_run_or_tolerance() -> None:
     slots = Schedule("0 0,6,12,18 * * *", AMS).slots(ams(2026, 5, 1), ams(2026, 5, 2))
     assert [s.deadline - s.expected for s in slots] == [timedelta(hours=6)] * 4
-    tol = Schedule("0 2 * * *", AMS, tolerance=Duration(hours=3)).slots(ams(2026, 5, 1), ams(2026, 5, 2))
+    tol = Schedule("0 2 * * *", AMS, tolerance=Duration(hours=3)).slots(
+        ams(2026, 5, 1), ams(2026, 5, 2)
+    )
     assert tol == [ExpectedSlot(ams(2026, 5, 1, 2), ams(2026, 5, 1, 5))]
 
 
@@ -80,19 +103,27 @@ def test_match_fills_missed_and_pending() -> None:
     result = match_snapshots(slots, snaps, now=ams(2026, 5, 3, 12))
     # "early" (01:59 on the 2nd) lies in the 1st's window but the 1st is taken: one snapshot, one slot
     assert [(m.status, m.snapshot.id if m.snapshot else None) for m in result] == [
-        ("filled", "a"), ("missed", None), ("pending", None)]
+        ("filled", "a"),
+        ("missed", None),
+        ("pending", None),
+    ]
 
 
 def test_a_late_backup_fills_its_own_slot_not_the_next() -> None:
     slots = Schedule("0 2 * * *", AMS).slots(ams(2026, 5, 1), ams(2026, 5, 3))
     late = [Snapshot("late", ams(2026, 5, 2, 1, 0)), Snapshot("b", ams(2026, 5, 2, 2, 0))]
-    assert [m.status for m in match_snapshots(slots, late, now=ams(2026, 5, 9))] == ["filled", "filled"]
+    assert [m.status for m in match_snapshots(slots, late, now=ams(2026, 5, 9))] == [
+        "filled",
+        "filled",
+    ]
 
 
 @settings(max_examples=60, deadline=None)
 @given(
     start=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2028, 12, 1)),
-    cron=st.sampled_from(["0 2 * * *", "30 2 * * *", "0 0,6,12,18 * * *", "15 * * * *", "0 3 * * 0"]),
+    cron=st.sampled_from(
+        ["0 2 * * *", "30 2 * * *", "0 0,6,12,18 * * *", "15 * * * *", "0 3 * * 0"]
+    ),
     zone=st.sampled_from(["Europe/Amsterdam", "America/New_York", "Australia/Lord_Howe", "UTC"]),
 )
 def test_times_are_strictly_increasing_and_in_bounds(start: datetime, cron: str, zone: str) -> None:
@@ -130,16 +161,29 @@ def test_each_snapshot_fills_at_most_one_slot_inside_its_window(offsets: list[in
 
 def test_add_duration_uses_go_calendar_arithmetic() -> None:
     assert add_duration(ams(2026, 1, 31, 2), Duration(months=1)) == ams(2026, 3, 3, 2)
-    assert add_duration(ams(2026, 3, 28, 2), Duration(days=1, hours=1)).isoformat() == "2026-03-29T04:00:00+02:00"
+    assert (
+        add_duration(ams(2026, 3, 28, 2), Duration(days=1, hours=1)).isoformat()
+        == "2026-03-29T04:00:00+02:00"
+    )
 
 
 # --- issue 11: schedules are validated once (check_cron), and random text only raises ScheduleError ----------
 
-@pytest.mark.parametrize(("cron", "needle"), [
-    ("0 0 30 2 *", "never fires"), ("0 0 31 11 *", "never fires"), ("* * * * * * *", "7 field"),
-    ("* * * * * *", "6 field"), ("1-0 * * * *", "backwards"), ("* * * dec-jan *", "backwards"),
-    ("@reboot", "1 field"), ("", "0 field"), ("61 * * * *", "expected"),
-])
+
+@pytest.mark.parametrize(
+    ("cron", "needle"),
+    [
+        ("0 0 30 2 *", "never fires"),
+        ("0 0 31 11 *", "never fires"),
+        ("* * * * * * *", "7 field"),
+        ("* * * * * *", "6 field"),
+        ("1-0 * * * *", "backwards"),
+        ("* * * dec-jan *", "backwards"),
+        ("@reboot", "1 field"),
+        ("", "0 field"),
+        ("61 * * * *", "expected"),
+    ],
+)
 def test_check_cron_refuses(cron: str, needle: str) -> None:
     from retention.schedule import check_cron
 
@@ -149,13 +193,21 @@ def test_check_cron_refuses(cron: str, needle: str) -> None:
         Schedule(cron, AMS)
 
 
-@pytest.mark.parametrize(("alias", "cron"), [("@daily", "0 0 * * *"), ("@yearly", "0 0 1 1 *"),
-                                             ("@hourly", "0 * * * *"), ("@weekly", "0 0 * * 0")])
+@pytest.mark.parametrize(
+    ("alias", "cron"),
+    [
+        ("@daily", "0 0 * * *"),
+        ("@yearly", "0 0 1 1 *"),
+        ("@hourly", "0 * * * *"),
+        ("@weekly", "0 0 * * 0"),
+    ],
+)
 def test_aliases_expand(alias: str, cron: str) -> None:
     start = datetime(2026, 1, 1, tzinfo=AMS)
     assert Schedule(alias, AMS).fields == cron
-    assert Schedule(alias, AMS).slots(start, start + timedelta(days=800)) == Schedule(cron, AMS).slots(
-        start, start + timedelta(days=800))
+    assert Schedule(alias, AMS).slots(start, start + timedelta(days=800)) == Schedule(
+        cron, AMS
+    ).slots(start, start + timedelta(days=800))
 
 
 def test_a_frequent_schedule_does_not_compute_a_year_ahead() -> None:
@@ -174,8 +226,27 @@ def test_times_end_quietly_at_year_9999() -> None:
     assert slots and slots[-1].deadline == datetime.max.replace(tzinfo=UTC)
 
 
-_FIELD = st.sampled_from(["*", "0", "1-0", "5", "*/7", "1,2", "30", "31", "2", "jan-mar", "mon-fri", "L", "61",
-                          "0-59/15", "fri-mon", "?", "H"])
+_FIELD = st.sampled_from(
+    [
+        "*",
+        "0",
+        "1-0",
+        "5",
+        "*/7",
+        "1,2",
+        "30",
+        "31",
+        "2",
+        "jan-mar",
+        "mon-fri",
+        "L",
+        "61",
+        "0-59/15",
+        "fri-mon",
+        "?",
+        "H",
+    ]
+)
 
 
 @settings(max_examples=150, deadline=None)
