@@ -214,7 +214,7 @@ class Failure:
 
 @dataclass(frozen=True)
 class Phase:
-    """One timed phase of a drill (``fetch``, ``verify`` or ``live``), as a phase function returns it.
+    """A timed phase of a drill (``fetch``, ``verify`` or ``live``), as a phase function returns it.
 
     ``seconds`` is the measured duration (unrounded), ``details`` the phase's own record keys
     in record order (``files``; ``by``, ``objects``…; ``attempts``, ``configured``) and
@@ -447,7 +447,10 @@ class _Overlap:
 
 
 def _by_reference(store: DrillStore, choice: Choice) -> RestoresByReference | None:
-    """The store, if this choice can be restored by reference while listing (explicit id or latest)."""
+    """The store, if this choice can be restored by reference while listing.
+
+    That is an explicit id or latest.
+    """
     if choice.stratified or choice.how == "random" or not isinstance(store, RestoresByReference):
         return None
     return store
@@ -672,7 +675,8 @@ def run_drill(
     settings.calendar.preload()  # the holiday table loads while the store lists and restores
     with _scratch(settings) as target:
         fetched = _choose_and_fetch(store, choice, target, settings)
-        # wall time runs from the start of the restore: the listing (before it, or beside it) is not counted
+        # wall time runs from the start of the restore: the listing (before it, or beside it) is
+        # not counted
         started = time.perf_counter() - fetched.phase.seconds
         phases = _phases(fetched, target, settings, choice.seed)
         wall = time.perf_counter() - started

@@ -50,7 +50,10 @@ class Rule:
 
     @property
     def count_key(self) -> str:
-        """The count rule's config key and :class:`~retention.policy.Policy` field: ``keep_daily``."""
+        """The count rule's config key and :class:`~retention.policy.Policy` field.
+
+        For example ``keep_daily``.
+        """
         return f"keep_{self.name}"
 
     @property
@@ -128,7 +131,9 @@ def rule(name: str) -> Rule:
 
 
 def bucket_label(kind: str, t: datetime) -> str:
-    """The calendar bucket of ``t`` in its own wall clock: ``"2026-11-20"``, ``"2026-W47"``, ``"2026-11"``…
+    """The calendar bucket of ``t`` in its own wall clock.
+
+    For example ``"2026-11-20"``, ``"2026-W47"``, ``"2026-11"``…
 
     Raises:
         KeyError: ``kind`` is not a calendar rule of :data:`CALENDARS`.

@@ -37,9 +37,12 @@ _INSTANT = timedelta(microseconds=1)
 
 @dataclass(frozen=True, slots=True)
 class CoverageSlot:
-    """One promise: ``rule`` (``"within"``, ``"within_daily"``, ``"daily"``, ``"last"`` …), the bucket
-    (a calendar label, or the expected time for per-backup rules), the newest scheduled time it
-    stands for (None without a schedule), and the snapshot that fills it (None = missing)."""
+    """One promise a rule makes, and the snapshot that fills it.
+
+    ``rule`` (``"within"``, ``"within_daily"``, ``"daily"``, ``"last"`` …), the bucket (a
+    calendar label, or the expected time for per-backup rules), the newest scheduled time it
+    stands for (None without a schedule), and the snapshot that fills it (None = missing).
+    """
 
     rule: str
     bucket: str
@@ -97,7 +100,10 @@ def _due(
     *,
     pending: bool = False,
 ) -> list[ExpectedSlot]:
-    """Scheduled slots in ``[max(start, since), now]`` whose deadline passed (``pending``: all of them)."""
+    """Scheduled slots in ``[max(start, since), now]`` whose deadline passed.
+
+    With ``pending``, all of them.
+    """
     if since is not None and since > start:
         start = since
     return [s for s in schedule.slots(start, now + _INSTANT) if pending or s.deadline <= now]
@@ -151,7 +157,10 @@ def _within_bucket_slots(
 def _complete_buckets(
     kind: str, cutoff: datetime, now: datetime, since: datetime | None
 ) -> list[str]:
-    """Labels of buckets lying wholly inside ``(cutoff, now]`` (and after ``since``), sampled hourly."""
+    """Labels of buckets lying wholly inside ``(cutoff, now]`` (and after ``since``).
+
+    The range is sampled hourly.
+    """
     start = max(cutoff, since) if since is not None else cutoff
     step = timedelta(hours=1)
     labels: list[str] = []
@@ -224,10 +233,11 @@ def _due_lookback(
     enough: Callable[[Sequence[ExpectedSlot]], bool],
     first_span: timedelta,
 ) -> list[ExpectedSlot]:
-    """Scheduled slots (due or pending) back from ``now``; the span doubles until ``enough`` or ``since``.
+    """Scheduled slots (due or pending) back from ``now``.
 
-    The span never exceeds :data:`_MAX_LOOKBACK` (ten years): a count larger than ten years of
-    buckets (``keep_daily = 1000000``) promises what the schedule produced in those ten years.
+    The span looked back doubles until ``enough`` or ``since``. It never exceeds
+    :data:`_MAX_LOOKBACK` (ten years): a count larger than ten years of buckets
+    (``keep_daily = 1000000``) promises what the schedule produced in those ten years.
     """
     span = min(max(first_span, timedelta(days=1)), _MAX_LOOKBACK)
     while True:

@@ -37,7 +37,10 @@ _GO_SPACE = (
     "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
     "\u2028\u2029\u202f\u205f\u3000"
 )  # Go's unicode.IsSpace, what strings.TrimSpace strips
-_EXPECTED = "expected numbers with units y (years), m (months), w (weeks), d (days), h (hours), e.g. '1y2m3d4h'"
+_EXPECTED = (
+    "expected numbers with units y (years), m (months), w (weeks), d (days), h (hours), "
+    "e.g. '1y2m3d4h'"
+)
 
 
 class DurationError(ValueError):

@@ -1,4 +1,6 @@
-"""Snapshots kept too long: the plan at T forgets them, and they lost their last reason more than a grace ago.
+"""Snapshots kept too long.
+
+The plan at T forgets them, and they lost their last reason more than a grace ago.
 
 A snapshot starts life kept by every rule (it is the newest); it loses a rule's reason when a
 newer snapshot arrives that pushes it out: a newer snapshot in the same bucket, the cut-off
@@ -36,7 +38,10 @@ class OverRetention:
     lost_at: datetime
 
     def as_violation(self) -> dict[str, str]:
-        """The verify JSON shape: ``{"kind": "over_retention", "group", "id", "time", "lost_reason_at"}``."""
+        """The verify JSON shape.
+
+        ``{"kind": "over_retention", "group", "id", "time", "lost_reason_at"}``.
+        """
         return {
             "kind": "over_retention",
             "group": self.group,
@@ -54,9 +59,10 @@ def over_retained(
     grace: Duration,
     group_by: Sequence[str] = ("group",),
 ) -> list[OverRetention]:
-    """Snapshots the plan at ``now`` forgets that lost their last reason more than ``grace`` before ``now``.
+    """Snapshots the plan at ``now`` forgets, and that lost their last reason long ago.
 
-    Snapshots after ``now`` are ignored (they are not history yet).
+    "Long ago" is more than ``grace`` before ``now``. Snapshots after ``now`` are ignored (they
+    are not history yet).
 
     Returns:
         Over-retained snapshots, oldest first.

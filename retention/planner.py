@@ -351,7 +351,10 @@ def _walk_order(
 
 
 def _keep(kept: dict[int, Decision], index: int, decision: Decision) -> None:
-    """Record ``decision`` for input ``index`` when it keeps (forget is every snapshot's default)."""
+    """Record ``decision`` for input ``index`` when it keeps.
+
+    Forget is every snapshot's default, so it is not recorded.
+    """
     if decision.reasons:
         kept[index] = decision
 
@@ -385,9 +388,12 @@ class _Walk:
         )
 
     def forgets_same_day(self, t: datetime, nr: int) -> bool:
-        """True when :meth:`decide` would surely forget ``t``, the ``nr``-th of the walk, without
-        asking it: ``t`` is on the previous snapshot's wall-clock day and every rule is a
-        within-rule of a day or coarser, so no rule sees a new bucket (a shortcut for long walks)."""
+        """True when :meth:`decide` would surely forget ``t``, the ``nr``-th of the walk.
+
+        Known without asking it: ``t`` is on the previous snapshot's wall-clock day and every
+        rule is a within-rule of a day or coarser, so no rule sees a new bucket (a shortcut for
+        long walks).
+        """
         return (
             self.day_grained and (t.year, t.month, t.day) == self.last_day and nr != self.oldest_nr
         )

@@ -154,7 +154,8 @@ class Policy:
             tags = _parse_tags(data["keep_tag"])
             if tags is None:
                 problems.append(
-                    f'{where}.keep_tag: expected a list of strings like "app,db", got {data["keep_tag"]!r}'
+                    f'{where}.keep_tag: expected a list of strings like "app,db", '
+                    f"got {data['keep_tag']!r}"
                 )
             else:
                 kwargs["keep_tags"] = tags

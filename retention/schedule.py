@@ -1,4 +1,6 @@
-"""When backups are expected (a cron expression in a timezone) and which snapshot fills each expected time.
+"""When backups are expected, and which snapshot fills each expected time.
+
+Expected times come from a cron expression in a timezone.
 
 DST rules (the ones cron and systemd follow, and the ones an auditor expects):
 
@@ -63,7 +65,10 @@ _NAMES: tuple[dict[str, int], ...] = (
     {d: i for i, d in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))},
 )
 _FIELDS = ("minute", "hour", "day of month", "month", "day of week")
-_EXPECTED = "expected 5 fields (minute hour day-of-month month day-of-week) such as '0 2 * * *', or @daily …"
+_EXPECTED = (
+    "expected 5 fields (minute hour day-of-month month day-of-week) such as '0 2 * * *', "
+    "or @daily …"
+)
 
 
 def _croniter() -> tuple[type[croniter], type[Exception]]:
@@ -139,7 +144,10 @@ class SlotMatch:
 
 @dataclass(frozen=True)
 class Schedule:
-    """A cron expression evaluated in ``zone``; ``tolerance`` None = until the next scheduled time."""
+    """A cron expression evaluated in ``zone``.
+
+    ``tolerance`` None means: until the next scheduled time.
+    """
 
     cron: str
     zone: tzinfo
@@ -155,7 +163,9 @@ class Schedule:
         return value
 
     def times(self, start: datetime, end: datetime) -> list[datetime]:
-        """Expected instants ``t`` with ``start <= t < end``, aware in ``zone``, ascending, DST-correct.
+        """Expected instants ``t`` with ``start <= t < end``, aware in ``zone``, ascending.
+
+        The instants are DST-correct (see the module docstring).
 
         Raises:
             ScheduleError: ``start`` or ``end`` is naive.
@@ -212,7 +222,10 @@ class Schedule:
         return []
 
     def _localize(self, naive: datetime, hour_wild: bool) -> list[datetime]:
-        """Real instants of a wall time: the first valid one after a gap; both (hourly) or the first of a fold."""
+        """Real instants of a wall time.
+
+        The first valid one after a gap; both (hourly) or the first of a fold.
+        """
         first = _resolve(naive.replace(fold=0), self.zone)
         if _to_wall(first, self.zone) != naive:  # in a gap: run at the first instant after it
             other = _resolve(naive.replace(fold=1), self.zone)
@@ -260,11 +273,12 @@ def match_snapshots(
     *,
     now: datetime,
 ) -> list[SlotMatch]:
-    """Match snapshots to expected slots: each slot takes the earliest unused snapshot in its window.
+    """Match snapshots to expected slots.
 
-    Slots are taken in order of ``expected``; with equal-length windows this greedy choice fills
-    as many slots as any assignment can. A slot without a snapshot is ``missed`` when its deadline
-    is at or before ``now``, else ``pending``.
+    Each slot takes the earliest unused snapshot in its window. Slots are taken in order of
+    ``expected``; with equal-length windows this greedy choice fills as many slots as any
+    assignment can. A slot without a snapshot is ``missed`` when its deadline is at or before
+    ``now``, else ``pending``.
 
     Returns:
         One :class:`SlotMatch` per slot, in the order of ``slots``.
