@@ -200,9 +200,9 @@ def run_ours(endpoint: str, bucket: str, listing: str = "objects") -> Ours:
     reports: list[tuple[DeleteReport, float]] = []
 
     class TimedStore(S3Store):
-        def delete(self, snapshots: Any, progress: Any = None) -> DeleteReport:
+        def delete(self, snapshots: Any, progress: Any = None, listing: Any = None) -> DeleteReport:
             started = time.perf_counter()
-            report = super().delete(snapshots, progress)
+            report = super().delete(snapshots, progress, listing)
             reports.append((report, time.perf_counter() - started))
             return report
 

@@ -109,6 +109,7 @@ class RunPlan:
     unmanaged: list[StoredSnapshot] = field(default_factory=list)
     resume: list[StoredSnapshot] = field(default_factory=list)
     list_requests: dict[str, int] = field(default_factory=dict)
+    listing: Listing | None = field(default=None, repr=False, compare=False)  # for Store.delete
 
     def decisions(self) -> list[Decision]:
         """Every decision of every policy group."""
@@ -169,6 +170,7 @@ def compute_run_plan(
         config_sha256=config.sha256,
         unknown=list(listing.unknown),
         list_requests=dict(listing.requests),
+        listing=listing,
     )
     by_group: dict[str, list[StoredSnapshot]] = {}
     for stored in listing.snapshots:
@@ -233,7 +235,8 @@ def _newest_first(snapshot: Any) -> tuple[datetime, str]:
 
 def _plan_group(policy: PolicyConfig, stored: list[StoredSnapshot], now: datetime) -> GroupPlan:
     by_id = {s.snapshot.id: s for s in stored}
-    # newest first, ties by id: the engine's stable order then picks the same "newest" as the safety rules
+    # newest first, ties by id: the engine's stable order then picks the same "newest" as the
+    # safety rules
     ordered = sorted((s.snapshot for s in stored), key=_newest_first, reverse=True)
     try:
         decided = retention_plan(ordered, policy.policy, now=now, group_by=("group",))
@@ -254,7 +257,9 @@ def _plan_group(policy: PolicyConfig, stored: list[StoredSnapshot], now: datetim
 
 
 def check_safety(run: RunPlan, config: Config, now: datetime) -> list[Refusal]:
-    """Apply the safety rules (docs/safety.md, docs/prune.md) to a plan; one refusal per broken rule and group.
+    """Apply the safety rules (docs/safety.md, docs/prune.md) to a plan.
+
+    One refusal per broken rule and group.
 
     Rules (only groups that would lose something are checked): never delete the group's
     newest snapshot and never empty a group (absolute); no empty policy (absolute); lose at
@@ -312,7 +317,8 @@ def _group_refusals(
                 name,
                 "max_delete_fraction",
                 f"group {name!r}: would delete {len(forget)} of {total} "
-                f"snapshots ({len(forget) / total:.0%}), more than safety.max_delete_fraction = {limit}",
+                f"snapshots ({len(forget) / total:.0%}), "
+                f"more than safety.max_delete_fraction = {limit}",
             )
         )
     stale = config.safety.stale_after
@@ -483,7 +489,7 @@ def execute(
     audit.append("prune.intent", intent_record(run, to_forget, force_reason), now=now)
     log.info("prune.intent", delete=len(to_forget), kept=result.kept)
     try:
-        report = _delete(store, to_forget, progress)
+        report = _delete(store, to_forget, progress, run.listing)
     except StoreError as exc:  # record what is known, then let the command exit 1
         partial = getattr(exc, "report", None)
         if isinstance(partial, DeleteReport):
@@ -506,16 +512,19 @@ def execute(
 
 
 def _delete(
-    store: Store, to_forget: list[StoredSnapshot], progress: ProgressFactory | None
+    store: Store,
+    to_forget: list[StoredSnapshot],
+    progress: ProgressFactory | None,
+    listing: Listing | None,
 ) -> DeleteReport:
-    """Hand the snapshots to the store, even none: a store with a deletion journal finishes
-    an interrupted run's leftovers on every delete call."""
+    """Hand the snapshots (and the listing they came from) to the store, even none: a store
+    with a deletion journal finishes an interrupted run's leftovers on every delete call."""
     log.info("prune.delete", snapshots=len(to_forget))
     if progress is None:
-        report = store.delete(to_forget, None)
+        report = store.delete(to_forget, None, listing)
     else:
         with progress(len(to_forget)) as advance:
-            report = store.delete(to_forget, advance)
+            report = store.delete(to_forget, advance, listing)
     return report
 
 

@@ -3,7 +3,7 @@ the lock and the audit log use."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -14,6 +14,7 @@ __all__ = [
     "BlobInfo",
     "BlobStore",
     "DeleteReport",
+    "FolderFacts",
     "IntegrityProblem",
     "Listing",
     "ManifestEntry",
@@ -22,6 +23,7 @@ __all__ = [
     "Store",
     "StoredSnapshot",
     "check_key",
+    "key_digest",
 ]
 
 
@@ -80,15 +82,55 @@ class BlobStore(Protocol):
         ...
 
 
+_DIGEST_MASK = (1 << 64) - 1
+
+
+def key_digest(names: Iterable[str]) -> int:
+    """An order-free digest of a set of key names, valid in this process only (it sums
+    Python's string hashes): two folders with equal digests and counts hold the same names."""
+    return sum(hash(n) for n in names) & _DIGEST_MASK
+
+
+@dataclass(frozen=True, slots=True)
+class FolderFacts:
+    """What a listing saw in one complete snapshot's folder, for the delete that follows it:
+    how many keys the folder held, their :func:`key_digest` (relative to the folder) and the
+    size of its manifest.json."""
+
+    objects: int
+    digest: int
+    manifest_size: int
+
+    def holds_exactly(self, names: Sequence[str]) -> bool:
+        """Whether the folder held these names (a manifest's keys) and manifest.json, no more."""
+        return (self.objects, self.digest) == (
+            len(names) + 1,
+            key_digest([*names, "manifest.json"]),
+        )
+
+
 @dataclass
 class Listing:
     """What a store holds: snapshots of configured groups, incomplete ones (no manifest),
-    and keys that belong to no snapshot (left alone, reported)."""
+    and keys that belong to no snapshot (left alone, reported).
+
+    The rest is what a folder store's delete reuses from the listing it acts on:
+    ``journals`` maps each readable deletion journal's key to the ids it names (None:
+    unknown, read them again); ``folders`` holds per snapshot id the :class:`FolderFacts` of
+    a complete snapshot's folder; ``keys_listed`` is the number of keys a whole-prefix
+    listing saw (0: there was none to reuse)."""
 
     snapshots: list[StoredSnapshot] = field(default_factory=list)
     incomplete: list[StoredSnapshot] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)
+    journals: dict[str, set[str]] | None = field(default_factory=dict)
+    folders: dict[str, FolderFacts] = field(default_factory=dict)
+    keys_listed: int = 0
+
+    def ids(self) -> set[str]:
+        """Every snapshot id the listing saw, complete, held or incomplete."""
+        return {s.snapshot.id for s in (*self.snapshots, *self.incomplete)}
 
 
 @dataclass
@@ -124,8 +166,11 @@ class Store(DrillStore, Protocol):
         self,
         snapshots: Sequence[StoredSnapshot],
         progress: Callable[[int], None] | None = None,
+        listing: Listing | None = None,
     ) -> DeleteReport:
-        """Delete these snapshots (manifest first, then data). Never touches other keys."""
+        """Delete these snapshots (manifest first, then data). Never touches other keys.
+        ``listing`` is the listing the snapshots came from (a store may reuse what it saw);
+        without it the store reads again what it needs."""
         ...
 
     def check_integrity(self, snapshots: Sequence[StoredSnapshot]) -> list[IntegrityProblem]:

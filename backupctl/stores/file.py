@@ -101,7 +101,7 @@ class FileStore(FolderStore):
             f: self._read_manifest(f) for f, agg in scanner.folders.items() if agg.has_manifest
         }
         return build_listing(
-            scanner, manifests, self.config.timezone, self._journal_ids(scanner.journals)
+            scanner, manifests, self.config.timezone, self._read_journals(scanner.journals)
         )
 
     def list_snapshots(self) -> Sequence[StoredSnapshot]:
@@ -113,9 +113,6 @@ class FileStore(FolderStore):
             return ManifestRead((self.root / folder / MANIFEST).read_bytes())
         except OSError as exc:
             return ManifestRead(None, error=str(exc))
-
-    def _journal_ids(self, keys: Sequence[str]) -> set[str]:
-        return set().union(*self._read_journals(keys).values())
 
     def _read_journals(self, keys: Sequence[str]) -> dict[str, set[str]]:
         """Journal key -> the ids it names, for the readable journals (others are logged and
@@ -166,6 +163,7 @@ class FileStore(FolderStore):
         self,
         snapshots: Sequence[StoredSnapshot],
         progress: Callable[[int], None] | None = None,
+        listing: Listing | None = None,
     ) -> DeleteReport:
         """Delete these snapshots, manifest first, and finish deletions a journal names
         (see :meth:`backupctl.stores.s3.S3Store.delete`). ``progress`` gets 1 per snapshot.

@@ -436,17 +436,19 @@ def build_listing(
     scanner: FolderScanner,
     manifests: Mapping[str, ManifestRead],
     tz: tzinfo,
-    interrupted: Collection[str] = (),
+    journals: Mapping[str, Collection[str]] | None = None,
     sizes_from_manifests: bool = False,
 ) -> Listing:
     """Turn aggregates and fetched manifests (by folder) into a :class:`Listing`.
 
-    Times become aware datetimes in ``tz``; ``interrupted`` holds ids a deletion journal
-    names (their incomplete folders are reported as an interrupted deletion). With
-    ``sizes_from_manifests`` (a listing that saw folders, not keys) a snapshot's size is its
-    manifest's objects plus manifest.json itself.
+    Times become aware datetimes in ``tz``; ``journals`` maps each readable deletion
+    journal's key to the ids it names (kept in ``Listing.journals``; their incomplete folders
+    are reported as an interrupted deletion). With ``sizes_from_manifests`` (a listing that
+    saw folders, not keys) a snapshot's size is its manifest's objects plus manifest.json.
     """
-    listing = Listing(unknown=sorted(scanner.unknown))
+    pending = {k: set(ids) for k, ids in (journals or {}).items()}
+    listing = Listing(unknown=sorted(scanner.unknown), journals=pending)
+    interrupted: set[str] = set().union(*pending.values())
     for agg in sorted(scanner.folders.values(), key=lambda a: (a.group, a.time)):
         snap = Snapshot(id=agg.id, time=agg.time.astimezone(tz), group=agg.group)
         read = manifests.get(agg.folder) if agg.has_manifest else None

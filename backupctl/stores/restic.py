@@ -187,7 +187,8 @@ class ResticStore:
         ``nice`` lowers restic's CPU priority (see :meth:`list_snapshots`).
 
         Raises:
-            StoreError: restic failed, or its output is not the expected JSON (naming the repository).
+            StoreError: restic failed, or its output is not the expected JSON (naming the
+                repository).
             LockHeld: an exclusive lock is held by another restic process.
         """
         result = self._restic("snapshots", "--json", timeout=self.timeout, nice=nice)
@@ -213,12 +214,13 @@ class ResticStore:
         self,
         snapshots: Sequence[StoredSnapshot],
         progress: Callable[[int], None] | None = None,
+        listing: Listing | None = None,
     ) -> DeleteReport:
-        """``restic forget`` the snapshots (in chunks of :data:`FORGET_CHUNK`), then ``restic prune`` once.
+        """``restic forget`` the snapshots in chunks, then ``restic prune`` once.
 
-        Only full 64-hex-digit ids are passed to restic (a prefix could match another
-        snapshot); anything else is reported as failed and left alone. ``progress`` is
-        called with the number of snapshots forgotten per chunk.
+        A chunk holds at most :data:`FORGET_CHUNK` ids. Only full 64-hex-digit ids are passed
+        to restic (a prefix could match another snapshot); anything else is reported as failed
+        and left alone. ``progress`` is called with the number of snapshots forgotten per chunk.
 
         Returns:
             A report: ids forgotten, ids that failed (with why), bytes prune freed,
@@ -251,7 +253,10 @@ class ResticStore:
         return report
 
     def _forget_chunk(self, chunk: list[str], report: DeleteReport, *, first: bool) -> bool:
-        """Forget one chunk; False when restic failed (the caller then re-lists to learn the truth)."""
+        """Forget one chunk; False when restic failed.
+
+        The caller then re-lists to learn the truth.
+        """
         result = self._restic_waiting_for_lock("forget", *chunk, timeout=self.timeout)
         report.requests["restic forget"] = report.requests.get("restic forget", 0) + 1
         if result.returncode != 0:
@@ -557,10 +562,10 @@ def classify(
         )
     detail = _tail(stderr, 3) or "(no error output)"
     messages = {
-        "password": f"{where}: wrong password or no key found (check store.restic_password_file, "
-        "store.restic_password_env or RESTIC_PASSWORD)",
-        "credentials": f"{where}: the S3 service refused the credentials (check AWS_ACCESS_KEY_ID and "
-        f"AWS_SECRET_ACCESS_KEY): {detail}",
+        "password": f"{where}: wrong password or no key found "
+        "(check store.restic_password_file, store.restic_password_env or RESTIC_PASSWORD)",
+        "credentials": f"{where}: the S3 service refused the credentials "
+        f"(check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY): {detail}",
         "unreachable": f"{where}: cannot reach the storage endpoint: {detail}",
         "missing": f"{where}: no restic repository there (wrong URL, or not initialised: "
         f"`{binary} -r {repository} init`): {detail}",
@@ -568,7 +573,8 @@ def classify(
     if kind in messages:
         return StoreError(messages[kind])
     return StoreError(
-        f"{where}: could not {action}: `{describe(result.args)}` exited {result.returncode}: {detail}"
+        f"{where}: could not {action}: `{describe(result.args)}` "
+        f"exited {result.returncode}: {detail}"
     )
 
 

@@ -27,7 +27,7 @@ import hashlib
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,8 +43,10 @@ from backupctl.log import get_logger
 from backupctl.stores.base import (
     BlobStore,
     DeleteReport,
+    FolderFacts,
     Listing,
     StoredSnapshot,
+    key_digest,
 )
 from backupctl.stores.folders import FolderStore, ReadProblem
 from backupctl.stores.layout import (
@@ -65,7 +67,6 @@ from backupctl.stores.layout import (
     chunks,
     decode_journal,
     encode_journal,
-    parse_snapshot_id,
     select_deletions,
     spent_journals,
 )
@@ -156,12 +157,6 @@ class S3Store(FolderStore):
                 raise ConfigError(config.path, [f"store.listing = 'folders': {exc}"]) from None
         self.workers = workers
         self.batch_size = MAX_DELETE_BATCH  # keys per DeleteObjects (smaller only in tests)
-        # what the last listing saw, for delete: per snapshot folder (relative) its key count,
-        # key digest and manifest size; the number of keys listed; the readable journals' ids
-        self._listed: dict[str, _Listed] = {}
-        self._listed_keys = 0
-        self._journals: dict[str, set[str]] | None = None
-        self._present: set[str] | None = None  # every id the last listing saw (None: not listed)
 
     # ----------------------------------------------------------------- listing
 
@@ -194,7 +189,6 @@ class S3Store(FolderStore):
         else:
             listing = self._list_objects_mode()
         listing.requests = self.counter.since(mark)
-        self._present = {s.snapshot.id for s in (*listing.snapshots, *listing.incomplete)}
         log.debug(
             "listed",
             url=self.url,
@@ -212,18 +206,17 @@ class S3Store(FolderStore):
         folders = [f for f, agg in scanner.folders.items() if agg.has_manifest]
         reads: list[ManifestRead] = self._parallel(self._read_manifest, folders)
         manifests = dict(zip(folders, reads, strict=True))
-        self._journals = self._read_journals(scanner.journals)
-        interrupted = set().union(*self._journals.values())
-        listing = build_listing(scanner, manifests, self.config.timezone, interrupted)
-        self._listed = {
-            f: _Listed(
+        journals = self._read_journals(scanner.journals)
+        listing = build_listing(scanner, manifests, self.config.timezone, journals)
+        listing.folders = {
+            scanner.folders[f].id: FolderFacts(
                 scanner.folders[f].objects,
                 scanner.digests.get(f, 0),
                 scanner.manifest_sizes.get(f, 0),
             )
             for f in folders
         }
-        self._listed_keys = scanner.total
+        listing.keys_listed = scanner.total
         return listing
 
     def _list_folders_mode(self, prefixes: Sequence[str]) -> Listing:
@@ -252,25 +245,26 @@ class S3Store(FolderStore):
         for folder, read in zip(folders, reads, strict=True):
             scanner.folders[folder].has_manifest = read is not None
         manifests = {f: r for f, r in zip(folders, reads, strict=True) if r is not None}
-        self._journals = self._read_journals(
-            [k for k, _ in self._iter_keys(self.prefix + JOURNAL_PREFIX) if k.endswith(".json")]
-            if has_internal
-            else []
-        )
-        interrupted = set().union(*self._journals.values())
+        journals = self._read_journals(self._journal_keys() if has_internal else [])
         listing = build_listing(
-            scanner, manifests, self.config.timezone, interrupted, sizes_from_manifests=True
+            scanner, manifests, self.config.timezone, journals, sizes_from_manifests=True
         )
-        self._listed = {}
-        for s in listing.snapshots:
+        for s in listing.snapshots:  # the folder holds what its manifest names (by definition)
             names = [e.key for e in s.manifest or ()]
-            rel = self.template.folder(s.snapshot.group, s.snapshot.time)
-            data = manifests[rel].data or b""
-            self._listed[rel] = _Listed(len(names) + 1, _digest([*names, MANIFEST]), len(data))
-        self._listed_keys = (
-            0  # no whole-prefix listing to reuse: resumed folders are listed one by one
-        )
+            data = manifests[self.folder(s.snapshot.id)].data or b""
+            listing.folders[s.snapshot.id] = FolderFacts(
+                len(names) + 1, key_digest([*names, MANIFEST]), len(data)
+            )
+        # keys_listed stays 0: no whole-prefix listing to reuse, resumed folders are listed
         return listing
+
+    def _journal_keys(self) -> list[str]:
+        """The keys of the deletion journals (a listing of ``_backupctl/deleting/``).
+
+        Raises:
+            StoreError: the folder cannot be listed.
+        """
+        return [k for k, _ in self._iter_keys(self.prefix + JOURNAL_PREFIX) if k.endswith(".json")]
 
     def _iter_entries(self, prefix: str) -> Iterator[tuple[str, bool]]:
         """``(name relative to the store prefix, is a folder)`` of a ``Delimiter='/'`` listing of ``prefix``."""
@@ -331,6 +325,7 @@ class S3Store(FolderStore):
         self,
         snapshots: Sequence[StoredSnapshot],
         progress: Callable[[int], None] | None = None,
+        listing: Listing | None = None,
     ) -> DeleteReport:
         """Delete these snapshots, manifests first, and finish deletions a journal names.
 
@@ -341,48 +336,54 @@ class S3Store(FolderStore):
         packed across snapshots into batches of at most 1000 keys. Versioned buckets (with
         ``delete_versions``) are deleted folder by folder, every version.
 
+        ``listing`` (the one the snapshots came from, made under the prune's lock) supplies
+        the journals and what each folder held; it is updated to the journals this run
+        leaves (None while unknown). Without it the journals are read again and every
+        folder to resume is listed.
+
         Raises:
             StoreError: the journal cannot be read or written (nothing deleted then).
         """
         mark = self.counter.mark()
         report = DeleteReport()
-        journals = self._pending_journals()
+        journals = self._pending_journals(listing)
+        present = listing.ids() if listing is not None else None
         todo = select_deletions(snapshots, set().union(*journals.values()), report)
-        if not todo and (spent := spent_journals(journals, todo, self._present)):
+        left = journals
+        if not todo and (spent := spent_journals(journals, todo, present)):
             with self._store_errors("removing finished deletion journals"):
                 for key in spent:  # every id they name is gone: an earlier run finished them
                     self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
-            self._journals = {k: v for k, v in journals.items() if k not in spent}
+            left = {k: v for k, v in journals.items() if k not in spent}
         if todo:
-            self._journals = None  # unknown until the final journal write succeeds
-            run_key = self._write_journal(todo, spent_journals(journals, todo, self._present))
+            if listing is not None:
+                listing.journals = None  # unknown until the final journal write succeeds
+            run_key = self._write_journal(todo, spent_journals(journals, todo, present))
             if self.config.store.delete_versions and self._versioned():
                 unfinished = self._run_deletes(todo, True, report, progress)
             else:
-                unfinished = self._delete_batched(todo, snapshots, report, progress)
+                unfinished = self._delete_batched(todo, snapshots, listing, report, progress)
             with self._store_errors("updating the deletion journal"):
                 if unfinished:
                     self._put(run_key, encode_journal(unfinished, run_key, clock.now()))
                 else:
                     self.client.delete_object(Bucket=self.bucket, Key=self.prefix + run_key)
-            self._journals = {run_key: set(unfinished)} if unfinished else {}
+            left = {run_key: set(unfinished)} if unfinished else {}
+        if listing is not None:
+            listing.journals = left
         report.requests = self.counter.since(mark)
         return report
 
-    def _pending_journals(self) -> dict[str, set[str]]:
-        """The readable deletion journals and the ids each names.
-
-        Uses the journals the last listing read (the prune lists under its lock, so they are
-        current) and lists ``_backupctl/deleting/`` only when this store has not listed.
+    def _pending_journals(self, listing: Listing | None) -> dict[str, set[str]]:
+        """The readable deletion journals and the ids each names: the listing's (the prune
+        lists under its lock, so they are current), else read again.
 
         Raises:
             StoreError: the journal folder cannot be listed.
         """
-        if self._journals is None:
-            self._journals = self._read_journals(
-                [k for k, _ in self._iter_keys(self.prefix + JOURNAL_PREFIX) if k.endswith(".json")]
-            )
-        return dict(self._journals)
+        if listing is not None and listing.journals is not None:
+            return dict(listing.journals)
+        return self._read_journals(self._journal_keys())
 
     def _write_journal(self, todo: dict[str, bool], old_journals: Sequence[str]) -> str:
         now = clock.now()
@@ -409,6 +410,7 @@ class S3Store(FolderStore):
         self,
         todo: dict[str, bool],
         snapshots: Sequence[StoredSnapshot],
+        listing: Listing | None,
         report: DeleteReport,
         progress: Callable[[int], None] | None,
     ) -> list[str]:
@@ -421,7 +423,10 @@ class S3Store(FolderStore):
         in no particular order). Returns the ids to keep journalled (manifest gone or its
         outcome unknown, data left)."""
         given = {s.snapshot.id: s for s in snapshots}
-        jobs = [self._job(sid, asked, given.get(sid)) for sid, asked in todo.items()]
+        facts = listing.folders if listing is not None else {}
+        jobs = [
+            self._job(sid, asked, given.get(sid), facts.get(sid)) for sid, asked in todo.items()
+        ]
         manifests = [j for j in jobs if j.asked]
         size = self.batch_size
         cut = len(manifests) - len(manifests) % size
@@ -433,7 +438,10 @@ class S3Store(FolderStore):
                 topup = _take_data([j for j in head if j.outcome is None], size - len(last))
                 self._run_batches(pool, [[*_manifest_items(last), *topup]], tally)
             self._list_folders(
-                pool, [j for j in jobs if j.outcome is None and j.data is None], tally
+                pool,
+                [j for j in jobs if j.outcome is None and j.data is None],
+                tally,
+                listing.keys_listed if listing is not None else 0,
             )
             alive = [j for j in jobs if j.outcome is None]
             rest = [(j, o) for j in alive for o in j.data or ()]
@@ -441,22 +449,20 @@ class S3Store(FolderStore):
         report.deleted.sort()
         for j in jobs:
             if j.outcome is not None and j.outcome.kind == "deleted":
-                self._listed.pop(j.folder[len(self.prefix) :], None)
+                facts.pop(j.sid, None)
         return [j.sid for j in jobs if j.outcome is None or j.outcome.unfinished]
 
-    def _job(self, sid: str, asked: bool, snap: StoredSnapshot | None) -> _Job:
+    def _job(
+        self, sid: str, asked: bool, snap: StoredSnapshot | None, facts: FolderFacts | None
+    ) -> _Job:
         """A snapshot to delete; its data keys come from the manifest when the listing saw
         exactly the manifest's objects plus manifest.json in the folder, else from a listing."""
-        group, t = parse_snapshot_id(sid)
-        rel = self.template.folder(group, t)
-        job = _Job(sid, asked, self.prefix + rel)
-        listed = self._listed.get(rel)
-        if listed is not None:
-            job.manifest_size = listed.manifest_size
-        if asked and snap is not None and snap.manifest is not None and listed is not None:
-            names = [e.key for e in snap.manifest]
-            if (listed.objects, listed.digest) == (len(names) + 1, _digest([*names, MANIFEST])):
-                job.data = [_Obj(job.folder + e.key, None, e.size) for e in snap.manifest]
+        job = _Job(sid, asked, self.prefix + self.folder(sid))
+        if facts is not None:
+            job.manifest_size = facts.manifest_size
+        manifest = snap.manifest if snap is not None and asked else None
+        if manifest is not None and facts and facts.holds_exactly([e.key for e in manifest]):
+            job.data = [_Obj(job.folder + e.key, None, e.size) for e in manifest]
         return job
 
     def _run_batches(
@@ -521,13 +527,16 @@ class S3Store(FolderStore):
             out.append((job, is_manifest, freed, refusal))
         return out
 
-    def _list_folders(self, pool: ThreadPoolExecutor, jobs: Sequence[_Job], tally: _Tally) -> None:
+    def _list_folders(
+        self, pool: ThreadPoolExecutor, jobs: Sequence[_Job], tally: _Tally, keys_listed: int
+    ) -> None:
         """Read from listings the data keys of jobs that have no usable manifest: resumed
         deletions and folders holding more than their manifest names. One ListObjectsV2 per
-        folder, or one listing of the whole prefix when that takes fewer requests."""
+        folder, or one listing of the whole prefix (``keys_listed`` keys when last listed)
+        when that takes fewer requests."""
         if not jobs:
             return
-        whole_prefix_pages = -(-self._listed_keys // 1000) if self._listed_keys else None
+        whole_prefix_pages = -(-keys_listed // 1000) if keys_listed else None
         if whole_prefix_pages is not None and len(jobs) > whole_prefix_pages:
             try:
                 found = self._objects_in({j.folder for j in jobs})
@@ -784,7 +793,6 @@ class S3Store(FolderStore):
         return blobs
 
 
-_DIGEST_MASK = (1 << 64) - 1
 # DeleteObjects answers that refuse the request's body as a whole (one odd key can cause them)
 _MALFORMED = frozenset(
     {"MalformedXML", "InvalidArgument", "InvalidRequest", "InvalidURI", "UserKeyMustBeSpecified"}
@@ -793,22 +801,11 @@ _MALFORMED = frozenset(
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
+_MASK = (1 << 64) - 1
+
+
 def _xml_safe(key: str) -> bool:
     return _XML_INVALID.search(key) is None
-
-
-def _digest(names: Iterable[str]) -> int:
-    """An order-free digest of a set of keys (relative to their folder), for this process only."""
-    return sum(hash(n) for n in names) & _DIGEST_MASK
-
-
-@dataclass(frozen=True, slots=True)
-class _Listed:
-    """What the listing saw in one snapshot folder that has a manifest."""
-
-    objects: int
-    digest: int
-    manifest_size: int
 
 
 @dataclass
@@ -836,7 +833,7 @@ class _DigestScanner(FolderScanner):
                 return
             folder = self._last = m.folder
         rest = key[len(folder) :]
-        self.digests[folder] = (self.digests.get(folder, 0) + hash(rest)) & _DIGEST_MASK
+        self.digests[folder] = (self.digests.get(folder, 0) + hash(rest)) & _MASK  # key_digest
         if rest == MANIFEST:
             self.manifest_sizes[folder] = size
 

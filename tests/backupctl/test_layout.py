@@ -175,7 +175,9 @@ def test_build_listing_converts_to_local_time_and_explains_incomplete_snapshots(
         "app/20261120T170000Z/": ManifestRead(None, error="S3 AccessDenied: nope"),
         "app/20261120T230000Z/": ManifestRead(manifest()),  # time disagrees with the key
     }
-    listing = build_listing(s, reads, tz, interrupted={"app/20261120T110000Z"})
+    journal = {"_backupctl/deleting/j.json": {"app/20261120T110000Z"}}
+    listing = build_listing(s, reads, tz, journals=journal)
+    assert listing.journals == journal
     first, held = listing.snapshots
     assert (
         first.snapshot.time == datetime(2026, 11, 20, 0, 0, tzinfo=tz)

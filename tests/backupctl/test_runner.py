@@ -107,6 +107,7 @@ class FakeStore:
         self,
         snapshots: Sequence[StoredSnapshot],
         progress: Callable[[int], None] | None = None,
+        listing: Listing | None = None,
     ) -> DeleteReport:
         self.calls.append("delete")
         report = DeleteReport(requests={"DeleteObjects": 1})

@@ -69,7 +69,7 @@ def test_a_poison_key_does_not_stop_the_other_snapshots_of_its_batch(
     store.batch_size = batch_size
     listing = store.listing()
     assert {s.snapshot.id for s in listing.snapshots} == {*good, bad, keep}
-    report = store.delete([s for s in listing.snapshots if s.snapshot.id != keep])
+    report = store.delete([s for s in listing.snapshots if s.snapshot.id != keep], listing=listing)
     assert sorted(report.deleted) == sorted([*good, bad]), report.failed
     assert all_keys(s3_client, bucket) == {f"bk/{keep}/a.bin", f"bk/{keep}/manifest.json"}
 
@@ -107,7 +107,8 @@ def test_a_batch_refused_as_malformed_is_split_down_to_the_one_key(
         )
     )
     store.client.meta.events.register("before-parameter-build.s3.DeleteObjects", refuse)
-    report = store.delete(store.listing().snapshots[:-1])
+    listing = store.listing()
+    report = store.delete(listing.snapshots[:-1], listing=listing)
     assert set(report.failed) == {sids[2]} and "MalformedXML" in report.failed[sids[2]]
     assert sorted(report.deleted) == sorted(s for s in sids[:5] if s != sids[2])
     left = {

@@ -299,11 +299,14 @@ class _BlockingStore:
         return getattr(self.inner, name)
 
     def delete(
-        self, snapshots: Sequence[StoredSnapshot], progress: Callable[[int], None] | None = None
+        self,
+        snapshots: Sequence[StoredSnapshot],
+        progress: Callable[[int], None] | None = None,
+        listing: Any = None,
     ) -> Any:
         self.entered.set()
         assert self.release.wait(timeout=30)
-        return self.inner.delete(snapshots, progress)
+        return self.inner.delete(snapshots, progress, listing)
 
 
 def test_two_concurrent_prunes_exactly_one_proceeds(

@@ -113,7 +113,7 @@ def test_unknown_keys_and_folders_beside_snapshot_folders_are_reported_and_never
         "other/",
     ]
     assert [s.snapshot.id for s in listing.snapshots] == ["app/20261101T000000Z"]
-    report = store.delete(listing.snapshots)
+    report = store.delete(listing.snapshots, listing=listing)
     assert report.deleted == ["app/20261101T000000Z"]
     assert all_keys(s3_client, bucket) == {f"bk/{k}" for k in strays}
 
@@ -137,7 +137,7 @@ def test_delete_takes_the_manifests_keys_and_leaves_keys_it_never_saw_reported_n
         lambda params, **_: batches.append([o["Key"] for o in params["Delete"]["Objects"]]),
     )
 
-    report = store.delete(listing.snapshots[:2])
+    report = store.delete(listing.snapshots[:2], listing=listing)
     assert report.deleted == ids[:2] and not report.failed
     assert [sorted(b) for b in batches] == [
         [f"bk/{i}/manifest.json" for i in ids[:2]],
@@ -153,7 +153,7 @@ def test_delete_takes_the_manifests_keys_and_leaves_keys_it_never_saw_reported_n
     assert [s.snapshot.id for s in again.snapshots] == [ids[2]]
     assert [s.snapshot.id for s in again.incomplete] == [ids[0]]
     assert "never deleted" in (again.incomplete[0].problem or "")
-    assert store.delete(again.incomplete).failed.keys() == {ids[0]}
+    assert store.delete(again.incomplete, listing=again).failed.keys() == {ids[0]}
     assert f"bk/{ids[0]}/not-in-manifest.bin" in all_keys(s3_client, bucket)
 
 
@@ -180,7 +180,7 @@ def test_an_interrupted_deletion_is_found_through_its_journal_and_finished(
     assert [s.snapshot.id for s in listing.incomplete] == [sid]
     assert "deletion interrupted" in (listing.incomplete[0].problem or "")
 
-    report = store.delete(listing.incomplete)
+    report = store.delete(listing.incomplete, listing=listing)
     assert report.deleted == [sid]
     assert report.requests["ListObjectsV2"] == 1  # that one folder
     assert not any(k.startswith(f"bk/{sid}/") for k in all_keys(s3_client, bucket))

@@ -110,7 +110,7 @@ def test_listing_classifies_unknown_incomplete_and_bad_manifests_and_delete_leav
     }  # + the 3 bad manifests
 
     before = all_keys(s3_client, bucket)
-    report = store.delete([*listing.snapshots, *listing.incomplete])
+    report = store.delete([*listing.snapshots, *listing.incomplete], listing=listing)
     assert sorted(report.deleted) == sorted(s.id for s in seeded)
     assert set(report.failed) == set(problems)  # incomplete ones are refused, not deleted
     left = all_keys(s3_client, bucket)
@@ -124,7 +124,8 @@ def test_every_manifest_is_deleted_before_any_data_and_a_rerun_finishes_an_inter
     bucket: str,
 ) -> None:
     seeded = seed_small(s3_client, bucket)  # 5 app snapshots + 1 server
-    snaps = store.listing().snapshots
+    first = store.listing()
+    snaps = first.snapshots
     batches: list[list[str]] = []
 
     def record(params: dict[str, Any], **_: Any) -> None:
@@ -135,7 +136,9 @@ def test_every_manifest_is_deleted_before_any_data_and_a_rerun_finishes_an_inter
 
     store.client.meta.events.register("before-parameter-build.s3.DeleteObjects", record)
     with pytest.raises(ConnectionError):
-        store.delete(snaps)  # an exception outside the S3 error types: the run dies mid-way
+        store.delete(
+            snaps, listing=first
+        )  # an exception outside the S3 error types: the run dies mid-way
     store.client.meta.events.unregister("before-parameter-build.s3.DeleteObjects", record)
     assert sorted(batches[0]) == sorted(
         f"bk/{s.id}/manifest.json" for s in seeded
@@ -149,9 +152,11 @@ def test_every_manifest_is_deleted_before_any_data_and_a_rerun_finishes_an_inter
     for s in seeded:  # data still there
         assert all_keys(s3_client, bucket, f"bk/{s.id}/") == {f"bk/{s.id}/{k}" for k in s.objects}
 
-    assert store.delete([]).deleted == []  # a journal alone never makes the store delete
+    assert (
+        store.delete([], listing=listing).deleted == []
+    )  # a journal alone never makes the store delete
     report = store.delete(
-        listing.incomplete
+        listing.incomplete, listing=listing
     )  # the runner hands back what the journal names: finished
     assert report.deleted == sorted(s.id for s in seeded)
     assert (
@@ -220,7 +225,7 @@ def test_n_snapshots_of_m_objects_take_the_fewest_manifest_first_delete_objects_
 
     store.client.meta.events.register("before-parameter-build.s3.DeleteObjects", sent)
     store.client.meta.events.register("after-call.s3.DeleteObjects", answered)
-    report = store.delete(listing.snapshots)
+    report = store.delete(listing.snapshots, listing=listing)
     assert len(report.deleted) == n and not report.failed and not report.held
     assert report.requests["DeleteObjects"] == fewest_delete_requests(n, n * m) == len(batches)
     if n >= 1000:
@@ -277,7 +282,7 @@ def test_the_last_manifest_batch_carries_data_of_earlier_batches_and_a_manifest_
 
     store.client.meta.events.register("before-parameter-build.s3.DeleteObjects", spare)
     store.client.meta.events.register("after-call.s3.DeleteObjects", inject)
-    report = store.delete(listing.snapshots)
+    report = store.delete(listing.snapshots, listing=listing)
     store.client.meta.events.unregister("after-call.s3.DeleteObjects", inject)
     store.client.meta.events.unregister("before-parameter-build.s3.DeleteObjects", spare)
 
@@ -293,7 +298,8 @@ def test_the_last_manifest_batch_carries_data_of_earlier_batches_and_a_manifest_
     assert all_keys(s3_client, bucket, "bk/app/") == {
         f"bk/{ids[5]}/{k}" for k in ("manifest.json", "d0", "d1", "d2")
     }
-    assert store.delete(store.listing().snapshots).deleted == [
+    again = store.listing()
+    assert store.delete(again.snapshots, listing=again).deleted == [
         ids[5]
     ]  # the next prune deletes it (and the journal)
     assert all_keys(s3_client, bucket) == set()
@@ -313,8 +319,9 @@ def test_a_folder_with_objects_its_manifest_does_not_name_is_listed_and_emptied_
         "before-parameter-build.s3.DeleteObjects",
         lambda params, **_: sizes.append(len(params["Delete"]["Objects"])),
     )
-    [snap] = store.listing().snapshots
-    report = store.delete([snap])
+    listing = store.listing()
+    [snap] = listing.snapshots
+    report = store.delete([snap], listing=listing)
     assert report.deleted == ["app/20261101T010000Z"]
     assert sizes == [1, 1000, 1000, 499]  # the manifest alone, then the data the listing found
     assert report.requests["DeleteObjects"] == 4
@@ -329,7 +336,8 @@ def test_per_key_errors_fail_the_snapshot_with_the_s3_code_and_a_rerun_finishes(
     bucket: str,
 ) -> None:
     seed_small(s3_client, bucket, days=0)
-    [snap] = store.listing().snapshots
+    first = store.listing()
+    [snap] = first.snapshots
     victim = f"bk/{snap.snapshot.id}/db.sql.gz"
 
     def spare(params: dict[str, Any], **_: Any) -> None:  # the server "fails" to delete the victim
@@ -342,14 +350,14 @@ def test_per_key_errors_fail_the_snapshot_with_the_s3_code_and_a_rerun_finishes(
 
     store.client.meta.events.register("before-parameter-build.s3.DeleteObjects", spare)
     store.client.meta.events.register("after-call.s3.DeleteObjects", inject)
-    report = store.delete([snap])
+    report = store.delete([snap], listing=first)
     assert report.deleted == [] and "InternalError" in report.failed[snap.snapshot.id]
     assert victim in report.failed[snap.snapshot.id]
     store.client.meta.events.unregister("after-call.s3.DeleteObjects", inject)
     store.client.meta.events.unregister("before-parameter-build.s3.DeleteObjects", spare)
     listing = store.listing()
     assert "deletion interrupted" in (listing.incomplete[0].problem or "")
-    assert store.delete(listing.incomplete).deleted == [snap.snapshot.id]
+    assert store.delete(listing.incomplete, listing=listing).deleted == [snap.snapshot.id]
     assert all_keys(s3_client, bucket) == set()
 
 
@@ -362,7 +370,8 @@ def test_versioned_bucket(
     seeded = seed_small(s3_client, bucket, days=0)
     sid = seeded[0].id
     s3_client.put_object(Bucket=bucket, Key=f"bk/{sid}/db.sql.gz", Body=b"second version")
-    report = store.delete(store.listing().snapshots)
+    listing = store.listing()
+    report = store.delete(listing.snapshots, listing=listing)
     assert report.deleted == [sid]
     versions = s3_client.list_object_versions(Bucket=bucket, Prefix=f"bk/{sid}/")
     if delete_versions:
@@ -407,7 +416,7 @@ def test_object_lock_holds_are_reported_and_never_fought(s3_endpoint: str, s3_cl
     assert "COMPLIANCE" in (status["server/20261102T020000Z"][1] or "")
     assert status["server/20261103T020000Z"] == ("complete", None)  # only its data is locked
 
-    report = store.delete(listing.snapshots)
+    report = store.delete(listing.snapshots, listing=listing)
     assert report.deleted == ["server/20261101T020000Z"]
     assert "held until" in report.held["server/20261102T020000Z"]
     assert "legal hold" in report.held["server/20261103T020000Z"]
@@ -451,7 +460,7 @@ def test_a_manifest_refused_with_access_denied_keeps_its_data_while_the_rest_of_
 
     store.client.meta.events.register("before-parameter-build.s3.DeleteObjects", deny)
     store.client.meta.events.register("after-call.s3.DeleteObjects", answer)
-    report = store.delete(listing.snapshots)
+    report = store.delete(listing.snapshots, listing=listing)
     assert report.deleted == [ids[0], ids[2]]
     assert sorted(batches[0]) == sorted(
         f"bk/{i}/manifest.json" for i in ids
@@ -472,7 +481,7 @@ def test_a_manifest_refused_with_access_denied_keeps_its_data_while_the_rest_of_
     store.client.meta.events.unregister("before-parameter-build.s3.DeleteObjects", deny)
     again = store.listing()
     assert [s.snapshot.id for s in again.snapshots] == [ids[1]]  # whole again, nothing half-deleted
-    assert store.delete(again.snapshots).deleted == [ids[1]]
+    assert store.delete(again.snapshots, listing=again).deleted == [ids[1]]
     assert all_keys(s3_client, bucket, "bk/server/") == set()
 
 
@@ -498,7 +507,8 @@ def test_content_md5_header_on_delete_objects(
             "before-send.s3.DeleteObjects",
             lambda request, **_: headers.append(dict(request.headers)),
         )
-        assert store.delete(store.listing().snapshots).deleted == ["app/20261101T000000Z"]
+        listing = store.listing()
+        assert store.delete(listing.snapshots, listing=listing).deleted == ["app/20261101T000000Z"]
     assert len(headers) == 2  # the manifests, then the data
     assert all(("Content-MD5" in h) is content_md5 for h in headers)
 
