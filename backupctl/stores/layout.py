@@ -523,10 +523,13 @@ def chunks(items: Sequence[T], size: int = MAX_DELETE_BATCH) -> Iterator[Sequenc
 
 
 def fewest_delete_requests(manifests: int, data: int, size: int = MAX_DELETE_BATCH) -> int:
-    """The fewest DeleteObjects of at most ``size`` keys for ``manifests`` manifest.json keys and
-    ``data`` data keys when no request may hold a manifest with its own snapshot's data: the
-    first request holds manifests only, so it is ceil(N/size) from ``size`` manifests on, else
-    1 + ceil(data/size). (What :class:`~backupctl.stores.s3.S3Store` sends; see docs/stores.md.)"""
+    """DeleteObjects of at most ``size`` keys for ``manifests`` manifest.json keys and ``data``
+    data keys when no request may hold a manifest with its own snapshot's data: the first
+    request holds manifests only, so it is ceil(N/size) from ``size`` manifests on, else
+    1 + ceil(data/size). What :func:`backupctl.stores.batches.schedule` sends when nothing
+    is refused and, from ``size`` manifests on, the snapshots of the full manifest batches
+    hold enough data to fill the last one (every snapshot with data, say); else one more at
+    most (see docs/stores.md)."""
     if manifests >= size:
         return -(-(manifests + data) // size)
     return (1 if manifests else 0) + -(-data // size)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -47,6 +46,15 @@ from backupctl.stores.base import (
     Listing,
     StoredSnapshot,
     key_digest,
+)
+from backupctl.stores.batches import (
+    MALFORMED,
+    Refusal,
+    manifest_rounds,
+    pack,
+    send_splitting,
+    split_sendable,
+    take,
 )
 from backupctl.stores.folders import FolderStore, ReadProblem
 from backupctl.stores.layout import (
@@ -415,27 +423,31 @@ class S3Store(FolderStore):
         progress: Callable[[int], None] | None,
     ) -> list[str]:
         """Every snapshot's manifest before any of its data, in as few DeleteObjects as that
-        order allows: the manifests in full batches of 1000 first; the last, partial manifest
-        batch topped up with data of snapshots whose manifest went in an earlier batch; then the
-        listings a few folders need; then the rest of the data, packed across snapshots. So N
-        objects take ceil(N/1000) DeleteObjects when at least 1000 manifests go, else
-        1 + ceil(data/1000): no batch may hold a manifest and its own data (S3 applies a batch
-        in no particular order). Returns the ids to keep journalled (manifest gone or its
-        outcome unknown, data left)."""
+        order allows: the rounds of :func:`backupctl.stores.batches.schedule`, with the
+        listings a few folders need before the last round. Returns the ids to keep journalled
+        (manifest gone or its outcome unknown, data left)."""
         given = {s.snapshot.id: s for s in snapshots}
         facts = listing.folders if listing is not None else {}
         jobs = [
             self._job(sid, asked, given.get(sid), facts.get(sid)) for sid, asked in todo.items()
         ]
-        manifests = [j for j in jobs if j.asked]
         size = self.batch_size
-        cut = len(manifests) - len(manifests) % size
-        head, last = manifests[:cut], manifests[cut:]
+        head, last = manifest_rounds([j for j in jobs if j.asked], size)
         tally = _Tally(report, progress)
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            self._run_batches(pool, [_manifest_items(b) for b in chunks(head, size)], tally)
-            if last:  # every manifest of `head` is answered: their data may share this batch
-                topup = _take_data([j for j in head if j.outcome is None], size - len(last))
+            # The batch order. S3 applies a DeleteObjects in no particular order, so a request
+            # never holds a manifest with its own snapshot's data, and a snapshot's data is sent
+            # only once the request that deleted its manifest is answered. Round 1: the
+            # manifests in full batches. Round 2 (after round 1 is answered): the last, partial
+            # manifest batch, topped up with data of round 1's snapshots whose manifest is gone
+            # (a refused manifest keeps all its data). Round 3: the rest of the data, packed
+            # across snapshots, after listing the folders whose data keys are not known.
+            self._run_batches(pool, [_manifest_items(b) for b in head], tally)
+            if last:
+                pools = [(j, j.data) for b in head for j in b if j.outcome is None and j.data]
+                topup, left = take(pools, size - len(last))
+                for job, keys in left:
+                    job.data = keys
                 self._run_batches(pool, [[*_manifest_items(last), *topup]], tally)
             self._list_folders(
                 pool,
@@ -445,7 +457,7 @@ class S3Store(FolderStore):
             )
             alive = [j for j in jobs if j.outcome is None]
             rest = [(j, o) for j in alive for o in j.data or ()]
-            self._run_batches(pool, list(chunks(rest, size)), tally, finish=alive)
+            self._run_batches(pool, pack(rest, size), tally, finish=alive)
         report.deleted.sort()
         for j in jobs:
             if j.outcome is not None and j.outcome.kind == "deleted":
@@ -691,7 +703,7 @@ class S3Store(FolderStore):
             return type(exc).__name__, str(exc)
         return None
 
-    def _delete_batch(self, batch: Sequence[_Obj]) -> list[tuple[str, str | None, str, str]]:
+    def _delete_batch(self, batch: Sequence[_Obj]) -> list[_Error]:
         """One DeleteObjects; the per-key errors as (key, version or None, code, message).
 
         One bad key must not fail the whole request (and so every snapshot sharing it): a key
@@ -703,18 +715,19 @@ class S3Store(FolderStore):
             ClientError, BotoCoreError: the request failed for another reason (the outcome may
                 be unknown: the caller keeps the snapshots journalled).
         """
-        safe = [o for o in batch if _xml_safe(o.key)]
+        safe, singles = split_sendable(batch, key=lambda o: o.key)
         errors = [
-            (o.key, o.version, *err)
-            for o in batch
-            if not _xml_safe(o.key)
-            if (err := self._delete_single(o)) is not None
+            (o.key, o.version, *err) for o in singles if (err := self._delete_single(o)) is not None
         ]
-        return errors + self._delete_objects(safe)
+        return errors + send_splitting(safe, self._delete_objects, _refused_whole)
 
-    def _delete_objects(self, batch: Sequence[_Obj]) -> list[tuple[str, str | None, str, str]]:
-        if not batch:
-            return []
+    def _delete_objects(self, batch: Sequence[_Obj]) -> list[_Error] | Refusal:
+        """One DeleteObjects: the per-key errors, or the Refusal of a request the service
+        refuses as a whole as malformed.
+
+        Raises:
+            ClientError, BotoCoreError: any other failure.
+        """
         objects = [{"Key": o.key, **({"VersionId": o.version} if o.version else {})} for o in batch]
         try:
             resp = self.client.delete_objects(
@@ -722,19 +735,9 @@ class S3Store(FolderStore):
             )
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code not in _MALFORMED:
+            if code not in MALFORMED:
                 raise
-            if len(batch) == 1:
-                return [
-                    (
-                        batch[0].key,
-                        batch[0].version,
-                        code,
-                        str(exc.response.get("Error", {}).get("Message", "")),
-                    )
-                ]
-            half = len(batch) // 2
-            return self._delete_objects(batch[:half]) + self._delete_objects(batch[half:])
+            return Refusal(code, str(exc.response.get("Error", {}).get("Message", "")))
         return [
             (e.get("Key", ""), e.get("VersionId") or None, e.get("Code", "?"), e.get("Message", ""))
             for e in resp.get("Errors", ())
@@ -793,19 +796,7 @@ class S3Store(FolderStore):
         return blobs
 
 
-# DeleteObjects answers that refuse the request's body as a whole (one odd key can cause them)
-_MALFORMED = frozenset(
-    {"MalformedXML", "InvalidArgument", "InvalidRequest", "InvalidURI", "UserKeyMustBeSpecified"}
-)
-# characters XML 1.0 cannot carry, even escaped: such a key cannot be named in a DeleteObjects body
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
 _MASK = (1 << 64) - 1
-
-
-def _xml_safe(key: str) -> bool:
-    return _XML_INVALID.search(key) is None
 
 
 @dataclass
@@ -865,6 +856,12 @@ class _Job:
 
 
 _Item = tuple[_Job, _Obj]  # one key of a batched deletion and the snapshot it belongs to
+_Error = tuple[str, str | None, str, str]  # a per-key error: key, version or None, code, message
+
+
+def _refused_whole(o: _Obj, refusal: Refusal) -> _Error:
+    """The error of a single key whose DeleteObjects the service refused as malformed."""
+    return o.key, o.version, refusal.code, refusal.message
 
 
 def _is_manifest(job: _Job, o: _Obj) -> bool:
@@ -873,19 +870,6 @@ def _is_manifest(job: _Job, o: _Obj) -> bool:
 
 def _manifest_items(jobs: Sequence[_Job]) -> list[_Item]:
     return [(j, _Obj(j.folder + MANIFEST, None, j.manifest_size)) for j in jobs]
-
-
-def _take_data(jobs: Sequence[_Job], n: int) -> list[_Item]:
-    """Up to ``n`` data keys of ``jobs`` (whose data is known), removed from their ``data``."""
-    taken: list[_Item] = []
-    for job in jobs:
-        if len(taken) >= n:
-            break
-        if job.data:
-            k = n - len(taken)
-            taken += [(job, o) for o in job.data[:k]]
-            job.data = job.data[k:]
-    return taken
 
 
 @dataclass
