@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "drill",
     "audit",
     "unlock",
+    "keygen",
 )
 
 

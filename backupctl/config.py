@@ -29,6 +29,7 @@ from retention import (
 
 __all__ = [
     "SCHEMA",
+    "AuditConfig",
     "Config",
     "DrillConfig",
     "PolicyConfig",
@@ -273,6 +274,22 @@ SCHEMA: dict[str, dict[str, Key]] = {
             None,
             "where the audit log lives (default: beside the backups, <prefix>/_backupctl/audit/)",
         ),
+        "signing_key_file": Key(
+            _str,
+            None,
+            "Ed25519 private key (`backupctl keygen`) that signs every audit record and proof",
+        ),
+        "public_key_file": Key(
+            _str,
+            None,
+            "Ed25519 public key the log began with: `audit verify` and `proof check` then "
+            "refuse unsigned or badly signed records (follows key.rotate records)",
+        ),
+        "signed_from": Key(
+            _positive_int,
+            1,
+            "the first seq that must be signed (a log that began before signing was enabled)",
+        ),
     },
     "drill": {
         "target": Key(
@@ -354,6 +371,15 @@ class VerifyConfig:
 
 
 @dataclass(frozen=True)
+class AuditConfig:
+    """``[audit]`` besides ``url`` (which is :attr:`Config.audit_url`): the signing keys."""
+
+    signing_key_file: str | None = None
+    public_key_file: str | None = None
+    signed_from: int = 1
+
+
+@dataclass(frozen=True)
 class DrillConfig:
     target: str = "1 working day"
     working_hours: dict[str, str] = field(
@@ -391,6 +417,7 @@ class Config:
     policies: tuple[PolicyConfig, ...]
     audit_url: str | None = None
     sha256: str = ""
+    audit: AuditConfig = AuditConfig()
 
     def policy_for_group(self, group: str) -> PolicyConfig | None:
         """The policy governing ``group``, or None (its snapshots are then left alone)."""
@@ -479,6 +506,7 @@ def parse_config(data: Mapping[str, Any], *, path: str = "<config>", sha256: str
         policies=tuple(policies),
         audit_url=sections["audit"].get("url"),
         sha256=sha256,
+        audit=AuditConfig(**{k: v for k, v in sections["audit"].items() if k != "url"}),
     )
 
 

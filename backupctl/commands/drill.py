@@ -257,12 +257,11 @@ def command(
         verdict=record["verdict"],
         wall_s=record["wall_seconds"],
     )
-    from backupctl.evidence.audit import AuditLog  # after the restore: not on its start-up path
-    from backupctl.stores.locations import audit_blobs_for
+    from backupctl.evidence.audit import audit_log_for  # after the restore: not on its start-up
 
     audit_error: StoreError | None = None
-    try:
-        entry = AuditLog(audit_blobs_for(config)).append("drill", record, now=clock.now())
+    try:  # signed with [audit] signing_key_file
+        entry = audit_log_for(config).append("drill", record, now=clock.now())
         record["audit_seq"] = entry.get("seq")
     except StoreError as exc:
         audit_error = exc

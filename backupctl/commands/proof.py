@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +18,9 @@ from backupctl.evidence.verify import parse_day_or_time, verify_store
 from backupctl.stores.base import IntegrityProblem, Listing, Store, StoredSnapshot
 from backupctl.untrusted import UntrustedInput, loads
 from retention import Snapshot
+
+if TYPE_CHECKING:
+    from backupctl.evidence.signing import Signer
 
 __all__ = ["command"]
 
@@ -89,28 +92,50 @@ def command(
     end = parse_day_or_time(to_text, "--to", config.timezone)
     if end <= start:
         raise UsageError(f"--to {to_text} is not after --from {from_text}")
+    signer = _signer(config)  # a bad key file stops here, before the store is read
     proof = make_proof(config, start, end, clock.now())
-    written = write_proof(Path(out_dir), proof)
+    written = write_proof(Path(out_dir), proof, signer)
     v = proof["verdict"]
     click.echo(f"{v['summary']}: proof for {start.isoformat()} to {end.isoformat()}")
     for finding in v["findings"]:
         click.echo(f"  - {finding}")
     rendered = ", ".join(str(p) for p in written.files.values())
     click.echo(f"wrote {written.json_path} (sha256 {written.digest}) and {rendered}")
+    if written.sig_path is not None:
+        click.echo(f"signed: {written.sig_path} (key {signer.key_id if signer else '?'})")
     if not v["ok"]:
         raise ViolationFound(f"proof: verdict FAIL ({len(v['findings'])} finding(s))")
 
 
 @command.command("check")
 @click.argument("directory", type=click.Path(file_okay=False))
-def check(directory: str) -> None:
-    """Recompute proof.json's SHA-256 and compare it with the one proof.html records.
+@click.option(
+    "--pubkey",
+    "pubkey",
+    type=str,
+    default=None,
+    help="The audit log's public key (.pub): proof.json.sig must then be its valid signature.",
+)
+def check(directory: str, pubkey: str | None) -> None:
+    """Recompute proof.json's SHA-256 and compare it with the one proof.html records; with
+    --pubkey, check proof.json.sig as well (someone who edits proof.json can re-embed its
+    hash, but cannot sign it).
 
-    Exit codes: 0 match, 3 mismatch or a file missing.
+    Exit codes: 0 match, 2 a bad key file, 3 mismatch, a file missing, or (with --pubkey)
+    the signature missing or wrong.
     """
-    checked = check_proof(Path(directory))
+    from backupctl.evidence.signing import load_public_key
+
+    verifier = load_public_key(pubkey) if pubkey else None
+    checked = check_proof(Path(directory), verifier)
     names = ", ".join(p.name for p in checked.files)
     click.echo(f"OK: proof.json matches the hash recorded in {names} ({checked.digest})")
+    if checked.key_id is not None:
+        click.echo(f"OK: proof.json.sig is a valid signature by key {checked.key_id}")
+    elif checked.signed:
+        click.echo("note: proof.json.sig was not checked (give --pubkey FILE to check it)")
+    else:
+        click.echo("note: the proof is not signed (no proof.json.sig)")
 
 
 def make_proof(config: Config, start: datetime, end: datetime, now: datetime) -> dict[str, Any]:
@@ -119,15 +144,18 @@ def make_proof(config: Config, start: datetime, end: datetime, now: datetime) ->
     Raises:
         StoreError: the store or the audit log cannot be read. ConfigError: no audit log location.
     """
-    from backupctl.evidence.audit import AuditLog
+    from backupctl.evidence.audit import ROTATE_ACTION, audit_log_for
     from backupctl.stores import open_store
     from backupctl.stores.locations import audit_blobs_for
 
     store = open_store(config)
     listing = store.listing()
-    log = AuditLog(audit_blobs_for(config))
+    log = audit_log_for(config, sign=False)  # checks signatures with [audit] public_key_file
     report = log.verify_report()
     records = _records(log)
+    audit = report.to_json()
+    # the signed key.rotate records, so the key the log began with checks this proof's signature
+    audit["rotations"] = [r for r in records if r.get("action") == ROTATE_ACTION]
     at = min(end, now, key=lambda t: t.timestamp())
     past = _as_of(listing, records, at)
     verify = verify_store(
@@ -141,13 +169,25 @@ def make_proof(config: Config, start: datetime, end: datetime, now: datetime) ->
         config=config,
         listing=listing,
         records=records,
-        audit=report.to_json(),
+        audit=audit,
         verify=verify,
         start=start,
         end=end,
         now=now,
     )
     return build_proof(inputs)
+
+
+def _signer(config: Config) -> Signer | None:
+    """The proof's signing key (``[audit] signing_key_file``), or None.
+
+    Raises:
+        KeyFileError (exit 2): the key file is bad.
+    """
+    from backupctl.evidence.signing import load_signer
+
+    path = config.audit.signing_key_file
+    return load_signer(path) if path else None
 
 
 def _records(log: Any) -> list[dict[str, Any]]:

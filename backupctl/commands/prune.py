@@ -71,6 +71,7 @@ def command(
     """
     force_reason = _check_force(force, reason)
     config = load_cli_config(config_path)
+    audit = _audit_for(config, dry_run)  # a bad signing key stops here, before anything changes
     if metrics_file and not dry_run:
         _check_metrics_target(metrics_file)  # before anything is deleted, not after
     now = clock.now()
@@ -79,14 +80,20 @@ def command(
     )
     started = time.time()
     try:
-        result = _run(config, now, dry_run, force_reason, as_json)
+        result = _run(config, now, dry_run, force_reason, as_json, audit)
     except (StoreError, SafetyRefusal):  # store failure, lock held
         if metrics_file and not dry_run:
-            _write_metrics(metrics_file, PruneMetrics(failed=1, duration_s=time.time() - started))
+            _write_metrics(
+                metrics_file,
+                PruneMetrics(
+                    failed=1, duration_s=time.time() - started, **_head_metrics(audit_head(audit))
+                ),
+            )
         raise
+    head = audit_head(audit)
     if metrics_file and not dry_run:
-        _write_metrics(metrics_file, _metrics(result, success=result.ok))
-    _finish(result, as_json)
+        _write_metrics(metrics_file, _metrics(result, success=result.ok, head=head))
+    _finish(result, as_json, head)
 
 
 def _check_force(force: bool, reason: str | None) -> str | None:
@@ -99,13 +106,34 @@ def _check_force(force: bool, reason: str | None) -> str | None:
     return reason.strip() if force and reason else None
 
 
+def _audit_for(config: Config, dry_run: bool) -> Any:
+    """The run's audit log (signing with ``[audit] signing_key_file``), or a guard for a dry run."""
+    from backupctl.evidence.audit import audit_log_for
+
+    return audit_log_for(config) if not dry_run else _NoAudit()
+
+
+def audit_head(audit: Any) -> dict[str, Any] | None:
+    """``{"seq", "head"}`` of the newest audit record this run wrote, or None (it wrote none):
+    the head a system outside the bucket can keep (``audit verify --head``)."""
+    record = getattr(audit, "last_appended", None)
+    if record is None:
+        return None
+    from backupctl.evidence.audit import record_hash
+
+    return {"seq": record["seq"], "head": record_hash(record)}
+
+
+def _head_metrics(head: dict[str, Any] | None) -> dict[str, Any]:
+    return {"audit_seq": head["seq"], "audit_head": head["head"]} if head else {}
+
+
 def _run(
-    config: Config, now: Any, dry_run: bool, force_reason: str | None, as_json: bool
+    config: Config, now: Any, dry_run: bool, force_reason: str | None, as_json: bool, audit: Any
 ) -> PruneResult:
-    from backupctl.evidence.audit import AuditLog
     from backupctl.prune.lock import acquire_lock
     from backupctl.stores import open_store
-    from backupctl.stores.locations import audit_blobs_for, lock_blobs_for
+    from backupctl.stores.locations import lock_blobs_for
 
     store = open_store(config)
     blobs = lock_blobs_for(config)
@@ -113,7 +141,6 @@ def _run(
     def lock() -> AbstractContextManager[Any]:
         return acquire_lock(blobs, ttl=config.safety.lock_ttl, now=now, config_path=config.path)
 
-    audit = AuditLog(audit_blobs_for(config)) if not dry_run else _NoAudit()
     return runner.run_prune(
         config,
         store,
@@ -139,9 +166,9 @@ def _progress(total: int) -> Iterator[Callable[[int], None]]:
         yield advance
 
 
-def _finish(result: PruneResult, as_json: bool) -> None:
+def _finish(result: PruneResult, as_json: bool, head: dict[str, Any] | None = None) -> None:
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
+        click.echo(json.dumps({**result.to_json(), "audit_head": head}, indent=2))
     else:
         for line in render_result(result):
             click.echo(line)
@@ -190,7 +217,9 @@ def render_result(result: PruneResult) -> Iterator[str]:
         yield f"{state}: {r.message}"
 
 
-def _metrics(result: PruneResult, success: bool) -> PruneMetrics:
+def _metrics(
+    result: PruneResult, success: bool, head: dict[str, Any] | None = None
+) -> PruneMetrics:
     refusals: dict[str, int] = {}
     for r in result.refusals:
         refusals[r.group] = refusals.get(r.group, 0) + 1
@@ -202,6 +231,7 @@ def _metrics(result: PruneResult, success: bool) -> PruneMetrics:
         duration_s=result.duration_s,
         failed=len(result.failed),
         success_time=time.time() if success else None,
+        **_head_metrics(head),
     )
 
 

@@ -11,10 +11,10 @@ import click
 from backupctl import clock
 from backupctl.config import load_config
 from backupctl.errors import LockHeld, StoreError
-from backupctl.evidence.audit import AuditLog
+from backupctl.evidence.audit import audit_log_for
 from backupctl.prune.lock import LOCK_KEY, LockInfo, UnreadableLock, read_lock, read_lock_raw
 from backupctl.stores.base import BlobStore
-from backupctl.stores.locations import audit_blobs_for, lock_blobs_for
+from backupctl.stores.locations import lock_blobs_for
 
 
 def _read(blobs: BlobStore, force: bool) -> tuple[LockInfo | None, str | None]:
@@ -97,7 +97,7 @@ def command(config_path: str | None, force: bool, as_json: bool) -> None:
         " (forced)" if force else ""
     )
     try:
-        AuditLog(audit_blobs_for(config)).append("unlock", data, now=now)
+        audit_log_for(config).append("unlock", data, now=now)  # signed when configured
     except StoreError as exc:
         raise StoreError(
             f"{text}, but the removal could not be recorded in the audit log: {exc}"

@@ -14,6 +14,12 @@ PUT so two writers never both take a seq. A record is a JSON object::
   ensure_ascii=False).encode()``; records are stored as exactly those bytes.
 * ``_backupctl/audit-head.json`` remembers the newest seq and its hash, so records removed
   from the end are caught; it may lag (a crash, or two writers) and never runs ahead.
+* signed logs (``[audit] signing_key_file``): each record also carries ``key_id`` and ``sig``,
+  the Ed25519 signature of its canonical bytes without ``sig`` and ``sha256``
+  (:func:`signed_bytes`); ``sha256`` covers the signature. Checked against a public key
+  (:class:`~backupctl.evidence.signing.Verifier`), a record that is unsigned, signed by another
+  key or badly signed is a problem; a signed ``key.rotate`` record hands the trust on to the
+  key it names (:data:`ROTATE_ACTION`, docs/audit-and-lock.md "Signing").
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backupctl import clock
 from backupctl.errors import StoreError
@@ -36,16 +42,25 @@ from backupctl.prune.lock import ConditionIgnored, confirm_condition, default_ac
 from backupctl.stores.base import BlobStore, PreconditionFailed
 from backupctl.untrusted import loads
 
+if TYPE_CHECKING:
+    from backupctl.config import Config
+    from backupctl.evidence.signing import Signer, Verifier
+
 __all__ = [
     "AUDIT_PREFIX",
     "HEAD_KEY",
+    "ROTATE_ACTION",
     "ZERO_HASH",
     "AuditLog",
     "AuditProblem",
     "AuditReport",
+    "Since",
+    "audit_log_for",
     "canonical",
+    "key_after_rotations",
     "record_digest",
     "record_hash",
+    "signed_bytes",
     "verify_jsonl",
     "verify_jsonl_report",
 ]
@@ -55,6 +70,8 @@ HEAD_KEY = "_backupctl/audit-head.json"
 ZERO_HASH = "0" * 64
 _KEY_RE = re.compile(r"^_backupctl/audit/(\d{10})\.json$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX128 = re.compile(r"^[0-9a-f]{128}$")
+ROTATE_ACTION = "key.rotate"  # data: {"old_key_id", "new_key_id", "new_public_key": 64 hex}
 _WALK_LIMIT = 100_000
 
 
@@ -74,6 +91,11 @@ def record_hash(record: dict[str, Any]) -> str:
 def record_digest(record: dict[str, Any]) -> str:
     """SHA-256 hex of the record without its ``sha256`` key: the record's own ``sha256``."""
     return record_hash({k: v for k, v in record.items() if k != "sha256"})
+
+
+def signed_bytes(record: dict[str, Any]) -> bytes:
+    """What a record's ``sig`` signs: its canonical bytes without ``sig`` and ``sha256``."""
+    return canonical({k: v for k, v in record.items() if k not in ("sig", "sha256")})
 
 
 def record_key(seq: int) -> str:
@@ -121,6 +143,15 @@ def _record_problems(record: Any) -> list[str]:
     for name in ("prev", "sha256"):
         if not isinstance(record.get(name), str) or not _HEX64.match(record[name]):
             problems.append(f"{name}: expected 64 lowercase hex digits, got {record.get(name)!r}")
+    if "sig" in record or "key_id" in record:
+        if not isinstance(record.get("key_id"), str) or not _HEX64.match(record["key_id"]):
+            problems.append(
+                f"key_id: expected 64 lowercase hex digits, got {record.get('key_id')!r:.80}"
+            )
+        if not isinstance(record.get("sig"), str) or not _HEX128.match(record["sig"]):
+            problems.append(
+                f"sig: expected 128 lowercase hex digits, got {record.get('sig')!r:.80}"
+            )
     try:
         stamp = datetime.fromisoformat(record.get("time", ""))
         if stamp.tzinfo is None:
@@ -269,14 +300,163 @@ def _check_anchor(
     )
 
 
+@dataclass(frozen=True)
+class Since:
+    """A head the log must still extend: record ``seq`` must be there with hash ``head``.
+    ``what`` says where the head comes from (``"the verification of <time>"``, ``"proof …"``)."""
+
+    seq: int
+    head: str
+    what: str
+
+
+def _check_extends(by_seq: dict[int, _Entry], since: Since, problems: list[AuditProblem]) -> None:
+    """The log must still hold record ``since.seq`` with hash ``since.head``: it may have
+    grown since, never shrunk, been emptied or rewritten."""
+    if since.seq == 0:
+        return  # an empty log was remembered: every log extends it
+    newest = max(by_seq, default=0)
+    if newest < since.seq:
+        now = "is empty" if newest == 0 else f"ends at seq {newest}"
+        problems.append(
+            AuditProblem(
+                None,
+                None,
+                f"the log {now}, but {since.what} saw it reach seq {since.seq} (head "
+                f"{since.head[:16]}…): records were removed from the end or the log was emptied",
+            )
+        )
+        return
+    entry = by_seq.get(since.seq)
+    if entry is None or entry.record is None:
+        return  # the gap or the unreadable record is already reported
+    if record_hash(entry.record) != since.head:
+        problems.append(
+            AuditProblem(
+                since.seq,
+                entry.where,
+                f"is not the record {since.what} saw (head {since.head[:16]}…): "
+                "the log was rewritten from here or earlier",
+            )
+        )
+
+
+def _rotation_target(record: dict[str, Any], current: Verifier) -> tuple[Verifier | None, str]:
+    """The key a (validly signed) ``key.rotate`` record hands on to, or None and why not."""
+    from backupctl.evidence.signing import Verifier, public_key_from_hex
+
+    data = record["data"]
+    public = public_key_from_hex(data.get("new_public_key"))
+    if public is None:
+        return None, "new_public_key: expected 64 hex digits of an Ed25519 public key"
+    new = Verifier.of(public)
+    if data.get("new_key_id") != new.key_id:
+        return None, f"new_key_id {str(data.get('new_key_id'))[:16]!r} is not new_public_key's id"
+    if data.get("old_key_id") != current.key_id:
+        return None, "old_key_id is not the key that signed it"
+    return new, ""
+
+
+def _check_signatures(
+    by_seq: dict[int, _Entry], trust: Verifier, signed_from: int, problems: list[AuditProblem]
+) -> Verifier:
+    """Every readable record from ``signed_from`` on must be signed by the key trusted at its
+    place: ``trust`` at first, then the key each valid ``key.rotate`` names. Returns the key
+    trusted at the end of the log."""
+    current = trust
+    for seq in sorted(by_seq):
+        entry = by_seq[seq]
+        record = entry.record
+        if record is None or seq < signed_from:
+            continue  # an unreadable record is already reported
+        where = entry.where
+        short = current.key_id[:16]
+        if "sig" not in record:
+            problems.append(
+                AuditProblem(
+                    seq,
+                    where,
+                    f"unsigned, but the log is checked against key {short}…: the record was "
+                    "written without the private key (forged, inserted or rewritten)",
+                )
+            )
+            continue
+        if record["key_id"] != current.key_id:
+            problems.append(
+                AuditProblem(
+                    seq,
+                    where,
+                    f"signed by key {record['key_id'][:16]}…, not by the trusted key {short}…: "
+                    "forged with another key (no signed key.rotate hands the trust to it)",
+                )
+            )
+            continue
+        if not current.verify(record["sig"], signed_bytes(record)):
+            problems.append(
+                AuditProblem(
+                    seq,
+                    where,
+                    f"bad signature for key {short}…: the record was changed or forged "
+                    "without the private key",
+                )
+            )
+            continue
+        if record["action"] == ROTATE_ACTION:
+            new, why = _rotation_target(record, current)
+            if new is None:
+                problems.append(
+                    AuditProblem(
+                        seq, where, f"malformed key.rotate ({why}): the key was not rotated"
+                    )
+                )
+            else:
+                current = new
+    return current
+
+
+def key_after_rotations(
+    trust: Verifier, rotations: Iterable[Any]
+) -> tuple[Verifier, list[AuditProblem]]:
+    """The key trusted after the given ``key.rotate`` records (untrusted, e.g. copied into a
+    proof), starting from ``trust``: each must be well-formed, signed by the key trusted
+    before it and name the next. Returns that key and the problems (empty when all hold)."""
+    problems: list[AuditProblem] = []
+    by_seq: dict[int, _Entry] = {}
+    for n, record in enumerate(rotations, start=1):
+        bad = _record_problems(record)
+        if not bad and record["action"] != ROTATE_ACTION:
+            bad = [f"action: expected {ROTATE_ACTION!r}, got {record['action']!r:.40}"]
+        if not bad and record["seq"] in by_seq:
+            bad = [f"seq {record['seq']} appears twice"]
+        if bad:
+            problems.append(AuditProblem(None, f"rotation {n}", "; ".join(bad)))
+            continue
+        by_seq[record["seq"]] = _Entry(f"rotation {n}", None, record)
+    if problems:
+        return trust, problems
+    return _check_signatures(by_seq, trust, 1, problems), problems
+
+
 def _verify(
-    entries: list[_Entry], problems: list[AuditProblem], expect_head: str | None
-) -> dict[int, _Entry]:
+    entries: list[_Entry],
+    problems: list[AuditProblem],
+    expect_head: str | None,
+    trust: Verifier | None = None,
+    signed_from: int = 1,
+    since: Iterable[Since] = (),
+) -> tuple[dict[int, _Entry], str | None]:
+    """Sequence, chain, anchors and (with ``trust``) signatures; returns the entries by seq and
+    the id of the key trusted at the end of the log (None: signatures not checked)."""
     by_seq = _check_sequence(entries, problems)
     _check_chain(by_seq, problems)
     if expect_head:
         _check_anchor(by_seq, expect_head, problems)
-    return by_seq
+    for earlier in since:
+        _check_extends(by_seq, earlier, problems)
+    key_id = None
+    if trust is not None:
+        key_id = _check_signatures(by_seq, trust, signed_from, problems).key_id
+    return by_seq, key_id
 
 
 @dataclass(frozen=True)
@@ -286,6 +466,8 @@ class AuditReport:
     records: int
     head: str | None
     problems: tuple[AuditProblem, ...]
+    head_seq: int = 0  # the newest record's seq (0: an empty log)
+    key_id: str | None = None  # signatures checked: the key trusted at the end; None: not checked
 
     @property
     def ok(self) -> bool:
@@ -293,30 +475,54 @@ class AuditReport:
         return not self.problems
 
     def to_json(self) -> dict[str, Any]:
-        """``{"ok", "records", "head", "problems": [{"seq", "key", "problem"}]}``."""
+        """``{"ok", "records", "head", "head_seq", "key_id", "problems": [{"seq", "key",
+        "problem"}]}`` (``key_id`` null: signatures were not checked)."""
         return {
             "ok": self.ok,
             "records": self.records,
             "head": self.head,
+            "head_seq": self.head_seq,
+            "key_id": self.key_id,
             "problems": [p.to_json() for p in self.problems],
         }
 
 
 def _report(
-    entries: list[_Entry], by_seq: dict[int, _Entry], problems: list[AuditProblem]
+    entries: list[_Entry],
+    by_seq: dict[int, _Entry],
+    problems: list[AuditProblem],
+    key_id: str | None = None,
 ) -> AuditReport:
     newest = by_seq[max(by_seq)].record if by_seq else None
     head = record_hash(newest) if newest is not None else (ZERO_HASH if not entries else None)
-    return AuditReport(records=len(entries), head=head, problems=tuple(problems))
+    return AuditReport(
+        records=len(entries),
+        head=head,
+        problems=tuple(problems),
+        head_seq=max(by_seq, default=0),
+        key_id=key_id,
+    )
 
 
-def verify_jsonl_report(text: str, expect_head: str | None = None) -> AuditReport:
+def verify_jsonl_report(
+    text: str,
+    expect_head: str | None = None,
+    *,
+    trust: Verifier | None = None,
+    signed_from: int = 1,
+    since: Iterable[Since] = (),
+) -> AuditReport:
     """Verify an exported log (JSON Lines, one record per line, in seq order).
 
     Args:
         text: the export.
         expect_head: optionally a head hash recorded earlier (a proof's); it must be the
             hash of one of the records, which catches records removed from the end.
+        trust: the public key the log began with: every record from ``signed_from`` on must
+            carry its valid signature (or that of a key a signed ``key.rotate`` handed on to).
+        signed_from: the first seq that must be signed.
+        since: heads seen earlier (a proof's, this host's last verification): the log must
+            still extend each.
 
     Returns:
         The report: record count, head hash and every problem (none when intact).
@@ -327,8 +533,8 @@ def verify_jsonl_report(text: str, expect_head: str | None = None) -> AuditRepor
         for n, line in enumerate(text.splitlines(), start=1)
         if line.strip()
     ]
-    by_seq = _verify(entries, problems, expect_head)
-    return _report(entries, by_seq, problems)
+    by_seq, key_id = _verify(entries, problems, expect_head, trust, signed_from, since)
+    return _report(entries, by_seq, problems, key_id)
 
 
 def verify_jsonl(text: str, expect_head: str | None = None) -> list[AuditProblem]:
@@ -339,8 +545,23 @@ def verify_jsonl(text: str, expect_head: str | None = None) -> list[AuditProblem
 class AuditLog:
     """The audit log in a blob store (``_backupctl/audit/`` under its root)."""
 
-    def __init__(self, blobs: BlobStore, *, max_attempts: int = 50, workers: int = 8) -> None:
+    def __init__(
+        self,
+        blobs: BlobStore,
+        *,
+        max_attempts: int = 50,
+        workers: int = 8,
+        signer: Signer | None = None,
+        verifier: Verifier | None = None,
+        signed_from: int = 1,
+    ) -> None:
+        """``signer`` signs every appended record; ``verifier`` (the key the log began with)
+        makes verification check signatures from seq ``signed_from`` on."""
         self.blobs = blobs
+        self.signer = signer
+        self.verifier = verifier
+        self.signed_from = signed_from
+        self.last_appended: dict[str, Any] | None = None  # the record this object wrote last
         self.max_attempts = max_attempts
         self.workers = workers
         self._condition_checked = False  # whether this store was seen to honour If-None-Match
@@ -405,10 +626,13 @@ class AuditLog:
         """Every problem of the stored log (see :meth:`verify_report`); empty when intact."""
         return list(self.verify_report(expect_head).problems)
 
-    def verify_report(self, expect_head: str | None = None) -> AuditReport:
+    def verify_report(
+        self, expect_head: str | None = None, *, since: Iterable[Since] = ()
+    ) -> AuditReport:
         """Check the stored log: every record well-formed and stored under its own seq, its
         ``sha256`` right, no gaps, every ``prev`` the hash of its predecessor, the head
-        pointer consistent, and (optionally) ``expect_head`` the hash of some record.
+        pointer consistent, (optionally) ``expect_head`` the hash of some record, every
+        head in ``since`` still extended, and (with a verifier) every record signed.
 
         Returns:
             The report: record count, head hash and every problem (each naming seq and key).
@@ -416,10 +640,10 @@ class AuditLog:
         Raises:
             StoreError: the store cannot be read.
         """
-        return self.verified_records(expect_head)[0]
+        return self.verified_records(expect_head, since=since)[0]
 
     def verified_records(
-        self, expect_head: str | None = None
+        self, expect_head: str | None = None, *, since: Iterable[Since] = ()
     ) -> tuple[AuditReport, list[dict[str, Any]]]:
         """:meth:`verify_report` and, from the same single read of the log, its records in seq
         order (empty unless the log verifies), for callers that trust only a verified log.
@@ -443,9 +667,11 @@ class AuditLog:
             _parse(key, int(_KEY_RE.match(key).group(1)), raw, problems)  # type: ignore[union-attr]
             for key, raw in self._fetch(k for k in keys if _KEY_RE.match(k))
         ]
-        by_seq = _verify(entries, problems, expect_head)
+        by_seq, key_id = _verify(
+            entries, problems, expect_head, self.verifier, self.signed_from, since
+        )
         self._check_head_pointer(by_seq, problems)
-        report = _report(entries, by_seq, problems)
+        report = _report(entries, by_seq, problems, key_id)
         records = (
             [e.record for _, e in sorted(by_seq.items()) if e.record is not None]
             if report.ok
@@ -555,6 +781,8 @@ class AuditLog:
             "action": action,
             "data": json.loads(canonical(redact_data(data))),
         }
+        if self.signer is not None:
+            body["key_id"] = self.signer.key_id
         seq, prev = self._tail()
         if seq > 0:
             self._check_condition(
@@ -562,6 +790,8 @@ class AuditLog:
             )  # before writing: a store that ignores it would let us overwrite
         for attempt in range(self.max_attempts):
             record = {**body, "seq": seq + 1, "prev": prev}
+            if self.signer is not None:
+                record["sig"] = self.signer.sign(signed_bytes(record))
             record["sha256"] = record_digest(record)
             raw = canonical(record)
             try:
@@ -580,7 +810,8 @@ class AuditLog:
                 "other writers kept taking the next seq"
             )
         self._advance_head(record["seq"], record_hash(record))
-        log.info("audit_appended", seq=record["seq"], action=action)
+        self.last_appended = record
+        log.info("audit_appended", seq=record["seq"], action=action, signed=self.signer is not None)
         return record
 
     def _check_condition(self, seq: int, raw: bytes | None = None, *, ours: bool = False) -> None:
@@ -677,3 +908,29 @@ class AuditLog:
         pointer = self._read_head()
         if pointer is None or pointer[0] < seq:
             self.blobs.put(HEAD_KEY, json.dumps({"seq": seq, "sha256": digest}).encode())
+
+
+def audit_log_for(config: Config, *, sign: bool = True) -> AuditLog:
+    """The audit log of ``config``: where ``[audit] url`` (or the store) puts it, signing with
+    ``[audit] signing_key_file`` (unless ``sign`` is False) and checking signatures against
+    ``[audit] public_key_file`` from ``[audit] signed_from`` on.
+
+    The keys are read first, so a bad key file stops a command before it changes anything.
+
+    Raises:
+        KeyFileError (exit 2): a key file is missing, unreadable, too open or not a key.
+        ConfigError: no audit log location (a local restic repository without ``[audit] url``).
+    """
+    from backupctl.evidence.signing import load_public_key, load_signer
+    from backupctl.stores.locations import audit_blobs_for
+
+    settings = config.audit
+    signer = load_signer(settings.signing_key_file) if sign and settings.signing_key_file else None
+    verifier = (
+        load_public_key(settings.public_key_file, "[audit] public_key_file")
+        if settings.public_key_file
+        else None
+    )
+    return AuditLog(
+        audit_blobs_for(config), signer=signer, verifier=verifier, signed_from=settings.signed_from
+    )

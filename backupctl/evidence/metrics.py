@@ -4,6 +4,11 @@ The file is written atomically (temp file in the same directory, fsync, rename),
 collector never reads half a file. ``backupctl_last_success_timestamp_seconds`` keeps its
 previous value when a run fails: the old file is read back for it, so an alert on
 "no success for 2 days" keeps working across failed runs.
+
+The audit log's head after the run (``backupctl_audit_head_seq`` and
+``backupctl_audit_head_info{head="<sha256>"} 1``) is published too, so a system outside the
+bucket can keep the heads and later check that the log still extends them
+(``backupctl audit verify --head``).
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ class PruneMetrics:
     duration_s: float = 0.0
     failed: int = 0
     success_time: float | None = None
+    audit_seq: int | None = None  # the newest audit record this run wrote (None: it wrote none)
+    audit_head: str | None = None  # that record's hash (the next record's prev)
 
 
 _HELP = {
@@ -50,6 +57,11 @@ _HELP = {
     "backupctl_bytes_freed": ("gauge", "Bytes freed by the last prune."),
     "backupctl_prune_duration_seconds": ("gauge", "Wall time of the last prune in seconds."),
     LAST_SUCCESS: ("gauge", "Unix time of the last successful prune (kept across failed runs)."),
+    "backupctl_audit_head_seq": ("gauge", "Seq of the newest audit record the last prune wrote."),
+    "backupctl_audit_head_info": (
+        "gauge",
+        "Always 1; the label head is the SHA-256 of the newest audit record the last prune wrote.",
+    ),
 }
 
 
@@ -104,6 +116,9 @@ def render(metrics: PruneMetrics, last_success: float | None) -> str:
     ]
     if last_success is not None:
         lines += _family(LAST_SUCCESS, [({}, last_success)])
+    if metrics.audit_seq is not None and metrics.audit_head is not None:
+        lines += _family("backupctl_audit_head_seq", [({}, float(metrics.audit_seq))])
+        lines += _family("backupctl_audit_head_info", [({"head": metrics.audit_head}, 1.0)])
     return "\n".join(lines) + "\n"
 
 
