@@ -66,7 +66,8 @@ def _str(v: Any) -> str:
 def _listing(v: Any) -> str:
     if v not in ("objects", "folders"):
         raise _Bad(
-            f"expected 'objects' (list every key) or 'folders' (list snapshot folders, trust manifests), "
+            "expected 'objects' (list every key) or "
+            "'folders' (list snapshot folders, trust manifests), "
             f"got {v!r}"
         )
     return str(v)
@@ -175,7 +176,8 @@ def _working_hours(v: Any) -> dict[str, str]:
         isinstance(k, str) and isinstance(x, str) for k, x in v.items()
     ):
         raise _Bad(
-            f'expected a table such as {{ mon-thu = "09:00-17:00", fri = "09:00-16:00" }}, got {v!r}'
+            f'expected a table such as {{ mon-thu = "09:00-17:00", fri = "09:00-16:00" }}, '
+            f"got {v!r}"
         )
     return dict(v)
 
@@ -194,8 +196,8 @@ def _target(v: Any) -> str:
     )  # the exact bound is checked with working_day_hours
     if not 0 < hours <= 10_000:
         raise _Bad(
-            f"expected a positive target of at most 10000 working hours (1250 working days of 8 h), "
-            f"got {v!r:.60}"
+            "expected a positive target of at most 10000 working hours "
+            f"(1250 working days of 8 h), got {v!r:.60}"
         )
     return text
 
@@ -572,7 +574,8 @@ def _policies(raw: Any, problems: list[str]) -> list[PolicyConfig]:
         out.append(pc)
     if not raw:
         problems.append(
-            "[[policy]]: no policy given (expected at least one [[policy]] with a name and keep_* rules)"
+            "[[policy]]: no policy given "
+            "(expected at least one [[policy]] with a name and keep_* rules)"
         )
     return out
 

@@ -27,7 +27,8 @@ url = "{url}"
 {endpoint_line}
 # region = "eu-west-1"
 # key_template = "{{group}}/{{time}}/"      # layout of one snapshot folder under the prefix
-# content_md5 = false                       # some S3-compatible stores require Content-MD5 on DeleteObjects
+# content_md5 = false                       # some S3-compatible stores require Content-MD5 \
+on DeleteObjects
 
 [safety]
 max_delete_fraction = 0.5   # refuse a run that would delete more than half of a group
@@ -84,12 +85,18 @@ def starter_config(
     endpoint_line = (
         f'endpoint_url = "{endpoint_url}"'
         if endpoint_url
-        else '# endpoint_url = "http://127.0.0.1:9000"   # any S3-compatible service (MinIO, Ceph); AWS when absent'
+        else (
+            '# endpoint_url = "http://127.0.0.1:9000"   '
+            "# any S3-compatible service (MinIO, Ceph); AWS when absent"
+        )
     )
     live_check_line = (
         f"live_check = {json.dumps(live_check)}"
         if live_check
-        else '# live_check = "test -s {dir}/server/etc/hostname"   # exits 0 once the restored system is usable'
+        else (
+            '# live_check = "test -s {dir}/server/etc/hostname"   '
+            "# exits 0 once the restored system is usable"
+        )
     )
     return STARTER.format(
         url=url,

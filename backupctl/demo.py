@@ -109,7 +109,8 @@ def _run(step: Step, env: dict[str, str], out: Path) -> tuple[int, str]:
     log_name = step.title.replace(" ", "-").replace("/", "-") + ".txt"
     (out / "logs").mkdir(exist_ok=True)
     (out / "logs" / log_name).write_text(
-        f"$ backupctl {' '.join(step.args)}\n(exit {done.returncode})\n\n{stdout}\n--- stderr ---\n{stderr}"
+        f"$ backupctl {' '.join(step.args)}\n(exit {done.returncode})\n\n"
+        f"{stdout}\n--- stderr ---\n{stderr}"
     )
     return done.returncode, stdout
 
@@ -231,7 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             failures += not ok
             mark = "ok " if ok else "!! "
             _say(
-                f"{mark}{step.title:<15} exit {code} (expected {step.expect}, {time.monotonic() - t0:4.1f} s)  "
+                f"{mark}{step.title:<15} exit {code} "
+                f"(expected {step.expect}, {time.monotonic() - t0:4.1f} s)  "
                 f"{_summarise(step.title, stdout)}"
             )
         _say(f"\nproof page: {out / 'proof' / 'proof.html'}")

@@ -1,7 +1,7 @@
-"""Errors that end a command, each carrying the exit code the CLI contract promises (docs/design.md).
+"""Errors that end a command, each carrying the exit code the CLI contract promises.
 
-Exit codes: 0 ok, 1 error, 2 bad usage or config, 3 a check found a violation,
-4 a safety refusal.
+The contract is in docs/design.md. Exit codes: 0 ok, 1 error, 2 bad usage or config,
+3 a check found a violation, 4 a safety refusal.
 """
 
 from __future__ import annotations

@@ -43,7 +43,8 @@ _SECRET_FLAG = re.compile(r"^(--?[\w-]*(?:secret|password|passwd|token|key)[\w-]
 _NOT_SECRET_FLAGS = {"--password-file", "--password-command", "-p"}
 
 _INSTALL_HINTS = {
-    "restic": "install it with `apt-get install restic` (or from https://github.com/restic/restic/releases) "
+    "restic": "install it with `apt-get install restic` "
+    "(or from https://github.com/restic/restic/releases) "
     "or set store.restic_binary to its path",
     "rclone": "install it with `apt-get install rclone`",
     "aws": "install it with `pip install awscli` or `apt-get install awscli`",
@@ -96,7 +97,10 @@ class Completed:
 
 
 def _secret_values(env_extra: Mapping[str, str] | None) -> list[str]:
-    """Values that must never be logged: secret-looking env_extra entries and known secret env vars."""
+    """Values that must never be logged.
+
+    Those are secret-looking env_extra entries and known secret env vars.
+    """
     return env_secrets(env_extra)
 
 
@@ -206,7 +210,8 @@ def _communicate(
         return proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_group(proc)
-        # Bounded: the group is dead, pipes close; a grandchild that escaped the group cannot hold us.
+        # Bounded: the group is dead, pipes close; a grandchild that escaped the group cannot
+        # hold us.
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.communicate(timeout=5)
         log.warning(
@@ -253,7 +258,8 @@ def parse_json(result: Completed, *, expected: str = "JSON", lines: bool = False
 
     Args:
         result: the finished command.
-        expected: what the output should be, for the error message (e.g. "a JSON list of snapshots").
+        expected: what the output should be, for the error message (e.g. "a JSON list of
+            snapshots").
         lines: parse each non-empty line as one JSON value and return them as a list.
 
     Raises:

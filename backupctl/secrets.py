@@ -67,7 +67,8 @@ _URL_USERINFO = re.compile(
     r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s'\"<>\\`]*)@"
 )
 _LOGIN_NAME = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\Z")
-# Only a secret-looking name matches, so a harmless ``name: value`` never swallows the pair after it.
+# Only a secret-looking name matches, so a harmless ``name: value`` never swallows the pair
+# after it.
 _KEY_VALUE = re.compile(
     rf"(?P<name>(?<![\w.-])[\w.-]*(?:{_SECRET_WORDS})[\w.-]*)(?P<sep>=|\s*:\s*)"
     r"(?P<value>(?:(?:Bearer|Basic)\s+)?[^\s'\"]\S*)",

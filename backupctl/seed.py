@@ -1,4 +1,6 @@
-"""Deterministic backup histories in the S3/file snapshot layout, for tests, the demo and benchmarks.
+"""Deterministic backup histories in the S3/file snapshot layout.
+
+They serve the tests, the demo and the benchmarks.
 
 ``seed_history`` walks each group's cron schedule (in ``tz``) from ``start`` to ``end`` and
 writes, per expected time, the data objects and then ``manifest.json`` (last, as a real
@@ -44,7 +46,10 @@ _EPS = timedelta(microseconds=1)
 
 
 class Writer(Protocol):
-    """Anything with ``put(key, data)``; keys are relative to the store's root (a BlobStore fits)."""
+    """Anything with ``put(key, data)`` (a BlobStore fits).
+
+    Keys are relative to the store's root.
+    """
 
     def put(self, key: str, data: bytes) -> None: ...
 

@@ -21,7 +21,10 @@ from retention.schedule import Schedule
 __all__ = ["DayRow", "SimGroup", "Simulation", "history_for", "prune_instants", "simulate"]
 
 TIERS = ("tag", "last", "within", *(cal.name for cal in CALENDARS))
-"""The reason kinds a day row counts, ``within_daily`` counted as ``daily``: tag, last, within, hourly … yearly."""
+"""The reason kinds a day row counts: tag, last, within, hourly … yearly.
+
+``within_daily`` is counted as ``daily``.
+"""
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,9 @@ def simulate(
     zone: tzinfo,
     prune_at: time = time(3, 0),
 ) -> Simulation:
-    """Run each group's schedule and policy forward ``days`` days from ``start`` (midnight, ``zone``).
+    """Run each group's schedule and policy forward ``days`` days from ``start``.
+
+    The run starts at midnight in ``zone``.
 
     Returns:
         A :class:`Simulation`; ``final`` holds the decisions of the last day's prune.

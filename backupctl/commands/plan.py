@@ -65,7 +65,10 @@ _COUNT_FLAGS: tuple[tuple[str, str | None, str], ...] = tuple(
     )
     for rule in RULES
 )
-"""(config key, restic's short flag or None, help): one ``--keep-<name>`` per row of the rule table."""
+"""(config key, restic's short flag or None, help) rows.
+
+One ``--keep-<name>`` per row of the rule table.
+"""
 _WITHIN_FLAGS: tuple[tuple[str, str], ...] = (
     ("keep_within", "every snapshot newer than DURATION before the group's newest"),
     *((cal.within_key, f"{cal.name} snapshots within DURATION") for cal in CALENDARS),
@@ -104,7 +107,10 @@ def _count(ctx: click.Context, param: click.Parameter, value: int) -> int:
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> Duration | None:
-    """restic 0.14's duration syntax (any unit order, a repeated unit overrides): see Duration.parse_restic."""
+    """restic 0.14's duration syntax: see Duration.parse_restic.
+
+    Units may come in any order; a repeated unit overrides.
+    """
     if value is None:
         return None
     try:
@@ -345,7 +351,13 @@ def _left_alone(run: RunPlan) -> Iterator[str]:
         if len(run.unknown) > 20:
             yield f"  … and {len(run.unknown) - 20} more"
     if run.incomplete:
-        yield f"incomplete snapshots (no manifest) left alone: {', '.join(s.snapshot.id for s in run.incomplete)}"
+        yield (
+            "incomplete snapshots (no manifest) left alone: "
+            f"{', '.join(s.snapshot.id for s in run.incomplete)}"
+        )
     if run.unmanaged:
         groups = sorted({s.snapshot.group for s in run.unmanaged})
-        yield f"snapshots of groups without a policy left alone: {len(run.unmanaged)} ({', '.join(groups)})"
+        yield (
+            "snapshots of groups without a policy left alone: "
+            f"{len(run.unmanaged)} ({', '.join(groups)})"
+        )

@@ -1,4 +1,4 @@
-"""``backupctl simulate``: the configured schedules and policies run forward on a simulated clock."""
+"""``backupctl simulate``: configured schedules and policies run forward on a simulated clock."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ _MAX_DAYS = 3660
     "--json", "as_json", is_flag=True, help="Print every day and the final kept set as JSON."
 )
 def command(days: int, config_path: str | None, start_text: str | None, as_json: bool) -> None:
-    """Run each policy forward: backups appear at their scheduled times, a prune runs daily at 03:00.
+    """Run each policy forward: backups appear at their scheduled times, a prune runs
+    daily at 03:00.
 
     Prints per day and group what is kept (counts per tier: within, daily, weekly, monthly …),
     then the final kept set with the reasons. Nothing is read from or written to the store.
@@ -69,11 +70,20 @@ def command(days: int, config_path: str | None, start_text: str | None, as_json:
 
 
 def render(sim: Simulation) -> Iterator[str]:
-    """A compact calendar per group (one line a day: kept, +added -removed, tiers), then the final set."""
+    """A compact calendar per group, then the final set.
+
+    The calendar has one line a day: kept, +added -removed, tiers.
+    """
     for group in sim.final:
         rows = [r for r in sim.rows if r.group == group]
-        yield f"== {group}: {len(sim.history[group])} backups made, {rows[-1].kept if rows else 0} kept at the end"
-        yield f"   {'day':<10} {'kept':>5} {'+new':>5} {'-del':>5}  tiers (one snapshot may serve several)"
+        yield (
+            f"== {group}: {len(sim.history[group])} backups made, "
+            f"{rows[-1].kept if rows else 0} kept at the end"
+        )
+        yield (
+            f"   {'day':<10} {'kept':>5} {'+new':>5} {'-del':>5}  "
+            "tiers (one snapshot may serve several)"
+        )
         for r in rows:
             tiers = " ".join(f"{k}={v}" for k, v in r.tiers.items())
             yield f"   {_day(r.day)} {r.kept:>5} {r.added:>+5} {-r.removed:>5}  {tiers}"

@@ -1,4 +1,4 @@
-"""``backupctl verify``: missed backups, coverage gaps, over-retention, integrity and the audit chain.
+"""``backupctl verify``: missed backups, coverage gaps, over-retention, integrity, audit chain.
 
 Exit codes: 0 no violation, 1 error (store unreadable), 2 bad usage or config, 3 violations found.
 """
@@ -45,7 +45,8 @@ __all__ = ["command", "render_report"]
 def command(
     config_path: str | None, at_text: str | None, from_text: str | None, as_json: bool
 ) -> None:
-    """Check that every promised backup is there, nothing is kept too long, data and audit log are intact.
+    """Check that every promised backup is there, nothing is kept too long, data and audit log
+    are intact.
 
     Violation kinds: missed, coverage, over_retention, integrity, audit, no_snapshots.
     Incomplete snapshots, unknown keys and unconfigured groups are printed as notes.
@@ -71,7 +72,10 @@ def command(
 
 
 def render_report(report: VerifyReport) -> Iterator[str]:
-    """Human lines: a verdict, then violations grouped by kind and group with what to do, then notes."""
+    """Human lines: a verdict, then violations, then notes.
+
+    Violations are grouped by kind and group, with what to do.
+    """
     n = len(report.violations)
     yield f"verify at {report.at.isoformat()}: " + (
         "OK, no violations" if report.ok else f"{n} violation(s)"
@@ -80,9 +84,10 @@ def render_report(report: VerifyReport) -> Iterator[str]:
         sched = checked.get("schedule", {})
         cov = checked.get("coverage", {})
         yield (
-            f"  {group}: {checked.get('snapshots', 0)} snapshots; schedule {sched.get('filled', 0)}/"
-            f"{sched.get('expected', 0)} since {sched.get('from', '-')}; coverage {cov.get('filled', 0)}/"
-            f"{cov.get('slots', 0)} slots"
+            f"  {group}: {checked.get('snapshots', 0)} snapshots; "
+            f"schedule {sched.get('filled', 0)}/{sched.get('expected', 0)} "
+            f"since {sched.get('from', '-')}; "
+            f"coverage {cov.get('filled', 0)}/{cov.get('slots', 0)} slots"
         )
     integ = report.checked.get("integrity", {})
     yield f"  integrity: {integ.get('sampled', 0)} of {integ.get('of', 0)} snapshots re-read"

@@ -8,8 +8,8 @@ typed objects; ``to_json()`` is called only at the edge (``verify --json``, proo
 :data:`CHECKS` is the one home of what a kind means: the advice the verify command prints,
 how it describes one finding, and whether the proof's verdict counts it among the violations
 of its closing verify run. backupctl/evidence/verify.py, backupctl/commands/verify.py and
-backupctl/evidence/proof_model.py look kinds up here and nowhere else. Adding a check is one entry here plus
-the function in backupctl/evidence/verify.py that produces its violations.
+backupctl/evidence/proof_model.py look kinds up here and nowhere else. Adding a check is one
+entry here plus the function in backupctl/evidence/verify.py that produces its violations.
 """
 
 from __future__ import annotations
@@ -23,7 +23,10 @@ __all__ = ["CHECKS", "Check", "Finding", "Note", "Violation", "describe_fields",
 
 @dataclass(frozen=True)
 class Finding:
-    """One thing verify found: ``kind``, ``group`` and the kind's own fields (JSON values, in output order)."""
+    """One thing verify found: ``kind``, ``group`` and the kind's own fields.
+
+    The fields are JSON values, in output order.
+    """
 
     kind: str
     group: str
@@ -36,7 +39,10 @@ class Finding:
 
 @dataclass(frozen=True)
 class Violation(Finding):
-    """A broken promise: a missed backup, a coverage gap, over-retention, damaged data or audit log …"""
+    """A broken promise.
+
+    A missed backup, a coverage gap, over-retention, damaged data or audit log …
+    """
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,8 @@ _ENTRIES = (
     ),
     Check(
         "coverage",
-        "a backup the policy promises to hold is gone: check the audit log (backupctl audit verify) "
+        "a backup the policy promises to hold is gone: "
+        "check the audit log (backupctl audit verify) "
         "for who deleted it; restore it from a secondary copy if one exists",
         lambda f: f"{_d(f, 'rule')} {_d(f, 'bucket')}: no snapshot kept for this bucket",
     ),
@@ -104,8 +111,8 @@ _ENTRIES = (
     ),
     Check(
         "audit",
-        "the audit log was changed, reordered or truncated: keep the evidence, compare with the last "
-        "proof's head hash and investigate access to the bucket",
+        "the audit log was changed, reordered or truncated: keep the evidence, "
+        "compare with the last proof's head hash and investigate access to the bucket",
         lambda f: f"seq {_d(f, 'seq')} {_d(f, 'key')}: {_d(f, 'problem')}",
         in_proof_verdict=False,
     ),
@@ -123,5 +130,8 @@ CHECKS: dict[str, Check] = {c.kind: c for c in _ENTRIES}
 
 
 def lookup(kind: str) -> Check:
-    """The entry for ``kind``; an unknown kind is a violation to investigate, described field by field."""
+    """The entry for ``kind``.
+
+    An unknown kind is a violation to investigate, described field by field.
+    """
     return CHECKS.get(kind) or Check(kind, advice="investigate")

@@ -123,7 +123,10 @@ def render(metrics: PruneMetrics, last_success: float | None) -> str:
 
 
 def read_last_success(path: Path) -> float | None:
-    """The last-success value in an existing textfile, or None (absent, unreadable, no such line)."""
+    """The last-success value in an existing textfile.
+
+    None when the file is absent or unreadable, or has no such line.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):

@@ -68,7 +68,10 @@ RENDERERS: dict[str, Renderer] = {  # format name -> renderer, written in this o
 
 @dataclass(frozen=True)
 class WrittenProof:
-    """What :func:`write_proof` wrote: proof.json, its SHA-256, and each rendered file by format name."""
+    """What :func:`write_proof` wrote.
+
+    proof.json, its SHA-256, and each rendered file by format name.
+    """
 
     json_path: Path
     digest: str

@@ -1,8 +1,9 @@
-"""proof.html: the proof document as one self-contained page (inline CSS and SVG, no scripts, no external
-resources; it opens offline and prints well).
+"""proof.html: the proof document as one self-contained page.
 
-The page records proof.json's SHA-256 in ``<meta name="proof-json-sha256">`` (and shows it in the key facts
-and the footer); :func:`recorded_digest` reads it back for ``proof check``.
+Inline CSS and SVG, no scripts, no external resources: it opens offline and prints well.
+
+The page records proof.json's SHA-256 in ``<meta name="proof-json-sha256">`` (and shows it in
+the key facts and the footer); :func:`recorded_digest` reads it back for ``proof check``.
 """
 
 from __future__ import annotations
@@ -20,23 +21,28 @@ __all__ = ["recorded_digest", "render", "render_html"]
 HASH_META = re.compile(r'<meta name="proof-json-sha256" content="([0-9a-f]{64})">')
 
 _CSS = """
-body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d232b;margin:0;background:#f4f6f8}
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;\
+color:#1d232b;margin:0;background:#f4f6f8}
 main{max-width:1180px;margin:0 auto;padding:24px 28px 48px}
 h1{font-size:26px;margin:0 0 4px}
 h2{font-size:20px;margin:32px 0 10px;border-bottom:2px solid #d5dbe1;padding-bottom:4px}
 h3{font-size:16px;margin:20px 0 6px}.sub{color:#5b6773;margin:0 0 18px}
 .verdict{border-radius:10px;padding:16px 22px;margin:14px 0 20px;color:#fff}
 .verdict.pass{background:#2e7d32}.verdict.fail{background:#b71c1c}
-.verdict b{font-size:28px;letter-spacing:.04em;margin-right:14px}.verdict ul{margin:8px 0 0 18px;padding:0}
+.verdict b{font-size:28px;letter-spacing:.04em;margin-right:14px}\
+.verdict ul{margin:8px 0 0 18px;padding:0}
 .card{background:#fff;border:1px solid #d5dbe1;border-radius:8px;padding:14px 18px;margin:12px 0}
 table{border-collapse:collapse;width:100%;font-size:13.5px;background:#fff}
 th,td{border-bottom:1px solid #e3e7eb;padding:5px 8px;text-align:left;vertical-align:top}
 th{background:#eef1f4;font-weight:600}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px;word-break:break-all}
-.kv th{width:210px;background:#f7f9fa}.ok{color:#2e7d32;font-weight:600}.bad{color:#b71c1c;font-weight:600}
+.kv th{width:210px;background:#f7f9fa}.ok{color:#2e7d32;font-weight:600}\
+.bad{color:#b71c1c;font-weight:600}
 .legend span{display:inline-block;margin-right:16px;font-size:13px}
-.legend i{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:5px;vertical-align:-1px}
-details summary{cursor:pointer;font-weight:600;margin:6px 0}svg{display:block;max-width:100%;height:auto}
+.legend i{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:5px;\
+vertical-align:-1px}
+details summary{cursor:pointer;font-weight:600;margin:6px 0}\
+svg{display:block;max-width:100%;height:auto}
 footer{color:#5b6773;font-size:13px;margin-top:36px}
 """
 _COLORS = {
@@ -66,9 +72,11 @@ def render_html(proof: dict[str, Any], digest: str) -> str:
     parts = [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         f'<meta name="proof-json-sha256" content="{digest}">',
-        f"<title>Backup retention proof {_e(period['from'][:10])} to {_e(period['to'][:10])}</title>",
+        f"<title>Backup retention proof {_e(period['from'][:10])} "
+        f"to {_e(period['to'][:10])}</title>",
         f"<style>{_CSS}</style></head><body><main>",
-        f'<h1>Backup retention proof</h1><p class="sub">Period {_e(period["from"])} to {_e(period["to"])} '
+        "<h1>Backup retention proof</h1>"
+        f'<p class="sub">Period {_e(period["from"])} to {_e(period["to"])} '
         f"(end exclusive) &middot; generated {_e(proof['generated_at'])}</p>",
         _verdict_html(v),
         _facts_html(proof, digest),
@@ -93,13 +101,16 @@ def render_html(proof: dict[str, Any], digest: str) -> str:
 def _verdict_html(v: dict[str, Any]) -> str:
     cls = "pass" if v["ok"] else "fail"
     text = (
-        "Every scheduled backup in the period exists or was deleted by a recorded, justified prune; "
-        "the audit log is intact; every drill passed; nothing is kept too long."
+        "Every scheduled backup in the period exists or was deleted by a recorded, "
+        "justified prune; the audit log is intact; every drill passed; nothing is kept too long."
         if v["ok"]
         else "The promise did not hold in this period:"
     )
     items = "".join(f"<li>{_e(f)}</li>" for f in v["findings"])
-    return f'<div class="verdict {cls}"><b>{_e(v["summary"])}</b>{_e(text)}{f"<ul>{items}</ul>" if items else ""}</div>'
+    return (
+        f'<div class="verdict {cls}"><b>{_e(v["summary"])}</b>{_e(text)}'
+        f"{f'<ul>{items}</ul>' if items else ''}</div>"
+    )
 
 
 def _facts_html(proof: dict[str, Any], digest: str) -> str:
@@ -115,7 +126,8 @@ def _facts_html(proof: dict[str, Any], digest: str) -> str:
         ("Timezone", _e(cfg["timezone"])),
         (
             "Audit log",
-            f"{status}, {_e(audit.get('records'))} records, head <code>{_e(audit.get('head'))}</code>",
+            f"{status}, {_e(audit.get('records'))} records, "
+            f"head <code>{_e(audit.get('head'))}</code>",
         ),
         ("proof.json SHA-256", f"<code>{digest}</code>"),
     ]
@@ -128,8 +140,8 @@ def _legend_html() -> str:
         f'<span><i style="background:{_COLORS[k]}"></i>{_e(_LABELS[k])}</span>' for k in _COLORS
     )
     return (
-        f'<p class="legend">{items}<span><i style="background:#6a1b9a;border-radius:6px"></i>restore drill'
-        "</span></p>"
+        f'<p class="legend">{items}'
+        '<span><i style="background:#6a1b9a;border-radius:6px"></i>restore drill</span></p>'
     )
 
 
@@ -147,19 +159,22 @@ def _timeline_svg(
     inner = w - left - right
     lanes = [("scheduled", 18), ("present", 50), ("deleted", 72), ("drills", 94)]
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w:.0f} 140" width="{w:.0f}" height="140" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w:.0f} 140" '
+        f'width="{w:.0f}" height="140" '
         f'role="img" aria-label="timeline of {_e(name)}" class="timeline" data-group="{_e(name)}">',
         f'<rect x="{left}" y="10" width="{inner}" height="100" fill="#fbfcfd" stroke="#d5dbe1"/>',
     ]
     for label, y in lanes:
         out.append(
-            f'<text x="{left - 8}" y="{y + 12}" text-anchor="end" font-size="12" fill="#5b6773">{label}</text>'
+            f'<text x="{left - 8}" y="{y + 12}" text-anchor="end" font-size="12" '
+            f'fill="#5b6773">{label}</text>'
         )
     for tick_t, tick_label in _ticks(start, end):
         x = _x(tick_t, start, end, left, inner)
         out.append(
             f'<line x1="{x:.1f}" y1="10" x2="{x:.1f}" y2="114" stroke="#e3e7eb"/>'
-            f'<text x="{x:.1f}" y="128" font-size="11" fill="#5b6773" text-anchor="middle">{tick_label}</text>'
+            f'<text x="{x:.1f}" y="128" font-size="11" fill="#5b6773" text-anchor="middle">'
+            f"{tick_label}</text>"
         )
     for slot in g["slots"]:
         x0 = _x(parse_time(slot["expected"]), start, end, left, inner)
@@ -196,7 +211,10 @@ def _timeline_svg(
 
 
 def _ticks(start: datetime, end: datetime) -> list[tuple[datetime, str]]:
-    """Month starts (long periods), weekly or daily ticks (short periods) inside the period, in its zone."""
+    """Month starts, weekly or daily ticks inside the period, in its zone.
+
+    Month starts for long periods, weekly or daily ticks for short ones.
+    """
     days = (end.timestamp() - start.timestamp()) / 86400
     step = 1 if days <= 16 else 7 if days <= 60 else 0
     out: list[tuple[datetime, str]] = []
@@ -221,13 +239,16 @@ def _group_html(
     missed_html = (
         '<p class="ok">No scheduled backup was missed.</p>'
         if not missed
-        else '<p class="bad">Missed backups (no snapshot was ever made for these scheduled times):</p><ul>'
+        else '<p class="bad">Missed backups '
+        "(no snapshot was ever made for these scheduled times):</p><ul>"
         + "".join(f"<li><code>{_e(s['expected'])}</code></li>" for s in missed)
         + "</ul>"
     )
     return (
-        f'<div class="card"><h3>{_e(name)} <span class="sub">policy {_e(g["policy"])}: {_e(g["rules"])}; '
-        f"schedule <code>{_e(g['schedule'])}</code>; history since {_e(g['history_began'])}</span></h3>"
+        f'<div class="card"><h3>{_e(name)} '
+        f'<span class="sub">policy {_e(g["policy"])}: {_e(g["rules"])}; '
+        f"schedule <code>{_e(g['schedule'])}</code>; "
+        f"history since {_e(g['history_began'])}</span></h3>"
         f"{_timeline_svg(name, g, proof, start, end)}"
         '<table><tr><th class="num">scheduled slots</th><th class="num">present</th>'
         '<th class="num">deleted (justified)</th><th class="num">held</th>'
@@ -244,7 +265,10 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _details(title: str, inner: str, count: int, open_below: int = 40) -> str:
-    return f"<details{' open' if count <= open_below else ''}><summary>{title}</summary>{inner}</details>"
+    return (
+        f"<details{' open' if count <= open_below else ''}>"
+        f"<summary>{title}</summary>{inner}</details>"
+    )
 
 
 def _deletions_html(items: list[dict[str, Any]]) -> str:
@@ -277,7 +301,8 @@ def _deletions_html(items: list[dict[str, Any]]) -> str:
         else "<p>No deletions in the period.</p>"
     )
     return (
-        f"<h2>Deletions in the period ({len(items)})</h2><p>Every deletion recorded by a prune in the audit log, "
+        f"<h2>Deletions in the period ({len(items)})</h2>"
+        "<p>Every deletion recorded by a prune in the audit log, "
         "with the policy's reason.</p>" + _details(f"{len(items)} deletion(s)", inner, len(items))
     )
 
@@ -287,7 +312,8 @@ def _drills_html(items: list[dict[str, Any]]) -> str:
         [
             _e(d["time"]),
             f"<code>{_e(d['snapshot'])}</code>",
-            f'<span class="{"bad" if d["verdict"] in FAILED_DRILLS else "ok"}">{_e(d["verdict"])}</span>',
+            f'<span class="{"bad" if d["verdict"] in FAILED_DRILLS else "ok"}">'
+            f"{_e(d['verdict'])}</span>",
             _e(d.get("working_time")),
             _e(d.get("message")),
         ]
@@ -315,8 +341,9 @@ def _verify_html(report: dict[str, Any]) -> str:
         _table(["kind", "group", "details"], rows) if rows else '<p class="ok">No violations.</p>'
     )
     return (
-        f"<h2>Verification at the end of the period</h2><p>Missed backups, coverage of the retention "
-        f"promise, over-retention, sampled integrity and the audit chain, as <code>backupctl verify</code> "
+        "<h2>Verification at the end of the period</h2><p>Missed backups, coverage of the "
+        "retention promise, over-retention, sampled integrity and the audit chain, "
+        "as <code>backupctl verify</code> "
         f"reports them at {_e(report['checked'].get('at'))}.</p>{inner}"
     )
 
@@ -331,7 +358,8 @@ def _audit_html(audit: dict[str, Any]) -> str:
         "and the chain is complete.</p>"
     )
     return (
-        f"<h2>Audit log</h2><p>{_e(audit.get('records'))} records; head (hash of the newest record) "
+        f"<h2>Audit log</h2><p>{_e(audit.get('records'))} records; "
+        "head (hash of the newest record) "
         f"<code>{_e(audit.get('head'))}</code>.</p>{inner}"
     )
 
@@ -358,11 +386,13 @@ def _snapshots_html(items: list[dict[str, Any]]) -> str:
 
 def _footer_html(digest: str) -> str:
     return (
-        "<footer><p><b>How to check this proof.</b> This page records the SHA-256 of <code>proof.json</code>: "
+        "<footer><p><b>How to check this proof.</b> "
+        "This page records the SHA-256 of <code>proof.json</code>: "
         f"<code>{digest}</code>. Recompute it with <code>sha256sum proof.json</code> or "
-        "<code>backupctl proof check DIR</code> (exit 0: unchanged). The audit log's head hash above can be "
-        "compared with a later <code>backupctl audit verify</code>: a log that was rewritten no longer "
-        "contains it.</p><p>Made by backupctl.</p></footer>"
+        "<code>backupctl proof check DIR</code> (exit 0: unchanged). "
+        "The audit log's head hash above can be "
+        "compared with a later <code>backupctl audit verify</code>: "
+        "a log that was rewritten no longer contains it.</p><p>Made by backupctl.</p></footer>"
     )
 
 

@@ -1,4 +1,6 @@
-"""The proof document: what ``backupctl proof`` reconstructs for a period, and its hash (pure, no I/O).
+"""The proof document: what ``backupctl proof`` reconstructs for a period, and its hash.
+
+Pure, no I/O.
 
 The proof reconstructs the period from what the store holds now and what the audit log says
 was deleted: every scheduled slot is ``filled`` (a snapshot present now), ``deleted`` (its
@@ -183,8 +185,11 @@ def _group_slots(inputs: ProofInputs, deleted: list[dict[str, Any]]) -> dict[str
 
 
 def build_proof(inputs: ProofInputs) -> dict[str, Any]:
-    """The proof document (proof.json's content) for ``inputs``; pure. Every string in it is
-    redacted (:func:`backupctl.secrets.redact_data`): a password in the store URL shows as ``***``."""
+    """The proof document (proof.json's content) for ``inputs``; pure.
+
+    Every string in it is redacted (:func:`backupctl.secrets.redact_data`): a password in the
+    store URL shows as ``***``.
+    """
     start, end = inputs.start, inputs.end
     deleted = deletions(inputs.records)
     groups = _group_slots(inputs, deleted)
@@ -246,7 +251,8 @@ def _verdict(
             )
     if not audit.get("ok"):
         findings.append(
-            f"audit log: {len(audit.get('problems', []))} problem(s): the log was tampered with or damaged"
+            f"audit log: {len(audit.get('problems', []))} problem(s): "
+            "the log was tampered with or damaged"
         )
     failed = [d for d in drill_list if d["verdict"] in FAILED_DRILLS]
     if failed:

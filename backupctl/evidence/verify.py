@@ -1,4 +1,4 @@
-"""``backupctl verify``: are the promised backups there, is nothing kept too long, is the data intact?
+"""``backupctl verify``: are the promised backups there, nothing kept too long, the data intact?
 
 Per configured policy (group) at time ``at``:
 
@@ -15,8 +15,9 @@ Per configured policy (group) at time ``at``:
 
 Incomplete snapshots, unknown keys, unconfigured groups and future-dated snapshots are
 reported as notes: they need a look but are not broken promises. Each is a typed
-:class:`~backupctl.evidence.checks.Violation` or :class:`~backupctl.evidence.checks.Note`; what a kind means (its
-advice, its human line, how the proof counts it) is its entry in :data:`backupctl.evidence.checks.CHECKS`.
+:class:`~backupctl.evidence.checks.Violation` or :class:`~backupctl.evidence.checks.Note`; what
+a kind means (its advice, its human line, how the proof counts it) is its entry in
+:data:`backupctl.evidence.checks.CHECKS`.
 """
 
 from __future__ import annotations
@@ -271,7 +272,10 @@ class VerifyReport:
 
 
 def _json(item: Finding | dict[str, Any]) -> dict[str, Any]:
-    """A finding's JSON; a dict is taken as already JSON (a report built by hand, e.g. in a test)."""
+    """A finding's JSON.
+
+    A dict is taken as already JSON (a report built by hand, e.g. in a test).
+    """
     return item.to_json() if isinstance(item, Finding) else dict(item)
 
 

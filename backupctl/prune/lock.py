@@ -228,7 +228,8 @@ class LockInfo:
         """``alice@db1 (pid 42, run 1f2e…) since … until …`` for messages."""
         return (
             f"{_printable(self.owner)} (host {_printable(self.host)}, pid {self.pid}, run "
-            f"{_printable(self.run_id)}) since {self.acquired.isoformat()} until {self.expires.isoformat()}"
+            f"{_printable(self.run_id)}) since {self.acquired.isoformat()} "
+            f"until {self.expires.isoformat()}"
         )
 
 
@@ -255,7 +256,8 @@ def read_lock_raw(blobs: BlobStore) -> bytes | None:
     """The lock object's bytes, None when there is none.
 
     Raises:
-        UnreadableLock: the object cannot be read as a file/object (a symlink, a FIFO, a read error).
+        UnreadableLock: the object cannot be read as a file/object (a symlink, a FIFO, a read
+            error).
     """
     try:
         return _get_timed(blobs, LOCK_KEY)[0]
@@ -310,9 +312,11 @@ def confirm_condition(blobs: BlobStore, key: str, data: bytes, what: str) -> Non
     url = getattr(blobs, "url", "the store")
     log.error("conditional_put_ignored", store=str(url), key=key)
     raise ConditionIgnored(
-        f"{url} did not honour If-None-Match: * (a conditional PUT over the existing {what} succeeded): "
-        "backupctl cannot guarantee one writer at a time there, so two prunes could both run and overwrite "
-        "each other's audit records. Use a service (or proxy) that honours conditional writes"
+        f"{url} did not honour If-None-Match: * "
+        f"(a conditional PUT over the existing {what} succeeded): "
+        "backupctl cannot guarantee one writer at a time there, so two prunes could both run and "
+        "overwrite each other's audit records. Use a service (or proxy) that honours conditional "
+        "writes"
     )
 
 
@@ -449,9 +453,10 @@ def _confirm_ours(blobs: BlobStore, info: LockInfo, data: bytes) -> None:
             there = "an unreadable object"
         log.error("lock_replaced", run_id=info.run_id, holder=there)
         raise ConditionIgnored(
-            f"the lock {_where(blobs)} was replaced right after this run created it; it now holds {there}. The "
-            "service (or a proxy) did not honour If-None-Match: *, so another prune could take the lock at the "
-            "same time. Nothing was changed; use a service that honours conditional writes"
+            f"the lock {_where(blobs)} was replaced right after this run created it; "
+            f"it now holds {there}. The service (or a proxy) did not honour If-None-Match: *, "
+            "so another prune could take the lock at the same time. "
+            "Nothing was changed; use a service that honours conditional writes"
         )
     try:
         confirm_condition(blobs, LOCK_KEY, data, f"lock {_where(blobs)}")
@@ -476,13 +481,14 @@ def _held_error(
         log.warning("lock_stale", holder=held.describe(), judged=held.clock())
         overdue = timedelta(seconds=round(held.overdue(now).total_seconds()))
         return LockHeld(
-            f"STALE lock {where}: held by {held.describe()}, expired {overdue} ago {held.clock()}; its prune probably "
-            f"died. Nothing was changed and the lock was not taken over. Check that no backupctl runs on "
+            f"STALE lock {where}: held by {held.describe()}, expired {overdue} ago "
+            f"{held.clock()}; its prune probably died. Nothing was changed and the lock was not "
+            "taken over. Check that no backupctl runs on "
             f"{_printable(held.host)} (pid {held.pid}), then clear it with `{unlock}` and run again"
         )
     left = timedelta(seconds=round(-held.overdue(now).total_seconds()))
     return LockHeld(
-        f"another prune holds the lock {where}: {held.describe()} ({left} left {held.clock()}); nothing was "
-        "changed. Wait for it to finish "
+        f"another prune holds the lock {where}: {held.describe()} ({left} left {held.clock()}); "
+        "nothing was changed. Wait for it to finish "
         f"(or, if you are sure it is dead, `{unlock} --force`)"
     )

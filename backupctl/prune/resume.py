@@ -52,8 +52,9 @@ def read_intents(config: Any) -> Intents:
 
 
 def intents_of(log: Any) -> Intents:
-    """Verify an audit log (:class:`backupctl.evidence.audit.AuditLog`); the ids its ``prune.intent``
-    records name.
+    """Verify an audit log; the ids its ``prune.intent`` records name.
+
+    ``log`` is a :class:`backupctl.evidence.audit.AuditLog`.
 
     Returns:
         :class:`Intents`; with ``problem`` set (and no ids) when the log does not verify or

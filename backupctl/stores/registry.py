@@ -1,10 +1,10 @@
 """The kinds of store backupctl knows: one row per URL scheme, the one place that says which
 class serves a URL, where its lock and audit log can live, and what a URL must look like.
 
-Config validation, :func:`open_store`, :func:`open_blobs`, :mod:`backupctl.stores.locations` and every
-"expected s3://, file:// or restic:" message read this table, so a new backend (SFTP, say) is a
-store class, a blob class and one :class:`StoreKind` row. Classes are named by import path and
-loaded on first use: a file-only run never imports boto3.
+Config validation, :func:`open_store`, :func:`open_blobs`, :mod:`backupctl.stores.locations`
+and every "expected s3://, file:// or restic:" message read this table, so a new backend (SFTP,
+say) is a store class, a blob class and one :class:`StoreKind` row. Classes are named by import
+path and loaded on first use: a file-only run never imports boto3.
 """
 
 from __future__ import annotations

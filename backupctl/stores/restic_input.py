@@ -95,7 +95,10 @@ def parse_restic_snapshots(text: str, source: str, zone: tzinfo | None = None) -
 
 
 def _in_zone(t: datetime, zone: tzinfo) -> datetime:
-    """``t`` placed in ``zone`` when ``zone``'s offset at that instant equals ``t``'s (Go's rule)."""
+    """``t`` placed in ``zone`` when ``zone``'s offset at that instant equals ``t``'s.
+
+    That is Go's rule.
+    """
     local = t.astimezone(zone)
     return local if local.utcoffset() == t.utcoffset() else t
 
