@@ -1,8 +1,8 @@
 """Blob stores for backupctl's own objects (the prune lock, the audit log): S3 and local files.
 
 Both implement :class:`backupctl.stores.base.BlobStore`. ``S3Blobs`` lives in
-:mod:`backupctl.stores.blobs_s3` and is loaded (with boto3) only when used; ``backupctl.stores.blobs.S3Blobs``
-still works. Keys are relative to the store's
+:mod:`backupctl.stores.blobs_s3` and is loaded (with boto3) only when used;
+``backupctl.stores.blobs.S3Blobs`` still works. Keys are relative to the store's
 root (an S3 prefix or a directory), use '/', and may not be empty, absolute or contain
 '.'/'..' segments.
 """
@@ -56,8 +56,8 @@ class FileBlobs:
         return self._no_link(*check_key(key).split("/"))
 
     def _no_link(self, *parts: str) -> Path:
-        """``root/parts…``, refusing a symlinked folder on the way (backupctl never makes one: someone
-        planted it, and following it would read, write or delete outside the store)."""
+        """``root/parts…``, refusing a symlinked folder on the way (backupctl never makes one:
+        someone planted it, and following it would read, write or delete outside the store)."""
         folder = self.root
         for part in parts[:-1]:
             folder = folder / part
@@ -181,7 +181,8 @@ class FileBlobs:
         dirs = prefix.split("/")[:-1]
         if any(part in ("", ".", "..") for part in dirs) or prefix.startswith("/"):
             raise StoreError(
-                f"blob prefix {prefix!r}: absolute prefixes, empty, '.' and '..' segments are refused"
+                f"blob prefix {prefix!r}: absolute prefixes, empty, '.' and '..' segments "
+                "are refused"
             )
         start = self._no_link(
             *dirs, ""

@@ -1,9 +1,10 @@
 """File snapshot store: the S3 layout on a local directory (``file:///path``).
 
-Same contract as the S3 store: one folder per snapshot, ``manifest.json`` written last and
-deleted first, a deletion journal under ``_backupctl/deleting/`` so an interrupted prune is
-finished by the next one, unknown files and incomplete folders never touched. The listing
-walks the tree with ``os.scandir`` and keeps one aggregate per snapshot folder.
+Same contract as the S3 store (the shared protocol is :class:`ManifestStore`'s): one folder
+per snapshot, ``manifest.json`` written last and deleted first, a deletion journal under
+``_backupctl/deleting/`` so an interrupted prune is finished by the next one, unknown files
+and incomplete folders never touched. The listing walks the tree with ``os.scandir``; nothing
+is read, written or deleted through a symlink.
 """
 
 from __future__ import annotations
@@ -12,36 +13,23 @@ import errno
 import os
 import stat
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from backupctl import clock
 from backupctl.config import Config
 from backupctl.errors import ConfigError, StoreError
 from backupctl.log import get_logger
-from backupctl.stores.base import (
-    BlobStore,
-    DeleteReport,
-    Listing,
-    StoredSnapshot,
-)
-from backupctl.stores.folders import FolderStore, ReadProblem
+from backupctl.stores.base import BlobStore, Listing
 from backupctl.stores.layout import (
     INTERNAL_PREFIX,
     JOURNAL_PREFIX,
     MANIFEST,
     MAX_JOURNAL_BYTES,
-    FolderScanner,
-    ManifestError,
     ManifestRead,
     Outcome,
-    apply_outcome,
-    build_listing,
-    decode_journal,
-    encode_journal,
-    select_deletions,
-    spent_journals,
 )
+from backupctl.stores.manifest import ManifestStore, ReadProblem, folder_refusal
 from restore.verify import hash_fd
 
 __all__ = ["FileStore"]
@@ -50,7 +38,7 @@ log = get_logger("stores.file")
 _CHUNK = 1 << 20
 
 
-class FileStore(FolderStore):
+class FileStore(ManifestStore):
     """The :class:`~backupctl.stores.base.Store` for ``file:///path``."""
 
     def __init__(self, config: Config, workers: int = 4) -> None:
@@ -70,8 +58,27 @@ class FileStore(FolderStore):
 
     # ----------------------------------------------------------------- listing
 
+    def listing(self) -> Listing:
+        """Every snapshot, incomplete snapshot and unknown file under the root.
+
+        Raises:
+            StoreError: the root is missing or unreadable.
+        """
+        if not self.root.is_dir():
+            raise StoreError(
+                f"{self.url}: {self.root} is not a directory (create it, or fix store.url)"
+            )
+        return super().listing()
+
+    def _keys(self) -> Iterator[tuple[str, int]]:
+        try:
+            yield from self._walk()
+        except OSError as exc:
+            raise StoreError(f"{self.url}: listing failed: {exc}") from None
+
     def _walk(self, rel: str = "") -> Iterator[tuple[str, int]]:
-        """``(key, size)`` of every file under ``root/rel``; symlinks count as size 0 and are not followed."""
+        """``(key, size)`` of every file under ``root/rel``; a symlink counts as size 0 and
+        is not followed."""
         with os.scandir(self.root / rel if rel else self.root) as it:
             entries = list(it)
         for e in entries:
@@ -83,31 +90,6 @@ class FileStore(FolderStore):
             else:
                 yield key, 0
 
-    def listing(self) -> Listing:
-        """Every snapshot, incomplete snapshot and unknown file under the root.
-
-        Raises:
-            StoreError: the root is missing or unreadable.
-        """
-        if not self.root.is_dir():
-            raise StoreError(
-                f"{self.url}: {self.root} is not a directory (create it, or fix store.url)"
-            )
-        try:
-            scanner = FolderScanner(self.template, self.groups).add_all(self._walk())
-        except OSError as exc:
-            raise StoreError(f"{self.url}: listing failed: {exc}") from None
-        manifests = {
-            f: self._read_manifest(f) for f, agg in scanner.folders.items() if agg.has_manifest
-        }
-        return build_listing(
-            scanner, manifests, self.config.timezone, self._read_journals(scanner.journals)
-        )
-
-    def list_snapshots(self) -> Sequence[StoredSnapshot]:
-        """Complete snapshots of every configured group."""
-        return self.listing().snapshots
-
     def _read_manifest(self, folder: str) -> ManifestRead:
         try:
             return ManifestRead((self.root / folder / MANIFEST).read_bytes())
@@ -115,19 +97,23 @@ class FileStore(FolderStore):
             return ManifestRead(None, error=str(exc))
 
     def _read_journals(self, keys: Sequence[str]) -> dict[str, set[str]]:
-        """Journal key -> the ids it names, for the readable journals (others are logged and
-        left in place). Nothing is read through a symlink."""
-        journals: dict[str, set[str]] = {}
-        if self._internal_symlink():
-            return journals
-        for key in keys:
-            try:
-                fd = os.open(self.root / key, os.O_RDONLY | os.O_NOFOLLOW)
-                with os.fdopen(fd, "rb") as f:
-                    journals[key] = set(decode_journal(f.read(MAX_JOURNAL_BYTES + 1)))
-            except (OSError, ManifestError) as exc:
-                log.warning("unreadable deletion journal", key=key, error=str(exc))
-        return journals
+        """As :meth:`ManifestStore._read_journals`, but none when backupctl's folders are a
+        symlink (nothing is read through one)."""
+        return {} if self._internal_symlink() else super()._read_journals(keys)
+
+    def _read_journal(self, key: str) -> bytes:
+        try:
+            fd = os.open(self.root / key, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as f:
+                return f.read(MAX_JOURNAL_BYTES + 1)
+        except OSError as exc:
+            raise ReadProblem(str(exc)) from None
+
+    def _journal_keys(self) -> list[str]:
+        d = self.root / JOURNAL_PREFIX
+        if self._internal_symlink() or not d.is_dir():
+            return []
+        return sorted(JOURNAL_PREFIX + p.name for p in d.iterdir() if p.name.endswith(".json"))
 
     def _internal_symlink(self) -> Path | None:
         """``_backupctl/`` or ``_backupctl/deleting/`` when it is a symlink (someone planted it:
@@ -138,11 +124,40 @@ class FileStore(FolderStore):
                 return d
         return None
 
-    def _journals(self) -> list[str]:
-        d = self.root / JOURNAL_PREFIX
-        if self._internal_symlink() or not d.is_dir():
-            return []
-        return sorted(JOURNAL_PREFIX + p.name for p in d.iterdir() if p.name.endswith(".json"))
+    # ----------------------------------------------------------------- journal
+
+    def _check_journal_folder(self) -> None:
+        if (link := self._internal_symlink()) is not None:
+            raise StoreError(
+                f"{self.url}: {link} is a symlink (backupctl never makes one): remove it; "
+                "nothing was deleted"
+            )
+
+    def _put_journal(self, key: str, data: bytes) -> None:
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+    def _remove_journal(self, key: str) -> None:
+        (self.root / key).unlink(missing_ok=True)
+
+    def _journal_errors(self, what: str) -> AbstractContextManager[None]:
+        return _os_errors(f"{self.url}: {what} failed")
+
+    # ----------------------------------------------------------------- delete
+
+    def _present(
+        self, listing: Listing | None, journals: dict[str, set[str]]
+    ) -> Collection[str] | None:
+        """The journalled ids whose folder is still on disk (looked at now, not listed)."""
+        return {
+            i
+            for ids in journals.values()
+            for i in ids
+            if (f := self._folder(i)) is not None and f.exists()
+        }
 
     def _folder(self, sid: str) -> Path | None:
         """The snapshot's folder, or None when it cannot be reached without following a symlink
@@ -157,87 +172,17 @@ class FileStore(FolderStore):
                 return None
         return path
 
-    # ----------------------------------------------------------------- delete
-
-    def delete(
-        self,
-        snapshots: Sequence[StoredSnapshot],
-        progress: Callable[[int], None] | None = None,
-        listing: Listing | None = None,
-    ) -> DeleteReport:
-        """Delete these snapshots, manifest first, and finish deletions a journal names
-        (see :meth:`backupctl.stores.s3.S3Store.delete`). ``progress`` gets 1 per snapshot.
-
-        Raises:
-            StoreError: the journal cannot be written (nothing deleted then).
-        """
-        report = DeleteReport()
-        journals = self._read_journals(self._journals())
-        todo = select_deletions(snapshots, set().union(*journals.values()), report)
-        present = {
-            i
-            for ids in journals.values()
-            for i in ids
-            if (f := self._folder(i)) is not None and f.exists()
-        }
-        if not todo:
-            for key in spent_journals(journals, todo, present):  # an earlier run finished every id
-                (self.root / key).unlink(missing_ok=True)
-            return report
-        if (link := self._internal_symlink()) is not None:
-            raise StoreError(
-                f"{self.url}: {link} is a symlink (backupctl never makes one): remove it; "
-                "nothing was deleted"
-            )
-        now = clock.now()
-        run_key = self.journal_key(now)
-        try:
-            self._write_atomic(run_key, encode_journal(todo, run_key, now))
-            for key in spent_journals(journals, todo, present):  # their ids are in the new journal
-                (self.root / key).unlink(missing_ok=True)
-        except OSError as exc:
-            raise StoreError(f"{self.url}: writing the deletion journal failed: {exc}") from None
-        unfinished: list[str] = []
-        for sid, asked in todo.items():
-            out = self._delete_one(sid, asked)
-            apply_outcome(report, sid, out)
-            if out.unfinished:
-                unfinished.append(sid)
-            if progress is not None:
-                progress(1)
-        report.deleted.sort()
-        try:
-            if unfinished:
-                self._write_atomic(run_key, encode_journal(unfinished, run_key, clock.now()))
-            else:
-                (self.root / run_key).unlink(missing_ok=True)
-        except OSError as exc:
-            raise StoreError(f"{self.url}: updating the deletion journal failed: {exc}") from None
-        return report
-
-    def _write_atomic(self, key: str, data: bytes) -> None:
-        path = self.root / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-
-    def _delete_one(self, sid: str, asked: bool) -> Outcome:
+    def _delete_folder(self, sid: str, asked: bool) -> Outcome:
         folder = self._folder(sid)
         if folder is None:
             return Outcome(
                 "failed", "its folder is reached through a symlink: never followed; left alone"
             )
         manifest = folder / MANIFEST
-        if not folder.is_dir():
-            return Outcome("skipped")
-        has_manifest = manifest.is_file()
-        if not asked and has_manifest:
-            return Outcome(
-                "skipped"
-            )  # a stale journal entry: a complete snapshot is not ours to finish
-        if asked and not has_manifest:
-            return Outcome("failed", "manifest.json disappeared since the listing; left alone")
+        has_manifest = folder.is_dir() and manifest.is_file()
+        refusal = folder_refusal(asked, folder.is_dir(), has_manifest)
+        if refusal is not None:
+            return refusal
         freed = 0
         try:
             if has_manifest:
@@ -317,6 +262,15 @@ class FileStore(FolderStore):
 
         blobs: BlobStore = FileBlobs(self.root)
         return blobs
+
+
+@contextmanager
+def _os_errors(what: str) -> Iterator[None]:
+    """OSError as ``StoreError('<what>: <error>')``."""
+    try:
+        yield
+    except OSError as exc:
+        raise StoreError(f"{what}: {exc}") from None
 
 
 def _remove_tree(folder: Path) -> int:

@@ -23,7 +23,13 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any, TypeVar
 
 from backupctl import untrusted
-from backupctl.stores.base import DeleteReport, Listing, ManifestEntry, StoredSnapshot
+from backupctl.stores.base import (
+    DeleteReport,
+    FolderFacts,
+    Listing,
+    ManifestEntry,
+    StoredSnapshot,
+)
 from retention import Snapshot
 
 __all__ = [
@@ -31,6 +37,7 @@ __all__ = [
     "JOURNAL_PREFIX",
     "MANIFEST",
     "MAX_DELETE_BATCH",
+    "DigestScanner",
     "FolderAgg",
     "FolderScanner",
     "KeyTemplate",
@@ -216,8 +223,9 @@ def group_problem(group: str) -> str | None:
         )
     ):
         return (
-            f"group {group!r}: expected a relative path of '/'-separated names (no empty, '.' or '..' "
-            "segment, no leading or trailing space, no control character, brace or backslash)"
+            f"group {group!r}: expected a relative path of '/'-separated names "
+            "(no empty, '.' or '..' segment, no leading or trailing space, "
+            "no control character, brace or backslash)"
         )
     if group == "_backupctl" or group.startswith(INTERNAL_PREFIX):
         return f"group {group!r}: {INTERNAL_PREFIX} is backupctl's own folder"
@@ -285,9 +293,10 @@ def layout_problems(template: str, groups: Sequence[str]) -> list[str]:
             if _may_prefix(shapes[g1], shapes[g2]) or _may_prefix(shapes[g2], shapes[g1]):
                 example = KeyTemplate.compile(template)
                 problems.append(
-                    f"key template {template!r}: a folder of group {g1!r} can hold (or be) a folder of group {g2!r} "
-                    f"(e.g. {example.folder(g1, _EXAMPLE_T)!r} and {example.folder(g2, _EXAMPLE_T)!r}), so a prune "
-                    "of one would delete the other's snapshots; rename a group or put '/' and a fixed word "
+                    f"key template {template!r}: a folder of group {g1!r} can hold (or be) "
+                    f"a folder of group {g2!r} (e.g. {example.folder(g1, _EXAMPLE_T)!r} and "
+                    f"{example.folder(g2, _EXAMPLE_T)!r}), so a prune of one would delete the "
+                    "other's snapshots; rename a group or put '/' and a fixed word "
                     "between {group} and {time}"
                 )
     return problems
@@ -346,6 +355,50 @@ class FolderScanner:
         for key, size in keys:
             self.add(key, size)
         return self
+
+
+@dataclass
+class DigestScanner(FolderScanner):
+    """A :class:`FolderScanner` that also keeps, per folder, the
+    :func:`~backupctl.stores.base.key_digest` of its keys and the manifest's size (so delete
+    can tell whether a folder holds exactly what its manifest names without keeping keys),
+    and ``total``, the number of keys seen."""
+
+    digests: dict[str, int] = field(default_factory=dict)
+    manifest_sizes: dict[str, int] = field(default_factory=dict)
+    total: int = 0
+    _last: str = ""
+
+    def add(self, key: str, size: int) -> None:
+        """Account one key (see :meth:`FolderScanner.add`) and fold it into its folder's
+        digest."""
+        self.total += 1
+        last = self.folders.get(self._last) if self._last and key.startswith(self._last) else None
+        before = last.objects if last is not None else -1
+        super().add(key, size)
+        if last is not None and last.objects == before + 1:
+            folder = self._last  # the common case: the keys of a folder come one after another
+        else:
+            m = None if key.startswith(INTERNAL_PREFIX) else self.template.match(key)
+            if m is None or m.folder not in self.folders:
+                return
+            folder = self._last = m.folder
+        rest = key[len(folder) :]
+        # key_digest, one key at a time
+        self.digests[folder] = (self.digests.get(folder, 0) + hash(rest)) & _DIGEST_MASK
+        if rest == MANIFEST:
+            self.manifest_sizes[folder] = size
+
+    def facts(self) -> dict[str, FolderFacts]:
+        """Snapshot id -> what was seen in its folder, for the folders with a manifest."""
+        return {
+            agg.id: FolderFacts(agg.objects, self.digests.get(f, 0), self.manifest_sizes.get(f, 0))
+            for f, agg in self.folders.items()
+            if agg.has_manifest
+        }
+
+
+_DIGEST_MASK = (1 << 64) - 1
 
 
 def parse_manifest(data: bytes, group: str, time_utc: datetime) -> tuple[ManifestEntry, ...]:
@@ -454,9 +507,11 @@ def build_listing(
         read = manifests.get(agg.folder) if agg.has_manifest else None
         if read is None:
             why = (
-                "deletion interrupted: a prune already deleted manifest.json; the next prune finishes it"
+                "deletion interrupted: a prune already deleted manifest.json; "
+                "the next prune finishes it"
                 if agg.id in interrupted
-                else "no manifest.json (an upload in progress or an incomplete backup); never deleted"
+                else "no manifest.json (an upload in progress or an incomplete backup); "
+                "never deleted"
             )
             listing.incomplete.append(
                 StoredSnapshot(snap, "incomplete", size=agg.bytes, problem=why)

@@ -28,8 +28,8 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -56,7 +56,6 @@ from backupctl.stores.batches import (
     split_sendable,
     take,
 )
-from backupctl.stores.folders import FolderStore, ReadProblem
 from backupctl.stores.layout import (
     INTERNAL_PREFIX,
     JOURNAL_PREFIX,
@@ -67,17 +66,13 @@ from backupctl.stores.layout import (
     FolderAgg,
     FolderScanner,
     LayoutError,
-    ManifestError,
     ManifestRead,
     Outcome,
     apply_outcome,
     build_listing,
     chunks,
-    decode_journal,
-    encode_journal,
-    select_deletions,
-    spent_journals,
 )
+from backupctl.stores.manifest import ManifestStore, ReadProblem, folder_refusal
 from backupctl.stores.s3client import make_s3_client, split_s3_url
 
 __all__ = ["S3Store"]
@@ -138,7 +133,7 @@ class _Obj:
     marker: bool = False
 
 
-class S3Store(FolderStore):
+class S3Store(ManifestStore):
     """The :class:`~backupctl.stores.base.Store` for ``s3://bucket/prefix``."""
 
     def __init__(self, config: Config, client: Any | None = None, workers: int = 8) -> None:
@@ -164,6 +159,7 @@ class S3Store(FolderStore):
             except LayoutError as exc:
                 raise ConfigError(config.path, [f"store.listing = 'folders': {exc}"]) from None
         self.workers = workers
+        self.delete_workers = workers  # versioned buckets: folders deleted at once
         self.batch_size = MAX_DELETE_BATCH  # keys per DeleteObjects (smaller only in tests)
 
     # ----------------------------------------------------------------- listing
@@ -176,7 +172,8 @@ class S3Store(FolderStore):
             raise StoreError(f"{self.url}: {what} failed: {s3_error(exc)}") from None
 
     def _iter_keys(self, prefix: str) -> Iterator[tuple[str, int]]:
-        """``(key relative to the store prefix, size)`` of every object under ``prefix``, page by page."""
+        """``(key relative to the store prefix, size)`` of every object under ``prefix``, page
+        by page."""
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=prefix
         )
@@ -194,8 +191,8 @@ class S3Store(FolderStore):
         mark = self.counter.mark()
         if self.listing_prefixes is not None:
             listing = self._list_folders_mode(self.listing_prefixes)
-        else:
-            listing = self._list_objects_mode()
+        else:  # one listing of every key under the prefix, the manifests read
+            listing = super().listing()
         listing.requests = self.counter.since(mark)
         log.debug(
             "listed",
@@ -207,25 +204,8 @@ class S3Store(FolderStore):
         )
         return listing
 
-    def _list_objects_mode(self) -> Listing:
-        """One listing of every key under the prefix; manifests read for folders that have one."""
-        scanner = _DigestScanner(self.template, self.groups)
-        scanner.add_all(self._iter_keys(self.prefix))
-        folders = [f for f, agg in scanner.folders.items() if agg.has_manifest]
-        reads: list[ManifestRead] = self._parallel(self._read_manifest, folders)
-        manifests = dict(zip(folders, reads, strict=True))
-        journals = self._read_journals(scanner.journals)
-        listing = build_listing(scanner, manifests, self.config.timezone, journals)
-        listing.folders = {
-            scanner.folders[f].id: FolderFacts(
-                scanner.folders[f].objects,
-                scanner.digests.get(f, 0),
-                scanner.manifest_sizes.get(f, 0),
-            )
-            for f in folders
-        }
-        listing.keys_listed = scanner.total
-        return listing
+    def _keys(self) -> Iterator[tuple[str, int]]:
+        return self._iter_keys(self.prefix)
 
     def _list_folders_mode(self, prefixes: Sequence[str]) -> Listing:
         """Delimiter listings of the folders that hold snapshot folders (and of the store's top
@@ -275,7 +255,8 @@ class S3Store(FolderStore):
         return [k for k, _ in self._iter_keys(self.prefix + JOURNAL_PREFIX) if k.endswith(".json")]
 
     def _iter_entries(self, prefix: str) -> Iterator[tuple[str, bool]]:
-        """``(name relative to the store prefix, is a folder)`` of a ``Delimiter='/'`` listing of ``prefix``."""
+        """``(name relative to the store prefix, is a folder)`` of a ``Delimiter='/'`` listing
+        of ``prefix``."""
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=prefix, Delimiter="/"
         )
@@ -285,16 +266,6 @@ class S3Store(FolderStore):
                     yield cp["Prefix"][len(self.prefix) :], True
                 for obj in page.get("Contents", ()):
                     yield obj["Key"][len(self.prefix) :], False
-
-    def list_snapshots(self) -> Sequence[StoredSnapshot]:
-        """Complete and held snapshots of every configured group."""
-        return self.listing().snapshots
-
-    def _parallel(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-        if len(items) <= 1:
-            return [fn(i) for i in items]
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            return list(pool.map(fn, items))
 
     def _read_manifest(self, folder: str) -> ManifestRead:
         key = self.prefix + folder + MANIFEST
@@ -314,18 +285,13 @@ class S3Store(FolderStore):
             return None
         return read
 
-    def _read_journals(self, journal_keys: Sequence[str]) -> dict[str, set[str]]:
-        """Journal key -> the ids it names, for the journals that could be read; the others
-        are logged and left in place (never folded into a new journal and deleted)."""
-        journals: dict[str, set[str]] = {}
-        for key in journal_keys:
-            try:
-                resp = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
-                body = resp["Body"].read(MAX_JOURNAL_BYTES + 1)  # a larger one is refused unread
-                journals[key] = set(decode_journal(body))
-            except (ClientError, BotoCoreError, ManifestError) as exc:
-                log.warning("unreadable deletion journal", key=key, error=str(exc))
-        return journals
+    def _read_journal(self, key: str) -> bytes:
+        try:
+            resp = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+            data: bytes = resp["Body"].read(MAX_JOURNAL_BYTES + 1)  # a larger one: refused
+        except (ClientError, BotoCoreError) as exc:
+            raise ReadProblem(s3_error(exc)) from None
+        return data
 
     # ----------------------------------------------------------------- delete
 
@@ -335,77 +301,31 @@ class S3Store(FolderStore):
         progress: Callable[[int], None] | None = None,
         listing: Listing | None = None,
     ) -> DeleteReport:
-        """Delete these snapshots, manifests first, and finish deletions a journal names.
+        """:meth:`ManifestStore.delete`, with the S3 requests it made in the report.
 
-        Held snapshots are reported, not touched; incomplete ones are deleted only when a
-        deletion journal names them (an earlier interrupted prune). ``progress`` is called
-        with 1 per snapshot done. Unversioned buckets: every manifest.json of the run goes
-        first (DeleteObjects batches), then the data of the snapshots whose manifest is gone,
-        packed across snapshots into batches of at most 1000 keys. Versioned buckets (with
-        ``delete_versions``) are deleted folder by folder, every version.
-
-        ``listing`` (the one the snapshots came from, made under the prune's lock) supplies
-        the journals and what each folder held; it is updated to the journals this run
-        leaves (None while unknown). Without it the journals are read again and every
-        folder to resume is listed.
+        Unversioned buckets: every manifest.json of the run goes first (DeleteObjects
+        batches), then the data of the snapshots whose manifest is gone, packed across
+        snapshots into batches of at most 1000 keys (:meth:`_delete_many`). Versioned buckets
+        (with ``delete_versions``) are deleted folder by folder, every version.
 
         Raises:
             StoreError: the journal cannot be read or written (nothing deleted then).
         """
         mark = self.counter.mark()
-        report = DeleteReport()
-        journals = self._pending_journals(listing)
-        present = listing.ids() if listing is not None else None
-        todo = select_deletions(snapshots, set().union(*journals.values()), report)
-        left = journals
-        if not todo and (spent := spent_journals(journals, todo, present)):
-            with self._store_errors("removing finished deletion journals"):
-                for key in spent:  # every id they name is gone: an earlier run finished them
-                    self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
-            left = {k: v for k, v in journals.items() if k not in spent}
-        if todo:
-            if listing is not None:
-                listing.journals = None  # unknown until the final journal write succeeds
-            run_key = self._write_journal(todo, spent_journals(journals, todo, present))
-            if self.config.store.delete_versions and self._versioned():
-                unfinished = self._run_deletes(todo, True, report, progress)
-            else:
-                unfinished = self._delete_batched(todo, snapshots, listing, report, progress)
-            with self._store_errors("updating the deletion journal"):
-                if unfinished:
-                    self._put(run_key, encode_journal(unfinished, run_key, clock.now()))
-                else:
-                    self.client.delete_object(Bucket=self.bucket, Key=self.prefix + run_key)
-            left = {run_key: set(unfinished)} if unfinished else {}
-        if listing is not None:
-            listing.journals = left
+        report = super().delete(snapshots, progress, listing)
         report.requests = self.counter.since(mark)
         return report
 
-    def _pending_journals(self, listing: Listing | None) -> dict[str, set[str]]:
-        """The readable deletion journals and the ids each names: the listing's (the prune
-        lists under its lock, so they are current), else read again.
-
-        Raises:
-            StoreError: the journal folder cannot be listed.
-        """
-        if listing is not None and listing.journals is not None:
-            return dict(listing.journals)
-        return self._read_journals(self._journal_keys())
-
-    def _write_journal(self, todo: dict[str, bool], old_journals: Sequence[str]) -> str:
-        now = clock.now()
-        run_key = self.journal_key(now)
-        with self._store_errors("writing the deletion journal"):
-            self._put(run_key, encode_journal(todo, run_key, now))
-            for key in old_journals:  # their ids are in the new journal now
-                self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
-        return run_key
-
-    def _put(self, key: str, data: bytes) -> None:
+    def _put_journal(self, key: str, data: bytes) -> None:
         self.client.put_object(
             Bucket=self.bucket, Key=self.prefix + key, Body=data, ContentType="application/json"
         )
+
+    def _remove_journal(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+
+    def _journal_errors(self, what: str) -> AbstractContextManager[None]:
+        return self._store_errors(what)
 
     def _versioned(self) -> bool:
         with self._store_errors("reading the bucket's versioning"):
@@ -414,7 +334,7 @@ class S3Store(FolderStore):
 
     # ----------------------------------------------------------------- delete: unversioned, batched
 
-    def _delete_batched(
+    def _delete_many(
         self,
         todo: dict[str, bool],
         snapshots: Sequence[StoredSnapshot],
@@ -422,10 +342,14 @@ class S3Store(FolderStore):
         report: DeleteReport,
         progress: Callable[[int], None] | None,
     ) -> list[str]:
-        """Every snapshot's manifest before any of its data, in as few DeleteObjects as that
-        order allows: the rounds of :func:`backupctl.stores.batches.schedule`, with the
-        listings a few folders need before the last round. Returns the ids to keep journalled
-        (manifest gone or its outcome unknown, data left)."""
+        """Versioned buckets with ``delete_versions``: folder by folder
+        (:meth:`_delete_folder`). Else every snapshot's manifest before any of its data, in as
+        few DeleteObjects as that order allows: the rounds of
+        :func:`backupctl.stores.batches.schedule`, with the listings a few folders need before
+        the last round. Returns the ids to keep journalled (manifest gone or its outcome
+        unknown, data left)."""
+        if self.config.store.delete_versions and self._versioned():
+            return super()._delete_many(todo, snapshots, listing, report, progress)
         given = {s.snapshot.id: s for s in snapshots}
         facts = listing.folders if listing is not None else {}
         jobs = [
@@ -591,37 +515,14 @@ class S3Store(FolderStore):
                 )
         return out
 
-    # ----------------------------------------------------------------- delete: versioned, folder by folder
+    # ----------------------------------------------------------------- delete: versioned
 
-    def _run_deletes(
-        self,
-        todo: dict[str, bool],
-        versioned: bool,
-        report: DeleteReport,
-        progress: Callable[[int], None] | None,
-    ) -> list[str]:
-        unfinished: list[str] = []
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            futures = {
-                pool.submit(self._delete_one, sid, asked, versioned): sid
-                for sid, asked in todo.items()
-            }
-            for fut in as_completed(futures):
-                sid = futures[fut]
-                out = fut.result()
-                apply_outcome(report, sid, out)
-                if out.unfinished:
-                    unfinished.append(sid)
-                if progress is not None:
-                    progress(1)
-        report.deleted.sort()
-        return unfinished
-
-    def _delete_one(self, sid: str, asked: bool, versioned: bool) -> Outcome:
-        """One folder, every version: list it, delete manifest.json's versions one by one, then the data."""
+    def _delete_folder(self, sid: str, asked: bool) -> Outcome:
+        """One folder of a versioned bucket, every version: list it, delete manifest.json's
+        versions one by one, then the data."""
         folder = self.prefix + self.folder(sid)
         try:
-            objs = self._folder_objects(folder, versioned)
+            objs = self._folder_objects(folder, True)
         except (ClientError, BotoCoreError) as exc:
             return Outcome(
                 "failed", f"listing {folder} failed: {s3_error(exc)}", unfinished=not asked
@@ -630,28 +531,15 @@ class S3Store(FolderStore):
         manifest = [o for o in objs if o.key == manifest_key]
         data = [o for o in objs if o.key != manifest_key]
         has_manifest = any(o.latest and not o.marker for o in manifest)
-        if not objs:
-            return Outcome("skipped")
-        if not asked and manifest:
-            # backupctl deletes every manifest version first and never writes a delete marker: a
-            # marker or an old version here means someone hid the manifest. The snapshot can be
-            # brought back, so it is not an interrupted deletion to finish.
-            return Outcome(
-                "failed",
-                "manifest.json is hidden (a delete marker or older versions remain), not "
-                "deleted by backupctl: left alone; restore it, or delete the folder by hand",
-            )
-        if not asked and has_manifest:
-            return Outcome(
-                "skipped"
-            )  # the journal's entry is stale: a complete snapshot is not ours to finish
-        if asked and not has_manifest:
-            return Outcome("failed", "manifest.json disappeared since the listing; left alone")
+        refusal = folder_refusal(asked, bool(objs), has_manifest, hidden_manifest=bool(manifest))
+        if refusal is not None:
+            return refusal
         freed = 0
         for o in manifest:
             err = self._delete_single(o)
             if err is not None:
-                # journalled either way: the outcome may be unknown (reset after the server applied it)
+                # journalled either way: the outcome may be unknown (a reset after the server
+                # applied it)
                 return self._refused(o, err, freed, unfinished=True)
             freed += o.size
         for batch in chunks(data, self.batch_size):
@@ -794,39 +682,6 @@ class S3Store(FolderStore):
 
         blobs: BlobStore = S3Blobs(self.client, self.bucket, self.prefix)
         return blobs
-
-
-_MASK = (1 << 64) - 1
-
-
-@dataclass
-class _DigestScanner(FolderScanner):
-    """A :class:`FolderScanner` that also keeps, per folder, the :func:`_digest` of its keys
-    and the manifest's size (so delete can tell whether a folder holds exactly what its
-    manifest names without keeping keys), and ``total``, the number of keys seen."""
-
-    digests: dict[str, int] = field(default_factory=dict)
-    manifest_sizes: dict[str, int] = field(default_factory=dict)
-    total: int = 0
-    _last: str = ""
-
-    def add(self, key: str, size: int) -> None:
-        """Account one key (see :meth:`FolderScanner.add`) and fold it into its folder's digest."""
-        self.total += 1
-        last = self.folders.get(self._last) if self._last and key.startswith(self._last) else None
-        before = last.objects if last is not None else -1
-        super().add(key, size)
-        if last is not None and last.objects == before + 1:
-            folder = self._last  # the common case: the keys of a folder come one after another
-        else:
-            m = None if key.startswith(INTERNAL_PREFIX) else self.template.match(key)
-            if m is None or m.folder not in self.folders:
-                return
-            folder = self._last = m.folder
-        rest = key[len(folder) :]
-        self.digests[folder] = (self.digests.get(folder, 0) + hash(rest)) & _MASK  # key_digest
-        if rest == MANIFEST:
-            self.manifest_sizes[folder] = size
 
 
 @dataclass(eq=False)

@@ -79,7 +79,8 @@ def test_folders_listing_finds_the_same_snapshots_as_a_full_listing_with_far_few
     assert full.requests["ListObjectsV2"] == math.ceil(
         sum(len(s.objects) + 1 for s in seeded) / 1000
     )
-    # the full listing knows which folders have a manifest.json; folders mode asks each (one 404 here)
+    # the full listing knows which folders have a manifest.json; folders mode asks each (one
+    # 404 here)
     assert (
         full.requests["GetObject"] == len(seeded) + 1
         and folders.requests["GetObject"] == len(seeded) + 2

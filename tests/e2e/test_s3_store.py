@@ -250,7 +250,7 @@ def test_n_snapshots_of_m_objects_take_the_fewest_manifest_first_delete_objects_
     assert all_keys(s3_client, bucket) == set()
 
 
-def test_the_last_manifest_batch_carries_data_of_earlier_batches_and_a_manifest_refused_there_keeps_its_data(
+def test_the_last_manifest_batch_carries_earlier_data_and_a_manifest_refused_there_keeps_its_data(
     store: S3Store,
     s3_client: Any,
     bucket: str,
@@ -447,7 +447,8 @@ def test_a_manifest_refused_with_access_denied_keeps_its_data_while_the_rest_of_
     ]
     listing = store.listing()
     assert [s.status for s in listing.snapshots] == ["complete"] * 3
-    victim = f"bk/{ids[1]}/manifest.json"  # e.g. a bucket policy denying the delete; only the answer tells
+    # e.g. a bucket policy denying the delete; only the answer tells
+    victim = f"bk/{ids[1]}/manifest.json"
     batches: list[list[str]] = []
 
     def deny(params: dict[str, Any], **_: Any) -> None:
