@@ -83,7 +83,7 @@ def read_anchor(source: str) -> Anchor | None:
     try:
         with path.open("rb") as fh:
             raw = fh.read(_MAX_BYTES + 1)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # never verified here (or nowhere to keep it)
         return None
     except OSError as exc:
         raise AnchorError(
