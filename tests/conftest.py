@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
 
@@ -53,3 +54,18 @@ def bucket(s3_client) -> str:  # type: ignore[no-untyped-def]
     name = f"t-{uuid.uuid4().hex[:12]}"
     s3_client.create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture()
+def age_s3_object(s3_endpoint: str) -> Callable[[str, str, float], None]:
+    """``age(bucket, key, seconds)``: set an object's Last-Modified back by ``seconds`` on the
+    in-process moto server, the S3 twin of ``os.utime`` on a file. Tests of expiry by the
+    service's clock use it instead of sleeping (Last-Modified and Date have 1 s resolution)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    def age(bucket: str, key: str, seconds: float) -> None:
+        stored = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_bucket(bucket).keys[key]
+        stored.last_modified -= timedelta(seconds=seconds)
+
+    return age

@@ -35,16 +35,7 @@ from backupctl.stores.blobs import FileBlobs, S3Blobs
 from backupctl.stores.locations import audit_blobs_for
 
 T0 = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
-N = 5
-
-
-@pytest.fixture(params=["file", "s3"])
-def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
-    if request.param == "file":
-        return FileBlobs(tmp_path / "store")
-    return S3Blobs(
-        request.getfixturevalue("s3_client"), request.getfixturevalue("bucket"), "backups/salure"
-    )
+N = 5  # the `blobs` fixture (a FileBlobs and an S3Blobs) is in tests/backupctl/conftest.py
 
 
 def _fill(blobs: BlobStore, n: int = N) -> AuditLog:

@@ -35,15 +35,6 @@ T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 
 
-@pytest.fixture(params=["file", "s3"])
-def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
-    if request.param == "file":
-        return FileBlobs(tmp_path / "store")
-    return S3Blobs(
-        request.getfixturevalue("s3_client"), request.getfixturevalue("bucket"), "backups"
-    )
-
-
 def test_lock_object_names_owner_host_pid_run_and_expiry(blobs: BlobStore) -> None:
     with acquire_lock(blobs, owner="ops@db1", ttl=6 * HOUR, now=T0, run_id="run-1") as lock:
         stored = json.loads(blobs.get(LOCK_KEY))
@@ -65,22 +56,28 @@ def test_second_prune_is_refused_with_holder_and_times(blobs: BlobStore) -> None
     assert err.value.exit_code == 4
 
 
-def _age_lock(blobs: BlobStore, seconds: float) -> None:
-    """Make the lock ``seconds`` old by the store's clock: a file's mtime is set back; an S3
-    object's Last-Modified cannot be, so the test waits (use a TTL of a second there)."""
+def _age_lock(
+    blobs: BlobStore, seconds: float, request: pytest.FixtureRequest | None = None
+) -> None:
+    """Make the lock ``seconds`` old by the store's clock: a file's mtime is set back, an S3
+    object's Last-Modified on the moto server likewise (tests/conftest.py's age_s3_object)."""
     if isinstance(blobs, FileBlobs):
         past = time.time() - seconds
         os.utime(blobs.root / LOCK_KEY, (past, past))
     else:
-        time.sleep(seconds)
+        assert isinstance(blobs, S3Blobs) and request is not None
+        age = request.getfixturevalue("age_s3_object")
+        age(blobs.bucket, blobs.prefix + LOCK_KEY, seconds)
 
 
-def test_stale_lock_is_reported_with_the_unlock_command_and_not_stolen(blobs: BlobStore) -> None:
+def test_stale_lock_is_reported_with_the_unlock_command_and_not_stolen(
+    blobs: BlobStore, request: pytest.FixtureRequest
+) -> None:
     acquire_lock(
         blobs, owner="ops@db1", ttl=timedelta(seconds=1), now=T0, run_id="dead-run"
     )  # it "died"
     before = blobs.get(LOCK_KEY)
-    _age_lock(blobs, 2.3)
+    _age_lock(blobs, 2.3, request)
     with pytest.raises(LockHeld) as err:
         acquire_lock(
             blobs, owner="cron@db2", ttl=HOUR, now=T0 + 3 * HOUR, config_path="/etc/backupctl.toml"
@@ -209,14 +206,16 @@ def test_unlock_force_removes_a_live_or_unreadable_lock(tmp_path: Path) -> None:
     assert code == 0 and read_lock(store) is None
 
 
-def test_unlock_on_s3_store(tmp_path: Path, s3_client, s3_endpoint: str, bucket: str) -> None:  # type: ignore[no-untyped-def]
+def test_unlock_on_s3_store(  # type: ignore[no-untyped-def]
+    tmp_path: Path, s3_client, s3_endpoint: str, bucket: str, request: pytest.FixtureRequest
+) -> None:
     store = S3Blobs(s3_client, bucket, "salure")
     config = _config(
         tmp_path, f"s3://{bucket}/salure", f'endpoint_url = "{s3_endpoint}"\nregion = "us-east-1"'
     )
     acquire_lock(store, ttl=timedelta(seconds=1), now=T0, run_id="r1")
     assert _unlock(config, now=T0)[0] == 4
-    _age_lock(store, 2.3)
+    _age_lock(store, 2.3, request)
     code, _ = _unlock(config, now=T0)
     assert code == 0 and read_lock(store) is None
     assert AuditLog(store).verify() == []

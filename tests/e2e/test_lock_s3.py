@@ -5,8 +5,7 @@ detected and refused, and a garbage lock is reported (and cleared only with ``--
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -72,12 +71,16 @@ def test_a_host_whose_clock_is_7h_ahead_does_not_remove_a_live_6h_lock(
 
 
 def test_a_lock_past_its_ttl_by_the_services_clock_is_stale_even_on_a_host_whose_clock_is_behind(
-    tmp_path: Path, s3_client: Any, s3_endpoint: str, bucket: str
+    tmp_path: Path,
+    s3_client: Any,
+    s3_endpoint: str,
+    bucket: str,
+    age_s3_object: Callable[[str, str, float], None],
 ) -> None:
     store = S3Blobs(s3_client, bucket, PREFIX)
     real = datetime.now(UTC)
     acquire_lock(store, owner="ops@db1", ttl=timedelta(seconds=1), now=real, run_id="short")
-    time.sleep(2.3)  # Last-Modified and Date have one-second resolution
+    age_s3_object(bucket, f"{PREFIX}/{LOCK_KEY}", 2.3)  # written 2.3 s ago by the service's clock
     behind = real - 7 * HOUR
     with pytest.raises(LockHeld, match=r"STALE.*store's clock"):
         acquire_lock(store, ttl=6 * HOUR, now=behind)
