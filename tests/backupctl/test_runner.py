@@ -4,7 +4,7 @@ resuming an interrupted prune and the newest-snapshot rule (also as a property).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +16,6 @@ from backupctl.config import Config, PolicyConfig, parse_config
 from backupctl.errors import LockHeld
 from backupctl.prune.resume import Intents, intents_from_records
 from backupctl.prune.runner import (
-    INTERRUPTED,
     NEWEST_REASON,
     GroupPlan,
     RunPlan,
@@ -24,8 +23,9 @@ from backupctl.prune.runner import (
     compute_run_plan,
     run_prune,
 )
-from backupctl.stores.base import BlobInfo, DeleteReport, Listing, StoredSnapshot
+from backupctl.stores.base import Listing, StoredSnapshot
 from retention import Decision, Policy, Snapshot, plan
+from tests.backupctl.fakes import FakeStore
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -58,85 +58,6 @@ def make_config(
     )
 
 
-class FakeBlobs:
-    def __init__(self) -> None:
-        self.data: dict[str, bytes] = {}
-        self.writes = 0
-
-    def get(self, key: str) -> bytes:
-        return self.data[key]
-
-    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
-        self.writes += 1
-        self.data[key] = data
-
-    def list(self, prefix: str = "") -> Iterator[BlobInfo]:
-        return iter(
-            [BlobInfo(k, len(v)) for k, v in sorted(self.data.items()) if k.startswith(prefix)]
-        )
-
-    def delete(self, key: str) -> None:
-        self.writes += 1
-        self.data.pop(key, None)
-
-
-class FakeStore:
-    """Holds snapshots; ``fail`` names ids whose deletion fails after the manifest went.
-    Like the S3 store, it journals what it deletes and finishes journalled ids on the next delete."""
-
-    url = "fake://"
-
-    def __init__(self, snapshots: Sequence[StoredSnapshot], unknown: Sequence[str] = ()) -> None:
-        self.snaps = {s.snapshot.id: s for s in snapshots}
-        self.unknown = list(unknown)
-        self.fail: set[str] = set()
-        self.calls: list[str] = []
-        self.pending: set[str] = set()
-        self._blobs = FakeBlobs()
-
-    def listing(self) -> Listing:
-        self.calls.append("list")
-        return Listing(
-            snapshots=[s for s in self.snaps.values() if s.status != "incomplete"],
-            incomplete=[s for s in self.snaps.values() if s.status == "incomplete"],
-            unknown=list(self.unknown),
-            requests={"ListObjectsV2": 1},
-        )
-
-    def delete(
-        self,
-        snapshots: Sequence[StoredSnapshot],
-        progress: Callable[[int], None] | None = None,
-        listing: Listing | None = None,
-    ) -> DeleteReport:
-        self.calls.append("delete")
-        report = DeleteReport(requests={"DeleteObjects": 1})
-        for s in snapshots:
-            sid = s.snapshot.id
-            if sid in self.fail:  # manifest deleted, data not: the snapshot is now incomplete
-                self.snaps[sid] = StoredSnapshot(
-                    s.snapshot,
-                    status="incomplete",
-                    keys=s.keys[1:],
-                    problem=INTERRUPTED + ": finish me",
-                )
-                self.pending.add(sid)
-                report.failed[sid] = "SlowDown"
-            elif s.status == "held":
-                report.held[sid] = "object lock"
-            elif s.status == "incomplete" and sid not in self.pending:
-                report.failed[sid] = "incomplete snapshot: never deleted"
-            else:
-                del self.snaps[sid]
-                self.pending.discard(sid)
-                report.deleted.append(sid)
-                report.bytes_freed += 10
-        return report
-
-    def blobs(self) -> FakeBlobs:
-        return self._blobs
-
-
 class FakeAudit:
     def __init__(self) -> None:
         self.records: list[tuple[str, dict[str, Any]]] = []
@@ -163,6 +84,7 @@ class FakeLock:
 
 def prune(config: Config, store: FakeStore, **kw: Any) -> tuple[Any, FakeAudit, FakeLock]:
     audit, lock = FakeAudit(), FakeLock()
+    kw.setdefault("intents", Intents)  # an empty verified log (FakeAudit cannot be verified)
     result = run_prune(config, store, audit, lock, now=NOW, **kw)  # type: ignore[arg-type]
     return result, audit, lock
 

@@ -11,9 +11,10 @@ import pytest
 from backupctl.config import parse_config
 from backupctl.errors import UsageError
 from backupctl.evidence.verify import check_group, integrity_sample, parse_day_or_time, verify_store
-from backupctl.stores.base import IntegrityProblem, Listing, StoredSnapshot
+from backupctl.stores.base import StoredSnapshot
 from retention import Snapshot, plan
 from retention.schedule import Schedule
+from tests.backupctl.fakes import FakeStore
 
 AMS = ZoneInfo("Europe/Amsterdam")
 CONFIG = parse_config(
@@ -102,36 +103,14 @@ def test_integrity_sample_rotates_through_everything() -> None:
     assert integrity_sample([], 5.0, date(2026, 1, 1)) == []
 
 
-class FakeStore:
-    url = "file:///nowhere"
-
-    def __init__(self, listing: Listing, bad: str) -> None:
-        self._listing, self.bad, self.checked = listing, bad, []
-
-    def listing(self) -> Listing:
-        return self._listing
-
-    def check_integrity(self, snapshots: Sequence[StoredSnapshot]) -> list[IntegrityProblem]:
-        self.checked += [s.snapshot.id for s in snapshots]
-        return [
-            IntegrityProblem(s.snapshot.id, "db.sql.gz", "sha256 mismatch")
-            for s in snapshots
-            if s.snapshot.id == self.bad
-        ]
-
-
 def test_verify_store_reports_integrity_and_notes() -> None:
     server = pruned(ideal("server", "0 2 * * *", datetime(2026, 1, 1, tzinfo=AMS)), "server")
     app = pruned(ideal("app", "0 0,6,12,18 * * *", datetime(2026, 9, 1, tzinfo=AMS)), "app")
     stored = [StoredSnapshot(s) for s in server + app]
     stored.append(StoredSnapshot(Snapshot("misc/1", AT, "misc")))
-    listing = Listing(
-        snapshots=stored,
-        incomplete=[StoredSnapshot(Snapshot("app/x", AT, "app"), "incomplete")],
-        unknown=["stray.txt"],
-    )
+    incomplete = StoredSnapshot(Snapshot("app/x", AT, "app"), "incomplete")
     sample = integrity_sample(stored, 3.0, AT.date())
-    store = FakeStore(listing, bad=sample[0].snapshot.id)
+    store = FakeStore([*stored, incomplete], unknown=["stray.txt"], corrupt=[sample[0].snapshot.id])
     report = verify_store(CONFIG, store, at=AT)  # type: ignore[arg-type]
     assert sorted(store.checked) == sorted(s.snapshot.id for s in sample)
     assert [v.kind for v in report.violations] == ["integrity"]
