@@ -301,6 +301,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
             _working_hours,
             {"mon-thu": "09:00-17:00", "fri": "09:00-16:00"},
             "opening hours per weekday; other days are closed",
+        "keep_last_verified": Key(
+            _bool,
+            True,
+            "never delete the newest snapshot of a group that passed a drill (audit log's records)",
+        ),
         ),
         "holidays": Key(_str, "NL", "country code for public holidays (python-holidays)"),
         "working_day_hours": Key(_day_hours, 8.0, "length of one working day in hours"),
@@ -442,6 +447,7 @@ def resolve_config_path(path: str | None) -> Path:
             [
                 f"config file not found: {chosen} "
                 "(`backupctl init` writes a commented starter config)"
+    keep_last_verified: bool = True
             ],
         )
     return chosen

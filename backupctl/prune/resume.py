@@ -1,5 +1,6 @@
-"""Which interrupted deletions a prune may finish: only what an earlier backupctl prune
-recorded, in the audit log, as being deleted.
+"""What a prune takes from the audit log: which interrupted deletions it may finish (only what
+an earlier backupctl prune recorded as being deleted) and which snapshots passed a drill (the
+newest of each group is kept by the ``last_verified`` safety rule).
 
 A deletion journal (``_backupctl/deleting/*.json``) is only a hint: anyone who can write to
 the store can plant one. A folder without a manifest that a journal names is resumed only
@@ -10,12 +11,18 @@ checks it against today's listing (never the newest of its group; see
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from backupctl.errors import BackupctlError
 
-__all__ = ["Intents", "intents_from_records", "intents_of", "read_intents"]
+__all__ = [
+    "Intents",
+    "intents_from_records",
+    "intents_of",
+    "read_intents",
+    "verified_from_records",
+]
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,10 @@ class Intents:
 
     ids: frozenset[str] = frozenset()
     problem: str | None = None
+    verified: dict[str, str] = field(default_factory=dict)
+    """Snapshot id -> when a drill of it passed (the newest such drill), from ``drill`` records."""
+    unreadable: bool = False
+    """The log could not be read at all (``problem`` says why), rather than read and refuted."""
 
 
 def intents_from_records(records: list[dict[str, Any]]) -> frozenset[str]:
@@ -39,15 +50,31 @@ def intents_from_records(records: list[dict[str, Any]]) -> frozenset[str]:
     return frozenset(ids)
 
 
+def verified_from_records(records: list[dict[str, Any]]) -> dict[str, str]:
+    """Snapshot id -> the ``time`` of the newest ``drill`` record whose verdict is ``passed``
+    (other shapes ignored). Callers give only a verified log's records; until records are
+    signed (``[audit] public_key_file``) a forged drill record looks like a real one, but it
+    can only make a prune keep more."""
+    out: dict[str, str] = {}
+    for record in records:
+        data = record.get("data") if record.get("action") == "drill" else None
+        if not isinstance(data, dict) or data.get("verdict") != "passed":
+            continue
+        snap = data.get("snapshot")
+        sid = snap.get("id") if isinstance(snap, dict) else None
+        if isinstance(sid, str) and sid:
+            out[sid] = str(record.get("time", ""))
+    return out
+
+
 def read_intents(config: Any) -> Intents:
     """:func:`intents_of` the config's audit log."""
-    from backupctl.evidence.audit import AuditLog
-    from backupctl.stores.locations import audit_blobs_for
+    from backupctl.evidence.audit import audit_log_for
 
-    try:
-        log = AuditLog(audit_blobs_for(config))
+    try:  # with [audit] public_key_file, a forged (unsigned) prune.intent fails verification
+        log = audit_log_for(config, sign=False)
     except BackupctlError as exc:
-        return Intents(problem=f"the audit log cannot be read: {exc}")
+        return Intents(problem=f"the audit log cannot be read: {exc}", unreadable=True)
     return intents_of(log)
 
 
@@ -67,6 +94,6 @@ def intents_of(log: Any) -> Intents:
                 problem=f"the audit log does not verify ({len(report.problems)} problem(s); "
                 "run `backupctl audit verify`)"
             )
-        return Intents(intents_from_records(records))
+        return Intents(intents_from_records(records), verified=verified_from_records(records))
     except BackupctlError as exc:
-        return Intents(problem=f"the audit log cannot be read: {exc}")
+        return Intents(problem=f"the audit log cannot be read: {exc}", unreadable=True)

@@ -29,6 +29,7 @@ from retention import plan as retention_plan
 
 __all__ = [
     "INTERRUPTED",
+    "LAST_VERIFIED",
     "NEWEST_REASON",
     "AuditSink",
     "GroupPlan",
@@ -42,6 +43,7 @@ __all__ = [
 
 INTERRUPTED = "deletion interrupted"  # how stores mark an incomplete snapshot a prune was deleting
 NEWEST_REASON = Reason("newest", "newest of group (safety)")
+LAST_VERIFIED = "last_verified"  # the rule kind of the reason and of the refusal
 log = get_logger("runner")
 ProgressFactory = Callable[[int], AbstractContextManager[Callable[[int], None]]]
 """Given the number of snapshots to delete, a context yielding ``advance(n)``."""
@@ -60,7 +62,7 @@ class Refusal:
     """A safety rule that stops a group from being pruned.
 
     ``rule`` is one of ``newest``, ``max_delete_fraction``, ``stale``, ``future``,
-    ``empty_policy``, ``empties_group``; ``overridable`` is False for rules ``--force``
+    ``empty_policy``, ``empties_group``, ``last_verified``; ``overridable`` is False for rules ``--force``
     cannot lift (never delete the newest snapshot, never empty a group, no empty policy).
     """
 
@@ -110,6 +112,7 @@ class RunPlan:
     resume: list[StoredSnapshot] = field(default_factory=list)
     list_requests: dict[str, int] = field(default_factory=dict)
     listing: Listing | None = field(default=None, repr=False, compare=False)  # for Store.delete
+    verified_problem: str | None = None  # why the last verified snapshots are unknown
 
     def decisions(self) -> list[Decision]:
         """Every decision of every policy group."""
@@ -157,11 +160,15 @@ def compute_run_plan(
         config: the validated config (policies, sha256).
         listing: what the store holds.
         now: the reference clock (aware).
-        intents: called (once, and only when a deletion journal names an incomplete folder)
-            for the ids earlier prunes recorded in ``prune.intent``; None trusts no journal.
+        intents: called (once, and only when a deletion journal names an incomplete folder
+            or, with ``safety.keep_last_verified``, when the plan forgets something) for what
+            the verified audit log says: the ids earlier prunes recorded in ``prune.intent``
+            and the snapshots that passed a drill; None trusts no journal and knows no drill.
 
     Returns:
-        A :class:`RunPlan`. A group's newest snapshot is always kept (reason ``newest``).
+        A :class:`RunPlan`. A group's newest snapshot is always kept (reason ``newest``), and
+        so is the newest snapshot that passed a drill (reason ``last_verified``; when the log
+        cannot tell, ``verified_problem`` says why and :func:`check_safety` refuses).
         An interrupted deletion is resumed only when a verified intent names it and it is
         older than its group's newest complete snapshot; else it stays incomplete, with why.
     """
@@ -182,7 +189,14 @@ def compute_run_plan(
     journalled = {
         s.snapshot.id for s in listing.incomplete if (s.problem or "").startswith(INTERRUPTED)
     }
-    known = (intents or _no_intents)() if journalled else Intents()
+    wants_verified = (
+        config.safety.keep_last_verified
+        and intents is not None
+        and any(g.forgotten() for g in run.groups.values())
+    )
+    known = (intents or _no_intents)() if journalled or wants_verified else Intents()
+    if wants_verified:
+        run.verified_problem = _keep_last_verified(run.groups, known)
     newest: dict[str, datetime] = {}
     for stored in listing.snapshots:
         g, t = stored.snapshot.group, stored.snapshot.time
@@ -199,6 +213,31 @@ def compute_run_plan(
         else:
             run.incomplete.append(stored)
     return run
+
+
+def _keep_last_verified(groups: dict[str, GroupPlan], known: Intents) -> str | None:
+    """Keep each group's newest snapshot that passed a drill (``known.verified``), turning its
+    forget into a keep with the reason ``last verified``. Returns ``known.problem`` (the log
+    does not verify, so nothing is known to be verified), else None.
+
+    Raises:
+        StoreError: the audit log cannot be read at all (as the prune's own records would fail).
+    """
+    if known.unreadable:
+        raise StoreError(f"{known.problem} (needed for safety.keep_last_verified)")
+    if known.problem is not None:
+        return known.problem
+    for group in groups.values():
+        tried = [i for i, d in enumerate(group.decisions) if d.snapshot.id in known.verified]
+        if not tried:
+            continue
+        i = max(tried, key=lambda i: _newest_first(group.decisions[i].snapshot))
+        d = group.decisions[i]
+        if d.action == "forget":
+            when = known.verified[d.snapshot.id]
+            reason = Reason(LAST_VERIFIED, f"last verified (a drill passed at {when})")
+            group.decisions[i] = Decision(d.snapshot, d.group, "keep", (reason,))
+    return None
 
 
 def _no_intents() -> Intents:
@@ -264,10 +303,20 @@ def check_safety(run: RunPlan, config: Config, now: datetime) -> list[Refusal]:
     Rules (only groups that would lose something are checked): never delete the group's
     newest snapshot and never empty a group (absolute); no empty policy (absolute); lose at
     most ``safety.max_delete_fraction``; the newest snapshot is not older than
-    ``safety.stale_after``; no snapshot dated beyond ``now + safety.clock_skew``.
+    ``safety.stale_after``; no snapshot dated beyond ``now + safety.clock_skew``; the audit
+    log tells which snapshot last passed a drill (``safety.keep_last_verified``).
     """
     refusals: list[Refusal] = []
     for name, group in run.groups.items():
+        if run.verified_problem is not None and group.forgotten():
+            refusals.append(
+                Refusal(
+                    name,
+                    LAST_VERIFIED,
+                    f"group {name!r}: which snapshot last passed a drill is unknown "
+                    f"({run.verified_problem}), so safety.keep_last_verified cannot protect it",
+                )
+            )
         if group.error is not None:
             refusals.append(
                 Refusal(name, "empty_policy", f"group {name!r}: {group.error}", overridable=False)
