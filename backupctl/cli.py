@@ -71,6 +71,12 @@ class _Group(click.Group):
 
         command = importlib.import_module(f"backupctl.commands.{cmd_name}").command
         assert isinstance(command, click.Command)
+        from backupctl.notify import COMMANDS as NOTIFIED
+
+        if cmd_name in NOTIFIED:  # [notify] start / end events around the job
+            from backupctl.commands import with_notifications
+
+            return with_notifications(command)
         return command
 
     def invoke(self, ctx: click.Context) -> object:

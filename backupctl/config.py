@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from backupctl import notify
 from backupctl.errors import ConfigError
 from backupctl.stores import registry
 from retention import (
@@ -32,6 +33,7 @@ __all__ = [
     "AuditConfig",
     "Config",
     "DrillConfig",
+    "NotifyConfig",
     "PolicyConfig",
     "SafetyConfig",
     "StoreConfig",
@@ -202,6 +204,44 @@ def _target(v: Any) -> str:
     return text
 
 
+def _hook_url(v: Any, *, placeholder: bool = False) -> str:
+    url = _str(v)
+    problem = notify.http_url_problem(url, placeholder=placeholder)
+    if problem is not None:
+        raise _Bad(problem)
+    return url
+
+
+def _names(v: Any, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise _Bad(f"expected a list of {what} names (any of: {', '.join(allowed)}), got {v!r:.60}")
+    unknown = [x for x in v if x not in allowed]
+    if unknown:
+        raise _Bad(f"unknown {what} {unknown[0]!r:.40} (expected any of: {', '.join(allowed)})")
+    return tuple(dict.fromkeys(v))
+
+
+def _apprise_urls(v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list) or not v or not all(isinstance(x, str) and x for x in v):
+        raise _Bad('expected a non-empty list of Apprise URLs such as ["mailto://…"]')
+    if not notify.apprise_installed():
+        raise _Bad(
+            "needs the apprise library, which is not installed "
+            "(pip install 'backupctl[notify]'), or remove the key"
+        )
+    problems = [(i, p) for i, u in enumerate(v) if (p := notify.apprise_problem(u)) is not None]
+    if problems:
+        i, problem = problems[0]
+        raise _Bad(f"URL {i + 1} of {len(v)}: {problem}")
+    return tuple(v)
+
+
+def _notify_timeout(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v <= notify.MAX_TIMEOUT:
+        raise _Bad(f"expected a number of seconds in (0, {notify.MAX_TIMEOUT:g}], got {v!r:.40}")
+    return float(v)
+
+
 _POLICY_RULE_HELP = "restic-style keep rule"
 SCHEMA: dict[str, dict[str, Key]] = {
     "": {
@@ -321,6 +361,44 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "scratch_dir": Key(_str, None, "where restores go (default: a temporary directory)"),
         "workers": Key(_positive_int, 4, "parallel downloads during a restore"),
     },
+    "notify": {  # docs/notifications.md; the hooks themselves: backupctl/notify.py
+        "ping_url": Key(
+            lambda v: _hook_url(v, placeholder=True),
+            None,
+            "healthchecks.io-style ping URL: `/start`, then the URL itself on success and `/fail` "
+            "otherwise; `{command}` is replaced by prune, verify or drill",
+        ),
+        "ping_exit_codes": Key(
+            _bool, False, "end pings go to `<ping_url>/<exit code>` instead of `<ping_url>[/fail]`"
+        ),
+        "webhook_url": Key(_hook_url, None, "URL that gets a JSON document per event (POST)"),
+        "webhook_events": Key(
+            lambda v: _names(v, notify.EVENTS, "event"),
+            notify.EVENTS,
+            "the events the webhook gets",
+        ),
+        "apprise_urls": Key(
+            _apprise_urls,
+            None,
+            "Apprise URLs (mailto://, slack://, …; needs `pip install 'backupctl[notify]'`)",
+        ),
+        "apprise_events": Key(
+            lambda v: _names(v, notify.EVENTS, "event"),
+            notify.DEFAULT_APPRISE_EVENTS,
+            "the events Apprise URLs get",
+        ),
+        "commands": Key(
+            lambda v: _names(v, notify.COMMANDS, "command"),
+            notify.COMMANDS,
+            "the commands that notify (`prune --dry-run` and `drill deadline` never do)",
+        ),
+        "timeout": Key(
+            _notify_timeout,
+            5.0,
+            "seconds each hook may take (all hooks of an event run at once); a slow or failing "
+            "hook is a warning and never changes the exit code",
+        ),
+    },
 }
 POLICY_SCHEMA: dict[str, Key] = {
     "name": Key(_str, None, "policy name, shown in plans and proofs", required=True),
@@ -402,6 +480,20 @@ class DrillConfig:
 
 
 @dataclass(frozen=True)
+class NotifyConfig:
+    """``[notify]``: the hooks of :mod:`backupctl.notify`; no URL = no notifications."""
+
+    ping_url: str | None = None
+    ping_exit_codes: bool = False
+    webhook_url: str | None = None
+    webhook_events: tuple[str, ...] = notify.EVENTS
+    apprise_urls: tuple[str, ...] = ()
+    apprise_events: tuple[str, ...] = notify.DEFAULT_APPRISE_EVENTS
+    commands: tuple[str, ...] = notify.COMMANDS
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
 class PolicyConfig:
     name: str
     group: str
@@ -425,6 +517,7 @@ class Config:
     audit_url: str | None = None
     sha256: str = ""
     audit: AuditConfig = AuditConfig()
+    notify: NotifyConfig = NotifyConfig()
 
     def policy_for_group(self, group: str) -> PolicyConfig | None:
         """The policy governing ``group``, or None (its snapshots are then left alone)."""
@@ -515,6 +608,7 @@ def parse_config(data: Mapping[str, Any], *, path: str = "<config>", sha256: str
         audit_url=sections["audit"].get("url"),
         sha256=sha256,
         audit=AuditConfig(**{k: v for k, v in sections["audit"].items() if k != "url"}),
+        notify=NotifyConfig(**sections["notify"]),
     )
 
 

@@ -119,6 +119,8 @@ def _default(key: Key) -> str:
     if isinstance(value, dict):
         inner = ", ".join(f'{k} = "{v}"' for k, v in value.items())
         return f"`{{ {inner} }}`"
+    if isinstance(value, tuple | list):
+        return "`[" + ", ".join(json.dumps(v) for v in value) + "]`"
     if isinstance(value, float) and value.is_integer():
         return f"`{int(value)}`"
     return f"`{value}`"

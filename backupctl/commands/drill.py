@@ -257,6 +257,13 @@ def command(
         verdict=record["verdict"],
         wall_s=record["wall_seconds"],
     )
+    from backupctl import notify  # what [notify]'s end event says (commands/__init__.py)
+
+    notify.report(
+        f"drill {record['verdict']}: {record['snapshot']['id']}: {record['message']}",
+        failed_objects=len(record["failed_objects"]),
+        wall_seconds=record["wall_seconds"],
+    )
     from backupctl.evidence.audit import audit_log_for  # after the restore: not on its start-up
 
     audit_error: StoreError | None = None

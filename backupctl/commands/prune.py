@@ -91,6 +91,15 @@ def command(
             )
         raise
     head = audit_head(audit)
+    from backupctl import notify  # what [notify]'s end event says (commands/__init__.py)
+
+    notify.report(
+        deleted=len(result.deleted),
+        kept=result.kept,
+        failed=len(result.failed),
+        refusals=len(result.refusals),
+        bytes_freed=result.bytes_freed,
+    )
     if metrics_file and not dry_run:
         _write_metrics(metrics_file, _metrics(result, success=result.ok, head=head))
     _finish(result, as_json, head)

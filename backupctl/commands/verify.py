@@ -62,6 +62,13 @@ def command(
     report = verify_store(
         config, open_store(config), at=at, since=since, audit_blobs=lambda: audit_blobs_for(config)
     )
+    from backupctl import notify  # what [notify]'s end event says (commands/__init__.py)
+
+    notify.report(
+        violations=len(report.violations),
+        notes=len(report.notes),
+        snapshots=sum(g.get("snapshots", 0) for g in report.checked.get("groups", {}).values()),
+    )
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
