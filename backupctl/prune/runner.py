@@ -44,6 +44,7 @@ __all__ = [
 INTERRUPTED = "deletion interrupted"  # how stores mark an incomplete snapshot a prune was deleting
 NEWEST_REASON = Reason("newest", "newest of group (safety)")
 LAST_VERIFIED = "last_verified"  # the rule kind of the reason and of the refusal
+_SAFETY_KEEPS = frozenset({NEWEST_REASON.rule, LAST_VERIFIED})  # keeps the policy did not make
 log = get_logger("runner")
 ProgressFactory = Callable[[int], AbstractContextManager[Callable[[int], None]]]
 """Given the number of snapshots to delete, a context yielding ``advance(n)``."""
@@ -490,6 +491,17 @@ def intent_record(
         "counts": {
             n: {"keep": len(g.kept()), "forget": len(g.forgotten())} for n, g in run.groups.items()
         },
+        "protected": [  # kept by a safety rule against the retention rules (the proof shows them)
+            {
+                "id": d.snapshot.id,
+                "group": d.group,
+                "time": d.snapshot.time.isoformat(),
+                "reasons": [r.text for r in d.reasons],
+                "rules": [r.rule for r in d.reasons],
+            }
+            for d in run.decisions()
+            if d.action == "keep" and {r.rule for r in d.reasons} & _SAFETY_KEEPS
+        ],
         "unknown": len(run.unknown),
         "incomplete": len(run.incomplete),
         "forced": force_reason,

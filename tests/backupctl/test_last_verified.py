@@ -128,3 +128,7 @@ def test_a_real_drill_protects_its_snapshot_from_a_real_prune(tmp_path: Path) ->
     assert pruned.exit_code == 0, pruned.output
     left = sorted(p.parent.relative_to(root).as_posix() for p in root.glob("app/*/manifest.json"))
     assert left == sorted([ids[1], *ids[-3:]])
+    records = [json.loads(p.read_text()) for p in sorted(root.glob("_backupctl/audit/*.json"))]
+    [intent] = [r["data"] for r in records if r["action"] == "prune.intent"]
+    assert [(p["id"], p["rules"]) for p in intent["protected"]] == [(ids[1], [LAST_VERIFIED])]
+    assert ids[1] not in {d["id"] for d in intent["delete"]}
