@@ -58,7 +58,8 @@ def _print_report(
             click.echo(f"  note: {line}")
         return
     click.echo(
-        f"audit log {source}: TAMPERED: {len(report.problems)} problem(s) in {report.records} record(s):"
+        f"audit log {source}: TAMPERED: {len(report.problems)} problem(s) "
+        f"in {report.records} record(s):"
     )
     for problem in report.problems:
         click.echo(f"  - {problem}")
@@ -88,7 +89,9 @@ def command() -> None:
     "expect_head",
     default=None,
     metavar="SHA256",
-    help="A head hash recorded earlier (e.g. in a proof): it must be the hash of one of the records.",
+    help=(
+        "A head hash recorded earlier (e.g. in a proof): it must be the hash of one of the records."
+    ),
 )
 @click.option(
     "--pubkey",

@@ -165,14 +165,15 @@ def _summary(rec: dict[str, Any]) -> list[str]:
             + (f" {rate / 2**20:>9.1f} MiB/s" if rate else "")
         )
     lines.append(
-        f"  requested {rec['requested']}, deadline {rec['deadline']}, working time {rec['working_time']}"
-        f" (target {rec['target']})"
+        f"  requested {rec['requested']}, deadline {rec['deadline']}, "
+        f"working time {rec['working_time']} (target {rec['target']})"
     )
     if fc := rec.get("forecast"):
         meets = "meets" if fc["meets_target"] else "MISSES"
         lines.append(
-            f"  forecast: full restore of {fc['snapshot']} ({fc['bytes']:,} B) takes ~{fc['seconds']:.0f} s;"
-            f" started now it {meets} the target (deadline {fc['deadline']})"
+            f"  forecast: full restore of {fc['snapshot']} ({fc['bytes']:,} B) "
+            f"takes ~{fc['seconds']:.0f} s; "
+            f"started now it {meets} the target (deadline {fc['deadline']})"
         )
     if rec.get("scratch_dir"):
         lines.append(f"  kept: {rec['scratch_dir']}")
@@ -193,7 +194,10 @@ def _summary(rec: dict[str, Any]) -> list[str]:
     default="latest",
     show_default=True,
     metavar="ID|latest|random",
-    help="Which snapshot to restore: an id (or unique id prefix), the latest, or a seeded random one.",
+    help=(
+        "Which snapshot to restore: an id (or unique id prefix), the latest, "
+        "or a seeded random one."
+    ),
 )
 @click.option(
     "--stratified",
@@ -275,8 +279,8 @@ def command(
     click.echo(json.dumps(record, indent=2) if as_json else "\n".join(_summary(record)))
     if audit_error is not None:
         raise StoreError(
-            f"the drill ran ({record['verdict']}) but its record could not be written to the audit log: "
-            f"{audit_error}"
+            f"the drill ran ({record['verdict']}) but its record could not be written "
+            f"to the audit log: {audit_error}"
         )
     if result.verdict in FAILED_VERDICTS:
         raise ViolationFound(f"drill {result.verdict}: {result.message}")
@@ -328,7 +332,8 @@ def deadline(start: str, config_path: str | None, as_json: bool) -> None:
         return
     click.echo(f"deadline: {out['deadline']}")
     click.echo(
-        f"  {target_text} = {out['working_time_budget']} of working time from {out['from']} ({out['timezone']})"
+        f"  {target_text} = {out['working_time_budget']} of working time "
+        f"from {out['from']} ({out['timezone']})"
     )
     for h in out["holidays_skipped"]:
         click.echo(f"  skipped holiday: {h['date']} {h['name']}")

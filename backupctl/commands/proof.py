@@ -1,4 +1,7 @@
-"""``backupctl proof``: write an auditor's proof for a period; ``backupctl proof check DIR``: verify one."""
+"""``backupctl proof``: write an auditor's proof for a period.
+
+``backupctl proof check DIR``: verify one.
+"""
 
 from __future__ import annotations
 
@@ -191,7 +194,10 @@ def _signer(config: Config) -> Signer | None:
 
 
 def _records(log: Any) -> list[dict[str, Any]]:
-    """The audit records; if one is unreadable (tampered), the readable ones (verify names the rest)."""
+    """The audit records.
+
+    If one is unreadable (tampered), the readable ones (verify names the rest).
+    """
     try:
         return list(log.records())
     except BackupctlError:
@@ -207,7 +213,10 @@ def _records(log: Any) -> list[dict[str, Any]]:
 
 
 def _as_of(listing: Listing, records: Sequence[dict[str, Any]], at: datetime) -> Listing:
-    """The store as it stood at ``at``: present snapshots plus those a prune deleted after ``at``."""
+    """The store as it stood at ``at``.
+
+    That is the present snapshots plus those a prune deleted after ``at``.
+    """
     later = []
     for d in deletions(records):
         try:

@@ -108,7 +108,8 @@ def command(
 def _check_force(force: bool, reason: str | None) -> str | None:
     if force and not (reason and reason.strip()):
         raise UsageError(
-            "prune: --force needs --reason TEXT (why the safety rules are overridden; it is audited)"
+            "prune: --force needs --reason TEXT "
+            "(why the safety rules are overridden; it is audited)"
         )
     if reason is not None and not force:
         raise UsageError("prune: --reason is only meaningful with --force")
@@ -206,8 +207,8 @@ def render_result(result: PruneResult) -> Iterator[str]:
         yield from (f"  forget {sid}" for sid in result.would_delete)
     else:
         yield (
-            f"deleted {len(result.deleted)} snapshot(s), kept {result.kept}, freed {result.bytes_freed} bytes "
-            f"in {result.duration_s:.1f} s"
+            f"deleted {len(result.deleted)} snapshot(s), kept {result.kept}, "
+            f"freed {humanize.size(result.bytes_freed)} in {humanize.duration(result.duration_s)}"
         )
     for sid, why in sorted(result.held.items()):
         yield f"  held (Object Lock, skipped): {sid}: {why}"

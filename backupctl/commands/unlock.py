@@ -75,13 +75,14 @@ def command(config_path: str | None, force: bool, as_json: bool) -> None:
     if held is not None and not stale and not force:
         left = timedelta(seconds=round(-held.overdue(now).total_seconds()))
         raise LockHeld(
-            f"the lock is live: held by {held.describe()}, {left} left {held.clock()}; nothing was "
-            "changed. Wait until it expires, or pass --force if you are sure that prune is no longer "
-            "running"
+            f"the lock is live: held by {held.describe()}, {left} left {held.clock()}; "
+            "nothing was changed. Wait until it expires, or pass --force if you are sure "
+            "that prune is no longer running"
         )
     if _raw(blobs) != before:
         raise LockHeld(
-            "the lock changed while unlocking (another run took it); nothing was changed, look again"
+            "the lock changed while unlocking (another run took it); "
+            "nothing was changed, look again"
         )
     blobs.delete(LOCK_KEY)
     data: dict[str, object] = {

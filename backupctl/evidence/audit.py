@@ -273,11 +273,13 @@ def _check_chain(by_seq: dict[int, _Entry], problems: list[AuditProblem]) -> Non
                     seq,
                     by_seq[seq].where,
                     (
-                        f"prev {record['prev'][:12]}… does not match the hash of record {seq - 1} ({expected[:12]}…)"
+                        f"prev {record['prev'][:12]}… does not match the hash of record "
+                        f"{seq - 1} ({expected[:12]}…)"
                         if seq > 1
                         else f"prev {record['prev'][:12]}… of the first record is not 64 zeros"
                     )
-                    + ": the record before it was changed, or records were removed, inserted or reordered",
+                    + ": the record before it was changed, "
+                    "or records were removed, inserted or reordered",
                 )
             )
 
@@ -285,7 +287,10 @@ def _check_chain(by_seq: dict[int, _Entry], problems: list[AuditProblem]) -> Non
 def _check_anchor(
     by_seq: dict[int, _Entry], expect_head: str, problems: list[AuditProblem]
 ) -> None:
-    """An anchored head (e.g. from a proof) must be the hash of some record: the log may grow, not change."""
+    """An anchored head (e.g. from a proof) must be the hash of some record.
+
+    The log may grow, not change.
+    """
     for seq in sorted(by_seq, reverse=True):
         record = by_seq[seq].record
         if record is not None and record_hash(record) == expect_head:
@@ -599,7 +604,10 @@ class AuditLog:
         return out
 
     def head(self) -> str:
-        """The hash of the newest record (64 zeros for an empty log): what the next ``prev`` will be."""
+        """The hash of the newest record (64 zeros for an empty log).
+
+        That is what the next ``prev`` will be.
+        """
         keys = [k for k in self._keys() if _KEY_RE.match(k)]
         if not keys:
             return ZERO_HASH
@@ -756,7 +764,8 @@ class AuditLog:
         Args:
             action: e.g. ``"prune.intent"``, ``"prune.result"``, ``"prune.forced"``, ``"drill"``.
             data: the plan or result; a JSON-serialisable dict. It is recorded (and hashed)
-                redacted: a password in a URL, ``password=…`` (:func:`backupctl.secrets.redact_data`).
+                redacted: a password in a URL, ``password=…``
+                (:func:`backupctl.secrets.redact_data`).
             actor: who acts (default ``user@host``).
             now: the record's time, aware (default :func:`backupctl.clock.now`).
 
@@ -851,10 +860,10 @@ class AuditLog:
         if self._get_or_none(record_key(seq)) != raw:
             log.error("audit_record_overwritten", seq=seq)
             raise ConditionIgnored(
-                f"audit record {seq} ({record_key(seq)}) was overwritten by another writer right after this run "
-                "wrote it: the store did not honour If-None-Match: *. This run's record is lost and nothing "
-                "more was appended; run `backupctl audit verify` and use a service that honours conditional "
-                "writes"
+                f"audit record {seq} ({record_key(seq)}) was overwritten by another writer "
+                "right after this run wrote it: the store did not honour If-None-Match: *. "
+                "This run's record is lost and nothing more was appended; "
+                "run `backupctl audit verify` and use a service that honours conditional writes"
             )
         self._check_condition(seq, raw, ours=True)
 
@@ -873,8 +882,8 @@ class AuditLog:
             return record_hash(_load(raw, f"audit record {record_key(seq)}"))
         except ValueError as exc:
             raise StoreError(
-                f"audit record {record_key(seq)} is unreadable ({exc}); the log is damaged, nothing "
-                "was appended. Run `backupctl audit verify`"
+                f"audit record {record_key(seq)} is unreadable ({exc}); the log is damaged, "
+                "nothing was appended. Run `backupctl audit verify`"
             ) from None
 
     def _walk(self, seq: int, prev: str) -> tuple[int, str]:
@@ -899,8 +908,9 @@ class AuditLog:
         actual = self._hash_of(seq)
         if actual != digest:
             raise StoreError(
-                f"the audit log is damaged: record {seq} is {'missing' if actual is None else 'changed'} "
-                f"but the head pointer recorded it; nothing was appended. Run `backupctl audit verify`"
+                f"the audit log is damaged: record {seq} is "
+                f"{'missing' if actual is None else 'changed'} but the head pointer recorded it; "
+                "nothing was appended. Run `backupctl audit verify`"
             )
         return self._walk(seq, digest)
 

@@ -171,8 +171,10 @@ def _check_signature(out_dir: Path, data: bytes, verifier: Verifier) -> str:
 
 
 def check_proof(out_dir: Path, verifier: Verifier | None = None) -> CheckedProof:
-    """Recompute proof.json's SHA-256 and compare it with the one each rendered file records (proof.html's
-    ``<meta name="proof-json-sha256">``); with ``verifier``, check proof.json.sig too.
+    """Recompute proof.json's SHA-256 and compare it with the one each rendered file records.
+
+    proof.html records it in ``<meta name="proof-json-sha256">``. With ``verifier``, check
+    proof.json.sig too.
 
     Raises:
         ViolationFound: a file is missing, a file carries no hash, the hashes differ, or (with
