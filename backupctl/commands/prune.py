@@ -208,7 +208,7 @@ def render_result(result: PruneResult) -> Iterator[str]:
     else:
         yield (
             f"deleted {len(result.deleted)} snapshot(s), kept {result.kept}, "
-            f"freed {humanize.size(result.bytes_freed)} in {humanize.duration(result.duration_s)}"
+            f"freed {result.bytes_freed} bytes in {result.duration_s:.1f} s"
         )
     for sid, why in sorted(result.held.items()):
         yield f"  held (Object Lock, skipped): {sid}: {why}"
