@@ -301,6 +301,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "lock_ttl": Key(
             _duration, Duration(hours=6), "how long a prune lock is valid before it counts as stale"
         ),
+        "keep_last_verified": Key(
+            _bool,
+            True,
+            "never delete the newest snapshot of a group that passed a drill (audit log's records)",
+        ),
     },
     "verify": {
         "integrity_sample": Key(
@@ -341,11 +346,6 @@ SCHEMA: dict[str, dict[str, Key]] = {
             _working_hours,
             {"mon-thu": "09:00-17:00", "fri": "09:00-16:00"},
             "opening hours per weekday; other days are closed",
-        "keep_last_verified": Key(
-            _bool,
-            True,
-            "never delete the newest snapshot of a group that passed a drill (audit log's records)",
-        ),
         ),
         "holidays": Key(_str, "NL", "country code for public holidays (python-holidays)"),
         "working_day_hours": Key(_day_hours, 8.0, "length of one working day in hours"),
@@ -447,6 +447,7 @@ class SafetyConfig:
     stale_after: Duration = Duration(days=2)
     clock_skew: Duration = Duration(hours=1)
     lock_ttl: Duration = Duration(hours=6)
+    keep_last_verified: bool = True
 
 
 @dataclass(frozen=True)
@@ -540,7 +541,6 @@ def resolve_config_path(path: str | None) -> Path:
             [
                 f"config file not found: {chosen} "
                 "(`backupctl init` writes a commented starter config)"
-    keep_last_verified: bool = True
             ],
         )
     return chosen
