@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "audit",
     "unlock",
     "keygen",
+    "fleet",
 )
 
 
