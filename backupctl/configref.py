@@ -64,6 +64,11 @@ holidays = "NL"
 working_day_hours = 8
 {live_check_line}
 live_check_timeout = {live_check_timeout}
+
+# Tell a monitor or a person how prune, verify and drill went (docs/notifications.md).
+# [notify]
+# ping_url = "https://hc-ping.com/YOUR-PING-KEY/backupctl-{{command}}"  # /start, then ok or /fail
+# webhook_url = "https://hooks.example.com/backupctl"                 # a JSON POST per event
 """
 
 

@@ -14,6 +14,7 @@ import socket
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,8 +26,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given
+from hypothesis import strategies as st
 
 from backupctl.cli import main
+from backupctl.config import parse_config
+from backupctl.configref import starter_config
 from backupctl.notify import EVENTS, Message, _Ping, apprise_installed, event_for
 from backupctl.seed import DirWriter, write_snapshot
 
@@ -497,3 +502,43 @@ def test_ping_targets_keep_the_query(
     target = urlsplit(_Ping("https://hc.example/p/?create=1", exit_codes).target(message))
     assert target.path == path
     assert parse_qs(target.query) == {"create": ["1"], "rid": ["r-1"]}
+
+
+PASSWORDS = st.text(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@:%!$&*", min_size=8
+).filter(
+    lambda p: any(c.isdigit() for c in p) and any(c.isupper() for c in p) and "@" not in p[-1:]
+)
+
+
+@given(password=PASSWORDS, event=st.sampled_from(EVENTS), code=st.integers(0, 255))
+def test_no_body_carries_a_url_password(password: str, event: str, code: int) -> None:
+    """Whatever the password and wherever a URL with it appears (the store, the error line),
+    neither the one-line body nor the webhook document holds it."""
+    url = f"restic:rest:https://backup:{password}@repo.example:8000/r"
+    message = Message(
+        event=event,
+        command="prune",
+        run_id="r-1",
+        time=NOW,
+        started=NOW,
+        store=url,
+        config="/etc/backupctl.toml",
+        host="h",
+        version="0",
+        exit_code=None if event == "start" else code,
+        summary=f"cannot list {url}: connection reset; s3://AKIA{password}@bucket/x",
+        counts={"deleted": 1},
+    )
+    assert password not in message.line()
+    assert password not in json.dumps(message.to_json())
+
+
+def test_the_starters_notify_example_is_a_valid_config() -> None:
+    text = starter_config()
+    block = text[text.index("# [notify]") :]
+    uncommented = "\n".join(line.removeprefix("# ") for line in block.splitlines())
+    data = tomllib.loads(text + "\n" + uncommented)
+    notify = parse_config(data).notify
+    assert notify.ping_url == "https://hc-ping.com/YOUR-PING-KEY/backupctl-{command}"
+    assert notify.webhook_url == "https://hooks.example.com/backupctl"
