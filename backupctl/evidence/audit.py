@@ -793,6 +793,7 @@ class AuditLog:
         if self.signer is not None:
             body["key_id"] = self.signer.key_id
         seq, prev = self._tail()
+        self._check_signing_key(seq)
         if seq > 0:
             self._check_condition(
                 seq
@@ -822,6 +823,38 @@ class AuditLog:
         self.last_appended = record
         log.info("audit_appended", seq=record["seq"], action=action, signed=self.signer is not None)
         return record
+
+    def _check_signing_key(self, seq: int) -> None:
+        """Before signing record ``seq + 1``: the newest record must leave the log to this key.
+
+        A record after a ``key.rotate`` that names another key, or after a record signed by
+        another key, would not verify (a host still configured with the old key, say).
+
+        Raises:
+            StoreError: naming the key the log expects; nothing was appended.
+        """
+        cached = self._last_read
+        if self.signer is None or seq == 0 or cached is None or cached[0] != seq:
+            return
+        try:
+            tail = _load(cached[1], f"audit record {record_key(seq)}")
+        except ValueError:
+            return  # appending refuses a damaged tail elsewhere
+        if not isinstance(tail, dict) or not isinstance(tail.get("key_id"), str):
+            return  # an unsigned log: signing starts here ([audit] signed_from)
+        mine, data = self.signer.key_id, tail.get("data")
+        if tail.get("action") == ROTATE_ACTION and isinstance(data, dict):
+            expected = str(data.get("new_key_id"))
+            why = f"record {seq} (key.rotate) handed the log to key {expected[:16]}…"
+        else:
+            expected = tail["key_id"]
+            why = f"the newest record ({seq}) is signed by key {expected[:16]}…"
+        if expected != mine:
+            raise StoreError(
+                f"audit log: {why}, but [audit] signing_key_file is key {mine[:16]}…, whose "
+                "records would not verify; set signing_key_file to the log's current key (or "
+                "rotate to this one with `backupctl audit rotate-key`). Nothing was appended"
+            )
 
     def _check_condition(self, seq: int, raw: bytes | None = None, *, ours: bool = False) -> None:
         """Once per log object: a conditional PUT of record ``seq``'s own bytes must be refused.

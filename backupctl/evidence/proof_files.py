@@ -135,7 +135,11 @@ def _check_signature(out_dir: Path, data: bytes, verifier: Verifier) -> str:
             "unsigned (made without [audit] signing_key_file, or the signature was removed)"
         )
     try:
-        sig = loads(sig_path.read_bytes()[: 64 << 10], f"proof check: {sig_path}")
+        with sig_path.open("rb") as fh:
+            raw = fh.read((64 << 10) + 1)
+        sig = loads(raw, f"proof check: {sig_path}", max_bytes=64 << 10)
+    except OSError as exc:
+        raise ViolationFound(f"proof check: cannot read {sig_path} ({exc.strerror})") from None
     except UntrustedInput as exc:
         raise ViolationFound(f"{exc}: the signature file was damaged or replaced") from None
     if not isinstance(sig, dict) or sig.get("algorithm") != "ed25519":

@@ -389,7 +389,20 @@ def test_rotation_hands_the_trust_to_the_new_key_only(tmp_path: Path) -> None:
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.stdout)["signatures"]["key_id_at_head"] == new_id
 
-    fill(blobs, load_signer(old_private), 1, start=4)  # the old key after the rotation: refused
+    last = AuditLog(blobs).records()[-1]  # the old key after the rotation (append refuses it)
+    late_record = seal(
+        {
+            "seq": 6,
+            "time": T0.isoformat(),
+            "actor": "thief@x",
+            "action": "drill",
+            "data": {"verdict": "passed"},
+            "prev": record_hash(last),
+        },
+        load_signer(old_private),
+    )
+    put_raw(blobs, late_record)
+    set_head(blobs, late_record)
     late = verify("--config", str(cfg), "--pubkey", str(old_public), "--json")
     assert late.exit_code == 3
     assert [p["seq"] for p in json.loads(late.stdout)["problems"]] == [6]
@@ -529,3 +542,78 @@ def test_every_writer_signs(tmp_path: Path) -> None:
     assert [r["action"] for r in records] == ["prune.intent", "prune.result", "unlock"]
     assert all(r["key_id"] == load_signer(private).key_id for r in records)
     assert verify("--config", str(cfg)).exit_code == 0
+
+
+@pytest.mark.parametrize("checked", [True, False])
+def test_a_forged_unsigned_intent_never_resumes_a_deletion_when_signatures_are_checked(
+    tmp_path: Path, checked: bool
+) -> None:
+    """A journal plus a chain-consistent but unsigned prune.intent is what made an interrupted
+    deletion resumable; with [audit] public_key_file the forged intent does not verify, so the
+    folder whose manifest someone hid is left alone."""
+    from backupctl.stores.layout import JOURNAL_PREFIX, encode_journal
+
+    private, public = keygen(tmp_path / "k")
+    store = tmp_path / "store"
+    ids = [
+        write_snapshot(DirWriter(store), "app", T0 - timedelta(days=d), {"db.sql": b"x"})
+        for d in range(3, 0, -1)
+    ]
+    keys = {"signing_key_file": str(private)}
+    if checked:
+        keys["public_key_file"] = str(public)
+    cfg = config(tmp_path, store, **keys)
+    cfg.write_text(cfg.read_text().replace("keep_last = 2", "keep_last = 100"))
+    env = {"BACKUPCTL_NOW": T0.isoformat()}
+    assert CliRunner().invoke(main, ["prune", "--config", str(cfg)], env=env).exit_code == 0
+    victim = store / ids[0]
+    (victim / "manifest.json").unlink()  # hidden: the folder now looks half-deleted
+    AuditLog(FileBlobs(store)).append("prune.intent", {"delete": [{"id": ids[0]}]}, now=T0)
+    (store / JOURNAL_PREFIX).mkdir(parents=True, exist_ok=True)
+    name = "20261101T000000Z-evil.json"
+    (store / JOURNAL_PREFIX / name).write_bytes(encode_journal([ids[0]], name, T0))
+    plan = CliRunner().invoke(main, ["plan", "--config", str(cfg), "--json"], env=env)
+    assert (ids[0] in json.loads(plan.stdout)["resume"]) is not checked, plan.output
+    result = CliRunner().invoke(main, ["prune", "--config", str(cfg), "--json"], env=env)
+    # without the public key the forgery works (the chain is consistent): the data is deleted
+    assert (victim / "db.sql").exists() is checked, result.output
+
+
+def test_a_host_still_signing_with_the_rotated_away_key_appends_nothing(tmp_path: Path) -> None:
+    old_private, _ = keygen(tmp_path / "old")
+    new_private, _ = keygen(tmp_path / "new")
+    store = tmp_path / "store"
+    for d in range(5, 0, -1):
+        write_snapshot(DirWriter(store), "app", T0 - timedelta(days=d), {"db.sql": b"x"})
+    old_cfg = config(tmp_path, store, signing_key_file=str(old_private))
+    rotated = CliRunner().invoke(
+        main, ["audit", "rotate-key", "--config", str(old_cfg), "--new-key", str(new_private)]
+    )
+    assert rotated.exit_code == 0, rotated.output
+    before = sorted(p.relative_to(store).as_posix() for p in store.rglob("*"))
+    env = {"BACKUPCTL_NOW": T0.isoformat()}
+    stale = CliRunner().invoke(main, ["prune", "--config", str(old_cfg)], env=env)
+    assert stale.exit_code == 1 and "handed the log to key" in stale.output, stale.output
+    assert sorted(p.relative_to(store).as_posix() for p in store.rglob("*")) == before
+    new_cfg = config(tmp_path, store, signing_key_file=str(new_private))
+    assert CliRunner().invoke(main, ["prune", "--config", str(new_cfg)], env=env).exit_code == 0
+    stranger, _ = keygen(tmp_path / "stranger")
+    other = config(tmp_path, store, signing_key_file=str(stranger))
+    refused = CliRunner().invoke(main, ["prune", "--config", str(other)], env=env)
+    assert refused.exit_code == 1 and "is signed by key" in refused.output, refused.output
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"{", b'{"algorithm": "rsa"}', b"[" * 5000, b" " * 100_000, b'{"algorithm": "ed25519"}'],
+)
+def test_a_garbage_proof_signature_is_a_violation(tmp_path: Path, content: bytes) -> None:
+    private, public = keygen(tmp_path / "k")
+    store = tmp_path / "store"
+    fill(FileBlobs(store), load_signer(private), 1)
+    cfg = config(tmp_path, store, signing_key_file=str(private))
+    proof = _proof(tmp_path, cfg, "proof")
+    (proof / "proof.json.sig").write_bytes(content)
+    result = CliRunner().invoke(main, ["proof", "check", str(proof), "--pubkey", str(public)])
+    assert result.exit_code == 3 and "Traceback" not in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1
