@@ -13,7 +13,9 @@ listing saw exactly the manifest's objects in the folder (count and digest), els
 listing of that folder: no ListObjectsV2 at delete time in the common case, and
 ceil(N/1000) DeleteObjects for N keys when at least 1000 snapshots go (else one batch of
 manifests plus ceil(data/1000)). Versioned buckets (``delete_versions``) go folder by folder:
-list every version, the manifest's versions alone, then the data.
+list every version, the manifest's versions alone, then the data. The packing is
+:mod:`backupctl.stores.batches` (pure); the journal protocol and the delete checks are
+:class:`~backupctl.stores.manifest.ManifestStore`'s.
 
 An interrupted run leaves folders without a manifest that the journal names; the listing
 reports them as an interrupted deletion and the next ``delete`` call lists and finishes

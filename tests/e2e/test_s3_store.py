@@ -188,14 +188,21 @@ def _backend_put(bucket: str, keys: dict[str, bytes]) -> None:
         backend.put_object(bucket, key, data)
 
 
-@pytest.mark.parametrize(("n", "m"), [(3, 1200), (1001, 2), (1500, 3), (2000, 1)])
+# (n, m, keys per DeleteObjects): the real limit with fewer and just more than 1000 manifests;
+# then, at a small limit (cheap to seed and list), more manifests than the limit with a partial
+# last manifest batch (topped up with data) and a whole multiple of it (no partial batch)
+@pytest.mark.parametrize(
+    ("n", "m", "size"), [(3, 1200, 1000), (1001, 2, 1000), (15, 3, 10), (20, 1, 10)]
+)
 def test_n_snapshots_of_m_objects_take_the_fewest_manifest_first_delete_objects_and_no_listing(
     store: S3Store,
     s3_client: Any,
     bucket: str,
     n: int,
     m: int,
+    size: int,
 ) -> None:
+    store.batch_size = size
     times = [datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=i) for i in range(n)]
     names = [f"chunk-{j:05d}" for j in range(m)]
     objects: dict[str, bytes] = {}
@@ -227,12 +234,14 @@ def test_n_snapshots_of_m_objects_take_the_fewest_manifest_first_delete_objects_
     store.client.meta.events.register("after-call.s3.DeleteObjects", answered)
     report = store.delete(listing.snapshots, listing=listing)
     assert len(report.deleted) == n and not report.failed and not report.held
-    assert report.requests["DeleteObjects"] == fewest_delete_requests(n, n * m) == len(batches)
-    if n >= 1000:
-        assert len(batches) == math.ceil(n * (m + 1) / 1000)  # the ideal, exactly
+    assert (
+        report.requests["DeleteObjects"] == fewest_delete_requests(n, n * m, size) == len(batches)
+    )
+    if n >= size:
+        assert len(batches) == math.ceil(n * (m + 1) / size)  # the ideal, exactly
     assert "ListObjectsV2" not in report.requests and "ListObjectVersions" not in report.requests
     assert report.requests["DeleteObject"] == 1 and report.requests["PutObject"] == 1  # the journal
-    assert all(len(b) <= 1000 for b in batches)
+    assert all(len(b) <= size for b in batches)
     manifest_in = {
         k.rsplit("/", 1)[0]: i
         for i, b in enumerate(batches)
