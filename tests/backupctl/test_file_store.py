@@ -164,3 +164,28 @@ def test_blobs_live_beside_the_backups_and_are_not_unknown(
     assert (tmp_path / "_backupctl/lock.json").read_bytes() == b"{}"
     listing = store.listing()
     assert listing.unknown == [] and len(listing.snapshots) == len(seeded)
+
+
+def test_a_delete_given_its_listing_reuses_its_journals_and_leaves_them_current(
+    tmp_path: Path,
+    seeded: list[SeededSnapshot],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = FileStore(make_config(tmp_path))
+    listing = store.listing()
+    assert listing.journals == {} and set(listing.folders) == {s.id for s in seeded}
+    snap = listing.snapshots[0]
+
+    def crash(folder: Path) -> int:
+        raise PermissionError(13, "Permission denied", str(folder / "db.sql.gz"))
+
+    monkeypatch.setattr(file_store, "_remove_tree", crash)
+    assert snap.snapshot.id in store.delete([snap], listing=listing).failed
+    monkeypatch.undo()
+    [(key, ids)] = listing.journals.items()  # the run's journal: what it left unfinished
+    assert ids == {snap.snapshot.id} and (tmp_path / key).is_file()
+    again = store.listing()
+    assert again.journals == listing.journals
+    [inc] = again.incomplete
+    assert store.delete([inc], listing=again).deleted == [inc.snapshot.id]
+    assert again.journals == {} and not any((tmp_path / JOURNAL_PREFIX).iterdir())

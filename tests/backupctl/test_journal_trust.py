@@ -16,7 +16,8 @@ from click.testing import CliRunner, Result
 from backupctl.cli import main
 from backupctl.seed import DirWriter, write_snapshot
 from backupctl.stores import file as file_store
-from backupctl.stores.layout import JOURNAL_PREFIX, encode_journal
+from backupctl.stores.layout import JOURNAL_PREFIX, Outcome, encode_journal
+from backupctl.stores.manifest import HIDDEN_MANIFEST, folder_refusal
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -182,3 +183,30 @@ def test_plan_shows_why_a_journalled_folder_is_not_resumed(tmp_path: Path) -> No
     )
     doc = json.loads(result.stdout)
     assert doc["resume"] == [] and "app/20261120T030000Z" in doc["incomplete"]
+
+
+@pytest.mark.parametrize(
+    ("asked", "exists", "live", "hidden", "expected"),
+    [
+        (True, True, True, False, None),  # handed over, whole: delete it
+        (True, True, True, True, None),  # a versioned folder's own manifest versions go too
+        (False, True, False, False, None),  # journalled, its manifest already gone: finish it
+        (True, False, False, False, Outcome("skipped")),  # nothing there (gone since)
+        (False, False, False, False, Outcome("skipped")),
+        (False, True, True, False, Outcome("skipped")),  # a stale journal entry: not ours
+        (False, True, False, True, Outcome("failed", HIDDEN_MANIFEST)),  # a hidden manifest
+        (False, True, True, True, Outcome("failed", HIDDEN_MANIFEST)),
+        (
+            True,
+            True,
+            False,
+            False,
+            Outcome("failed", "manifest.json disappeared since the listing; left alone"),
+        ),
+    ],
+)
+def test_the_checks_before_a_folder_is_deleted(
+    asked: bool, exists: bool, live: bool, hidden: bool, expected: Outcome | None
+) -> None:
+    """Both stores run these: a journal alone never finishes a folder with a manifest."""
+    assert folder_refusal(asked, exists, live, hidden_manifest=hidden) == expected

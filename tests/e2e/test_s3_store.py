@@ -366,7 +366,8 @@ def test_per_key_errors_fail_the_snapshot_with_the_s3_code_and_a_rerun_finishes(
     store.client.meta.events.unregister("before-parameter-build.s3.DeleteObjects", spare)
     listing = store.listing()
     assert "deletion interrupted" in (listing.incomplete[0].problem or "")
-    assert store.delete(listing.incomplete, listing=listing).deleted == [snap.snapshot.id]
+    # without the listing the store reads its journals again: the same outcome
+    assert store.delete(listing.incomplete).deleted == [snap.snapshot.id]
     assert all_keys(s3_client, bucket) == set()
 
 
