@@ -278,7 +278,7 @@ def _shown(url: str) -> str:
     webhook URL is its token; userinfo never)."""
     parts = urlsplit(url)
     host = parts.netloc.rpartition("@")[2]
-    return f"{parts.scheme}://{host}/…" if parts.path not in ("", "/") or parts.query else url
+    return f"{parts.scheme}://{host}" + ("/…" if parts.path not in ("", "/") or parts.query else "")
 
 
 def _url_secrets(url: str) -> list[str]:

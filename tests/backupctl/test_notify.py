@@ -315,6 +315,7 @@ def test_an_error_answer_or_a_redirect_is_a_warning(
     assert result.exit_code == 0, result.output
     assert [w["error"] for w in warnings(result)] == [needle, needle]
     assert server.at("/elsewhere") == []  # a redirect would carry the Authorization header
+    assert {w["hook"] for w in warnings(result)} == {f"{server.url}/…"}  # no userinfo, no path
     assert PING_PASSWORD not in result.output + result.stderr
 
 
