@@ -19,6 +19,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from backupctl.cli import main
+from tests.e2e.restic_fixtures import cheapen_key
 
 pytestmark = pytest.mark.e2e
 
@@ -234,6 +235,8 @@ def restic_repo(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> t
     }
     for args in (["init"], ["backup", "-q", "--host", "drillhost", str(data)]):
         subprocess.run([RESTIC, *args], env=env, check=True, capture_output=True, timeout=60)
+        if args == ["init"]:
+            cheapen_key(repo, password)  # every later restic command: ~0.2 s, not ~0.7 s
     return repo, password
 
 
