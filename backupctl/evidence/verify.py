@@ -323,7 +323,7 @@ def verify_store(
     _integrity(report, config, store, listing.snapshots, at)
     _notes(report, config, listing, at)
     if audit_blobs is not None:
-        _audit(report, audit_blobs)
+        _audit(report, audit_blobs, config)
     return report
 
 
@@ -381,11 +381,20 @@ def _notes(report: VerifyReport, config: Config, listing: Listing, at: datetime)
             )
 
 
-def _audit(report: VerifyReport, audit_blobs: Callable[[], BlobStore]) -> None:
+def _audit(report: VerifyReport, audit_blobs: Callable[[], BlobStore], config: Config) -> None:
     from backupctl.evidence.audit import AuditLog
+    from backupctl.evidence.signing import load_public_key
 
+    keys = config.audit  # with [audit] public_key_file, unsigned or forged records are violations
+    trust = (
+        load_public_key(keys.public_key_file, "[audit] public_key_file")  # bad file: exit 2
+        if keys.public_key_file
+        else None
+    )
     try:
-        audit = AuditLog(audit_blobs()).verify_report()
+        audit = AuditLog(
+            audit_blobs(), verifier=trust, signed_from=keys.signed_from
+        ).verify_report()
     except BackupctlError as exc:
         report.notes.append(Note("audit_unavailable", AUDIT_GROUP, {"problem": str(exc)}))
         return

@@ -617,3 +617,20 @@ def test_a_garbage_proof_signature_is_a_violation(tmp_path: Path, content: bytes
     result = CliRunner().invoke(main, ["proof", "check", str(proof), "--pubkey", str(public)])
     assert result.exit_code == 3 and "Traceback" not in result.output, result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_backupctl_verify_checks_the_signatures_too(tmp_path: Path) -> None:
+    private, public = keygen(tmp_path / "k")
+    store = tmp_path / "store"
+    for d in range(3, 0, -1):
+        write_snapshot(DirWriter(store), "app", T0 - timedelta(days=d), {"db.sql": b"x"})
+    fill(FileBlobs(store), load_signer(private), 2)
+    fill(FileBlobs(store), None, 1, start=2)  # an unsigned record appended by a bucket writer
+    cfg = config(tmp_path, store, public_key_file=str(public))
+    env = {"BACKUPCTL_NOW": T0.isoformat()}
+    result = CliRunner().invoke(main, ["verify", "--config", str(cfg), "--json"], env=env)
+    audit = [v for v in json.loads(result.stdout)["violations"] if v["kind"] == "audit"]
+    assert result.exit_code == 3 and [v["seq"] for v in audit] == [3], result.output
+    plain = config(tmp_path, store)
+    result = CliRunner().invoke(main, ["verify", "--config", str(plain), "--json"], env=env)
+    assert not [v for v in json.loads(result.stdout)["violations"] if v["kind"] == "audit"]
