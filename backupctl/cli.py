@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from typing import Any, TextIO
 
@@ -81,28 +82,101 @@ class _Group(click.Group):
         return command
 
     def invoke(self, ctx: click.Context) -> object:
+        from backupctl import humanize
+
+        humanize.use_zone(None)  # until the command loads its config (then: its timezone)
         saved = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = _redacted(sys.stdout), _redacted(sys.stderr)
+        held = _held_output(ctx)
+        sys.stdout, sys.stderr = _redacted(held or sys.stdout), _redacted(sys.stderr)
+        code = 0
         try:
             return super().invoke(ctx)
         except BackupctlError as exc:
+            code = exc.exit_code
+            _release(held, saved[0])
             click.echo(f"backupctl: error: {redact_text(str(exc))}", err=True)
             sys.exit(exc.exit_code)
+        except click.UsageError as exc:  # one line, not the usage block and its help pointer
+            code = EXIT_USAGE
+            _release(held, saved[0])
+            click.echo(f"backupctl: error: {_usage_line(exc)}", err=True)
+            sys.exit(EXIT_USAGE)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+            raise
         finally:
+            if code:
+                _release(held, saved[0])
             sys.stdout, sys.stderr = saved
+
+
+def _usage_line(exc: click.UsageError) -> str:
+    """Click's usage error as one line: the command, what is wrong or missing (with the
+    option's help: what was expected) and where the help is."""
+    names: list[str] = []
+    node = exc.ctx
+    while node is not None and node.parent is not None:  # the root's name is the program's
+        names.insert(0, node.info_name or "")
+        node = node.parent
+    sub = " ".join(names) or "backupctl"
+    path = " ".join(["backupctl", *names])
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError) and exc.ctx is not None:
+        subs = ", ".join(exc.ctx.command.list_commands(exc.ctx))  # type: ignore[attr-defined]
+        what = f"expected a subcommand: {subs}"
+    else:
+        what = exc.format_message().rstrip(".")
+        param = getattr(exc, "param", None)
+        if isinstance(exc, click.MissingParameter) and isinstance(param, click.Option):
+            expected = (param.help or "").split(". ")[0].rstrip(".")
+            what += f": {expected[:1].lower()}{expected[1:]}" if expected else ""
+    return redact_text(f"{sub}: {what} (see: {path} --help)")
+
+
+def _held_output(ctx: click.Context) -> io.StringIO | None:
+    """Under ``-q`` (for cron), a buffer for the command's human stdout: it is printed only
+    when the command fails, so a successful run prints nothing. ``--json`` output is never held
+    back (it was asked for)."""
+    from backupctl import log
+
+    args = [*getattr(ctx, "_protected_args", ()), *ctx.args]
+    if not (ctx.params.get("quiet") or log.is_quiet()) or "--json" in args:
+        return None
+    return io.StringIO()
+
+
+def _release(held: io.StringIO | None, stdout: TextIO) -> None:
+    """Print what ``-q`` held back (the command failed: its report explains why), once."""
+    if held is not None and held.getvalue():
+        stdout.write(redact_urls(held.getvalue()))
+        stdout.flush()
+        held.truncate(0)
+        held.seek(0)
 
 
 @click.group(
     cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
 )
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Details: info and debug log lines on a terminal, the full lists in verify's notes.",
+)
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="For cron: only warnings and errors; no progress bar; "
+    "a command's report is printed only when it fails (--json output always).",
+)
 @click.option(
     "--log-json/--log-console",
     default=None,
-    help="Force JSON or console logs (default: console on a TTY).",
+    help="Force JSON or console logs (default: console on a TTY, warnings and errors "
+    "only unless -v; JSON logs elsewhere, info and up).",
 )
 @click.version_option(package_name="backupctl")
-def main(verbose: bool, log_json: bool | None) -> None:
+def main(verbose: bool, quiet: bool, log_json: bool | None) -> None:
     """backupctl: retention you can prove.
 
     Plans and prunes backups with restic-exact rules (S3-compatible storage, restic
@@ -112,7 +186,9 @@ def main(verbose: bool, log_json: bool | None) -> None:
     Exit codes: 0 ok, 1 error, 2 bad usage or config, 3 a check found a violation,
     4 a safety refusal.
     """
-    log.configure(verbose=verbose, json_logs=log_json)
+    if verbose and quiet:
+        raise click.UsageError("give -v or -q, not both")
+    log.configure(verbose=verbose, json_logs=log_json, quiet=quiet)
 
 
 if __name__ == "__main__":  # pragma: no cover

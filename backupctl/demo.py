@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from backupctl import humanize
 from backupctl.configref import starter_config
 
 TZ = ZoneInfo("Europe/Amsterdam")
@@ -143,10 +144,18 @@ def _summary_of(title: str, data: dict[str, object]) -> str:
             else "violations: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
         )
     refusals = data.get("refusals")
+    deleted = data.get("deleted")
+    if isinstance(deleted, list) and (deleted or data.get("forced")):
+        # before the refusals: a forced run lists the refusals it overrode, yet it deleted
+        freed = data.get("bytes_freed", 0)
+        text = f"deleted {len(deleted)} snapshots, freed {humanize.size(freed)}"  # type: ignore[arg-type]
+        if isinstance(refusals, list) and refusals:
+            text += f", forced past {len(refusals)} refusal(s)"
+        return text
     if isinstance(refusals, list) and refusals:
         return "refused: " + "; ".join(str(r["message"]) for r in refusals)
-    if "deleted" in data:
-        return f"deleted {len(data['deleted'])} snapshots, freed {data.get('bytes_freed', 0)} bytes"  # type: ignore[arg-type]
+    if isinstance(deleted, list):
+        return f"deleted {len(deleted)} snapshots"
     if "verdict" in data:
         return f"verdict {data['verdict']}"
     return ", ".join(f"{k}={v}" for k, v in list(data.items())[:4])

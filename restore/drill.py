@@ -41,6 +41,7 @@ from restore.verify import VerifyReport, sample_entries, verify_tree
 from restore.workday import WorkingCalendar, format_iso_duration
 
 __all__ = [
+    "NO_LIVE_CHECK",
     "TIERS",
     "Choice",
     "DrillError",
@@ -56,6 +57,9 @@ __all__ = [
     "run_drill",
     "tier_of",
 ]
+
+NO_LIVE_CHECK = "no live check configured: the drill proves the restore, not that the service runs"
+"""Said by every drill without ``[drill] live_check`` (``backupctl init`` asks for one)."""
 
 Verdict = Literal["passed", "over_target", "verify_failed", "live_check_timeout", "restore_failed"]
 ProgressFactory = Callable[[str, int | None], AbstractContextManager[Callable[[int], None]]]
@@ -306,11 +310,30 @@ class DrillRecord:
 
     @property
     def message(self) -> str:
-        return (
-            self.failure.message
-            if self.failure
-            else "restored, verified and live within the target"
-        )
+        """What the drill showed, in one sentence. A pass says what it did not prove: without
+        a live check, only the restore; of an empty snapshot, nothing restored at all."""
+        if self.failure:
+            return self.failure.message
+        notes = []
+        if self.empty:
+            notes.append("the snapshot is empty (no objects): nothing was restored")
+        live = self.phase("live")
+        if live is not None and not live.details.get("configured", True):
+            notes.append(NO_LIVE_CHECK)
+            text = "restored and verified within the target"
+        else:
+            text = "restored, verified and live within the target"
+        return "; ".join([text, *notes])
+
+    @property
+    def empty(self) -> bool:
+        """True when the drilled snapshot holds no object (its manifest lists none, or the
+        restore wrote no file)."""
+        manifest = self.selection.snapshot.manifest
+        fetch = self.phase("fetch")
+        if manifest is not None:
+            return len(manifest) == 0
+        return fetch is not None and fetch.ok and not fetch.details.get("files")
 
     @property
     def bytes(self) -> int:
@@ -720,8 +743,8 @@ def _forecast(
     fetch_rate = fetch.rate
     if fetch_rate is None:
         return None
-    largest = max(snapshots, key=lambda s: (s.size, s.snapshot.time))
-    size = largest.size or fetch.bytes
+    largest = max(snapshots, key=lambda s: (_data_size(s), s.snapshot.time))
+    size = _data_size(largest) or fetch.bytes
     seconds = size / fetch_rate
     verify_rate = verify.rate if verify else None
     if verify_rate:
@@ -730,9 +753,17 @@ def _forecast(
     return Forecast(
         snapshot=largest.snapshot.id,
         bytes=size,
-        size_known=bool(largest.size),
+        size_known=bool(_data_size(largest)),
         seconds=seconds,
         started=now,
         finish=now + timedelta(seconds=seconds),
         deadline=settings.calendar.add_working_time(now, settings.target),
     )
+
+
+def _data_size(snapshot: StoredSnapshot) -> int:
+    """The bytes a restore of ``snapshot`` moves: its manifest's objects (not manifest.json
+    itself, which a store's size counts), else the size the store gives."""
+    if snapshot.manifest is not None:
+        return sum(e.size for e in snapshot.manifest)
+    return snapshot.size

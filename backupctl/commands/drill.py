@@ -19,8 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from backupctl import clock
-from backupctl.config import Config, DrillConfig, load_cli_config
+from backupctl import clock, humanize
+from backupctl.commands.options import (
+    load_config,
+    metrics_file_option,
+    reference_time,
+)
+from backupctl.config import Config, DrillConfig
 from backupctl.errors import ConfigError, StoreError, UsageError, ViolationFound
 from backupctl.log import get_logger
 
@@ -117,6 +122,20 @@ def live_check_for(command_text: str, timeout: float) -> Callable[[Path], bool]:
     return check
 
 
+class _GroupStore:
+    """A drill store showing only one group's snapshots (``drill --group``). It lists before
+    it restores (no restore by reference: that could pick another group's snapshot)."""
+
+    def __init__(self, store: Any, group: str) -> None:
+        self._store, self._group = store, group
+
+    def list_snapshots(self) -> list[Any]:
+        return [s for s in self._store.list_snapshots() if s.snapshot.group == self._group]
+
+    def restore(self, *args: Any, **kwargs: Any) -> Any:
+        return self._store.restore(*args, **kwargs)
+
+
 def _history(config: Config) -> list[tuple[str, datetime]]:
     from backupctl.evidence.audit import AuditLog
     from backupctl.stores.locations import audit_blobs_for
@@ -151,8 +170,12 @@ def _settings(config: Config, sample: float, keep: bool, stderr_progress: bool) 
 
 
 def _summary(rec: dict[str, Any]) -> list[str]:
+    """The human drill summary: verdict and message, each phase (what it covered, its time,
+    size and rate for people), the deadline and the forecast, times in the config's zone."""
+    snap = rec["snapshot"]
     lines = [
-        f"drill {rec['verdict'].upper()}: {rec['snapshot']['id']} ({rec['selection']['mode']})",
+        f"drill {rec['verdict'].upper()}: {snap['id']} ({rec['selection']['mode']}, "
+        f"taken {_when(snap.get('time'))}, {humanize.size(snap.get('size') or 0)})",
         f"  {rec['message']}",
     ]
     lines += [f"  failed: {o}" for o in rec["failed_objects"][:20]]
@@ -161,23 +184,61 @@ def _summary(rec: dict[str, Any]) -> list[str]:
     for p in rec["phases"]:
         rate = p.get("throughput_bytes_per_second")
         lines.append(
-            f"  {p['name']:<7}{p['seconds']:>10.2f} s {p['bytes']:>14,} B"
-            + (f" {rate / 2**20:>9.1f} MiB/s" if rate else "")
+            f"  {p['name']:<7}{humanize.duration(p['seconds']):>10} {humanize.size(p['bytes']):>10}"
+            + (f" {humanize.size(rate)}/s" if rate else "")
+            + (f"  {covered}" if (covered := _covered(p)) else "")
         )
     lines.append(
-        f"  requested {rec['requested']}, deadline {rec['deadline']}, "
-        f"working time {rec['working_time']} (target {rec['target']})"
+        f"  requested {_when(rec['requested'])}, deadline {_when(rec['deadline'])}; "
+        f"{humanize.duration(rec['working_time_seconds'])} of working time "
+        f"(target {rec['target']})"
     )
     if fc := rec.get("forecast"):
         meets = "meets" if fc["meets_target"] else "MISSES"
         lines.append(
-            f"  forecast: full restore of {fc['snapshot']} ({fc['bytes']:,} B) "
-            f"takes ~{fc['seconds']:.0f} s; "
-            f"started now it {meets} the target (deadline {fc['deadline']})"
+            f"  forecast: a full restore of {fc['snapshot']} ({humanize.size(fc['bytes'])} of "
+            f"data) takes ~{humanize.duration(fc['seconds'])}; started now it {meets} the "
+            f"target (deadline {_when(fc['deadline'])})"
         )
     if rec.get("scratch_dir"):
         lines.append(f"  kept: {rec['scratch_dir']}")
     return lines
+
+
+def _covered(phase: dict[str, Any]) -> str:
+    """What a phase checked, in words: verify by backupctl (objects of the manifest, the
+    sample) or by the store (restic's ``restore --verify``), and whether a live check ran."""
+    name = phase["name"]
+    if name == "verify":
+        if phase.get("by") == "store":
+            return (
+                f"by the store: restic restore --verify re-read all {phase.get('objects', 0)} "
+                "restored file(s) against the repository"
+            )
+        if phase.get("by") == "backupctl":
+            sample = phase.get("sample_percent", 100)
+            part = "" if sample >= 100 else f" ({sample:g}% sample)"
+            return (
+                f"{phase.get('objects', 0)} of {phase.get('objects_in_manifest', 0)} manifest "
+                f"object(s) hashed{part}"
+            )
+        return "not verified"
+    if name == "live":
+        if not phase.get("configured", True):
+            return "no live check configured"
+        return f"live check passed after {phase.get('attempts', 0)} attempt(s)"
+    if name == "fetch" and "files" in phase:
+        return f"{phase['files']} file(s) restored"
+    return ""
+
+
+def _when(text: Any) -> str:
+    if not isinstance(text, str):
+        return "-"
+    try:
+        return humanize.when(datetime.fromisoformat(text))
+    except ValueError:
+        return text
 
 
 @click.group("drill", invoke_without_command=True)
@@ -219,6 +280,14 @@ def _summary(rec: dict[str, Any]) -> list[str]:
     help="Seed for --snapshot random and --sample (default: a fresh one, recorded).",
 )
 @click.option("--keep", is_flag=True, help="Leave the restored files in the scratch directory.")
+@click.option(
+    "--group",
+    "group",
+    default=None,
+    metavar="NAME",
+    help="Drill a snapshot of this group only (default: any configured group).",
+)
+@metrics_file_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the drill record as JSON.")
 @click.pass_context
 def command(
@@ -229,25 +298,39 @@ def command(
     sample: float,
     seed: int | None,
     keep: bool,
+    group: str | None,
+    metrics_file: str | None,
     as_json: bool,
 ) -> None:
     """Restore a snapshot into scratch space, verify it, wait until it is live, and measure
     the time against the working-day target. Exit 3 when the drill fails."""
     if ctx.invoked_subcommand is not None:
         return
+    from backupctl.log import is_quiet
     from backupctl.stores import open_store
     from restore.drill import FAILED_VERDICTS, Choice, DrillError, SnapshotMismatch, run_drill
     from restore.workday import WorkdayError
 
-    config = load_cli_config(config_path)
-    settings = _settings(config, sample, keep, stderr_progress=not as_json)
+    config = load_config(config_path)
+    if group is not None:
+        from backupctl.commands.options import check_groups
+
+        check_groups([group], (p.group for p in config.policies))
+    if metrics_file:
+        from backupctl.evidence.job_metrics import check_target
+
+        check_target(metrics_file)
+    settings = _settings(config, sample, keep, stderr_progress=not (as_json or is_quiet()))
     seed = secrets.randbits(32) if seed is None else seed
     choice = Choice(
         how=how, stratified=stratified, seed=seed, history=_history(config) if stratified else ()
     )
     requested = clock.now()
     try:
-        result = run_drill(open_store(config), choice, settings, requested=requested)
+        store: Any = open_store(config)
+        if group is not None:
+            store = _GroupStore(store, group)
+        result = run_drill(store, choice, settings, requested=requested)
     except DrillError as exc:
         raise UsageError(f"drill: {exc}") from None
     except WorkdayError as exc:  # the lazily loaded holidays: an unknown country
@@ -276,6 +359,10 @@ def command(
         record["audit_seq"] = entry.get("seq")
     except StoreError as exc:
         audit_error = exc
+    if metrics_file:
+        from backupctl.evidence.job_metrics import drill_metrics, write
+
+        write(metrics_file, drill_metrics(record, result.verdict not in FAILED_VERDICTS))
     click.echo(json.dumps(record, indent=2) if as_json else "\n".join(_summary(record)))
     if audit_error is not None:
         raise StoreError(
@@ -289,10 +376,13 @@ def command(
 @command.command("deadline")
 @click.option(
     "--from",
+    "--at",
+    "--now",
     "start",
-    required=True,
+    default=None,
     metavar="TIME",
-    help="When the restore is requested: ISO 8601 with an offset, e.g. 2026-12-24T16:30:00+01:00.",
+    help="When the restore is requested: now (default), 2026-12-24T16:30 (the config's "
+    "timezone) or an ISO time with offset. --at and --now are aliases.",
 )
 @click.option(
     "--config",
@@ -304,18 +394,23 @@ def command(
 @click.option(
     "--json", "as_json", is_flag=True, help="Print {deadline, working_time_budget, …} as JSON."
 )
-def deadline(start: str, config_path: str | None, as_json: bool) -> None:
-    """When a restore requested at TIME must be live: the target in working time, counted in
-    opening hours only, skipping weekends and public holidays."""
-    when = clock.parse_time(start, "--from")
+def deadline(start: str | None, config_path: str | None, as_json: bool) -> None:
+    """When a restore requested at TIME (default: now) must be live: the target in working
+    time, counted in opening hours only, skipping weekends and public holidays."""
+    from zoneinfo import ZoneInfo
+
     if config_path is not None:
-        config = load_cli_config(config_path)
+        config = load_config(config_path)
         calendar, budget = calendar_for(config.drill, config.timezone, config.path)
         target_text = config.drill.target
+        zone: Any = config.timezone
     else:
         defaults = DrillConfig()
         calendar, budget = calendar_for(defaults, DEFAULT_TZ, "<built-in defaults>")
         target_text = defaults.target
+        zone = ZoneInfo(DEFAULT_TZ)
+        humanize.use_zone(zone)
+    when = reference_time(start, zone, "--from")
     from restore.workday import WorkdayError
 
     try:
@@ -330,10 +425,10 @@ def deadline(start: str, config_path: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return
-    click.echo(f"deadline: {out['deadline']}")
+    click.echo(f"deadline: {humanize.when(datetime.fromisoformat(out['deadline']))}")
     click.echo(
-        f"  {target_text} = {out['working_time_budget']} of working time "
-        f"from {out['from']} ({out['timezone']})"
+        f"  {target_text} = {humanize.duration(budget)} of working time "
+        f"from {humanize.when(when)} ({out['timezone']})"
     )
     for h in out["holidays_skipped"]:
         click.echo(f"  skipped holiday: {h['date']} {h['name']}")

@@ -8,19 +8,29 @@ Two sources: ``--config F`` (the configured store and policies, via the runner) 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from backupctl import clock
+from backupctl import clock, humanize
+from backupctl.commands.options import (
+    at_option,
+    check_groups,
+    group_option,
+    load_config,
+    only_groups,
+    reference_time,
+)
 from backupctl.errors import UsageError
+from backupctl.explain import GroupContext, why_forgotten
 from backupctl.stores.restic_input import load_restic_snapshots
 from retention import (
     CALENDARS,
     RULES,
+    Decision,
     Duration,
     DurationError,
     EmptyPolicyError,
@@ -169,30 +179,85 @@ def plan_to_json(result: Plan) -> dict[str, Any]:
     return {"decisions": [d.to_json() for d in result.decisions]}
 
 
-def render_table(result: Plan) -> str:
-    """A plain-text table: group, time, short id, KEEP/forget, reasons; then a summary line."""
+def render_table(
+    result: Plan,
+    now: datetime | None = None,
+    zone: tzinfo | None = None,
+    groups: Sequence[str] = (),
+) -> str:
+    """The ``--from-restic`` plan as people read it: :func:`render_decisions` of its groups
+    (only ``groups`` when given), planned at ``now`` (default: now), times in ``zone``
+    (``--restic-tz``; None: the local zone)."""
+    decisions = [d for d in result.decisions if not groups or d.group in groups]
+    policies = {d.group: result.policy for d in decisions}
+    return "\n".join(render_decisions(decisions, policies, now or clock.now(), zone))
+
+
+def short_id(snapshot_id: str, group: str) -> str:
+    """The id as the plan table shows it: restic's 8-hex short id, a store snapshot's folder
+    name without its group (``20261123T050000Z``), else the id."""
+    if len(snapshot_id) >= 40 and all(c in "0123456789abcdef" for c in snapshot_id):
+        return snapshot_id[:8]
+    return snapshot_id.removeprefix(group + "/")
+
+
+def render_decisions(
+    decisions: Sequence[Decision],
+    policies: Mapping[str, Policy],
+    now: datetime,
+    zone: tzinfo | None = None,
+) -> list[str]:
+    """The one plan table, for a config's store and for ``--from-restic`` alike.
+
+    One line per snapshot: group, time (in ``zone``, else the config's: see
+    :mod:`backupctl.humanize`), short id, ``KEEP``/``forget`` and a reason on every line: a
+    kept snapshot's reasons, a forgotten one's rules it fell outside with their cut-offs
+    (:mod:`backupctl.explain`). Then one line per group when there are several, and the summary
+    line ``N kept, M to forget`` (with the policy when there is one).
+
+    Args:
+        decisions: in the order to show them.
+        policies: each group's policy (the rules the reasons and cut-offs come from).
+        now: the plan's reference time.
+    """
+    by_group: dict[str, list[Decision]] = {}
+    for d in decisions:
+        by_group.setdefault(d.group, []).append(d)
+    contexts = {
+        g: GroupContext(policies[g], ds, now, zone) for g, ds in by_group.items() if g in policies
+    }
     rows = [("GROUP", "TIME", "ID", "ACTION", "REASONS")]
-    for d in result.decisions:
-        action = "KEEP" if d.action == "keep" else "forget"
+    for d in decisions:
+        if d.action == "keep":
+            action, why = "KEEP", [r.text for r in d.reasons]
+        else:
+            ctx = contexts.get(d.group)
+            action, why = "forget", why_forgotten(d, ctx) if ctx else []
         rows.append(
             (
                 d.group or "-",
-                d.snapshot.time.isoformat(),
-                d.snapshot.id[:8],
+                humanize.when(d.snapshot.time, zone),
+                short_id(d.snapshot.id, d.group),
                 action,
-                "; ".join(r.text for r in d.reasons),
+                "; ".join(why) or "-",
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = [
-        "  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4]
+        ("  ".join(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)) + "  " + r[4]).rstrip()
         for r in rows
     ]
-    kept = len(result.kept())
-    lines.append(
-        f"{kept} kept, {len(result.decisions) - kept} to forget ({result.policy.describe()})"
-    )
-    return "\n".join(line.rstrip() for line in lines)
+    if len(by_group) > 1:
+        lines.append("")
+        for g, ds in by_group.items():
+            kept = sum(d.action == "keep" for d in ds)
+            described = f" ({policies[g].describe()})" if g in policies else ""
+            lines.append(f"{g or '-'}: {kept} kept, {len(ds) - kept} to forget{described}")
+    kept = sum(d.action == "keep" for d in decisions)
+    distinct = {p.describe() for p in policies.values()}
+    described = f" ({distinct.pop()})" if len(distinct) == 1 else ""
+    lines.append(f"{kept} kept, {len(decisions) - kept} to forget{described}")
+    return lines
 
 
 @click.command("plan")
@@ -239,13 +304,11 @@ def render_table(result: Plan) -> str:
     callback=_zone,
     help="emulate restic run with TZ=ZONE (DST-aware within cut-offs); default: recorded offsets",
 )
-@click.option(
-    "--now",
-    "now_text",
-    metavar="TIME",
-    default=None,
-    help="reference time (ISO 8601 with offset); default: now",
+@at_option(
+    "Reference time: now (default), 2026-11-23, 2026-11-23T10:00 (the config's timezone, "
+    "or --restic-tz, else local) or an ISO time with offset. --now is an alias."
 )
+@group_option("plan (a config's group name, or a --from-restic group such as 'host=h paths=/d')")
 @click.option("--json", "as_json", is_flag=True, help="print the plan as JSON")
 def command(
     config_path: str | None,
@@ -254,7 +317,8 @@ def command(
     keep_oldest: bool,
     group_by: str,
     restic_tz: tzinfo | None,
-    now_text: str | None,
+    at_text: str | None,
+    groups: tuple[str, ...],
     as_json: bool,
     **keep: Any,
 ) -> int | None:
@@ -264,18 +328,11 @@ def command(
     ./backupctl.toml), or --from-restic FILE|- with restic's --keep-* flags, e.g.
 
         restic snapshots --json | backupctl plan --from-restic - --keep-daily 7 --keep-weekly 4
+
+    Both print the same table: group, time, short id, KEEP/forget and a reason on every line
+    (for a forgotten snapshot: the rules it fell outside and their cut-offs).
     """
     fields = parse_group_by(group_by)
-    now = clock.parse_time(now_text, "--now") if now_text else clock.now()
-    try:
-        in_range = _EARLIEST <= now.astimezone(UTC) <= _LATEST
-    except OverflowError:  # 0001-01-01T00:00:00+14:00: no UTC instant
-        in_range = False
-    if not in_range:
-        raise UsageError(
-            f"--now: {now_text!r} is outside the supported range: expected a time between "
-            f"{_EARLIEST.isoformat()} and {_LATEST.isoformat()} (in UTC)"
-        )
     if config_path is not None and from_restic is not None:
         raise UsageError("plan: give either --config or --from-restic, not both")
     if from_restic is None:
@@ -284,9 +341,8 @@ def command(
                 "plan: --keep-* flags go with --from-restic FILE|-; "
                 "with a config, the policies come from its [[policy]] tables"
             )
-        return plan_command(
-            config_path, as_json=as_json, now=now
-        )  # None: $BACKUPCTL_CONFIG, ./backupctl.toml
+        return plan_command(config_path, as_json=as_json, at_text=at_text, groups=groups)
+    now = _checked_now(at_text, restic_tz)
     policy = _policy(keep, keep_tag, keep_oldest)
     if policy.is_empty():
         raise UsageError(
@@ -298,28 +354,66 @@ def command(
         result = plan(snapshots, policy, now=now, group_by=fields)
     except EmptyPolicyError as exc:  # pragma: no cover - guarded above
         raise UsageError(str(exc)) from None
+    if groups:
+        known = {d.group for d in result.decisions}
+        check_groups(groups, known, "--group")
     if as_json:
-        click.echo(json.dumps(plan_to_json(result), indent=2))
+        doc = plan_to_json(result)
+        if groups:
+            doc["decisions"] = [d for d in doc["decisions"] if d["group"] in groups]
+        click.echo(json.dumps(doc, indent=2))
     else:
-        click.echo(render_table(result))
+        click.echo(render_table(result, now, restic_tz, groups))
     return None
 
 
+def _checked_now(at_text: str | None, zone: tzinfo | None) -> datetime:
+    """``--at`` (local times in ``zone``, else the local zone), within restic's time range.
+
+    Raises:
+        UsageError: an unreadable time, or one outside the range restic's times can have.
+    """
+    local = zone or datetime.now().astimezone().tzinfo or UTC
+    now = reference_time(at_text, local)
+    try:
+        in_range = _EARLIEST <= now.astimezone(UTC) <= _LATEST
+    except OverflowError:  # 0001-01-01T00:00:00+14:00: no UTC instant
+        in_range = False
+    if not in_range:
+        raise UsageError(
+            f"--at: {at_text!r} is outside the supported range: expected a time between "
+            f"{_EARLIEST.isoformat()} and {_LATEST.isoformat()} (in UTC)"
+        )
+    return now
+
+
 def plan_command(
-    config_path: str | None, as_json: bool = False, now: datetime | None = None
+    config_path: str | None,
+    as_json: bool = False,
+    now: datetime | None = None,
+    *,
+    at_text: str | None = None,
+    groups: Sequence[str] = (),
 ) -> int:
     """``backupctl plan --config F``: print what ``prune`` would do; returns exit code 0.
 
+    ``now`` (or ``at_text``, read in the config's timezone) is the reference time; ``groups``
+    limits the plan to those configured groups.
+
     Raises:
         ConfigError: missing or bad config. StoreError: the store cannot be listed.
+        UsageError: a bad ``--at`` or an unknown ``--group``.
     """
-    from backupctl.config import load_cli_config
     from backupctl.prune.runner import plan_store
     from backupctl.stores import open_store
 
-    config = load_cli_config(config_path)
-    now = now or clock.now()
-    run, refusals = plan_store(config, open_store(config), now)
+    full = load_config(config_path)
+    config = only_groups(full, groups)
+    if now is None:
+        now = _checked_now(at_text, config.timezone)
+    run, refusals = plan_store(config, open_store(full), now)
+    if groups:  # the other groups' snapshots are not "left alone": they were not asked about
+        run.unmanaged = []
     if as_json:
         click.echo(json.dumps(run.to_json(refusals), indent=2))
     else:
@@ -329,19 +423,15 @@ def plan_command(
 
 
 def render_plan(run: RunPlan, refusals: Sequence[Refusal]) -> Iterator[str]:
-    """The human table of a plan: one line per snapshot, then totals and what is left alone."""
-    yield f"{'group':<12} {'time':<25} {'action':<7} reasons"
-    for d in run.decisions():
-        reasons = ", ".join(r.text for r in d.reasons) or "-"
-        yield f"{d.group:<12} {d.snapshot.time.isoformat():<25} {d.action:<7} {reasons}"
-    yield ""
-    for name, g in run.groups.items():
-        yield f"{name}: keep {len(g.kept())}, forget {len(g.forgotten())}"
+    """The human plan of a config's store: :func:`render_decisions` (the same table as
+    ``--from-restic``), then interrupted deletions, what is left alone and the refusals."""
+    policies = {name: g.policy.policy for name, g in run.groups.items()}
+    yield from render_decisions(run.decisions(), policies, run.now)
     if run.resume:
         yield f"finish interrupted deletion: {len(run.resume)} snapshot(s)"
     yield from _left_alone(run)
     for r in refusals:
-        yield f"REFUSED{'' if r.overridable else ' (absolute)'}: {r.message}"
+        yield f"prune would be REFUSED{'' if r.overridable else ' (absolute)'}: {r.message}"
 
 
 def _left_alone(run: RunPlan) -> Iterator[str]:

@@ -9,21 +9,30 @@ Exit codes: 0 done, 1 some deletions failed (rerun to finish), 2 bad usage or co
 from __future__ import annotations
 
 import json
+import shlex
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import click
 
-from backupctl import clock
-from backupctl.config import Config, load_cli_config
+from backupctl import humanize
+from backupctl.commands.options import (
+    at_option,
+    group_option,
+    load_config,
+    metrics_file_option,
+    only_groups,
+    reference_time,
+)
+from backupctl.config import Config
 from backupctl.errors import SafetyRefusal, StoreError, UsageError
 from backupctl.evidence.metrics import PruneMetrics, write_textfile
-from backupctl.log import get_logger
+from backupctl.log import get_logger, is_quiet
 from backupctl.progress import progress as progress_bar
 from backupctl.prune import runner
-from backupctl.prune.runner import PruneResult, blocking
+from backupctl.prune.runner import PruneResult, Refusal, blocking
 
 __all__ = ["command", "render_result"]
 
@@ -50,12 +59,12 @@ log = get_logger("prune")
     "--reason", metavar="TEXT", default=None, help="Why --force is used (logged, audited)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
-@click.option(
-    "--metrics-file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write Prometheus metrics here (node_exporter textfile collector), atomically.",
+@metrics_file_option()
+@at_option(
+    "With --dry-run: plan as of this time: now (default), 2026-11-23, 2026-11-23T10:00 "
+    "(the config's timezone) or an ISO time with offset. --now is an alias."
 )
+@group_option("snapshots")
 def command(
     config_path: str | None,
     dry_run: bool,
@@ -63,24 +72,35 @@ def command(
     reason: str | None,
     as_json: bool,
     metrics_file: str | None,
+    at_text: str | None,
+    groups: tuple[str, ...],
 ) -> None:
     """Delete the snapshots the policy no longer keeps (plan first, then apply).
+
+    The first prune of an existing history is usually refused (its backups predate the
+    policy, so most are due at once): check `backupctl plan`, then run the
+    `--force --reason "…"` command the refusal prints.
 
     Exit codes: 0 ok, 1 some deletions failed (rerun to finish), 2 bad usage or config,
     4 refused by a safety rule or another prune holds the lock.
     """
     force_reason = _check_force(force, reason)
-    config = load_cli_config(config_path)
+    if at_text is not None and not dry_run:
+        raise UsageError(
+            "prune: --at goes with --dry-run only (a real prune always runs at the current time)"
+        )
+    full = load_config(config_path)
+    config = only_groups(full, groups)
     audit = _audit_for(config, dry_run)  # a bad signing key stops here, before anything changes
     if metrics_file and not dry_run:
         _check_metrics_target(metrics_file)  # before anything is deleted, not after
-    now = clock.now()
+    now = reference_time(at_text, config.timezone)
     log.info(
         "prune.start", config=config.path, store=config.store.url, dry_run=dry_run, forced=force
     )
     started = time.time()
     try:
-        result = _run(config, now, dry_run, force_reason, as_json, audit)
+        result = _run(config, now, dry_run, force_reason, as_json, audit, full)
     except (StoreError, SafetyRefusal):  # store failure, lock held
         if metrics_file and not dry_run:
             _write_metrics(
@@ -102,7 +122,15 @@ def command(
     )
     if metrics_file and not dry_run:
         _write_metrics(metrics_file, _metrics(result, success=result.ok, head=head))
-    _finish(result, as_json, head)
+    _finish(result, as_json, head, _again(config_path, groups))
+
+
+def _again(config_path: str | None, groups: Sequence[str]) -> str:
+    """The options to repeat this run with, for the command a refusal prints."""
+    parts = ["--config", shlex.quote(config_path)] if config_path else []
+    for g in groups:
+        parts += ["--group", shlex.quote(g)]
+    return " ".join(parts)
 
 
 def _check_force(force: bool, reason: str | None) -> str | None:
@@ -139,13 +167,21 @@ def _head_metrics(head: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _run(
-    config: Config, now: Any, dry_run: bool, force_reason: str | None, as_json: bool, audit: Any
+    config: Config,
+    now: Any,
+    dry_run: bool,
+    force_reason: str | None,
+    as_json: bool,
+    audit: Any,
+    full: Config | None = None,
 ) -> PruneResult:
+    """Run the prune of ``config`` (maybe only some groups: see ``--group``) on the store
+    ``full`` (the whole config: its layout knows every group) describes."""
     from backupctl.prune.lock import acquire_lock
     from backupctl.stores import open_store
     from backupctl.stores.locations import lock_blobs_for
 
-    store = open_store(config)
+    store = open_store(full or config)
     blobs = lock_blobs_for(config)
 
     def lock() -> AbstractContextManager[Any]:
@@ -159,7 +195,7 @@ def _run(
         now=now,
         dry_run=dry_run,
         force_reason=force_reason,
-        progress=None if as_json else _progress,
+        progress=None if as_json or is_quiet() else _progress,
     )
 
 
@@ -176,23 +212,17 @@ def _progress(total: int) -> Iterator[Callable[[int], None]]:
         yield advance
 
 
-def _finish(result: PruneResult, as_json: bool, head: dict[str, Any] | None = None) -> None:
+def _finish(
+    result: PruneResult, as_json: bool, head: dict[str, Any] | None = None, again: str = ""
+) -> None:
+    stop = blocking(result.refusals, result.forced is not None)
     if as_json:
         click.echo(json.dumps({**result.to_json(), "audit_head": head}, indent=2))
-    else:
+    elif not stop or result.dry_run:  # a refusal is told once, by the error below
         for line in render_result(result):
             click.echo(line)
-    stop = blocking(result.refusals, result.forced is not None)
     if stop:
-        raise SafetyRefusal(
-            "prune refused, nothing was deleted:\n"
-            + "\n".join(f"  - {r.message}" for r in stop)
-            + (
-                "\n  (override the overridable ones with --force --reason TEXT)"
-                if any(r.overridable for r in stop)
-                else ""
-            )
-        )
+        raise SafetyRefusal(refusal_text(stop, result, again))
     if result.failed:
         raise StoreError(
             f"{len(result.failed)} snapshot(s) could not be deleted (run prune again to finish):\n"
@@ -200,16 +230,55 @@ def _finish(result: PruneResult, as_json: bool, head: dict[str, Any] | None = No
         )
 
 
+FIRST_PRUNE_REASON = "first prune: the history predates the policy"
+
+
+def refusal_text(stop: Sequence[Refusal], result: PruneResult, again: str = "") -> str:
+    """The one message of a refused prune: each refusal, and for overridable ones what to do,
+    with the exact ``--force --reason "…"`` command (``again``: the run's own options).
+
+    A ``max_delete_fraction`` refusal is what any real history gets on its first prune (its
+    backups predate the policy, so most of them are due at once): the message says so.
+    """
+    going = len(result.would_delete) or sum(result.forgotten_by_group.values())
+    lines = [
+        ("dry run: a real prune would be refused" if result.dry_run else "prune refused")
+        + f", nothing was deleted ({going} snapshot(s) would go, {result.kept} kept):"
+    ]
+    lines += [
+        f"  - {r.message}" + ("" if r.overridable else " (--force cannot lift this)") for r in stop
+    ]
+    if not any(r.overridable for r in stop):
+        return "\n".join(lines)
+    if any(r.rule == "max_delete_fraction" for r in stop):
+        lines.append(
+            "  This is expected on the first prune of a real history: its backups predate the "
+            "policy, so most of them are due at once."
+        )
+        reason = FIRST_PRUNE_REASON
+    else:
+        reason = "…why the safety rule does not apply…"
+    plan_cmd = " ".join(["backupctl plan", *([again] if again else [])])
+    prune_cmd = " ".join(["backupctl prune", *([again] if again else [])])
+    lines.append(f"  Check what would go with `{plan_cmd}`, then run:")
+    lines.append(f'    {prune_cmd} --force --reason "{reason}"')
+    return "\n".join(lines)
+
+
 def render_result(result: PruneResult) -> Iterator[str]:
-    """The human summary of a prune or dry run."""
+    """The human summary of a prune or dry run: sizes and durations for people
+    (:mod:`backupctl.humanize`); a forced run says what it overrode and why."""
     if result.dry_run:
         yield f"dry run: would delete {len(result.would_delete)} snapshot(s), keep {result.kept}"
         yield from (f"  forget {sid}" for sid in result.would_delete)
     else:
         yield (
             f"deleted {len(result.deleted)} snapshot(s), kept {result.kept}, "
-            f"freed {result.bytes_freed} bytes in {result.duration_s:.1f} s"
+            f"freed {humanize.size(result.bytes_freed)} in {humanize.duration(result.duration_s)}"
         )
+        for group, n in sorted(result.forgotten_by_group.items()):
+            if n:
+                yield f"  {group}: deleted {n}, kept {result.kept_by_group.get(group, 0)}"
     for sid, why in sorted(result.held.items()):
         yield f"  held (Object Lock, skipped): {sid}: {why}"
     for sid, err in sorted(result.failed.items()):
@@ -220,11 +289,12 @@ def render_result(result: PruneResult) -> Iterator[str]:
         yield f"incomplete snapshots left alone: {', '.join(result.incomplete)}"
     if result.requests:
         yield "requests: " + ", ".join(f"{op}={n}" for op, n in sorted(result.requests.items()))
+    forced = result.forced is not None
     for r in result.refusals:
-        state = (
-            "overridden by --force" if result.forced is not None and r.overridable else "REFUSED"
-        )
-        yield f"{state}: {r.message}"
+        if forced and r.overridable:
+            yield f"overridden by --force: {r.message}"
+    if forced:
+        yield f"forced, reason (audited): {result.forced}"
 
 
 def _metrics(

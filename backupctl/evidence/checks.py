@@ -80,12 +80,26 @@ def _d(f: Finding, key: str) -> Any:
     return f.details.get(key)
 
 
+def _t(f: Finding, key: str) -> str:
+    """The ISO time field ``key`` as human output shows times (:mod:`backupctl.humanize`);
+    a value that is not an ISO time is shown as it is."""
+    from datetime import datetime
+
+    from backupctl.humanize import when
+
+    value = f.details.get(key)
+    try:
+        return when(datetime.fromisoformat(str(value)))
+    except ValueError:
+        return str(value)
+
+
 _ENTRIES = (
     Check(
         "missed",
         "the backup job did not run or did not finish: check the job's logs and scheduler, "
         "then make a fresh backup",
-        lambda f: f"expected {_d(f, 'expected')} (no snapshot before {_d(f, 'deadline')})",
+        lambda f: f"expected {_t(f, 'expected')} (no snapshot before {_t(f, 'deadline')})",
         in_proof_verdict=False,
     ),
     Check(
@@ -100,7 +114,7 @@ _ENTRIES = (
         "prune has not removed what the policy no longer keeps: run backupctl prune "
         "(or check why the scheduled prune fails or refuses)",
         lambda f: (
-            f"{_d(f, 'id')} ({_d(f, 'time')}): not kept by any rule since {_d(f, 'lost_reason_at')}"
+            f"{_d(f, 'id')} ({_t(f, 'time')}): not kept by any rule since {_t(f, 'lost_reason_at')}"
         ),
     ),
     Check(
@@ -119,12 +133,17 @@ _ENTRIES = (
     Check(
         "no_snapshots",
         "a configured group has no backups at all: check the backup job and the group name",
+        lambda f: f"no snapshot at all (policy {_d(f, 'policy')})",
     ),
-    Check("incomplete", note=True),
-    Check("unknown_key", note=True),
-    Check("unconfigured_group", note=True),
-    Check("future", note=True),
-    Check("audit_unavailable", note=True),
+    Check("incomplete", describe=lambda f: f"{_d(f, 'id')}: {_d(f, 'problem')}", note=True),
+    Check("unknown_key", describe=lambda f: str(_d(f, "key")), note=True),
+    Check("unconfigured_group", describe=lambda f: f"{f.group}: no policy", note=True),
+    Check(
+        "future",
+        describe=lambda f: f"{_d(f, 'id')} dated {_t(f, 'time')}, after the check's time",
+        note=True,
+    ),
+    Check("audit_unavailable", describe=lambda f: str(_d(f, "problem")), note=True),
 )
 CHECKS: dict[str, Check] = {c.kind: c for c in _ENTRIES}
 

@@ -198,7 +198,10 @@ def test_an_unregistered_kind_is_investigated_and_counted() -> None:
     )
     lines = list(render_report(report))
     assert "MYSTERY (1): what to do: investigate" in lines and "    - mystery: a=1, b=None" in lines
-    assert lines[-1] == "  - future: id=g/1, time=t"
+    assert lines[-2:] == [
+        "  1 snapshot(s) dated in the future (g 1)",
+        "    - g/1 dated t, after the check's time",  # not an ISO time: shown as it is
+    ]
     assert proof_verdict(report)["findings"] == [
         "verify at the period's end: 1 violation(s) (mystery)"
     ]

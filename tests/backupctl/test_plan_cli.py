@@ -175,9 +175,21 @@ def test_stdin_errors_name_dash() -> None:
         ),
         (
             ["--from-restic", "{f}", "-l", "1", "--now", "yesterday"],
-            "--now: 'yesterday' is not an ISO 8601 time",
+            "--at: 'yesterday' is not a time",
         ),
-        (["--from-restic", "{f}", "-l", "1", "--now", "2026-11-23T10:00:00"], "has no UTC offset"),
+        (
+            [
+                "--from-restic",
+                "{f}",
+                "-l",
+                "1",
+                "--restic-tz",
+                "Europe/Amsterdam",
+                "--at",
+                "2026-03-29T02:30",
+            ],
+            "does not exist in Europe/Amsterdam",
+        ),
         (
             ["--from-restic", "{f}", "-l", "1", "--restic-tz", "Mars/Base"],
             "unknown time zone 'Mars/Base'",

@@ -1,0 +1,116 @@
+"""Options several commands share, spelled once: the reference time (``--at``, alias ``--now``),
+``--group``, ``--metrics-file``, and loading the config so that human output uses its timezone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from backupctl import clock, humanize
+from backupctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from backupctl.config import Config
+
+__all__ = [
+    "at_option",
+    "check_groups",
+    "group_option",
+    "load_config",
+    "metrics_file_option",
+    "only_groups",
+    "reference_time",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+AT_HELP = (
+    "Reference time: now (default), 2026-11-23, 2026-11-23T10:00 (the config's timezone) "
+    "or an ISO time with offset. --now is an alias."
+)
+
+
+def at_option(help_text: str = AT_HELP) -> Callable[[F], F]:
+    """``--at TIME`` (alias ``--now``), passed to the command as ``at_text`` (None: now)."""
+    return click.option("--at", "--now", "at_text", metavar="TIME", default=None, help=help_text)
+
+
+def reference_time(at_text: str | None, zone: tzinfo, what: str = "--at") -> datetime:
+    """The time ``--at`` names (see :func:`backupctl.clock.parse_at`), or now when absent.
+
+    Raises:
+        UsageError: a time that cannot be read.
+    """
+    return clock.parse_at(at_text, zone, what) if at_text is not None else clock.now()
+
+
+def group_option(what: str) -> Callable[[F], F]:
+    """``--group NAME`` (repeatable), passed as ``groups``: only these groups' ``what``."""
+    return click.option(
+        "--group",
+        "groups",
+        multiple=True,
+        metavar="NAME",
+        help=f"Only this group's {what} (repeatable; default: every configured group).",
+    )
+
+
+def check_groups(groups: Sequence[str], known: Iterable[str], what: str = "--group") -> set[str]:
+    """The ``--group`` names as a set (empty: all), each checked against the configured groups.
+
+    Raises:
+        UsageError: a name no policy has, listing the configured ones.
+    """
+    names = set(known)
+    unknown = [g for g in groups if g not in names]
+    if unknown:
+        raise UsageError(
+            f"{what} {unknown[0]!r}: no policy has this group; "
+            f"expected one of {', '.join(sorted(names)) or '(none configured)'}"
+        )
+    return set(groups)
+
+
+def metrics_file_option() -> Callable[[F], F]:
+    """``--metrics-file F``: Prometheus textfile (node_exporter's textfile collector)."""
+    return click.option(
+        "--metrics-file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Write Prometheus metrics here (node_exporter textfile collector), atomically.",
+    )
+
+
+def load_config(path: str | None) -> Config:
+    """:func:`backupctl.config.load_cli_config`, then human output in the config's timezone.
+
+    Raises:
+        ConfigError: missing or bad config.
+    """
+    from backupctl.config import load_cli_config
+
+    config = load_cli_config(path)
+    humanize.use_zone(config.timezone)
+    return config
+
+
+def only_groups(config: Config, groups: Sequence[str]) -> Config:
+    """``config`` with only the policies of ``groups`` (all when empty): the other groups'
+    snapshots are then neither planned, pruned, verified nor drilled. Open the store with the
+    whole config (its layout knows every group), plan and check with this one.
+
+    Raises:
+        UsageError: a group no policy has.
+    """
+    if not groups:
+        return config
+    import dataclasses
+
+    wanted = check_groups(groups, (p.group for p in config.policies))
+    return dataclasses.replace(
+        config, policies=tuple(p for p in config.policies if p.group in wanted)
+    )

@@ -1,0 +1,309 @@
+"""Issue 14, "Output and time": what a new user reads. One test (or a few) per stumble fixed:
+quiet logs, one clock and human sizes, --at everywhere, the first prune, one plan format."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+
+from backupctl import clock, humanize
+from backupctl.cli import main
+from backupctl.errors import UsageError
+from backupctl.seed import DirWriter, write_snapshot
+
+AMS = ZoneInfo("Europe/Amsterdam")
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+ENV = {"BACKUPCTL_NOW": NOW.isoformat()}
+
+
+def run(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, args, env={**ENV, **(env or {})})
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Path:
+    """A config over a file store: 'app' with 30 daily snapshots (kept 7 days), 'db' with 3."""
+    root = tmp_path / "store"
+    for d in range(30, 0, -1):
+        write_snapshot(DirWriter(root), "app", NOW - timedelta(days=d), {"db.sql": b"x" * 2500})
+    for d in range(3, 0, -1):
+        write_snapshot(DirWriter(root), "db", NOW - timedelta(days=d), {"dump": b"y"})
+    config = tmp_path / "backupctl.toml"
+    config.write_text(
+        f'timezone = "Europe/Amsterdam"\n[store]\nurl = "file://{root}"\n'
+        '[[policy]]\nname = "app"\ngroup = "app"\nkeep_within = "7d"\n'
+        '[[policy]]\nname = "db"\ngroup = "db"\nkeep_last = 5\n'
+    )
+    return config
+
+
+# ------------------------------------------------------------------ humanize: one home
+
+
+def test_sizes_durations_and_times_for_people() -> None:
+    assert [humanize.size(n) for n in (0, 999, 1000, 5_100_000, 999_960, 1.2e12)] == [
+        "0 B",
+        "999 B",
+        "1.0 kB",
+        "5.1 MB",
+        "1.0 MB",
+        "1.2 TB",
+    ]
+    assert humanize.duration(0.028569) == "28 ms"
+    assert humanize.duration(4.25) == "4.2 s"
+    assert humanize.duration(timedelta(hours=3, minutes=12, seconds=9)) == "3 h 12 min"
+    assert humanize.duration(timedelta(days=2, hours=4)) == "2 d 4 h"
+    t = datetime(2026, 7, 1, 8, 0, 5, 123456, tzinfo=UTC)
+    assert humanize.when(t, AMS) == "2026-07-01 10:00:05 CEST"  # config zone, no microseconds
+    assert humanize.when(t, UTC) == "2026-07-01 08:00:05 UTC"
+
+
+# ------------------------------------------------------------------ --at: one time flag
+
+
+def test_at_accepts_now_local_times_days_and_offsets() -> None:
+    assert clock.parse_at("now", AMS) == NOW.replace(year=NOW.year) or True  # see below
+    assert clock.parse_at("2026-11-23T10:00", AMS).isoformat() == "2026-11-23T10:00:00+01:00"
+    assert clock.parse_at("2026-11-23 10:00", AMS).isoformat() == "2026-11-23T10:00:00+01:00"
+    assert clock.parse_at("2026-07-01", AMS).isoformat() == "2026-07-01T00:00:00+02:00"
+    assert clock.parse_at("2026-11-23T10:00Z", AMS).isoformat() == "2026-11-23T10:00:00+00:00"
+    with pytest.raises(UsageError, match="does not exist in Europe/Amsterdam"):
+        clock.parse_at("2026-03-29T02:30", AMS)  # the hour the clocks skip
+    with pytest.raises(UsageError, match="--at: 'tomorrow' is not a time"):
+        clock.parse_at("tomorrow", AMS)
+
+
+def test_at_now_is_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKUPCTL_NOW", NOW.isoformat())
+    assert clock.parse_at("now", AMS) == NOW
+
+
+def test_plan_prune_and_verify_take_at_and_its_now_alias(store: Path) -> None:
+    c = ["--config", str(store)]
+    for args in (
+        ["plan", *c, "--at", "2026-11-20T12:00", "--json"],
+        ["plan", *c, "--now", "2026-11-20T12:00", "--json"],
+        ["prune", *c, "--dry-run", "--at", "2026-11-20T12:00", "--json"],
+    ):
+        code, out, err = run(args)
+        assert code in (0, 4), err
+        assert json.loads(out)  # JSON unchanged by the flag
+
+    def forgotten(extra: list[str]) -> list[str]:
+        _, out, _ = run(["plan", *c, *extra, "--json"])
+        return [d["time"] for d in json.loads(out)["decisions"] if d["action"] == "forget"]
+
+    # as of 2026-11-20 12:00 local, the 7 days count back from the 20th: two fewer go
+    assert len(forgotten([])) == 23
+    assert len(forgotten(["--at", "2026-11-20T12:00"])) == 21
+    assert forgotten(["--at", "now"]) == forgotten([])
+    code, _, err = run(["verify", *c, "--at", "2026-11-20T12:00", "--json"])
+    assert code in (0, 3), err
+    code, _, err = run(["prune", *c, "--at", "2026-11-20T12:00"])
+    assert code == 2 and "--at goes with --dry-run" in err
+
+
+def test_drill_deadline_defaults_to_now_and_takes_local_times() -> None:
+    code, out, err = run(["drill", "deadline", "--json"])
+    assert code == 0, err
+    assert json.loads(out)["from"] == NOW.astimezone(AMS).isoformat()
+    code, out, err = run(["drill", "deadline", "--at", "2026-12-24T16:30", "--json"])
+    assert code == 0, err
+    assert json.loads(out)["from"] == "2026-12-24T16:30:00+01:00"
+
+
+# ------------------------------------------------------------------ one-line usage errors
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["simulate"], "simulate: Missing option '--days': how many days to run"),
+        (["audit"], "audit: expected a subcommand:"),
+        (["plan", "--bogus"], "plan: No such option '--bogus'"),
+    ],
+)
+def test_a_usage_error_is_one_line_not_the_help(args: list[str], needle: str) -> None:
+    code, out, err = run(args)
+    assert code == 2
+    assert out == "" and len(err.strip().splitlines()) == 1, err
+    assert needle in err and "Usage:" not in err
+
+
+# ------------------------------------------------------------------ quiet by default
+
+
+def _events(stderr: str) -> list[str]:
+    return [json.loads(line)["event"] for line in stderr.splitlines() if line.startswith("{")]
+
+
+def test_console_logs_show_warnings_only_unless_verbose(capsys: pytest.CaptureFixture[str]) -> None:
+    import structlog
+
+    from backupctl import log
+
+    try:
+        log.configure(json_logs=False)
+        log.get_logger("t").info("an.info.line")
+        log.get_logger("t").warning("a.warning.line")
+        err = capsys.readouterr().err
+        assert "an.info.line" not in err and "a.warning.line" in err
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \w+", err)  # the human clock …
+        assert not re.search(r"\d\d:\d\d:\d\d\.\d{6}", err)  # … without microseconds
+        log.configure(verbose=True, json_logs=False)
+        log.get_logger("t").info("an.info.line")
+        assert "an.info.line" in capsys.readouterr().err
+        log.configure(json_logs=True)  # JSON logs (not a TTY) keep info, as before
+        log.get_logger("t").info("an.info.line")
+        assert _events(capsys.readouterr().err) == ["an.info.line"]
+        log.configure(json_logs=True, quiet=True)  # -q: warnings and errors only, JSON too
+        log.get_logger("t").info("an.info.line")
+        log.get_logger("t").warning("a.warning.line")
+        assert _events(capsys.readouterr().err) == ["a.warning.line"]
+    finally:
+        structlog.reset_defaults()
+        log.configure()
+
+
+def test_q_prints_nothing_on_success_and_the_report_on_failure(store: Path) -> None:
+    code, out, err = run(["-q", "plan", "--config", str(store)])
+    assert code == 0 and out == "" and err == ""
+    code, out, err = run(["-q", "plan", "--config", str(store), "--json"])
+    assert code == 0 and json.loads(out)["decisions"]  # --json is always printed
+    code, out, err = run(["-q", "verify", "--config", str(store), "--at", "2026-12-20"])
+    assert code == 3 and "verify at" in out and "violation" in err
+
+
+def test_the_refusal_is_printed_once_and_the_console_log_does_not_repeat_it(
+    store: Path,
+) -> None:
+    code, out, err = run(["--log-console", "prune", "--config", str(store)])
+    assert code == 4
+    assert out == ""  # the error says it all, once
+    assert err.count("would delete 23 of 30") == 1, err
+    assert "prune.refused" not in err
+
+
+# ------------------------------------------------------------------ the first prune
+
+
+def test_the_first_prune_refusal_says_it_is_expected_and_gives_the_command(store: Path) -> None:
+    code, _, err = run(["prune", "--config", str(store), "--group", "app"])
+    assert code == 4
+    assert "expected on the first prune of a real history" in err
+    command = re.search(r"^\s+(backupctl prune .* --force --reason \"[^\"]+\")$", err, re.M)
+    assert command, err
+    assert f"--config {store} --group app --force" in command.group(1)
+
+
+def test_a_forced_prune_reports_what_it_deleted_in_human_sizes(store: Path) -> None:
+    reason = "first prune: the history predates the policy"
+    code, out, err = run(["prune", "--config", str(store), "--force", "--reason", reason])
+    assert code == 0, err
+    lines = out.splitlines()
+    assert re.match(r"deleted 23 snapshot\(s\), kept 10, freed [\d.]+ kB in \d", lines[0]), out
+    assert "  app: deleted 23, kept 7" in lines
+    assert any(line.startswith("overridden by --force: group 'app'") for line in lines)
+    assert f"forced, reason (audited): {reason}" in lines
+    assert "bytes" not in out
+
+
+def test_the_demo_summarises_a_forced_prune_by_what_it_deleted() -> None:
+    from backupctl.demo import _summary_of
+
+    forced = {
+        "deleted": ["a", "b"],
+        "bytes_freed": 5_100_000,
+        "forced": "first run",
+        "refusals": [{"message": "would delete 2 of 3", "group": "app"}],
+    }
+    assert _summary_of("prune forced", forced) == (
+        "deleted 2 snapshots, freed 5.1 MB, forced past 1 refusal(s)"
+    )
+    refused = {"deleted": [], "refusals": [{"message": "would delete 2 of 3"}]}
+    assert _summary_of("prune refused", refused) == "refused: would delete 2 of 3"
+
+
+# ------------------------------------------------------------------ one plan format
+
+HEADER = ["GROUP", "TIME", "ID", "ACTION", "REASONS"]
+
+
+def test_plan_of_a_config_has_the_one_table_with_a_reason_on_every_line(store: Path) -> None:
+    code, out, err = run(["plan", "--config", str(store)])
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == HEADER
+    rows = [ln for ln in lines[1:] if ln.startswith(("app ", "db "))]
+    assert len(rows) == 33
+    forget = [r for r in rows if " forget " in r]
+    assert forget and all(
+        "outside within 7d (cut-off 2026-11-15 11:00:00 CET)" in r for r in forget
+    )
+    keep = [r for r in rows if " KEEP " in r]
+    assert all(re.search(r"KEEP\s+(within 7d|last \d)", r) for r in keep)
+    assert re.search(r"^app\s+2026-11-22 11:00:00 CET\s+20261122T100000Z\s+KEEP", out, re.M)
+    assert "app: 7 kept, 23 to forget (keep_within=7d)" in lines
+    assert "10 kept, 23 to forget" in lines
+
+
+def test_plan_from_restic_has_the_same_table_and_summary(tmp_path: Path) -> None:
+    snaps = [
+        {
+            "time": f"2026-11-{d:02d}T02:00:00.123456789+01:00",
+            "tree": "00",
+            "paths": ["/data"],
+            "hostname": "h1",
+            "id": f"{d:02d}" * 32,
+        }
+        for d in range(10, 21)
+    ]
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(snaps))
+    code, out, err = run(
+        [
+            "plan",
+            "--from-restic",
+            str(path),
+            "--keep-within",
+            "3d",
+            "--restic-tz",
+            "Europe/Amsterdam",
+            "--at",
+            "2026-11-21T00:00",
+        ]
+    )
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == HEADER
+    assert re.search(r"2026-11-20 02:00:00 CET\s+20202020\s+KEEP\s+within 3d$", out, re.M)
+    assert "outside within 3d (cut-off 2026-11-17 02:00:00 CET)" in out
+    assert lines[-1] == "3 kept, 8 to forget (keep_within=3d)"
+
+
+def test_plan_group_filters_and_an_unknown_group_is_one_line(store: Path) -> None:
+    code, out, _ = run(["plan", "--config", str(store), "--group", "db", "--json"])
+    assert code == 0 and {d["group"] for d in json.loads(out)["decisions"]} == {"db"}
+    assert json.loads(out)["unmanaged"] == []
+    code, _, err = run(["plan", "--config", str(store), "--group", "nope"])
+    assert code == 2 and "--group 'nope': no policy has this group; expected one of app, db" in err
+
+
+def test_prune_group_deletes_only_that_group(store: Path) -> None:
+    code, out, err = run(
+        ["prune", "--config", str(store), "--group", "db", "--json"],
+    )
+    assert code == 0, err
+    assert json.loads(out)["deleted"] == []  # db keeps its last 5, app is not touched
+    code, out, err = run(
+        ["prune", "--config", str(store), "--group", "app", "--force", "--reason", "r", "--json"]
+    )
+    assert code == 0, err
+    assert {sid.split("/")[0] for sid in json.loads(out)["deleted"]} == {"app"}
