@@ -343,7 +343,8 @@ def test_two_appenders_produce_one_gapless_valid_chain(blobs: BlobStore) -> None
         (w, k) for w in "ab" for k in range(per_writer)
     )
     assert log.verify() == []
-    # the head pointer may lag behind a racing writer, never run ahead, and the next append continues the chain
+    # the head pointer may lag behind a racing writer, never run ahead, and the next append
+    # continues the chain
     log.append("prune.intent", {}, now=T0)
     assert log.records()[-1]["seq"] == 2 * per_writer + 1 and log.verify() == []
 

@@ -1,4 +1,6 @@
-"""Bad input from the user (issue 11, part 5): one clear line naming the key, exit 2, never a traceback.
+"""Bad input from the user (issue 11, part 5).
+
+One clear line naming the key, exit 2, never a traceback.
 
 Huge durations and counts, schedules that never fire or fire every second, drill deadlines at
 the ends of the datetime range, absurd drill targets and restic times that Python cannot place.
@@ -230,7 +232,10 @@ def test_restic_time_at_the_ends_of_time(tmp_path: Path, when: str, zone: str | 
 def test_huge_integers_are_refused_naming_the_key(
     tmp_path: Path, store: Path, key: str, value: str
 ) -> None:
-    """Found by the soak fuzz: integrity_sample = 10**400 was an OverflowError (float of a huge int)."""
+    """Found by the soak fuzz: integrity_sample = 10**400 was an OverflowError.
+
+    It came from the float of a huge int.
+    """
     section, name = key.split(".")
     config = tmp_path / "c.toml"
     config.write_text(

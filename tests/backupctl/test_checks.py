@@ -1,4 +1,7 @@
-"""backupctl.evidence.checks: the typed findings' JSON, and CHECKS as the one home of what a kind means."""
+"""backupctl.evidence.checks: the typed findings' JSON.
+
+And CHECKS as the one home of what a kind means.
+"""
 
 from __future__ import annotations
 
@@ -95,7 +98,10 @@ def test_to_json_is_the_contract_key_for_key(finding: Finding, keys: list[str]) 
 
 
 def test_over_retention_json_is_retentions_own_shape() -> None:
-    """verify builds the violation itself; its JSON is what ``{**as_violation(), group, policy}`` gave."""
+    """verify builds the violation itself.
+
+    Its JSON is what ``{**as_violation(), group, policy}`` gave.
+    """
     from backupctl.config import parse_config
     from backupctl.evidence.verify import check_group
     from retention import Snapshot
@@ -161,8 +167,11 @@ def proof_verdict(report: VerifyReport) -> dict[str, Any]:
 
 @pytest.mark.parametrize("in_proof_verdict", [True, False])
 def test_a_new_kind_is_one_entry(monkeypatch: pytest.MonkeyPatch, in_proof_verdict: bool) -> None:
-    """Registering a kind is all it takes for the verify command to advise on and describe it, and for the
-    proof's verdict to count it (or leave it to a finding of its own)."""
+    """Registering a kind is all it takes.
+
+    The verify command then advises on and describes it, and the proof's verdict counts it (or
+    leaves it to a finding of its own).
+    """
     monkeypatch.setitem(
         CHECKS,
         "toy",

@@ -15,7 +15,8 @@ log.configure(json_logs=True)
 print("loaded before logging:", "structlog" in sys.modules)
 log.get_logger("test").info("hello", password="hunter2", note="token=abc",
                             store="restic:rest:http://user:hunter2@127.0.0.1:8000/repo",
-                            nested={"urls": ["s3:https://AKIA1:hunter2@h/b"], "secret_key": "hunter2"})
+                            nested={"urls": ["s3:https://AKIA1:hunter2@h/b"], \
+"secret_key": "hunter2"})
 print("loaded after logging:", "structlog" in sys.modules)
 """
 

@@ -1,4 +1,7 @@
-"""`backupctl plan --from-restic`: restic's flags, JSON/table output, and one clear line for bad input."""
+"""`backupctl plan --from-restic`: restic's flags and JSON/table output.
+
+And one clear line for bad input.
+"""
 
 from __future__ import annotations
 
@@ -108,7 +111,10 @@ def test_keep_within_uses_group_newest_not_now(snap_file: Path) -> None:
 
 
 def test_restic_tz_places_matching_offsets_in_zone(tmp_path: Path) -> None:
-    """With --restic-tz the 1-day cut-off from a CEST snapshot crosses the DST change like Go's AddDate."""
+    """With --restic-tz, the 1-day cut-off from a CEST snapshot crosses the DST change.
+
+    It does so like Go's AddDate.
+    """
     path = tmp_path / "s.json"
     path.write_text(
         json.dumps([_sn("a", "2026-03-29T03:30:00+02:00"), _sn("b", "2026-03-28T03:00:00+01:00")])
@@ -237,7 +243,7 @@ def test_parser_error_is_usage_error() -> None:
         )
 
 
-# --- issue 11 part 9: --keep-within* take restic 0.14's own duration syntax ---------------------------------
+# --- issue 11 part 9: --keep-within* take restic 0.14's own duration syntax -----------------------
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,8 @@ def test_missing_binary_names_it_and_how_to_install() -> None:
 
 def test_nice_lowers_the_priority_of_every_thread_of_the_program() -> None:
     script = (
-        "import os, threading; out = []; t = threading.Thread(target=lambda: out.append(os.nice(0))); "
+        "import os, threading; out = []; "
+        "t = threading.Thread(target=lambda: out.append(os.nice(0))); "
         "t.start(); t.join(); print(os.nice(0), out[0])"
     )
     base = os.nice(0)
@@ -141,8 +142,8 @@ def test_run_json_raises_on_failure_with_stderr_and_without_secrets() -> None:
 def _leaky_command() -> list[str]:
     """A failing command that echoes every secret it can see to stderr and has one in its args."""
     code = (
-        "import os, sys; print(os.environ.get('RESTIC_PASSWORD'), os.environ.get('AWS_SECRET_ACCESS_KEY'), "
-        "file=sys.stderr); sys.exit(1)"
+        "import os, sys; print(os.environ.get('RESTIC_PASSWORD'), "
+        "os.environ.get('AWS_SECRET_ACCESS_KEY'), file=sys.stderr); sys.exit(1)"
     )
     return [
         sys.executable,

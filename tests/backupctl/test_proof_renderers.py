@@ -1,5 +1,8 @@
-"""A new proof format is one entry in ``RENDERERS``: the proof command writes it beside proof.json and
-proof.html, and ``proof check`` checks the hash it records."""
+"""A new proof format is one entry in ``RENDERERS``.
+
+The proof command writes it beside proof.json and proof.html, and ``proof check`` checks the
+hash it records.
+"""
 
 from __future__ import annotations
 

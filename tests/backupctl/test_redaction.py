@@ -27,7 +27,7 @@ SECRET = "hunter2-SECRET"
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
-# --- the one redaction function -------------------------------------------------------------------------------
+# --- the one redaction function -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -46,7 +46,8 @@ NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
         ("sftp://backup:hunter2-SECRET@host/srv", "sftp://backup:***@host/srv"),
         ("http://AKIAIOSFODNN7EXAMPLE:hunter2-SECRET@127.0.0.1:9000", "http://***@127.0.0.1:9000"),
         ("s3://user:hunter2-SECRET@bucket/prefix", "s3://user:***@bucket/prefix"),
-        # a password holding '@' or ':' (restic, like Go's url.Parse, takes the last '@' of the authority)
+        # a password holding '@' or ':' (restic, like Go's url.Parse, takes the last '@' of the
+        # authority)
         ("rest:http://user:hun@ter2:SECRET@h:8000/r", "rest:http://user:***@h:8000/r"),
         # userinfo without a password: a token is masked, a plain login name stays readable
         ("https://ghp_hunter2SECRETxxxxxxxxxxxx@github.com/o/r", "https://***@github.com/o/r"),
@@ -135,7 +136,7 @@ def test_proc_and_log_share_the_rule() -> None:
     assert event["nested"] == {"list": ["http://k:***@h"]}
 
 
-# --- the edges, unit by unit ------------------------------------------------------------------------------------
+# --- the edges, unit by unit ----------------------------------------------------------------------
 
 
 def test_audit_append_redacts_data_before_hashing(tmp_path: Path) -> None:
@@ -180,7 +181,7 @@ def test_s3_client_never_sees_the_userinfo() -> None:
     assert (creds.access_key, creds.secret_key) == ("AKIA", "hunter2-SECRET")
 
 
-# --- the CLI, end to end in-process ---------------------------------------------------------------------------
+# --- the CLI, end to end in-process ---------------------------------------------------------------
 
 
 def assert_tree_clean(*roots: Path) -> None:
@@ -253,7 +254,10 @@ scratch_dir = "{tmp / "scratch"}"
 
 @pytest.fixture()
 def s3_store(tmp_path: Path, s3_endpoint: str, s3_client: Any, bucket: str) -> Iterator[Path]:
-    """An S3 store on moto with 6 daily snapshots; the endpoint URL carries the secret as userinfo."""
+    """An S3 store on moto with 6 daily snapshots.
+
+    The endpoint URL carries the secret as userinfo.
+    """
     for day in range(6):
         put_snapshot(s3_client, bucket, "bk", "app", NOW.replace(hour=2) - timedelta(days=day))
     secret_endpoint = s3_endpoint.replace("http://", f"http://AKIAEXAMPLE:{SECRET}@")
@@ -425,7 +429,8 @@ def test_restic_repository_url_with_a_password(tmp_path: Path, repository: str) 
             ],
         )
         # every command's output path with the missing binary; real restic retries a closed port for
-        # ~10 s per command, and its own error text reaches the outputs the same way in each: one is enough
+        # ~10 s per command, and its own error text reaches the outputs the same way in each: one is
+        # enough
         for args in every if binary.startswith("/nonexistent") else every[1:2]:
             result = run(args, env)
             assert result.exit_code != 0 or args[0] in ("unlock", "audit"), (args, result.output)
@@ -435,7 +440,8 @@ def test_restic_repository_url_with_a_password(tmp_path: Path, repository: str) 
 @pytest.mark.parametrize(
     "bad",
     [
-        'url = "rest:http://user:hunter2-SECRET@127.0.0.1:8000/repo"',  # the restic: prefix forgotten
+        # the restic: prefix forgotten
+        'url = "rest:http://user:hunter2-SECRET@127.0.0.1:8000/repo"',
         'url = "s3://b/p"\nendpoint_url = ["http://k:hunter2-SECRET@h"]',  # not a string
         'url = "s3://b/p"\nregion = "http://k:hunter2-SECRET@h"\nbogus_key = "http://k:hunter2-SECRET@h"',
     ],

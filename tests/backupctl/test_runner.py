@@ -166,7 +166,10 @@ def test_nothing_to_delete_means_no_refusal() -> None:
 
 
 def _forced_plan(config: Config, snaps: list[StoredSnapshot], forget_all: bool) -> RunPlan:
-    """A plan whose decisions were tampered with (the guard must catch what planning never produces)."""
+    """A plan whose decisions were tampered with.
+
+    The guard must catch what planning never produces.
+    """
     pc = config.policies[0]
     decisions = [
         Decision(s.snapshot, pc.group, "forget" if forget_all or i == 0 else "keep", ())

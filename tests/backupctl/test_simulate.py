@@ -28,7 +28,8 @@ def test_a_year_of_the_sla_runs_in_seconds_and_equals_the_planner() -> None:
     started = time.monotonic()
     sim = simulate(SLA, start=date(2026, 1, 1), days=365, zone=AMS)
     assert time.monotonic() - started < 10
-    # the last prune runs at 2026-12-31 03:00: that day has only its 00:00 app backup and 02:00 server backup
+    # the last prune runs at 2026-12-31 03:00: that day has only its 00:00 app backup and 02:00
+    # server backup
     assert len(sim.history["app"]) == 364 * 4 + 1 and len(sim.history["server"]) == 365
     for g in SLA:
         full = plan(sim.history[g.group], g.policy, now=sim.end)

@@ -24,7 +24,10 @@ MISSING_DAYS = {"2026-02-14", "2026-06-01", "2026-10-25", "2026-11-18"}  # backu
 
 
 def app_history() -> list[Snapshot]:
-    """sla-app: 4 backups a day (00/06/12/18 UTC, recorded in UTC) for a year, newest 06:00 today."""
+    """sla-app: 4 backups a day (00/06/12/18 UTC, recorded in UTC) for a year.
+
+    The newest is at 06:00 today.
+    """
     start = datetime(2025, 11, 23, 0, 0, tzinfo=UTC)
     return [
         Snapshot(f"app-{i:04d}", start + timedelta(hours=6 * i), group="app")
@@ -33,7 +36,10 @@ def app_history() -> list[Snapshot]:
 
 
 def server_history() -> list[Snapshot]:
-    """sla-server: daily at 02:00 Europe/Amsterdam for a year (a few days missing), fixed offsets."""
+    """sla-server: daily at 02:00 Europe/Amsterdam for a year (a few days missing).
+
+    The times carry fixed offsets.
+    """
     out = []
     for n in range(366):
         day = datetime(2025, 11, 23, 2, 0, tzinfo=AMS) + timedelta(days=n)
@@ -82,7 +88,10 @@ def test_golden(name: str) -> None:
 
 
 def test_server_golden_says_what_the_sla_says() -> None:
-    """7 dailies, the weeklies of the last 4 weeks, the monthlies of the last 6 months; nothing else."""
+    """What the SLA says is kept, and nothing else.
+
+    7 dailies, the weeklies of the last 4 weeks, the monthlies of the last 6 months.
+    """
     decisions = json.loads((HERE / "sla-server.json").read_text())["decisions"]
     kept = [d for d in decisions if d["action"] == "keep"]
     daily = [d for d in kept if any(r.startswith("daily") for r in d["reasons"])]

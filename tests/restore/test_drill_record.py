@@ -26,7 +26,8 @@ from restore.workday import WorkingCalendar
 from tests.restore.fakes import DirStore, write_snapshot
 
 MONDAY_10 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-# the record's keys in order, as `drill --json` printed them before DrillRecord (seed and audit_seq are the command's)
+# the record's keys in order, as `drill --json` printed them before DrillRecord (seed and
+# audit_seq are the command's)
 RECORD_KEYS = [
     "kind",
     "snapshot",

@@ -216,7 +216,7 @@ def test_deadline_is_inside_working_hours_or_at_closing(start: datetime, amount:
     assert deadline >= start
 
 
-# --- issue 11: absurd targets and the ends of the datetime range give a WorkdayError, never a traceback ------
+# --- issue 11: absurd targets and the datetime range's ends give a WorkdayError, never a traceback
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,10 @@ def history(cron: str, start: datetime, end: datetime, group: str = "g") -> list
 
 
 def pruned_daily(snaps: list[Snapshot], policy: Policy, prune_hour: int = 3) -> list[Snapshot]:
-    """Replay the history with a prune every day at ``prune_hour``: what a store looks like after."""
+    """Replay the history with a prune every day at ``prune_hour``.
+
+    Returns what a store looks like after.
+    """
     kept: list[Snapshot] = []
     pending = sorted(snaps, key=lambda s: s.time.timestamp())
     i = 0

@@ -72,7 +72,10 @@ def test_policy_count_and_within_read_the_fields() -> None:
 
 
 def test_a_coarse_bucket_never_changes_within_a_wall_clock_day() -> None:
-    """What the planner's same-day shortcuts rely on; and a bucket never spans more than its length."""
+    """What the planner's same-day shortcuts rely on.
+
+    And a bucket never spans more than its length.
+    """
     start = datetime(2026, 3, 27, tzinfo=UTC)
     for zone in ZONES:
         times = [
@@ -126,7 +129,8 @@ def test_counts_are_checked_in_one_place() -> None:
         "1000001 is not a count: expected an integer from -1 (unlimited) to 1000000; 0 = off"
     )
     assert count_problem(10**40) == (
-        "a 41-digit number is not a count: expected an integer from -1 (unlimited) to 1000000; 0 = off"
+        "a 41-digit number is not a count: "
+        "expected an integer from -1 (unlimited) to 1000000; 0 = off"
     )
     assert (
         count_problem(True) is not None
@@ -138,8 +142,10 @@ def test_counts_are_checked_in_one_place() -> None:
     with pytest.raises(PolicyError) as exc:
         Policy.from_mapping({"keep_hourly": 2_000_000, "keep_last": "x"}, where="policy[0]")
     assert exc.value.problems == [
-        "policy[0].keep_last: 'x' is not a count: expected an integer from -1 (unlimited) to 1000000; 0 = off",
-        "policy[0].keep_hourly: 2000000 is not a count: expected an integer from -1 (unlimited) to 1000000; 0 = off",
+        "policy[0].keep_last: 'x' is not a count: "
+        "expected an integer from -1 (unlimited) to 1000000; 0 = off",
+        "policy[0].keep_hourly: 2000000 is not a count: "
+        "expected an integer from -1 (unlimited) to 1000000; 0 = off",
     ]
 
 
@@ -149,7 +155,10 @@ def test_policy_fields_and_table_agree() -> None:
 
 
 def test_importing_retention_does_not_import_croniter() -> None:
-    """croniter's import runs a subprocess (platform.architecture()); retention imports it on first use."""
+    """croniter's import runs a subprocess (platform.architecture()).
+
+    So retention imports it on first use.
+    """
     code = (
         "import sys, retention, retention.coverage, retention.overretention, retention.schedule; "
         "assert 'croniter' not in sys.modules, 'croniter imported'"

@@ -104,7 +104,8 @@ def test_count_rules_promise_the_n_newest_buckets() -> None:
     # today's backup exists, so it counts as the newest bucket (as restic counts it)
     assert [s.bucket for s in by_rule(slots, "daily")] == ["2026-05-08", "2026-05-09", "2026-05-10"]
     assert [s.expected for s in by_rule(slots, "last")] == [ams(2026, 5, 9, 2), ams(2026, 5, 10, 2)]
-    # without today's backup (not yet due) the promise is the three before it, and today's is not missing
+    # without today's backup (not yet due) the promise is the three before it, and today's is not
+    # missing
     early = [s for s in history("0 2 * * *", ams(2026, 5, 1), now) if s.time.day != 10]
     slots = coverage(policy, early, now=now, schedule=DAILY)
     assert [s.bucket for s in by_rule(slots, "daily")] == ["2026-05-08", "2026-05-09"]

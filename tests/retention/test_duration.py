@@ -1,4 +1,7 @@
-"""Duration parsing/printing and Go's AddDate arithmetic (month-end normalisation, DST gap/overlap)."""
+"""Duration parsing/printing and Go's AddDate arithmetic.
+
+AddDate's month-end normalisation and DST gap/overlap included.
+"""
 
 from __future__ import annotations
 
@@ -124,7 +127,7 @@ def test_cutoff_far_back_is_before_everything() -> None:
     assert Duration(years=5000).cutoff(newest) < datetime(1, 1, 2, tzinfo=UTC)
 
 
-# --- issue 11: bounds, restic's own syntax, and no exception but DurationError ---------------------------
+# --- issue 11: bounds, restic's own syntax, and no exception but DurationError --------------
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,8 @@ def test_prune_stopped_three_months_ago_flags_exactly_the_stale_ones() -> None:
     ]
     flagged = {o.snapshot.id for o in over_retained(store, SLA_SERVER, now=now, grace=GRACE)}
     forgotten = {d.snapshot.id for d in plan(store, SLA_SERVER, now=now).forgotten()}
-    # every snapshot the plan forgets lost its reason long ago, except yesterday's that only just lost it
+    # every snapshot the plan forgets lost its reason long ago, except yesterday's that only just
+    # lost it
     assert forgotten - flagged == {
         "g/2026-11-23T02:00:00+01:00"
     }  # lost its daily at 11-30 02:00: < 1 day

@@ -83,7 +83,10 @@ nows = st.builds(
 def test_within_only_policies_match_reference(
     snaps: list[Snapshot], policy: Policy, now: datetime
 ) -> None:
-    """Walking only past the earliest cut-off and skipping same-day snapshots keeps what restic keeps."""
+    """Walking only past the earliest cut-off and skipping same-day snapshots.
+
+    Both shortcuts keep what restic keeps.
+    """
     result = plan(snaps, policy, now=now)
     assert [
         (d.action == "keep", [r.rule for r in d.reasons]) for d in result.decisions

@@ -101,7 +101,8 @@ def test_match_fills_missed_and_pending() -> None:
     slots = Schedule("0 2 * * *", AMS).slots(ams(2026, 5, 1), ams(2026, 5, 4))
     snaps = [Snapshot("a", ams(2026, 5, 1, 2, 5)), Snapshot("early", ams(2026, 5, 2, 1, 59))]
     result = match_snapshots(slots, snaps, now=ams(2026, 5, 3, 12))
-    # "early" (01:59 on the 2nd) lies in the 1st's window but the 1st is taken: one snapshot, one slot
+    # "early" (01:59 on the 2nd) lies in the 1st's window but the 1st is taken: one snapshot, one
+    # slot
     assert [(m.status, m.snapshot.id if m.snapshot else None) for m in result] == [
         ("filled", "a"),
         ("missed", None),
@@ -167,7 +168,7 @@ def test_add_duration_uses_go_calendar_arithmetic() -> None:
     )
 
 
-# --- issue 11: schedules are validated once (check_cron), and random text only raises ScheduleError ----------
+# --- issue 11: schedules are validated once (check_cron), random text only raises ScheduleError
 
 
 @pytest.mark.parametrize(
