@@ -44,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from backupctl.stores.base import DeleteReport
-from backupctl.stores.layout import fewest_delete_requests
+from backupctl.stores.batches import fewest_delete_requests
 from bench.table import Row, print_table
 
 OBJECTS_PER_SNAPSHOT = 50

@@ -1,10 +1,10 @@
 """Which keys go in which S3 DeleteObjects request (pure: no I/O).
 
-A DeleteObjects request holds at most :data:`~backupctl.stores.layout.MAX_DELETE_BATCH`
-keys and S3 applies it in no particular order, so a request that held a snapshot's
-manifest.json and its data could delete data while the manifest still stands: the snapshot
-would look whole with data gone. :func:`schedule` therefore sends the keys in three rounds,
-each only after every request of the round before is answered:
+A DeleteObjects request holds at most :data:`MAX_DELETE_BATCH` keys and S3 applies it in no
+particular order, so a request that held a snapshot's manifest.json and its data could delete
+data while the manifest still stands: the snapshot would look whole with data gone.
+:func:`schedule` therefore sends the keys in three rounds, each only after every request of
+the round before is answered:
 
 1. the manifests in full batches (:func:`manifest_rounds`);
 2. the last, partial manifest batch, topped up with data of snapshots whose manifest went in
@@ -25,11 +25,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from backupctl.stores.layout import MAX_DELETE_BATCH
-
 __all__ = [
     "MALFORMED",
+    "MAX_DELETE_BATCH",
     "Refusal",
+    "fewest_delete_requests",
     "manifest_rounds",
     "pack",
     "schedule",
@@ -43,6 +43,8 @@ T = TypeVar("T")
 J = TypeVar("J")
 K = TypeVar("K")
 E = TypeVar("E")
+
+MAX_DELETE_BATCH = 1000  # S3 DeleteObjects refuses more keys per request
 
 # DeleteObjects answers that refuse the request's body as a whole (one odd key can cause them)
 MALFORMED = frozenset(
@@ -97,7 +99,7 @@ def schedule(
 
     With M manifests and D data keys that is 1 + ceil(D/size) requests when 0 < M < size, and
     ceil((M+D)/size) when M >= size and the snapshots of round 1 hold enough data to fill
-    round 2 (:func:`~backupctl.stores.layout.fewest_delete_requests`).
+    round 2 (:func:`fewest_delete_requests`).
     """
     head, last = manifest_rounds([(j, m) for j, m, _ in jobs if m is not None], size)
     rounds = [head] if head else []
@@ -111,6 +113,19 @@ def schedule(
     if tail:
         rounds.append(pack(tail, size))
     return rounds
+
+
+def fewest_delete_requests(manifests: int, data: int, size: int = MAX_DELETE_BATCH) -> int:
+    """DeleteObjects of at most ``size`` keys for ``manifests`` manifest.json keys and ``data``
+    data keys when no request may hold a manifest with its own snapshot's data: the first
+    request holds manifests only, so it is ceil(N/size) from ``size`` manifests on, else
+    1 + ceil(data/size). What :func:`schedule` sends when nothing
+    is refused and, from ``size`` manifests on, the snapshots of the full manifest batches
+    hold enough data to fill the last one (every snapshot with data, say); else one more at
+    most (see docs/stores.md)."""
+    if manifests >= size:
+        return -(-(manifests + data) // size)
+    return (1 if manifests else 0) + -(-data // size)
 
 
 def split_sendable(keys: Sequence[T], key: Callable[[T], str]) -> tuple[list[T], list[T]]:

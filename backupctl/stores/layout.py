@@ -17,10 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from typing import Any, TypeVar
+from typing import Any
 
 from backupctl import untrusted
 from backupctl.stores.base import (
@@ -36,7 +36,6 @@ __all__ = [
     "INTERNAL_PREFIX",
     "JOURNAL_PREFIX",
     "MANIFEST",
-    "MAX_DELETE_BATCH",
     "DigestScanner",
     "FolderAgg",
     "FolderScanner",
@@ -47,10 +46,8 @@ __all__ = [
     "Outcome",
     "apply_outcome",
     "build_listing",
-    "chunks",
     "decode_journal",
     "encode_journal",
-    "fewest_delete_requests",
     "format_time",
     "group_problem",
     "layout_problems",
@@ -64,15 +61,12 @@ __all__ = [
 MANIFEST = "manifest.json"
 INTERNAL_PREFIX = "_backupctl/"
 JOURNAL_PREFIX = INTERNAL_PREFIX + "deleting/"
-MAX_DELETE_BATCH = 1000  # S3 DeleteObjects refuses more keys per request
 MAX_MANIFEST_BYTES = 256 << 20  # ~1.5 M objects; a larger manifest.json is reported, not read
 MAX_OBJECT_SIZE = 1 << 53  # 8 PiB: far beyond any S3 object (5 TiB), and exact as a float
 MAX_JOURNAL_BYTES = 64 << 20
 TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 _TIME_RE = r"\d{8}T\d{6}Z"
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
-
-T = TypeVar("T")
 
 
 class LayoutError(ValueError):
@@ -569,25 +563,6 @@ def decode_journal(data: bytes) -> list[str]:
         if group_problem(group) is None:  # no '..', no absolute or empty segments: a plain id
             out.append(sid)
     return out
-
-
-def chunks(items: Sequence[T], size: int = MAX_DELETE_BATCH) -> Iterator[Sequence[T]]:
-    """Consecutive slices of at most ``size`` items."""
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-def fewest_delete_requests(manifests: int, data: int, size: int = MAX_DELETE_BATCH) -> int:
-    """DeleteObjects of at most ``size`` keys for ``manifests`` manifest.json keys and ``data``
-    data keys when no request may hold a manifest with its own snapshot's data: the first
-    request holds manifests only, so it is ceil(N/size) from ``size`` manifests on, else
-    1 + ceil(data/size). What :func:`backupctl.stores.batches.schedule` sends when nothing
-    is refused and, from ``size`` manifests on, the snapshots of the full manifest batches
-    hold enough data to fill the last one (every snapshot with data, say); else one more at
-    most (see docs/stores.md)."""
-    if manifests >= size:
-        return -(-(manifests + data) // size)
-    return (1 if manifests else 0) + -(-data // size)
 
 
 def select_deletions(

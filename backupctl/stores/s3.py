@@ -51,6 +51,7 @@ from backupctl.stores.base import (
 )
 from backupctl.stores.batches import (
     MALFORMED,
+    MAX_DELETE_BATCH,
     Refusal,
     manifest_rounds,
     pack,
@@ -62,7 +63,6 @@ from backupctl.stores.layout import (
     INTERNAL_PREFIX,
     JOURNAL_PREFIX,
     MANIFEST,
-    MAX_DELETE_BATCH,
     MAX_JOURNAL_BYTES,
     MAX_MANIFEST_BYTES,
     FolderAgg,
@@ -72,7 +72,6 @@ from backupctl.stores.layout import (
     Outcome,
     apply_outcome,
     build_listing,
-    chunks,
 )
 from backupctl.stores.manifest import ManifestStore, ReadProblem, folder_refusal
 from backupctl.stores.s3client import make_s3_client, split_s3_url
@@ -544,7 +543,7 @@ class S3Store(ManifestStore):
                 # applied it)
                 return self._refused(o, err, freed, unfinished=True)
             freed += o.size
-        for batch in chunks(data, self.batch_size):
+        for batch in pack(data, self.batch_size):
             try:
                 errors = self._delete_batch(batch)
             except (ClientError, BotoCoreError) as exc:

@@ -9,7 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backupctl.stores.batches import (
+    MAX_DELETE_BATCH,
     Refusal,
+    fewest_delete_requests,
     manifest_rounds,
     pack,
     schedule,
@@ -18,7 +20,6 @@ from backupctl.stores.batches import (
     take,
     xml_safe,
 )
-from backupctl.stores.layout import fewest_delete_requests
 
 Job = tuple[int, str | None, list[str]]  # snapshot, its manifest key (None: gone), data keys
 
@@ -138,3 +139,12 @@ def test_a_refused_request_is_split_until_each_bad_key_fails_alone(poison: list[
     n_bad = sum(poison)
     if n_bad:  # each bad key costs at most two requests per halving
         assert len(requests) <= 1 + 2 * n_bad * math.ceil(math.log2(len(batch)) + 1)
+
+
+def test_pack_respects_the_s3_limit() -> None:
+    assert [len(c) for c in pack(list(range(2500)))] == [
+        1000,
+        1000,
+        500,
+    ] and MAX_DELETE_BATCH == 1000
+    assert pack([]) == []

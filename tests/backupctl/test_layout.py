@@ -18,7 +18,6 @@ from backupctl.stores.layout import (
     ManifestError,
     ManifestRead,
     build_listing,
-    chunks,
     decode_journal,
     encode_journal,
     parse_manifest,
@@ -225,8 +224,3 @@ def test_journal_round_trip_drops_foreign_ids() -> None:
     ) == ["app/20261120T050000Z"]
     with pytest.raises(ManifestError):
         decode_journal(b"{}")
-
-
-def test_chunks_respect_the_s3_limit() -> None:
-    assert [len(c) for c in chunks(list(range(2500)))] == [1000, 1000, 500]
-    assert list(chunks([])) == []

@@ -17,7 +17,8 @@ import pytest
 
 from backupctl.config import Config, parse_config
 from backupctl.seed import S3Writer, seed_history, write_snapshot
-from backupctl.stores.layout import JOURNAL_PREFIX, fewest_delete_requests
+from backupctl.stores.batches import fewest_delete_requests
+from backupctl.stores.layout import JOURNAL_PREFIX
 from backupctl.stores.s3 import S3Store
 
 pytestmark = pytest.mark.e2e
