@@ -1,4 +1,4 @@
-"""Plan a long history with the SLA server policy, against the floor: ``sorted()`` of the same times.
+"""Plan a long history with the SLA server policy, against the floor (``sorted()``).
 
 One group, a snapshot every 5 minutes (aware UTC datetimes), given in a shuffled order (as
 restic lists snapshots: by id) and, separately, already in time order (as S3 lists keys). The

@@ -95,7 +95,10 @@ class Server:
     seeded: Any
 
     def seed(self, bucket: str, snapshots: int) -> int:
-        """Write ``snapshots`` x 50 objects into an existing bucket (server side); returns objects."""
+        """Write ``snapshots`` x 50 objects into an existing bucket (server side).
+
+        Returns the number of objects written.
+        """
         self.seeds.put((bucket, snapshots))
         return int(self.seeded.get(timeout=1800))
 
@@ -131,7 +134,10 @@ def _client(endpoint: str) -> Any:
 
 
 def seed(writer: Any, snapshots: int) -> int:
-    """Write ``snapshots`` x 50 objects (manifest last per snapshot) through ``writer``; returns objects."""
+    """Write ``snapshots`` x 50 objects (manifest last per snapshot) through ``writer``.
+
+    Returns the number of objects written.
+    """
     from backupctl.seed import write_snapshot
 
     data = {f"obj-{i:02d}.bin": b"x" for i in range(OBJECTS_PER_SNAPSHOT - 1)}

@@ -102,14 +102,16 @@ def main() -> int:
                 return 1
             if (seed - args.seed + 1) % 100 == 0:
                 print(
-                    f"{seed - args.seed + 1} runs: {dict(outcomes)}; injected {dict(proxy.injected)}",
+                    f"{seed - args.seed + 1} runs: {dict(outcomes)}; "
+                    f"injected {dict(proxy.injected)}",
                     flush=True,
                 )
     finally:
         proxy.stop()
         server.stop()
     print(
-        f"soak done: {sum(outcomes.values())} runs, outcomes {dict(outcomes)}, injected {dict(proxy.injected)}"
+        f"soak done: {sum(outcomes.values())} runs, outcomes {dict(outcomes)}, "
+        f"injected {dict(proxy.injected)}"
     )
     return 0
 
