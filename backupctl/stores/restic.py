@@ -136,7 +136,7 @@ class ResticStore:
             raise ConfigError(
                 where,
                 [
-                    "no restic password: set store.restic_password_file or "
+                    "no restic password is set: give store.restic_password_file or "
                     "store.restic_password_env, or export one of " + ", ".join(_PASSWORD_ENV)
                 ],
             )

@@ -250,3 +250,21 @@ def test_huge_integers_are_refused_naming_the_key(
         and "positive integer" in result.output
         and "Traceback" not in result.output
     )
+
+
+def test_the_missing_restic_password_line_is_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The redaction of ``password: value`` pairs once masked our own advice ("no restic
+    password: *** store.restic_password_file"); the line names both keys in full."""
+    for name in ("RESTIC_PASSWORD", "RESTIC_PASSWORD_FILE", "RESTIC_PASSWORD_COMMAND"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'[store]\nurl = "restic:{tmp_path}/repo"\n[[policy]]\nname = "app"\nkeep_last = 3\n'
+    )
+    result = CliRunner().invoke(main, ["plan", "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip().splitlines()[-1]
+    assert "store.restic_password_file" in line and "store.restic_password_env" in line
+    assert "***" not in line
