@@ -63,6 +63,8 @@ def _print_report(
     )
     for problem in report.problems:
         click.echo(f"  - {problem}")
+    for note in report.notes:
+        click.echo(f"  note: {note}")
     click.echo("Keep the log as it is (export it for the auditor); do not repair it by hand.")
 
 
@@ -165,7 +167,7 @@ def verify(
             since.append(
                 Since(anchor.seq, anchor.head, f"this host's verification of {anchor.verified_at}")
             )
-        report = log.verify_report(expect_head, since=since)
+        report = log.verify_report(expect_head, since=since, history=True)
     remembered = _remember(source, report) if file is None and report.ok else None
     _print_report(report, source, as_json, _notes(report, trust, anchor, remembered, file))
     if not report.ok:
@@ -267,7 +269,7 @@ def _notes(
         ),
         "anchor": anchor.to_json() if anchor is not None else None,
     }
-    lines = []
+    lines = list(report.notes)
     if trust is None:
         lines.append(
             "signatures not checked (no public key: --pubkey FILE or [audit] public_key_file)"
@@ -357,3 +359,13 @@ def rotate_key(config_path: str | None, new_key: str) -> None:
         f"now set [audit] signing_key_file = {json.dumps(new_key)} on every host that writes "
         "this log; keep public_key_file (the key the log began with)"
     )
+
+
+def _register_log() -> None:
+    """``audit log`` (the readable listing) lives in backupctl/commands/audit_log.py."""
+    from backupctl.commands.audit_log import command as log_command
+
+    command.add_command(log_command)
+
+
+_register_log()

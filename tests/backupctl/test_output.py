@@ -307,3 +307,161 @@ def test_prune_group_deletes_only_that_group(store: Path) -> None:
     )
     assert code == 0, err
     assert {sid.split("/")[0] for sid in json.loads(out)["deleted"]} == {"app"}
+
+
+# ------------------------------------------------------------------ verify wording
+
+
+@pytest.fixture()
+def scheduled(tmp_path: Path) -> Path:
+    """'app' backed up daily at 11:00 CET (kept 7 days, 30 days of history: over-retained),
+    'ghost' configured but holding only a folder without manifest.json."""
+    root = tmp_path / "store"
+    for d in range(30, 0, -1):
+        write_snapshot(DirWriter(root), "app", NOW - timedelta(days=d), {"db.sql": b"x" * 2500})
+    (root / "ghost" / "20261120T000000Z").mkdir(parents=True)
+    (root / "ghost" / "20261120T000000Z" / "data").write_bytes(b"no manifest")
+    config = tmp_path / "backupctl.toml"
+    config.write_text(
+        f'timezone = "Europe/Amsterdam"\n[store]\nurl = "file://{root}"\n'
+        '[[policy]]\nname = "app"\ngroup = "app"\nschedule = "0 11 * * *"\n'
+        'keep_within = "7d"\n'
+        '[[policy]]\nname = "ghost"\ngroup = "ghost"\nkeep_last = 3\n'
+    )
+    return config
+
+
+def test_verify_says_what_it_checked_for_a_keep_within_policy(scheduled: Path) -> None:
+    code, out, _ = run(["verify", "--config", str(scheduled)])
+    assert code == 3
+    assert "coverage 0/0 slots" not in out
+    assert re.search(
+        r"schedule 0 11 \* \* \*: \d+ of \d+ expected backups present since .* CET: "
+        r"checked every scheduled backup the policy keeps \(keep_within 7d\)",
+        out,
+    ), out
+    assert "calendar tiers: none in this policy" in out
+    assert "verify at 2026-11-23 11:00:00 CET" in out  # the config's zone, no microseconds
+
+
+def test_verify_counts_long_lists_and_v_lists_them(scheduled: Path) -> None:
+    _, out, _ = run(["verify", "--config", str(scheduled), "--json"])
+    over = sum(v["kind"] == "over_retention" for v in json.loads(out)["violations"])
+    assert over > 10
+    _, out, _ = run(["verify", "--config", str(scheduled)])
+    rows = [ln for ln in out.splitlines() if "not kept by any rule since" in ln]
+    assert len(rows) == 5 and f"    - … and {over - 5} more (-v lists them all; --json too)" in out
+    assert f"  app: {over}" in out.splitlines()
+    _, out, _ = run(["-v", "verify", "--config", str(scheduled)])
+    rows = [ln for ln in out.splitlines() if "not kept by any rule since" in ln]
+    assert len(rows) == over and "more (-v lists" not in out
+
+
+def test_no_snapshots_names_the_folders_without_a_manifest(scheduled: Path) -> None:
+    _, out, _ = run(["verify", "--config", str(scheduled)])
+    assert "  ghost: no snapshots, 1 folder(s) without a manifest.json" in out
+    assert (
+        "    - no snapshot at all (policy ghost); but 1 folder(s) of it have no manifest.json"
+        in out
+    )
+    assert "  1 incomplete snapshot folder(s), no manifest.json, never deleted (ghost 1)" in out
+
+
+def test_verify_group_and_metrics_file(scheduled: Path, tmp_path: Path) -> None:
+    prom = tmp_path / "verify.prom"
+    code, out, _ = run(
+        [
+            "verify",
+            "--config",
+            str(scheduled),
+            "--group",
+            "app",
+            "--json",
+            "--metrics-file",
+            str(prom),
+        ]
+    )
+    assert code == 3
+    report = json.loads(out)
+    assert set(report["checked"]["groups"]) == {"app"}
+    assert {v["group"] for v in report["violations"]} == {"app"}
+    assert report["notes"] == []  # the ghost folder is another group's: not asked about
+    text = prom.read_text()
+    assert "backupctl_verify_ok 0" in text
+    over = sum(v["kind"] == "over_retention" for v in report["violations"])
+    assert f'backupctl_verify_violations{{group="app",kind="over_retention"}} {over}' in text
+    assert "backupctl_verify_last_success_timestamp_seconds" not in text  # never succeeded
+
+
+# ------------------------------------------------------------------ drills
+
+
+def test_a_drill_without_live_check_says_what_it_did_not_prove(store: Path) -> None:
+    from restore.drill import NO_LIVE_CHECK
+
+    code, out, err = run(["drill", "--config", str(store)])
+    assert code == 0, err
+    assert NO_LIVE_CHECK in out
+    assert "restored, verified and live" not in out
+    assert re.search(r"requested 2026-11-23 11:00:00 CET, deadline 2026-11-24 11:00:00 CET", out)
+    assert re.search(r"^  verify .*1 of 1 manifest object\(s\) hashed", out, re.M), out
+
+
+def test_the_forecast_counts_the_data_not_the_manifest(store: Path) -> None:
+    code, out, err = run(["drill", "--config", str(store), "--group", "app", "--json"])
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["snapshot"]["group"] == "app"
+    assert record["forecast"]["bytes"] == 2500  # the object, without manifest.json
+
+
+def test_a_drill_of_an_empty_snapshot_says_so_and_metrics_are_written(
+    store: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "store"
+    write_snapshot(DirWriter(root), "empty", NOW - timedelta(hours=1), {})
+    store.write_text(
+        store.read_text() + '[[policy]]\nname = "empty"\ngroup = "empty"\nkeep_last = 1\n'
+    )
+    prom = tmp_path / "drill.prom"
+    code, out, err = run(
+        ["drill", "--config", str(store), "--group", "empty", "--metrics-file", str(prom)]
+    )
+    assert code == 0, err
+    assert "the snapshot is empty (no objects): nothing was restored" in out
+    assert "backupctl_drill_ok 1" in prom.read_text()
+    assert "backupctl_drill_last_success_timestamp_seconds" in prom.read_text()
+    code, _, err = run(["drill", "--config", str(store), "--group", "nope"])
+    assert code == 2 and "--group 'nope'" in err
+
+
+# ------------------------------------------------------------------ audit log
+
+
+def test_audit_log_lists_who_when_what_and_why(store: Path) -> None:
+    reason = "first prune: the history predates the policy"
+    assert run(["prune", "--config", str(store), "--force", "--reason", reason])[0] == 0
+    code, out, err = run(["audit", "log", "--config", str(store)])
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["SEQ", "WHEN", "WHO", "WHAT", "WHY"]
+    forced = next(ln for ln in lines if "prune forced" in ln)
+    assert re.match(r"1\s+2026-11-23 11:00:00 CET\s+\S+@\S+\s+prune forced past 1 refusal", forced)
+    assert forced.endswith(reason)
+    assert any("prune deleted 23, freed" in ln and " kB in " in ln for ln in lines)
+    assert lines[-1].startswith("3 record(s)")
+    code, out, _ = run(
+        ["audit", "log", "--config", str(store), "--action", "prune.result", "--json"]
+    )
+    (only,) = [json.loads(ln) for ln in out.splitlines()]
+    assert only["action"] == "prune.result" and only["time"] == NOW.isoformat()
+
+
+def test_audit_log_describes_hostile_records_without_failing() -> None:
+    from backupctl.commands.audit_log import describe
+
+    assert describe({"action": "prune.result", "data": {"deleted": "x", "bytes_freed": "lots"}})[
+        0
+    ] == ("prune deleted 0, freed 0 B in 0 ms")
+    assert describe({"action": "drill", "data": ["not", "a", "mapping"]})[0].startswith("drill -")
+    assert describe({"action": "x" * 500, "data": None})[0] == "x" * 200
