@@ -182,7 +182,8 @@ def render_index(
             cell, digest = e(name), ""
         rows.append(
             f'<tr class="{"ok" if o.exit == EXIT_OK else "bad"}"><td>{cell}</td>'
-            f"<td>{e(o.verdict)}</td><td>{o.exit}</td><td>{e(str(o.counts.get('findings', '')))}</td>"
+            f"<td>{e(o.verdict)}</td><td>{o.exit}</td>"
+            f"<td>{e(str(o.counts.get('findings', '')))}</td>"
             f"<td>{digest}</td><td>{e(o.error or '')}</td></tr>"
         )
     shard = f" (shard {summary.shard})" if summary.shard else ""
@@ -233,7 +234,8 @@ def read_document(path: str) -> ShardDocument:
         raise UsageError(f"fleet merge: {file}: cannot read it: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise UsageError(
-            f"fleet merge: {file}: not a complete fleet JSON document ({exc}); was its run cut short?"
+            f"fleet merge: {file}: not a complete fleet JSON document ({exc}); "
+            "was its run cut short?"
         ) from None
     summary = doc.get("summary") if isinstance(doc, dict) else None
     stores = doc.get("stores") if isinstance(doc, dict) else None
@@ -294,7 +296,8 @@ def merge_documents(docs: Sequence[ShardDocument]) -> tuple[FleetSummary, dict[s
     for d, s in zip(docs, shards, strict=True):
         if s.index in by_index:
             raise UsageError(
-                f"fleet merge: overlapping shards: {s} is in both {by_index[s.index]} and {d.source}"
+                f"fleet merge: overlapping shards: {s} is in both {by_index[s.index]} "
+                f"and {d.source}"
             )
         by_index[s.index] = d.source
     missing = [f"{i}/{n}" for i in range(n) if i not in by_index]
@@ -319,7 +322,8 @@ def merge_documents(docs: Sequence[ShardDocument]) -> tuple[FleetSummary, dict[s
         for name, entry in d.stores.items():
             if name in where:
                 raise UsageError(
-                    f"fleet merge: overlapping shards: store {name!r} is in {where[name]} and {d.source}"
+                    f"fleet merge: overlapping shards: store {name!r} is in {where[name]} "
+                    f"and {d.source}"
                 )
             if shard_of(name, n) != s.index:
                 raise UsageError(

@@ -78,6 +78,7 @@ def parse_shard(text: str, env: Mapping[str, str] | None = None) -> Shard:
         raise UsageError(f"--shard: {text!r} is not a shard: {expected}")
     if index >= count:
         raise UsageError(
-            f"--shard {text}: {what} is not below N = {count} (shards are numbered 0 to {count - 1})"
+            f"--shard {text}: {what} is not below N = {count} "
+            f"(shards are numbered 0 to {count - 1})"
         )
     return Shard(index, count)

@@ -63,8 +63,9 @@ class Refusal:
     """A safety rule that stops a group from being pruned.
 
     ``rule`` is one of ``newest``, ``max_delete_fraction``, ``stale``, ``future``,
-    ``empty_policy``, ``empties_group``, ``last_verified``; ``overridable`` is False for rules ``--force``
-    cannot lift (never delete the newest snapshot, never empty a group, no empty policy).
+    ``empty_policy``, ``empties_group``, ``last_verified``; ``overridable`` is False for rules
+    ``--force`` cannot lift (never delete the newest snapshot, never empty a group, no empty
+    policy).
     """
 
     group: str

@@ -366,7 +366,7 @@ def test_unsigned_records_before_signed_from_are_accepted(tmp_path: Path) -> Non
     assert verify("--config", str(cfg), "--signed-from", "1").exit_code == 3
 
 
-# ---- rotation --------------------------------------------------------------------------------------
+# ---- rotation ------------------------------------------------------------------------------------
 
 
 def test_rotation_hands_the_trust_to_the_new_key_only(tmp_path: Path) -> None:
@@ -454,7 +454,7 @@ def test_rotate_key_needs_the_current_key_and_a_different_new_one(tmp_path: Path
     assert len(AuditLog(FileBlobs(store)).records()) == 1
 
 
-# ---- proofs -------------------------------------------------------------------------------------------
+# ---- proofs --------------------------------------------------------------------------------------
 
 
 def _proof(tmp_path: Path, cfg: Path, out: str) -> Path:
