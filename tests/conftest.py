@@ -1,4 +1,12 @@
-"""Shared fixtures: a real S3-compatible endpoint (moto's ThreadedMotoServer) on 127.0.0.1."""
+"""Shared fixtures: a real S3-compatible endpoint (moto's ThreadedMotoServer) on 127.0.0.1.
+
+Also the hypothesis profiles. On CI (``CI`` set, as ``.ci/run`` does) hypothesis loads its
+``ci`` profile and every property test runs the examples it asks for. Elsewhere the ``dev``
+profile runs a fifth of them (at least ``DEV_MINIMUM``) for quick local runs;
+``HYPOTHESIS_PROFILE=ci`` (or ``default``) runs the full counts locally, ``HYPOTHESIS_PROFILE=dev``
+the short ones anywhere. The fuzz (tests/fuzz) keeps its own counts, from
+``BACKUPCTL_FUZZ_EXAMPLES`` (see tests/fuzz/conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,38 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
+from hypothesis import settings
+
+DEV_FRACTION = 0.2  # the dev profile runs this share of each test's max_examples ...
+DEV_MINIMUM = 10  # ... but never fewer than this many
+settings.register_profile("dev", max_examples=round(100 * DEV_FRACTION))
+# hypothesis itself has loaded its "ci" profile when it sees a CI environment variable
+_on_ci = settings.get_current_profile_name() == "ci"
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if _on_ci else "dev"))
+
+
+def pytest_report_header() -> str:
+    return f"hypothesis profile: {settings.get_current_profile_name()}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under the dev profile, scale the max_examples a test sets itself (``@settings``
+    overrides a profile) by DEV_FRACTION, as hypothesis's own pytest plugin rewrites a test's
+    settings for parametrized tests. An explicit ``BACKUPCTL_FUZZ_EXAMPLES`` (``make soak``)
+    is the fuzz's count as given."""
+    if settings.get_current_profile_name() != "dev":
+        return
+    fuzz_counted = "BACKUPCTL_FUZZ_EXAMPLES" in os.environ
+    done: set[int] = set()
+    for item in items:
+        fn = getattr(getattr(item, "obj", None), "__func__", getattr(item, "obj", None))
+        own = getattr(fn, "_hypothesis_internal_use_settings", None)
+        if own is None or id(fn) in done or (fuzz_counted and "tests/fuzz/" in str(item.path)):
+            continue
+        done.add(id(fn))
+        fewer = max(DEV_MINIMUM, round(own.max_examples * DEV_FRACTION))
+        if fewer < own.max_examples:
+            fn._hypothesis_internal_use_settings = settings(own, max_examples=fewer)
 
 
 def _free_port() -> int:

@@ -1,8 +1,15 @@
-"""Prints how many hypothesis examples each fuzz test ran (``make test`` / ``make soak`` quote these)."""
+"""Prints how many hypothesis examples each fuzz test ran (``make test`` / ``make soak`` quote these).
+
+The counts are ``BACKUPCTL_FUZZ_EXAMPLES`` (default 300) spread by weight; under the ``dev``
+hypothesis profile (a local run, see tests/conftest.py) a fifth of them unless
+``BACKUPCTL_FUZZ_EXAMPLES`` is set, as ``make soak`` does.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+from hypothesis import settings
 
 from tests.fuzz import COUNTS, DELETIONS, EXITS, SECONDS
 
@@ -11,6 +18,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not COUNTS:
         return
     terminalreporter.section("backupctl fuzz: examples run")
+    terminalreporter.write_line(f"hypothesis profile: {settings.get_current_profile_name()}")
     for name in sorted(COUNTS):
         terminalreporter.write_line(
             f"fuzz {name}: {COUNTS[name]} examples in {SECONDS[name]:.1f} s"
