@@ -26,16 +26,31 @@ from backupctl.errors import UsageError
     show_default=True,
     help="The store: s3://bucket/prefix, file:///path or restic:<repository>.",
 )
+@click.option(
+    "--live-check",
+    "live_check",
+    metavar="COMMAND",
+    default=None,
+    help="The drill's live check: a shell command that exits 0 once the restored system "
+    "(in {dir}) is usable, e.g. 'test -s {dir}/server/etc/hostname'.",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def command(path: str, url: str, force: bool) -> None:
+def command(path: str, url: str, live_check: str | None, force: bool) -> None:
     """Write a commented starter config with the SLA's two policies.
 
     The file is validated after writing; edit it, then run `backupctl plan` to see what
-    it would keep and remove before anything is deleted.
+    it would keep and remove before anything is deleted. Give --live-check: without one,
+    a drill proves the restore, not that the service runs.
     """
     target = Path(path)
     if target.exists() and not force:
         raise UsageError(f"{target} already exists; pass --force to overwrite it")
-    target.write_text(starter_config(url), encoding="utf-8")
+    target.write_text(starter_config(url, live_check=live_check), encoding="utf-8")
     load_config(target)
     click.echo(f"wrote {target}: edit [store] url, then run `backupctl plan --config {target}`")
+    if not live_check:
+        click.echo(
+            "next: set [drill] live_check (or rerun with --live-check COMMAND): a command that "
+            "exits 0 once the restored system is usable. Without it, `backupctl drill` proves "
+            "the restore, not that the service runs."
+        )

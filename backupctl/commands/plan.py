@@ -435,19 +435,26 @@ def render_plan(run: RunPlan, refusals: Sequence[Refusal]) -> Iterator[str]:
 
 
 def _left_alone(run: RunPlan) -> Iterator[str]:
+    """What the plan leaves alone, counted; the ids or keys too with ``-v`` (at most 3
+    otherwise)."""
     if run.unknown:
         yield f"unknown keys left alone: {len(run.unknown)}"
-        yield from (f"  {k}" for k in run.unknown[:20])
-        if len(run.unknown) > 20:
-            yield f"  … and {len(run.unknown) - 20} more"
+        yield from _some(run.unknown)
     if run.incomplete:
-        yield (
-            "incomplete snapshots (no manifest) left alone: "
-            f"{', '.join(s.snapshot.id for s in run.incomplete)}"
-        )
+        yield f"incomplete snapshots (no manifest) left alone: {len(run.incomplete)}"
+        yield from _some([s.snapshot.id for s in run.incomplete])
     if run.unmanaged:
         groups = sorted({s.snapshot.group for s in run.unmanaged})
         yield (
             "snapshots of groups without a policy left alone: "
             f"{len(run.unmanaged)} ({', '.join(groups)})"
         )
+
+
+def _some(items: Sequence[str], shown: int = 3) -> Iterator[str]:
+    from backupctl.log import is_verbose
+
+    limit = len(items) if is_verbose() else shown
+    yield from (f"  {x}" for x in items[:limit])
+    if len(items) > limit:
+        yield f"  … and {len(items) - limit} more (-v lists them all; --json too)"

@@ -286,7 +286,9 @@ def render_result(result: PruneResult) -> Iterator[str]:
     if result.unknown:
         yield f"unknown keys left alone: {len(result.unknown)}"
     if result.incomplete:
-        yield f"incomplete snapshots left alone: {', '.join(result.incomplete)}"
+        yield f"incomplete snapshots left alone: {len(result.incomplete)}" + (
+            f" ({', '.join(result.incomplete[:3])}{', …' if len(result.incomplete) > 3 else ''})"
+        )
     if result.requests:
         yield "requests: " + ", ".join(f"{op}={n}" for op, n in sorted(result.requests.items()))
     forced = result.forced is not None

@@ -146,12 +146,8 @@ def render_report(
     for group, checked in report.checked.get("groups", {}).items():
         yield from _group_lines(group, checked, _policy(config, group), incomplete.get(group, 0))
     integ = report.checked.get("integrity", {})
-    damaged = {v.details.get("id") for v in report.violations if v.kind == "integrity"}
-    yield (
-        f"  integrity: {integ.get('sampled', 0)} of {integ.get('of', 0)} snapshots re-read "
-        "and compared with their manifests: "
-        + (f"{len(damaged)} damaged" if damaged else "no damage")
-    )
+    damaged = [v for v in report.violations if v.kind == "integrity"]
+    yield _integrity_line(integ, damaged, config)
     if "audit" in report.checked:
         a = report.checked["audit"]
         yield f"  audit log: {a['records']} records, {'intact' if a['ok'] else 'DAMAGED'}"
@@ -178,6 +174,30 @@ def render_report(
             where = ", ".join(f"{g} {c}" for g, c in sorted(per_group.items()) if g)
             yield f"  {len(notes)} {_NOTE_NAMES.get(kind, kind)}" + (f" ({where})" if where else "")
             yield from _listed([lookup(kind).describe(x) for x in notes], verbose, "    - ")
+
+
+def _integrity_line(integ: dict[str, Any], damaged: Sequence[Violation], config: Any) -> str:
+    """What the integrity check covered. A restic repository is checked as a whole by
+    ``restic check --read-data-subset=n/10``: the structure of every snapshot and the data of
+    one tenth of the packs (a part that rotates daily), not a re-read of sampled snapshots."""
+    problems = f"{len(damaged)} problem(s)" if damaged else "no damage"
+    url = str(getattr(getattr(config, "store", None), "url", ""))
+    if url.startswith("restic:") and integ.get("sampled"):
+        from backupctl.clock import now
+        from backupctl.stores.restic import rotating_subset
+
+        spec = rotating_subset(now().toordinal())
+        part, parts = spec.split("/")
+        return (
+            f"  integrity: restic check --read-data-subset={spec}: the structure of the whole "
+            f"repository ({integ.get('of', 0)} snapshots) and the data of part {part} of "
+            f"{parts} of its packs (every pack is read once in {parts} days): {problems}"
+        )
+    ids = {v.details.get("id") for v in damaged}
+    return (
+        f"  integrity: {integ.get('sampled', 0)} of {integ.get('of', 0)} snapshots re-read "
+        "and compared with their manifests: " + (f"{len(ids)} damaged" if damaged else "no damage")
+    )
 
 
 _NOTE_NAMES = {

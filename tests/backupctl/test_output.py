@@ -465,3 +465,72 @@ def test_audit_log_describes_hostile_records_without_failing() -> None:
     ] == ("prune deleted 0, freed 0 B in 0 ms")
     assert describe({"action": "drill", "data": ["not", "a", "mapping"]})[0].startswith("drill -")
     assert describe({"action": "x" * 500, "data": None})[0] == "x" * 200
+
+
+# ------------------------------------------------------------------ restic's own checks, said as they are
+
+
+def test_verify_says_what_restic_check_read_data_subset_covered() -> None:
+    from types import SimpleNamespace
+
+    from backupctl.commands.verify import render_report
+    from backupctl.evidence.verify import VerifyReport
+
+    report = VerifyReport(
+        at=NOW, checked={"groups": {}, "integrity": {"sampled": 3, "of": 3, "ids": []}}
+    )
+    config = SimpleNamespace(
+        store=SimpleNamespace(url="restic:/srv/repo"), policy_for_group=lambda g: None
+    )
+    lines = list(render_report(report, config))
+    (line,) = [ln for ln in lines if "integrity" in ln]
+    assert re.fullmatch(
+        r"  integrity: restic check --read-data-subset=(\d+)/10: the structure of the whole "
+        r"repository \(3 snapshots\) and the data of part \1 of 10 of its packs \(every pack is "
+        r"read once in 10 days\): no damage",
+        line,
+    ), line
+    assert "re-read" not in line  # restic re-reads no sampled snapshot
+
+
+def test_the_drill_summary_says_what_each_phase_covered() -> None:
+    from backupctl.commands.drill import _covered
+
+    assert _covered({"name": "verify", "by": "store", "objects": 3}) == (
+        "by the store: restic restore --verify re-read all 3 restored file(s) against the "
+        "repository"
+    )
+    assert (
+        _covered(
+            {
+                "name": "verify",
+                "by": "backupctl",
+                "objects": 5,
+                "objects_in_manifest": 50,
+                "sample_percent": 10.0,
+            }
+        )
+        == "5 of 50 manifest object(s) hashed (10% sample)"
+    )
+    assert _covered({"name": "live", "configured": False}) == "no live check configured"
+
+
+def test_init_pushes_for_a_live_check(tmp_path: Path) -> None:
+    code, out, _ = run(["init", "--config", str(tmp_path / "a.toml")])
+    assert code == 0 and "set [drill] live_check" in out and "not that the service runs" in out
+    code, out, _ = run(
+        ["init", "--config", str(tmp_path / "b.toml"), "--live-check", "test -s {dir}/etc/x"]
+    )
+    assert code == 0 and "live_check" not in out
+    assert 'live_check = "test -s {dir}/etc/x"' in (tmp_path / "b.toml").read_text()
+
+
+def test_plan_counts_what_it_leaves_alone(store: Path, tmp_path: Path) -> None:
+    for i in range(1, 6):
+        (tmp_path / "store" / "app" / f"2026110{i}T000000Z").mkdir()
+        (tmp_path / "store" / "app" / f"2026110{i}T000000Z" / "part").write_bytes(b"x")
+    _, out, _ = run(["plan", "--config", str(store)])
+    assert "incomplete snapshots (no manifest) left alone: 5" in out
+    assert "  … and 2 more (-v lists them all; --json too)" in out
+    _, out, _ = run(["-v", "plan", "--config", str(store)])
+    assert "more (-v lists" not in out and out.count("  app/2026110") == 5
