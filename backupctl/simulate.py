@@ -10,7 +10,7 @@ check exactly that), so a year of the SLA runs in well under a second per group.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
@@ -69,12 +69,14 @@ class Simulation:
     rows: list[DayRow] = field(default_factory=list)
     final: dict[str, list[Decision]] = field(default_factory=dict)
     history: dict[str, list[Snapshot]] = field(default_factory=dict)
+    initial: dict[str, int] = field(default_factory=dict)  # real snapshots it started from
 
     def to_json(self) -> dict[str, Any]:
         """``{"start", "end", "days": [...], "final": {group: [{"id","time","reasons"}]}}``."""
         return {
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
+            "initial": dict(self.initial),
             "days": [r.to_json() for r in self.rows],
             "final": {
                 g: [
@@ -120,10 +122,13 @@ def simulate(
     days: int,
     zone: tzinfo,
     prune_at: time = time(3, 0),
+    initial: Mapping[str, Sequence[Snapshot]] | None = None,
 ) -> Simulation:
     """Run each group's schedule and policy forward ``days`` days from ``start``.
 
-    The run starts at midnight in ``zone``.
+    The run starts at midnight in ``zone``, from an empty history, or with ``initial`` (per
+    group, e.g. the store's real snapshots: ``simulate --from-store``) already there; a
+    group's simulated backups then begin after its newest initial snapshot.
 
     Returns:
         A :class:`Simulation`; ``final`` holds the decisions of the last day's prune.
@@ -136,17 +141,32 @@ def simulate(
     instants = prune_instants(start, days, zone, prune_at)
     begin = datetime.combine(start, time(0, 0), tzinfo=zone)
     sim = Simulation(start=begin, end=instants[-1])
+    end = instants[-1] + timedelta(microseconds=1)
     for g in groups:
-        sim.history[g.group] = history_for(g, begin, instants[-1] + timedelta(microseconds=1))
-        sim.final[g.group] = _run_group(g, sim.history[g.group], instants, sim.rows)
+        real = sorted(
+            (s for s in (initial or {}).get(g.group, ()) if s.time < end), key=lambda s: s.time
+        )
+        first = max(begin, real[-1].time + timedelta(microseconds=1)) if real else begin
+        sim.history[g.group] = history_for(g, first, end)
+        if initial is not None:
+            sim.initial[g.group] = len(real)
+        there = [s for s in real if s.time <= instants[0]]  # present before the first prune
+        arriving = [s for s in real if s.time > instants[0]] + sim.history[g.group]
+        sim.final[g.group] = _run_group(g, arriving, instants, sim.rows, there)
     sim.rows.sort(key=lambda r: (r.day, r.group))
     return sim
 
 
 def _run_group(
-    g: SimGroup, history: list[Snapshot], instants: list[datetime], rows: list[DayRow]
+    g: SimGroup,
+    history: list[Snapshot],
+    instants: list[datetime],
+    rows: list[DayRow],
+    there: Sequence[Snapshot] = (),
 ) -> list[Decision]:
-    kept: list[Snapshot] = []
+    """Prune at each instant what is kept so far plus what arrived (``history``, in time
+    order); ``there`` is held before the first prune (not counted as added)."""
+    kept: list[Snapshot] = list(there)
     decisions: list[Decision] = []
     i = 0
     for prune in instants:

@@ -534,3 +534,27 @@ def test_plan_counts_what_it_leaves_alone(store: Path, tmp_path: Path) -> None:
     assert "  … and 2 more (-v lists them all; --json too)" in out
     _, out, _ = run(["-v", "plan", "--config", str(store)])
     assert "more (-v lists" not in out and out.count("  app/2026110") == 5
+
+
+# ------------------------------------------------------------------ simulate --from-store
+
+
+def test_simulate_from_store_starts_from_the_real_snapshots(scheduled: Path) -> None:
+    config = scheduled.parent / "sim.toml"
+    text = scheduled.read_text()
+    config.write_text(text[: text.index('[[policy]]\nname = "ghost"')])
+    code, out, err = run(["simulate", "--config", str(config), "--days", "2", "--json"])
+    assert code == 0, err
+    empty = json.loads(out)
+    assert empty["initial"] == {} and empty["days"][0]["removed"] == 0
+    code, out, err = run(
+        ["simulate", "--config", str(config), "--days", "2", "--from-store", "--json"]
+    )
+    assert code == 0, err
+    sim = json.loads(out)
+    assert sim["initial"] == {"app": 30}
+    first = sim["days"][0]
+    assert first["removed"] == 30 - 7 and first["kept"] == 7  # the first prune of the real history
+    code, out, _ = run(["simulate", "--config", str(config), "--days", "2", "--from-store"])
+    assert out.startswith("== app: 30 from the store + 1 backups made, 7 kept at the end")
+    assert "final kept set of app at 2026-11-24 03:00:00 CET:" in out
