@@ -87,3 +87,12 @@ def _local(naive: datetime, zone: tzinfo, text: str, what: str) -> datetime:
             "expected a time that does, or one with an offset"
         )
     return t
+
+
+def last_full_month(at: datetime, zone: tzinfo) -> tuple[datetime, datetime]:
+    """The last whole calendar month before ``at`` in ``zone``: (its first midnight, the
+    next month's first midnight), e.g. at 2026-11-23 → 2026-10-01 .. 2026-11-01."""
+    local = at.astimezone(zone)
+    end = datetime(local.year, local.month, 1, tzinfo=zone)
+    year, month = (local.year, local.month - 1) if local.month > 1 else (local.year - 1, 12)
+    return datetime(year, month, 1, tzinfo=zone), end

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from backupctl import clock
+from backupctl import clock, humanize
 from backupctl.config import Config, load_cli_config
 from backupctl.errors import BackupctlError, UsageError, ViolationFound
 from backupctl.evidence.proof_files import check_proof, write_proof
@@ -34,7 +34,8 @@ __all__ = ["command"]
     "from_text",
     metavar="DATE",
     default=None,
-    help="Start of the period (2026-01-01 or ISO time).",
+    help="Start of the period (2026-01-01 or ISO time); without --from/--to: the last full "
+    "calendar month.",
 )
 @click.option(
     "--to",
@@ -48,7 +49,8 @@ __all__ = ["command"]
     "out_dir",
     type=click.Path(file_okay=False),
     default=None,
-    help="Directory for proof.json and proof.html (created).",
+    help="Directory for proof.json and proof.html (created; default: proof-YYYY-MM of the "
+    "period's start).",
 )
 @click.option(
     "--config",
@@ -79,27 +81,28 @@ def command(
     """
     if ctx.invoked_subcommand is not None:
         return
-    missing = [
-        flag
-        for flag, value in (("--from", from_text), ("--to", to_text), ("--out", out_dir))
-        if not value
-    ]
-    if missing:
+    if bool(from_text) != bool(to_text):  # a period needs both ends (none: last month)
         raise UsageError(
-            f"proof: missing {', '.join(missing)} (e.g. backupctl proof --from 2026-01-01 "
-            "--to 2026-04-01 --out proof-q1), or use 'backupctl proof check DIR'"
+            f"proof: {'--to' if from_text else '--from'} is missing: give both --from and --to "
+            "(e.g. --from 2026-01-01 --to 2026-04-01), or neither for the last full calendar "
+            "month; or use 'backupctl proof check DIR'"
         )
-    assert from_text and to_text and out_dir
     config = load_cli_config(config_path)
-    start = parse_day_or_time(from_text, "--from", config.timezone)
-    end = parse_day_or_time(to_text, "--to", config.timezone)
+    if from_text and to_text:
+        start = parse_day_or_time(from_text, "--from", config.timezone)
+        end = parse_day_or_time(to_text, "--to", config.timezone)
+    else:  # no period: the last full calendar month (issue 14)
+        start, end = clock.last_full_month(clock.now(), config.timezone)
+    out_dir = out_dir or f"proof-{start:%Y-%m}"
     if end <= start:
         raise UsageError(f"--to {to_text} is not after --from {from_text}")
     signer = _signer(config)  # a bad key file stops here, before the store is read
     proof = make_proof(config, start, end, clock.now())
     written = write_proof(Path(out_dir), proof, signer)
     v = proof["verdict"]
-    click.echo(f"{v['summary']}: proof for {start.isoformat()} to {end.isoformat()}")
+    zone = config.timezone
+    period = f"{humanize.when(start, zone)} to {humanize.when(end, zone)}"
+    click.echo(f"{v['summary']}: proof for {period}")
     for finding in v["findings"]:
         click.echo(f"  - {finding}")
     rendered = ", ".join(str(p) for p in written.files.values())

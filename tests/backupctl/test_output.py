@@ -558,3 +558,24 @@ def test_simulate_from_store_starts_from_the_real_snapshots(scheduled: Path) -> 
     code, out, _ = run(["simulate", "--config", str(config), "--days", "2", "--from-store"])
     assert out.startswith("== app: 30 from the store + 1 backups made, 7 kept at the end")
     assert "final kept set of app at 2026-11-24 03:00:00 CET:" in out
+
+
+# ------------------------------------------------------------------ proof's default period
+
+
+def test_proof_without_a_period_is_the_last_full_calendar_month(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert clock.last_full_month(datetime(2026, 1, 5, tzinfo=UTC), AMS) == (
+        datetime(2025, 12, 1, tzinfo=AMS),
+        datetime(2026, 1, 1, tzinfo=AMS),
+    )
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(["proof", "--config", str(store)])
+    assert code in (0, 3), err
+    assert "proof for 2026-10-01 00:00:00 CEST to 2026-11-01 00:00:00 CET" in out
+    assert (tmp_path / "proof-2026-10" / "proof.json").is_file()
+    proof = json.loads((tmp_path / "proof-2026-10" / "proof.json").read_text())
+    assert "2026-10-01T00:00:00+02:00" in json.dumps(proof)
+    code, out, err = run(["proof", "--config", str(store), "--from", "2026-10-01"])
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--to is missing" in err
