@@ -175,7 +175,7 @@ def _summary(rec: dict[str, Any]) -> list[str]:
     snap = rec["snapshot"]
     lines = [
         f"drill {rec['verdict'].upper()}: {snap['id']} ({rec['selection']['mode']}, "
-        f"taken {_when(snap.get('time'))}, {humanize.size(snap.get('size') or 0)})",
+        f"taken {_when(snap.get('time'))}, {humanize.size(snap.get('size') or 0)} stored)",
         f"  {rec['message']}",
     ]
     lines += [f"  failed: {o}" for o in rec["failed_objects"][:20]]
