@@ -88,6 +88,10 @@ def run_fleet(
     spec = load_fleet(fleet_path)
     shard = parse_shard(shard_text) if shard_text is not None else None
     entries = [e for e in spec.stores if shard is None or shard.holds(e.name)]
+    if entries:
+        from backupctl.fleet.boto import share_model_loader
+
+        share_model_loader()  # S3 stores parse botocore's models once, not once a client
     pool_size = workers or spec.workers or DEFAULT_WORKERS
     summary = FleetSummary(
         command=options.command,
