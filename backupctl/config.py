@@ -133,6 +133,12 @@ def _seconds(v: Any) -> float:
     return float(v)
 
 
+def _object_lock(v: Any) -> str:
+    if v not in ("governance", "compliance"):
+        raise _Bad(f"expected 'governance' or 'compliance', got {v!r:.40}")
+    return str(v)
+
+
 def _timezone(v: Any) -> ZoneInfo:
     try:
         return ZoneInfo(_str(v))
@@ -337,6 +343,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
             1,
             "the first seq that must be signed (a log that began before signing was enabled)",
         ),
+        "object_lock": Key(
+            _object_lock,
+            None,
+            "S3 Object Lock mode for each audit record: 'governance' or 'compliance' "
+            "(the bucket must have Object Lock enabled); needs object_lock_retain",
+        ),
+        "object_lock_retain": Key(
+            _duration, None, "how long each audit record is locked, e.g. '7y'"
+        ),
     },
     "drill": {
         "target": Key(
@@ -463,6 +478,8 @@ class AuditConfig:
     signing_key_file: str | None = None
     public_key_file: str | None = None
     signed_from: int = 1
+    object_lock: str | None = None  # "governance" | "compliance"
+    object_lock_retain: Duration | None = None
 
 
 @dataclass(frozen=True)
@@ -595,6 +612,11 @@ def parse_config(data: Mapping[str, Any], *, path: str = "<config>", sha256: str
         )
     policies = _policies(data.get("policy", []), problems)
     problems += _layout_problems(sections["store"], policies)
+    if ("object_lock" in sections["audit"]) != ("object_lock_retain" in sections["audit"]):
+        problems.append(
+            "audit.object_lock and audit.object_lock_retain: give both (the mode and how long, "
+            'e.g. object_lock = "compliance", object_lock_retain = "7y") or neither'
+        )
     if problems:
         raise ConfigError(path, problems)
     return Config(

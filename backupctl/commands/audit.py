@@ -63,6 +63,8 @@ def _print_report(
     )
     for problem in report.problems:
         click.echo(f"  - {problem}")
+    for note in report.notes:
+        click.echo(f"  note: {note}")
     click.echo("Keep the log as it is (export it for the auditor); do not repair it by hand.")
 
 
@@ -165,7 +167,7 @@ def verify(
             since.append(
                 Since(anchor.seq, anchor.head, f"this host's verification of {anchor.verified_at}")
             )
-        report = log.verify_report(expect_head, since=since)
+        report = log.verify_report(expect_head, since=since, history=True)
     remembered = _remember(source, report) if file is None and report.ok else None
     _print_report(report, source, as_json, _notes(report, trust, anchor, remembered, file))
     if not report.ok:
@@ -267,7 +269,7 @@ def _notes(
         ),
         "anchor": anchor.to_json() if anchor is not None else None,
     }
-    lines = []
+    lines = list(report.notes)
     if trust is None:
         lines.append(
             "signatures not checked (no public key: --pubkey FILE or [audit] public_key_file)"

@@ -157,7 +157,7 @@ def make_proof(config: Config, start: datetime, end: datetime, now: datetime) ->
     store = open_store(config)
     listing = store.listing()
     log = audit_log_for(config, sign=False)  # checks signatures with [audit] public_key_file
-    report = log.verify_report()
+    report = log.verify_report(history=True)  # versions, WORM note
     records = _records(log)
     audit = report.to_json()
     # the signed key.rotate records, so the key the log began with checks this proof's signature

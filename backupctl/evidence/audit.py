@@ -24,6 +24,7 @@ PUT so two writers never both take a seq. A record is a JSON object::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -45,6 +46,7 @@ from backupctl.untrusted import loads
 if TYPE_CHECKING:
     from backupctl.config import Config
     from backupctl.evidence.signing import Signer, Verifier
+    from backupctl.evidence.worm import Worm
 
 __all__ = [
     "AUDIT_PREFIX",
@@ -473,6 +475,7 @@ class AuditReport:
     problems: tuple[AuditProblem, ...]
     head_seq: int = 0  # the newest record's seq (0: an empty log)
     key_id: str | None = None  # signatures checked: the key trusted at the end; None: not checked
+    notes: tuple[str, ...] = ()  # not violations: e.g. the log is not WORM-protected
 
     @property
     def ok(self) -> bool:
@@ -489,6 +492,7 @@ class AuditReport:
             "head_seq": self.head_seq,
             "key_id": self.key_id,
             "problems": [p.to_json() for p in self.problems],
+            "notes": list(self.notes),
         }
 
 
@@ -559,9 +563,12 @@ class AuditLog:
         signer: Signer | None = None,
         verifier: Verifier | None = None,
         signed_from: int = 1,
+        worm: Worm | None = None,
     ) -> None:
         """``signer`` signs every appended record; ``verifier`` (the key the log began with)
-        makes verification check signatures from seq ``signed_from`` on."""
+        makes verification check signatures from seq ``signed_from`` on; ``worm`` writes each
+        record under S3 Object Lock retention."""
+        self.worm = worm
         self.blobs = blobs
         self.signer = signer
         self.verifier = verifier
@@ -635,12 +642,14 @@ class AuditLog:
         return list(self.verify_report(expect_head).problems)
 
     def verify_report(
-        self, expect_head: str | None = None, *, since: Iterable[Since] = ()
+        self, expect_head: str | None = None, *, since: Iterable[Since] = (), history: bool = False
     ) -> AuditReport:
         """Check the stored log: every record well-formed and stored under its own seq, its
         ``sha256`` right, no gaps, every ``prev`` the hash of its predecessor, the head
         pointer consistent, (optionally) ``expect_head`` the hash of some record, every
-        head in ``since`` still extended, and (with a verifier) every record signed.
+        head in ``since`` still extended, and (with a verifier) every record signed. With
+        ``history`` also each record's versions on a versioned S3 bucket (an overwritten or
+        deleted record is a problem) and whether the log is WORM-protected (a note).
 
         Returns:
             The report: record count, head hash and every problem (each naming seq and key).
@@ -648,10 +657,10 @@ class AuditLog:
         Raises:
             StoreError: the store cannot be read.
         """
-        return self.verified_records(expect_head, since=since)[0]
+        return self.verified_records(expect_head, since=since, history=history)[0]
 
     def verified_records(
-        self, expect_head: str | None = None, *, since: Iterable[Since] = ()
+        self, expect_head: str | None = None, *, since: Iterable[Since] = (), history: bool = False
     ) -> tuple[AuditReport, list[dict[str, Any]]]:
         """:meth:`verify_report` and, from the same single read of the log, its records in seq
         order (empty unless the log verifies), for callers that trust only a verified log.
@@ -679,13 +688,34 @@ class AuditLog:
             entries, problems, expect_head, self.verifier, self.signed_from, since
         )
         self._check_head_pointer(by_seq, problems)
+        notes: tuple[str, ...] = ()
+        if history:
+            notes = self._check_history(problems, record_key(max(by_seq)) if by_seq else None)
         report = _report(entries, by_seq, problems, key_id)
+        if notes:
+            report = dataclasses.replace(report, notes=notes)
         records = (
             [e.record for _, e in sorted(by_seq.items()) if e.record is not None]
             if report.ok
             else []
         )
         return report, records
+
+    def _check_history(self, problems: list[AuditProblem], newest: str | None) -> tuple[str, ...]:
+        """The records' versions (a versioned S3 bucket) and the WORM note; see
+        :mod:`backupctl.evidence.worm`."""
+        from backupctl.evidence import worm
+
+        if worm.versioning(self.blobs) is not None:
+            for finding in worm.record_versions(self.blobs, AUDIT_PREFIX):
+                match = _KEY_RE.match(finding.key)
+                problems.append(
+                    AuditProblem(
+                        int(match.group(1)) if match else None, finding.key, finding.describe()
+                    )
+                )
+        note = worm.protection_note(self.blobs, newest)
+        return (note,) if note else ()
 
     def _read_head(self) -> tuple[int, str] | None:
         try:
@@ -805,7 +835,7 @@ class AuditLog:
             record["sha256"] = record_digest(record)
             raw = canonical(record)
             try:
-                self.blobs.put(record_key(seq + 1), raw, if_absent=True)
+                self._put_record(record_key(seq + 1), raw)
             except PreconditionFailed:
                 if self._get_or_none(record_key(seq + 1)) == raw:
                     break  # our own write: the first response was lost and the PUT retried
@@ -823,6 +853,15 @@ class AuditLog:
         self.last_appended = record
         log.info("audit_appended", seq=record["seq"], action=action, signed=self.signer is not None)
         return record
+
+    def _put_record(self, key: str, raw: bytes) -> None:
+        """Create a record: a conditional PUT, under Object Lock retention with ``worm``."""
+        if self.worm is None:
+            self.blobs.put(key, raw, if_absent=True)
+            return
+        from backupctl.evidence.worm import put_locked
+
+        put_locked(self.blobs, key, raw, self.worm)
 
     def _check_signing_key(self, seq: int) -> None:
         """Before signing record ``seq + 1``: the newest record must leave the log to this key.
@@ -974,6 +1013,25 @@ def audit_log_for(config: Config, *, sign: bool = True) -> AuditLog:
         if settings.public_key_file
         else None
     )
+    blobs = audit_blobs_for(config)
+    worm = None
+    if settings.object_lock and settings.object_lock_retain:
+        from backupctl.errors import ConfigError
+        from backupctl.evidence.worm import Worm, s3_location
+
+        if s3_location(blobs) is None:
+            raise ConfigError(
+                config.path,
+                [
+                    "audit.object_lock: needs an S3 audit log (the store or [audit] url on "
+                    f"s3://), not {getattr(blobs, 'url', 'this location')}"
+                ],
+            )
+        worm = Worm(settings.object_lock.upper(), settings.object_lock_retain)
     return AuditLog(
-        audit_blobs_for(config), signer=signer, verifier=verifier, signed_from=settings.signed_from
+        blobs,
+        signer=signer,
+        verifier=verifier,
+        signed_from=settings.signed_from,
+        worm=worm,
     )
