@@ -46,7 +46,8 @@ _HOP = {
 
 def _s3_error(code: str, message: str) -> bytes:
     return (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{message}</Message>"
         f"<RequestId>faultproxy</RequestId></Error>"
     ).encode()
 

@@ -34,7 +34,10 @@ COMMAND_LIMIT = 60.0  # seconds; every restic call in the fixtures is bounded
 
 @dataclass(frozen=True)
 class SnapshotSpec:
-    """One ``restic backup`` of the source tree: host, tags, and a local time in ``tz`` (None = now)."""
+    """One ``restic backup`` of the source tree.
+
+    Its host, tags, and a local time in ``tz`` (None = now).
+    """
 
     host: str
     tags: tuple[str, ...] = ()

@@ -28,7 +28,8 @@ PREFIX = "salure"
 def _config(tmp_path: Path, bucket: str, endpoint: str) -> Path:
     path = tmp_path / "backupctl.toml"
     path.write_text(
-        f'[store]\nurl = "s3://{bucket}/{PREFIX}"\nendpoint_url = "{endpoint}"\nregion = "us-east-1"\n'
+        f'[store]\nurl = "s3://{bucket}/{PREFIX}"\nendpoint_url = "{endpoint}"\n'
+        'region = "us-east-1"\n'
         '[safety]\nlock_ttl = "6h"\n[[policy]]\nname = "app"\ngroup = "app"\nkeep_within = "2m"\n'
     )
     return path
@@ -178,7 +179,10 @@ def test_audit_append_through_a_service_that_ignores_if_none_match_refuses_and_o
 def test_a_racing_writer_that_overwrites_a_fresh_audit_record_is_detected(
     ignoring: FaultProxy, s3_client: Any, bucket: str
 ) -> None:
-    """Two writers both 'win' seq 1 on such a service: the one whose record was overwritten says so."""
+    """Two writers both 'win' seq 1 on such a service.
+
+    The one whose record was overwritten says so.
+    """
     proxied = S3Blobs(make_s3_client(endpoint_url=ignoring.url, region="us-east-1"), bucket, PREFIX)
     other = AuditLog(
         S3Blobs(make_s3_client(endpoint_url=ignoring.url, region="us-east-1"), bucket, PREFIX)
@@ -200,7 +204,7 @@ def test_a_racing_writer_that_overwrites_a_fresh_audit_record_is_detected(
         AuditLog(proxied).append("drill", {"who": "first"}, now=now)
 
 
-# ---- garbage locks ---------------------------------------------------------------------------------
+# ---- garbage locks ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -76,7 +76,10 @@ def quiet_logs() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def fast_retries() -> Iterator[None]:
-    """botocore waits up to seconds between retries of SlowDown; the faults are ours, skip the wait."""
+    """botocore waits up to seconds between retries of SlowDown.
+
+    The faults are ours, so skip the wait.
+    """
     from botocore.retries.standard import ExponentialBackoff
 
     with pytest.MonkeyPatch.context() as mp:

@@ -145,8 +145,9 @@ def test_every_command_on_a_restic_repository_whose_url_carries_a_password(
     )
     assert cli(restic_s3, "unlock", "--config", cfg).returncode == 0
 
-    # the repository's data is damaged: the drill's restore fails and its message names the repository
-    # (corrupted, not deleted: restic retries a missing pack for about a minute, a damaged one fails at once)
+    # the repository's data is damaged: the drill's restore fails and its message names the
+    # repository (corrupted, not deleted: restic retries a missing pack for about a minute, a
+    # damaged one fails at once)
     listed = restic_s3.s3.list_objects_v2(Bucket=restic_s3.bucket, Prefix="repo/data/").get(
         "Contents", []
     )

@@ -202,7 +202,10 @@ _MATCH = [
 
 
 def restic_kind(match: str) -> str:
-    """Map a restic reason ("daily snapshot", "daily within 7d", "has tags [a]") to our rule kind."""
+    """Map a restic reason to our rule kind.
+
+    restic's reasons read "daily snapshot", "daily within 7d", "has tags [a]" ….
+    """
     for pattern, kind in _MATCH:
         m = pattern.match(match)
         if m:
@@ -255,7 +258,8 @@ POLICIES: list[list[str]] = [
     ["--keep-weekly", "10", "--group-by", "tags"],
     ["--keep-within", "1m2d", "--keep-hourly", "3", "--group-by", "host,tags"],
     ["--keep-within-daily", "7d", "--keep-within-weekly", "28d", "--keep-within-monthly", "6m"],
-    # restic's own duration syntax (issue 11 part 9): any unit order, a repeated unit overrides, negatives
+    # restic's own duration syntax (issue 11 part 9): any unit order, a repeated unit overrides,
+    # negatives
     ["--keep-within", "2d1m", "--keep-hourly", "3", "--group-by", "host,tags"],
     ["--keep-within", "12h5d"],
     ["--keep-within", "2d3m1m"],
@@ -304,7 +308,10 @@ def test_restic_tz_emulates_restic_run_in_that_zone(
     snapshots_json: Path,
     flags: list[str],
 ) -> None:
-    """restic run with TZ=Europe/Amsterdam does DST-aware cut-offs; `--restic-tz` reproduces them."""
+    """restic run with TZ=Europe/Amsterdam does DST-aware cut-offs.
+
+    `--restic-tz` reproduces them.
+    """
     theirs = _restic_forget(restic_repo, flags, AMS)
     ours = _ours(snapshots_json, [*flags, "--restic-tz", AMS], datetime.now(UTC))
     assert_same_plan(theirs, ours)
@@ -346,7 +353,10 @@ def assert_same_plan(theirs: dict[str, Any], ours: dict[str, Any]) -> None:
 
 
 def test_fixture_covers_the_edge_cases(snapshots_json: Path) -> None:
-    """The repository really has the DST, tie, week-53 and future snapshots the comparison relies on."""
+    """The repository really has the snapshots the comparison relies on.
+
+    DST, tie, week-53 and future snapshots.
+    """
     data = json.loads(snapshots_json.read_text())
     times = [d["time"] for d in data]
     assert "2026-03-29T03:30:00+02:00" in times  # 02:30 in the spring gap became 03:30 CEST

@@ -1,4 +1,6 @@
-"""ResticStore against the real restic 0.14 binary: a local repository and one on the moto S3 server.
+"""ResticStore against the real restic 0.14 binary.
+
+It runs against a local repository and one on the moto S3 server.
 
 Both repositories are built once (module-scoped fixtures: this module is their only user).
 Tests that delete, lock or corrupt work on a private copy of the local repository (a file
@@ -81,7 +83,10 @@ def local_repo(restic_session: None, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="module")
 def local_snapshots(local_repo: Repo) -> dict[str, StoredSnapshot]:
-    """The local repository's snapshots by id, listed once (copies of the repository hold the same)."""
+    """The local repository's snapshots by id, listed once.
+
+    Copies of the repository hold the same.
+    """
     return {s.snapshot.id: s for s in _store("restic:" + local_repo.location).list_snapshots()}
 
 
@@ -125,7 +130,7 @@ def _raw_listing(location: str) -> list[dict[str, object]]:
     return listed
 
 
-# ---------------------------------------------------------------------- listing
+# -------------------------------------------------- listing
 
 
 def test_list_parses_real_output(local_repo: Repo) -> None:
@@ -171,7 +176,7 @@ def test_group_by_follows_config(local_repo: Repo) -> None:
         _store("restic:" + local_repo.location, restic_group_by="host,colour")
 
 
-# ---------------------------------------------------------------------- malformed output (fake restic)
+# -------------------------------------------------- malformed output (fake restic)
 
 
 def _fake_restic(tmp_path: Path, stdout: str = "", stderr: str = "", code: int = 0) -> str:
@@ -248,7 +253,8 @@ def test_prune_failure_keeps_the_report(restic_session: None, tmp_path: Path) ->
     # forget "succeeds" (exit 0), prune fails: the caller still learns which ids are gone
     script = tmp_path / "fake-restic"
     script.write_text(
-        '#!/bin/sh\nfor a in "$@"; do [ "$a" = prune ] && { echo "Fatal: disk full" >&2; exit 1; }; '
+        '#!/bin/sh\nfor a in "$@"; do '
+        '[ "$a" = prune ] && { echo "Fatal: disk full" >&2; exit 1; }; '
         "done\nexit 0\n"
     )
     script.chmod(0o755)
@@ -263,7 +269,7 @@ def _t() -> datetime:
     return datetime(2024, 1, 1, tzinfo=UTC)
 
 
-# ---------------------------------------------------------------------- configuration of the password
+# -------------------------------------------------- configuration of the password
 
 
 def test_password_from_file_and_from_named_variable(
@@ -308,7 +314,7 @@ def test_missing_password_settings_are_config_errors(
         _store("restic:/r").listing()
 
 
-# ---------------------------------------------------------------------- missing or unreachable repositories
+# -------------------------------------------------- missing or unreachable repositories
 
 
 def test_missing_local_repository(restic_session: None, tmp_path: Path) -> None:
@@ -332,7 +338,7 @@ def test_s3_bucket_without_repository(s3_repo: Repo, s3_client, bucket: str) -> 
         _store(f"restic:s3:{endpoint}/{bucket}/repo").listing()
 
 
-# ---------------------------------------------------------------------- forget + prune
+# -------------------------------------------------- forget + prune
 
 
 def test_forget_and_prune_leave_exactly_the_rest(
@@ -408,7 +414,7 @@ def test_s3_repository_list_forget_prune_check_restore(s3_repo: Repo, tmp_path: 
     assert outcome.problems == () and outcome.files == 4
 
 
-# ---------------------------------------------------------------------- locks
+# -------------------------------------------------- locks
 
 
 def test_locked_repository_gives_lock_held_and_changes_nothing(
@@ -418,7 +424,8 @@ def test_locked_repository_gives_lock_held_and_changes_nothing(
 ) -> None:
     store = _private(local_repo, tmp_path)
     locks = Path(store.repository) / "locks"
-    # `backup --stdin` holds a (shared) lock while it waits for input; forget needs an exclusive one.
+    # `backup --stdin` holds a (shared) lock while it waits for input; forget needs an exclusive
+    # one.
     holder = subprocess.Popen(
         ["restic", "--repo", store.repository, "backup", "--stdin", "--quiet"],
         stdin=subprocess.PIPE,
@@ -514,7 +521,7 @@ def test_restic_lock_wait_gives_up_at_its_limit_with_lock_held(
     assert len(_raw_listing(location)) == len(local_repo.ids)  # nothing was forgotten
 
 
-# ---------------------------------------------------------------------- restore and integrity
+# -------------------------------------------------- restore and integrity
 
 
 def test_restore_writes_the_files_under_their_original_path(
@@ -612,7 +619,7 @@ def test_rotating_subset_covers_every_part() -> None:
     assert parts == {f"{n}/10" for n in range(1, 11)}
 
 
-# ---------------------------------------------------------------------- blobs
+# -------------------------------------------------- blobs
 
 
 def test_blobs_use_the_audit_location(restic_session: None, tmp_path: Path) -> None:
@@ -626,7 +633,7 @@ def test_blobs_use_the_audit_location(restic_session: None, tmp_path: Path) -> N
         ResticStore(dataclasses.replace(config, audit_url="restic:/elsewhere")).blobs()
 
 
-# ---------------------------------------------------------------------- parsing restic's messages (no restic run)
+# -------------------------------------------------- parsing restic's messages (no restic run)
 
 
 def _completed(stderr: str, code: int = 1, stdout: str = "") -> Completed:
@@ -637,15 +644,16 @@ def _completed(stderr: str, code: int = 1, stdout: str = "") -> Completed:
 
 def test_exclusive_lock_message_names_the_holder() -> None:
     stderr = (
-        "unable to create lock in backend: repository is already locked exclusively by PID 12 on db1 by "
-        "root (UID 0, GID 0)\nlock was created at 2026-11-23 07:38:10 (2m0s ago)\nstorage ID 0437ed59\n"
+        "unable to create lock in backend: repository is already locked exclusively by PID 12 "
+        "on db1 by root (UID 0, GID 0)\n"
+        "lock was created at 2026-11-23 07:38:10 (2m0s ago)\nstorage ID 0437ed59\n"
         "the `unlock` command can be used to remove stale locks\n"
     )
     err = classify(_completed(stderr), "/r", "prune")
     assert isinstance(err, LockHeld)
     assert (
-        "locked by another restic process (exclusively PID 12 on db1 by root (UID 0, GID 0) lock was created "
-        "at 2026-11-23 07:38:10 (2m0s ago) storage ID 0437ed59)" in str(err)
+        "locked by another restic process (exclusively PID 12 on db1 by root (UID 0, GID 0) "
+        "lock was created at 2026-11-23 07:38:10 (2m0s ago) storage ID 0437ed59)" in str(err)
     )
     assert "could not prune" in str(err) and "`restic -r /r unlock`" in str(err)
 
@@ -654,17 +662,19 @@ def test_exclusive_lock_message_names_the_holder() -> None:
     ("stderr", "expected"),
     [
         (
-            "Fatal: unable to open config file: Stat: The AWS Access Key Id you provided does not exist "
-            "in our records. (InvalidAccessKeyId)\n",
+            "Fatal: unable to open config file: Stat: The AWS Access Key Id you provided "
+            "does not exist in our records. (InvalidAccessKeyId)\n",
             "the S3 service refused the credentials",
         ),
         (
-            "Fatal: create repository at s3:http://h/b/r failed: client.BucketExists: Access Denied.\n",
+            "Fatal: create repository at s3:http://h/b/r failed: "
+            "client.BucketExists: Access Denied.\n",
             "the S3 service refused the credentials",
         ),
         (
-            'Fatal: unable to open config file: Stat: Get "http://127.0.0.1:1/b/?location=": dial tcp 127.0.0.1:1: '
-            "connect: connection refused\nIs there a repository at the following location?\ns3:http://127.0.0.1:1/b/r\n",
+            'Fatal: unable to open config file: Stat: Get "http://127.0.0.1:1/b/?location=": '
+            "dial tcp 127.0.0.1:1: connect: connection refused\n"
+            "Is there a repository at the following location?\ns3:http://127.0.0.1:1/b/r\n",
             "cannot reach the storage endpoint",
         ),
         ("Fatal: wrong password or no key found\n", "wrong password or no key found"),

@@ -51,7 +51,8 @@ def signed_store(tmp_path: Path, s3_client: Any, s3_endpoint: str, bucket: str) 
     assert made.exit_code == 0, made.output
     cfg = tmp_path / "backupctl.toml"
     cfg.write_text(
-        f'timezone = "UTC"\n[store]\nurl = "s3://{bucket}/{PREFIX}"\nendpoint_url = "{s3_endpoint}"\n'
+        f'timezone = "UTC"\n[store]\nurl = "s3://{bucket}/{PREFIX}"\n'
+        f'endpoint_url = "{s3_endpoint}"\n'
         'region = "us-east-1"\n[safety]\nmax_delete_fraction = 1.0\n'
         f'[audit]\nsigning_key_file = "{tmp_path}/audit.key"\n'
         f'public_key_file = "{tmp_path}/audit.key.pub"\n'

@@ -1,5 +1,8 @@
-"""verify and proof against real stores (file and moto S3): a seeded, pruned SLA history with two missed
-backups (one on the DST night 2026-03-29), one over-retained snapshot and one tampered audit record."""
+"""verify and proof against real stores (file and moto S3).
+
+A seeded, pruned SLA history with two missed backups (one on the DST night 2026-03-29), one
+over-retained snapshot and one tampered audit record.
+"""
 
 from __future__ import annotations
 
@@ -49,7 +52,10 @@ keep_within_monthly = "6m"
 def build_store(
     tmp: Path, store_toml: str, writer: Any, blob_url: str, endpoint: str | None
 ) -> Path:
-    """Seed three months of the SLA, prune once, put one pruned snapshot back, edit one audit record."""
+    """Seed three months of the SLA and prune once.
+
+    Then put one pruned snapshot back and edit one audit record.
+    """
     cfg = tmp / "backupctl.toml"
     cfg.write_text(f'timezone = "Europe/Amsterdam"\n{store_toml}\n{POLICIES}')
     seed_history(

@@ -106,7 +106,7 @@ def counted(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     return wrap
 
 
-# ----------------------------------------------------------------------------- running the CLI
+# ------------------------------------------------------------ running the CLI
 
 _COMMAND_WORDS = {
     "plan",
@@ -144,7 +144,7 @@ def plan_json(config: Path) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
-# ----------------------------------------------------------------------------- trees
+# ------------------------------------------------------------ trees
 
 Tree = dict[str, tuple[str, bytes | str]]
 
@@ -220,7 +220,10 @@ def make_store(tmp: Path, days: int = DAYS, other_group: bool = True) -> Store:
 
 def base_config(store: Store, extra: str = "", keep: dict[str, int] | None = None) -> Path:
     keep = keep or {"app": 2, "db": 1}
-    text = f'timezone = "UTC"\n[store]\nurl = "file://{store.root}"\n[safety]\nmax_delete_fraction = 1.0\n'
+    text = (
+        f'timezone = "UTC"\n[store]\nurl = "file://{store.root}"\n'
+        "[safety]\nmax_delete_fraction = 1.0\n"
+    )
     text += "".join(f'[[policy]]\nname = "{g}"\nkeep_last = {n}\n' for g, n in keep.items()) + extra
     path = store.tmp / "backupctl.toml"
     path.write_text(text)
@@ -237,7 +240,10 @@ def tmpdir() -> Iterator[Path]:
 def planned_folders(
     plan: dict[str, Any] | None, template: str = "{group}/{time}/"
 ) -> tuple[set[str], dict[str, str]]:
-    """Folders (relative to the store root) the plan may delete, and the newest id per group -> its folder."""
+    """Folders (relative to the store root) the plan may delete.
+
+    And the newest id per group -> its folder.
+    """
     if plan is None:
         return set(), {}
     compiled = KeyTemplate.compile(template)
@@ -271,7 +277,10 @@ def check_changes(
     template: str = "{group}/{time}/",
     newest_intact: dict[str, str] | None = None,
 ) -> None:
-    """The deletion contract, for one command run between ``before`` and ``after`` (trees of store.tmp)."""
+    """The deletion contract, for one command run between ``before`` and ``after``.
+
+    Both are trees of store.tmp.
+    """
     root = root or store.root
     rr = root.relative_to(store.tmp).as_posix()
     may_delete = "prune" in args and "--dry-run" not in args
@@ -336,7 +345,10 @@ def run_checked(store: Store, args: list[str], config: Path, **kw: Any) -> Resul
 
 
 def newest_folders(store: Store, skip: set[str] = frozenset()) -> dict[str, str]:  # type: ignore[assignment]
-    """The newest seeded snapshot of each group not in ``skip``, when it is newer than every skipped one."""
+    """The newest seeded snapshot of each group not in ``skip``.
+
+    Only when it is newer than every skipped one.
+    """
     out = {}
     for g, ids in store.ids.items():
         touched = [i for i in ids if i in skip]
@@ -346,7 +358,7 @@ def newest_folders(store: Store, skip: set[str] = frozenset()) -> dict[str, str]
     return out
 
 
-# ----------------------------------------------------------------------------- strategies
+# ------------------------------------------------------------ strategies
 
 CONTROL = st.sampled_from(
     ["\x00", "\x01", "\x1f", "\x7f", "\n", "\r", "\t", "\u2028", "\ud7ff", "\ufeff"]
@@ -829,7 +841,7 @@ def test_fuzz_configs_and_commands(data: st.DataObject, command: list[str]) -> N
         run_checked(store, args, config, template=template, root=root)
 
 
-# ----------------------------------------------------------------------------- manifests
+# ------------------------------------------------------------ manifests
 
 OBJECT_KEY = st.one_of(
     st.sampled_from(
@@ -900,7 +912,10 @@ MANIFEST_FIELD = {
 def planted_json(
     draw: st.DrawFn, valid: dict[str, Any], fields: dict[str, st.SearchStrategy[Any]]
 ) -> bytes:
-    """A JSON object for the store: ``valid`` with fields mutated, or deep, huge, NaN, truncated or raw garbage."""
+    """A JSON object for the store.
+
+    ``valid`` with fields mutated, or deep, huge, NaN, truncated or raw garbage.
+    """
     kind = draw(st.integers(0, 9))
     text = json.dumps(valid, indent=1)
     if kind == 0:
@@ -1003,7 +1018,7 @@ def test_fuzz_manifests(data: st.DataObject, command: list[str], keep: int) -> N
         )
 
 
-# ----------------------------------------------------------------------------- journals and intents
+# ------------------------------------------------------------ journals and intents
 
 
 def journal_ids(store: Store) -> st.SearchStrategy[list[str]]:
@@ -1107,7 +1122,7 @@ def test_fuzz_journals_and_intents(data: st.DataObject, command: list[str], keep
                 )
 
 
-# ----------------------------------------------------------------------------- locks and audit records
+# ------------------------------------------------------------ locks and audit records
 
 LOCK_FIELD = {
     "owner": st.one_of(WEIRD_TEXT, JSON_LEAF),
@@ -1213,7 +1228,7 @@ def test_fuzz_locks_and_audit_records(data: st.DataObject, command: list[str]) -
         )
 
 
-# ----------------------------------------------------------------------------- symlinks
+# ------------------------------------------------------------ symlinks
 
 
 def _plant_links(store: Store, which: list[str], victim: str) -> str:
@@ -1321,7 +1336,7 @@ def test_fuzz_symlinks(which: list[str], victim: int, command: list[str]) -> Non
         assert tree(store.sentinel) == tree(store.sentinel)  # still readable, not a loop
 
 
-# ----------------------------------------------------------------------------- restic JSON
+# ------------------------------------------------------------ restic JSON
 
 RESTIC_TIME = st.one_of(
     ISO_TIME,
@@ -1463,7 +1478,7 @@ def test_fuzz_restic_json(
         invoke(args + (["--json"] if as_json else []))
 
 
-# ----------------------------------------------------------------------------- S3 (moto server over HTTP)
+# ------------------------------------------------------------ S3 (moto server over HTTP)
 
 
 def s3_keys(client: Any, bucket: str) -> dict[str, tuple[int, str]]:
@@ -1554,7 +1569,8 @@ def test_fuzz_s3_store(
             writer.put(f"{sid}/odd\x01\x7f\u2028name", b"poison")
     config = Path(tempfile.mkdtemp(prefix="bfuzz-s3-")) / "backupctl.toml"
     config.write_text(
-        f'timezone = "UTC"\n[store]\nurl = "s3://{bucket}/{prefix}"\nendpoint_url = "{s3_endpoint}"\n'
+        f'timezone = "UTC"\n[store]\nurl = "s3://{bucket}/{prefix}"\n'
+        f'endpoint_url = "{s3_endpoint}"\n'
         '[safety]\nmax_delete_fraction = 1.0\n[[policy]]\nname = "app"\nkeep_last = 1\n'
         '[[policy]]\nname = "db"\nkeep_last = 2\n'
     )
@@ -1589,7 +1605,7 @@ def test_fuzz_s3_store(
         )
 
 
-# ----------------------------------------------------------------------------- regressions found by the fuzz
+# ------------------------------------------------------------ regressions found by the fuzz
 
 
 @pytest.mark.parametrize(
@@ -1600,10 +1616,13 @@ def test_fuzz_s3_store(
 def test_a_symlinked_backupctl_folder_is_never_followed(
     tmp_path: Path, link: str, command: list[str]
 ) -> None:
-    """Found by test_fuzz_symlinks: with ``_backupctl`` (or ``_backupctl/audit``) a symlink to a folder
-    outside the root, prune and unlock --force appended audit records there, and unlock --force
-    deleted the ``lock.json`` it found there: outside the store. FileBlobs now refuses a key
-    reached through a symlinked folder (exit 1, nothing changed)."""
+    """Found by test_fuzz_symlinks: a symlinked ``_backupctl`` was followed outside the store.
+
+    With ``_backupctl`` (or ``_backupctl/audit``) a symlink to a folder outside the root, prune
+    and unlock --force appended audit records there, and unlock --force deleted the
+    ``lock.json`` it found there: outside the store. FileBlobs now refuses a key reached
+    through a symlinked folder (exit 1, nothing changed).
+    """
     store = make_store(tmp_path.resolve())
     (store.root / link).parent.mkdir(parents=True, exist_ok=True)
     os.symlink(
@@ -1668,8 +1687,11 @@ def test_restic_json_nested_deep_or_with_huge_numbers_is_refused(tmp_path: Path,
 def test_a_config_number_beyond_float_or_int_limits_is_refused(
     tmp_path: Path, key: str, value: str
 ) -> None:
-    """Found by test_fuzz_configs_and_commands: ``restic_lock_wait = <400 digits>`` was an OverflowError
-    (int too large to convert to float), and a TOML integer of 5000 digits a ValueError from tomllib."""
+    """Found by test_fuzz_configs_and_commands: huge config numbers were tracebacks.
+
+    ``restic_lock_wait = <400 digits>`` was an OverflowError (int too large to convert to
+    float), and a TOML integer of 5000 digits a ValueError from tomllib.
+    """
     store = make_store(tmp_path.resolve())
     section, name = key.split(".")
     config = base_config(
