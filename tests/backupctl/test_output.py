@@ -467,7 +467,7 @@ def test_audit_log_describes_hostile_records_without_failing() -> None:
     assert describe({"action": "x" * 500, "data": None})[0] == "x" * 200
 
 
-# ------------------------------------------------------------------ restic's own checks, said as they are
+# ------------------------------------------------------------------ restic's own checks, verbatim
 
 
 def test_verify_says_what_restic_check_read_data_subset_covered() -> None:

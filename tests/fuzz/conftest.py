@@ -1,8 +1,9 @@
-"""Prints how many hypothesis examples each fuzz test ran (``make test`` / ``make soak`` quote these).
+"""Prints how many hypothesis examples each fuzz test ran.
 
-The counts are ``BACKUPCTL_FUZZ_EXAMPLES`` (default 300) spread by weight; under the ``dev``
-hypothesis profile (a local run, see tests/conftest.py) a fifth of them unless
-``BACKUPCTL_FUZZ_EXAMPLES`` is set, as ``make soak`` does.
+``make test`` and ``make soak`` quote these counts. They are ``BACKUPCTL_FUZZ_EXAMPLES``
+(default 300) spread by weight; under the ``dev`` hypothesis profile (a local run, see
+tests/conftest.py) a fifth of them unless ``BACKUPCTL_FUZZ_EXAMPLES`` is set, as ``make soak``
+does.
 """
 
 from __future__ import annotations
