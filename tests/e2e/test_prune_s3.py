@@ -90,12 +90,15 @@ def keys(client: Any, bucket: str) -> set[str]:
     return out
 
 
-def test_prune_converges_to_the_plan_and_leaves_the_rest_alone(
+def test_dry_run_and_plan_touch_nothing_then_prune_converges_and_leaves_the_rest_alone(
     seeded: tuple[Path, Any, str],
     bucket: str,
     tmp_path: Path,
 ) -> None:
+    """One seeded history (seeding it is most of the cost): first a dry run and a plan, which
+    change nothing; then the prune, refused and forced, converges to the plan."""
     config_path, client, partial_id = seeded
+    _dry_run_and_plan_touch_nothing(config_path, client, bucket)
     config = load_config(config_path)
     store = open_store(config)
     before = store.listing()
@@ -155,8 +158,7 @@ def test_prune_converges_to_the_plan_and_leaves_the_rest_alone(
     assert json.loads(again.stdout)["deleted"] == []
 
 
-def test_dry_run_and_plan_touch_nothing(seeded: tuple[Path, Any, str], bucket: str) -> None:
-    config_path, client, _ = seeded
+def _dry_run_and_plan_touch_nothing(config_path: Path, client: Any, bucket: str) -> None:
     before = keys(client, bucket)
     dry = prune(config_path, "--dry-run", "--json")
     assert dry.exit_code == 4  # the refusal is reported by a dry run too
