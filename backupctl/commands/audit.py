@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from backupctl import clock
-from backupctl.config import Config, load_cli_config
+from backupctl import clock, humanize
+from backupctl.commands.options import load_config
+from backupctl.config import Config
 from backupctl.errors import EXIT_VIOLATION, UsageError
 from backupctl.evidence.audit import (
     AUDIT_PREFIX,
@@ -31,7 +33,7 @@ _CONFIG_HELP = "Config file (default: $BACKUPCTL_CONFIG or ./backupctl.toml)."
 
 def _log_for(path: str | None) -> tuple[AuditLog, str]:
     """The audit log of the config at ``path`` and a description of where it is."""
-    blobs = audit_blobs_for(load_cli_config(path))
+    blobs = audit_blobs_for(load_config(path))
     url = str(getattr(blobs, "url", "the store"))
     return AuditLog(blobs), f"{url.rstrip('/')}/{AUDIT_PREFIX}"
 
@@ -41,6 +43,14 @@ def _read_text(file: str) -> str:
         return sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"--file {file}: cannot read the audit export ({exc})") from None
+
+
+def _when(iso: str) -> str:
+    """An ISO time from a file (the anchor) as people read it; as written when it is not one."""
+    try:
+        return humanize.when(datetime.fromisoformat(iso))
+    except (TypeError, ValueError):
+        return iso
 
 
 def _print_report(
@@ -146,7 +156,7 @@ def verify(
         raise UsageError(
             "--file and --config exclude each other: verify either an export or the stored log"
         )
-    config = load_cli_config(config_path) if file is None else None
+    config = load_config(config_path) if file is None else None
     trust, first_signed = _trust(config, pubkey, signed_from)
     since = [_proof_head(Path(since_proof), trust)] if since_proof else []
     anchor: Anchor | None = None
@@ -165,7 +175,11 @@ def verify(
         anchor = read_anchor(source)
         if anchor is not None:
             since.append(
-                Since(anchor.seq, anchor.head, f"this host's verification of {anchor.verified_at}")
+                Since(
+                    anchor.seq,
+                    anchor.head,
+                    f"this host's verification of {_when(anchor.verified_at)}",
+                )
             )
         report = log.verify_report(expect_head, since=since, history=True)
     remembered = _remember(source, report) if file is None and report.ok else None
@@ -331,7 +345,7 @@ def rotate_key(config_path: str | None, new_key: str) -> None:
     from backupctl.evidence.audit import ROTATE_ACTION
     from backupctl.evidence.signing import load_signer, public_hex
 
-    config = load_cli_config(config_path)
+    config = load_config(config_path)
     if not config.audit.signing_key_file:
         raise UsageError(
             "audit rotate-key: [audit] signing_key_file is not set: the rotation record must "

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from backupctl import clock, humanize
-from backupctl.config import Config, load_cli_config
+from backupctl.commands.options import load_config
+from backupctl.config import Config
 from backupctl.errors import BackupctlError, UsageError, ViolationFound
 from backupctl.evidence.proof_files import check_proof, write_proof
 from backupctl.evidence.proof_model import ProofInputs, build_proof, deletions
@@ -87,7 +88,7 @@ def command(
             "(e.g. --from 2026-01-01 --to 2026-04-01), or neither for the last full calendar "
             "month; or use 'backupctl proof check DIR'"
         )
-    config = load_cli_config(config_path)
+    config = load_config(config_path)
     if from_text and to_text:
         start = parse_day_or_time(from_text, "--from", config.timezone)
         end = parse_day_or_time(to_text, "--to", config.timezone)

@@ -9,7 +9,7 @@ from datetime import timedelta
 import click
 
 from backupctl import clock
-from backupctl.config import load_config
+from backupctl.commands.options import load_config
 from backupctl.errors import LockHeld, StoreError
 from backupctl.evidence.audit import audit_log_for
 from backupctl.prune.lock import LOCK_KEY, LockInfo, UnreadableLock, read_lock, read_lock_raw

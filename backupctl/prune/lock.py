@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
+from backupctl import humanize
 from backupctl.errors import LockHeld, StoreError
 from backupctl.log import get_logger
 from backupctl.stores.base import BlobStore, PreconditionFailed
@@ -228,8 +229,8 @@ class LockInfo:
         """``alice@db1 (pid 42, run 1f2e…) since … until …`` for messages."""
         return (
             f"{_printable(self.owner)} (host {_printable(self.host)}, pid {self.pid}, run "
-            f"{_printable(self.run_id)}) since {self.acquired.isoformat()} "
-            f"until {self.expires.isoformat()}"
+            f"{_printable(self.run_id)}) since {humanize.when(self.acquired)} "
+            f"until {humanize.when(self.expires)}"
         )
 
 

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from backupctl import humanize
 from backupctl.cli import main
 from backupctl.errors import LockHeld, SafetyRefusal, StoreError
 from backupctl.evidence.audit import AuditLog
@@ -51,7 +52,7 @@ def test_second_prune_is_refused_with_holder_and_times(blobs: BlobStore) -> None
     with acquire_lock(blobs, owner="ops@db1", ttl=6 * HOUR, now=T0), pytest.raises(LockHeld) as err:
         acquire_lock(blobs, owner="cron@db2", ttl=6 * HOUR, now=T0 + HOUR)
     text = str(err.value)
-    assert "ops@db1" in text and T0.isoformat() in text and (T0 + 6 * HOUR).isoformat() in text
+    assert "ops@db1" in text and humanize.when(T0) in text and humanize.when(T0 + 6 * HOUR) in text
     assert "STALE" not in text
     assert err.value.exit_code == 4
 
@@ -507,3 +508,14 @@ def test_any_lock_object_reads_as_a_lock_or_unreadable(
     assert held.describe().isprintable()
     with pytest.raises(LockHeld):
         acquire_lock(blobs, ttl=HOUR, now=T0)
+
+
+def test_unlock_speaks_the_config_timezone_without_microseconds(tmp_path: Path) -> None:
+    """Issue 14, one clock: unlock's lines said ``since 2026-11-23T02:00:00.123456+00:00``."""
+    store = FileBlobs(tmp_path / "store")
+    config = _config(tmp_path, f"file://{tmp_path / 'store'}")
+    config.write_text('timezone = "Europe/Amsterdam"\n' + config.read_text())
+    acquire_lock(store, owner="ops@db1", ttl=HOUR, now=T0 + timedelta(microseconds=123456))
+    code, out = _unlock(config, now=T0 + timedelta(minutes=30))
+    assert code == 4 and "since 2026-11-23 03:00:00 CET until 2026-11-23 04:00:00 CET" in out
+    assert "T02:00" not in out and "123456" not in out
