@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from html import escape
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from backupctl import humanize
 from backupctl.evidence.proof_model import FAILED_DRILLS, parse_time
 
 __all__ = ["recorded_digest", "render", "render_html"]
 
+_ZONE: ContextVar[Any] = ContextVar("proof_zone", default=None)  # the proof's config zone
 HASH_META = re.compile(r'<meta name="proof-json-sha256" content="([0-9a-f]{64})">')
 
 _CSS = """
@@ -44,6 +48,17 @@ vertical-align:-1px}
 details summary{cursor:pointer;font-weight:600;margin:6px 0}\
 svg{display:block;max-width:100%;height:auto}
 footer{color:#5b6773;font-size:13px;margin-top:36px}
+.promise{font-size:17px;background:#fff;border-left:5px solid #1565c0;padding:10px 16px}
+@media print{
+@page{size:A4;margin:14mm 12mm}
+body{background:#fff;font-size:11pt}main{max-width:none;padding:0}
+.verdict{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+.card,table,svg{break-inside:auto}tr,svg,.verdict,.promise{break-inside:avoid}
+thead{display:table-header-group}h2,h3{break-after:avoid}
+details>summary{list-style:none}details>summary::-webkit-details-marker{display:none}
+details:not([open])>*:not(summary){display:revert}
+code,.mono{font-size:8.5pt}
+}
 """
 _COLORS = {
     "filled": "#2e7d32",
@@ -65,8 +80,34 @@ def _e(value: object) -> str:
     return escape("" if value is None else str(value))
 
 
+def _t(value: object) -> str:
+    """An ISO time from the proof as people read it, in the proof's zone (humanize's), inside a
+    ``<time datetime>`` that keeps the exact ISO value; anything else escaped as it is."""
+    t = parse_time(str(value)) if value is not None else None
+    if t is None:
+        return _e(value)
+    return f'<time datetime="{_e(value)}">{_e(humanize.when(t, _ZONE.get() or t.tzinfo))}</time>'
+
+
+def _live(configured: object) -> str:
+    if configured is None:
+        return "not recorded"
+    return "yes" if configured else "none configured"
+
+
+def _dur(seconds: object, iso: object = None) -> str:
+    """A duration in seconds as people say it (``28 ms``, ``3 h 12 min``); else the ISO text."""
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+        return _e(humanize.duration(float(seconds)))
+    return _e(iso)
+
+
 def render_html(proof: dict[str, Any], digest: str) -> str:
     """The auditor's page for ``proof`` (whose proof.json has SHA-256 ``digest``)."""
+    try:
+        _ZONE.set(ZoneInfo(str(proof.get("config", {}).get("timezone"))))
+    except (ZoneInfoNotFoundError, ValueError):
+        _ZONE.set(None)  # hostile or unknown: the times' own offsets
     v = proof["verdict"]
     period = proof["period"]
     parts = [
@@ -79,7 +120,10 @@ def render_html(proof: dict[str, Any], digest: str) -> str:
         f'<p class="sub">Period {_e(period["from"])} to {_e(period["to"])} '
         f"(end exclusive) &middot; generated {_e(proof['generated_at'])}</p>",
         _verdict_html(v),
+        _promise_html(proof),
         _facts_html(proof, digest),
+        _evidence_html(proof),
+        _tiers_html(proof),
         "<h2>Timeline per group</h2>",
         _legend_html(),
     ]
@@ -87,11 +131,14 @@ def render_html(proof: dict[str, Any], digest: str) -> str:
     for name, g in proof["groups"].items():
         parts.append(_group_html(name, g, proof, start, end))
     parts += [
-        _deletions_html(proof["deletions"]),
+        _forced_html(proof.get("forced") or []),
+        _deletions_html(proof["deletions"], proof.get("deletion_counts")),
+        _protected_html(proof.get("protected") or []),
         _drills_html(proof["drills"]),
         _verify_html(proof["verify"]),
         _audit_html(proof["audit"]),
         _snapshots_html(proof["snapshots"]),
+        _controls_html(proof),
         _footer_html(digest),
         "</main></body></html>",
     ]
@@ -101,8 +148,9 @@ def render_html(proof: dict[str, Any], digest: str) -> str:
 def _verdict_html(v: dict[str, Any]) -> str:
     cls = "pass" if v["ok"] else "fail"
     text = (
-        "Every scheduled backup in the period exists or was deleted by a recorded, "
-        "justified prune; the audit log is intact; every drill passed; nothing is kept too long."
+        "Every scheduled backup in the period exists or was deleted by a recorded prune "
+        "with its reason; the history covers the whole period; the audit log is intact; "
+        "no drill failed; verify found nothing kept too long."
         if v["ok"]
         else "The promise did not hold in this period:"
     )
@@ -241,44 +289,46 @@ def _group_html(
         if not missed
         else '<p class="bad">Missed backups '
         "(no snapshot was ever made for these scheduled times):</p><ul>"
-        + "".join(f"<li><code>{_e(s['expected'])}</code></li>" for s in missed)
+        + "".join(f"<li>{_t(s['expected'])} (deadline {_t(s['deadline'])})</li>" for s in missed)
         + "</ul>"
     )
     return (
         f'<div class="card"><h3>{_e(name)} '
         f'<span class="sub">policy {_e(g["policy"])}: {_e(g["rules"])}; '
         f"schedule <code>{_e(g['schedule'])}</code>; "
-        f"history since {_e(g['history_began'])}</span></h3>"
+        f"history since {_t(g['history_began']) if g['history_began'] else 'never'}</span></h3>"
+        f"{_uncovered_html(g.get('uncovered'))}"
         f"{_timeline_svg(name, g, proof, start, end)}"
         '<table><tr><th class="num">scheduled slots</th><th class="num">present</th>'
-        '<th class="num">deleted (justified)</th><th class="num">held</th>'
+        '<th class="num">made, later deleted</th><th class="num">held</th>'
         '<th class="num">missed</th><th class="num">not yet due</th></tr>'
         f'<tr><td class="num">{total}</td>{cells}</tr></table>'
         f"{missed_html}</div>"
     )
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "") -> str:
     head = "".join(f"<th>{h}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    attr = f' class="{cls}"' if cls else ""
+    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _details(title: str, inner: str, count: int, open_below: int = 40) -> str:
     return (
-        f"<details{' open' if count <= open_below else ''}>"
+        "<details open>"  # open, so print and PDF carry every table (a reader may fold it)
         f"<summary>{title}</summary>{inner}</details>"
     )
 
 
-def _deletions_html(items: list[dict[str, Any]]) -> str:
+def _deletions_html(items: list[dict[str, Any]], counts: dict[str, Any] | None) -> str:
     rows = [
         [
-            _e(d["deleted_at"]),
+            _t(d["deleted_at"]),
             f"<code>{_e(d['id'])}</code>",
-            _e(d["time"]),
-            _e(d["reason"]),
-            _e(", ".join(d.get("kept_reasons") or []) or "none"),
+            _t(d["time"]) + (" <b>(before the period)</b>" if d.get("before_period") else ""),
+            "<br>".join(_e(w) for w in d.get("why") or [d.get("reason")]),
+            _e("forced: " + str(d["forced"])) if d.get("forced") else "no",
             _e(d.get("actor")),
             _e(d.get("seq")),
         ]
@@ -289,9 +339,9 @@ def _deletions_html(items: list[dict[str, Any]]) -> str:
             [
                 "deleted at",
                 "snapshot",
-                "snapshot time",
-                "why",
-                "rules still keeping it",
+                "snapshot taken",
+                "why: the rules it fell outside (cut-offs)",
+                "forced",
                 "by",
                 "audit seq",
             ],
@@ -302,25 +352,281 @@ def _deletions_html(items: list[dict[str, Any]]) -> str:
     )
     return (
         f"<h2>Deletions in the period ({len(items)})</h2>"
-        "<p>Every deletion recorded by a prune in the audit log, "
-        "with the policy's reason.</p>" + _details(f"{len(items)} deletion(s)", inner, len(items))
+        "<p>Every deletion a prune recorded in the audit log in the period (by when it was "
+        "deleted), with the rules the snapshot fell outside and their cut-offs. A deletion "
+        "recorded before backupctl recorded that detail says “not kept by policy”.</p>"
+        + _deletion_counts_html(counts)
+        + _details(f"{len(items)} deletion(s)", inner, len(items))
+    )
+
+
+def _deletion_counts_html(counts: dict[str, Any] | None) -> str:
+    if not counts:
+        return ""
+    rows = [
+        [_e(g), _num(c["total"]), _num(c["before_period"]), _num(c["in_period"])]
+        for g, c in counts.get("groups", {}).items()
+    ]
+    rows.append(
+        [
+            "<b>all groups</b>",
+            _num(counts["total"]),
+            _num(counts["before_period"]),
+            _num(counts["in_period"]),
+        ]
+    )
+    return _table(
+        ["group", "deleted in the period", "of snapshots taken before it", "of snapshots in it"],
+        rows,
+        cls="counts",
+    )
+
+
+def _num(n: object) -> str:
+    return f'<span class="num">{_e(n)}</span>'
+
+
+def _forced_html(items: list[dict[str, Any]]) -> str:
+    if not items:
+        return (
+            "<h2>Forced prunes (0)</h2><p>No prune in the period was forced past a safety "
+            "refusal.</p>"
+        )
+    rows = [
+        [
+            _t(f["time"]),
+            _e(f.get("actor")),
+            f"<b>{_e(f.get('reason'))}</b>",
+            "<br>".join(
+                f"{_e(r.get('group'))}: <code>{_e(r.get('rule'))}</code> {_e(r.get('message'))}"
+                for r in f.get("refusals") or []
+            )
+            or "none",
+            _e(f.get("seq")),
+        ]
+        for f in items
+    ]
+    return (
+        f"<h2>Forced prunes ({len(items)})</h2><p>Prunes run with <code>--force --reason</code>"
+        " past a safety refusal: who forced, when, the refusals overridden and the reason given"
+        " (the audit log's <code>prune.forced</code> records).</p>"
+        + _table(["when", "by", "reason given", "refusals overridden", "audit seq"], rows)
+    )
+
+
+def _protected_html(items: list[dict[str, Any]]) -> str:
+    if not items:
+        return ""
+    rows = [
+        [
+            f"<code>{_e(p['id'])}</code>",
+            _t(p.get("time")),
+            _e("; ".join(p.get("reasons") or [])),
+            _t(p.get("at")),
+        ]
+        for p in items
+    ]
+    return (
+        f"<h2>Kept by a safety rule ({len(items)})</h2><p>Snapshots no retention rule kept, "
+        "kept by a safety rule instead (the newest of a group, the last verified).</p>"
+        + _details(
+            f"{len(items)} snapshot(s)",
+            _table(["snapshot", "taken", "kept: why", "by the prune at"], rows),
+            len(items),
+        )
+    )
+
+
+def _uncovered_html(gap: dict[str, Any] | None) -> str:
+    if not gap:
+        return ""
+    return (
+        f'<p class="bad">Not covered: {_e(gap["days"])} day(s), {_e(gap["first_day"])} to '
+        f"{_e(gap['last_day'])}, before the history began ({_e(gap['scheduled'])} scheduled "
+        "backup(s) in them have no evidence).</p>"
+    )
+
+
+def _promise_html(proof: dict[str, Any]) -> str:
+    promise = proof.get("promise") or {}
+    if not promise.get("text"):
+        return ""
+    return (
+        '<h2>The promise</h2><p class="promise">'
+        f"{_e(promise['text'])}.</p>"
+        '<p class="sub">Generated from the config\'s policies, schedules and drill target '
+        f"(config sha256 <code>{_e(proof['config'].get('sha256'))}</code>).</p>"
+    )
+
+
+def _tiers_html(proof: dict[str, Any]) -> str:
+    rows = []
+    for name, g in proof["groups"].items():
+        for t in g.get("tiers") or []:
+            ok = t["had"] >= t["needed"]
+            empty = ", ".join(str(b) for b in t.get("empty") or [])
+            rows.append(
+                [
+                    _e(name),
+                    f"<code>{_e(t['rule'])}</code>",
+                    _num(t["needed"]),
+                    f'<span class="num {"ok" if ok and t["needed"] else "bad" if not ok else ""}">'
+                    f"{_e(t['had'])}</span>",
+                    _e(empty) or ("-" if ok else ""),
+                ]
+            )
+    at = proof["verify"]["checked"].get("at")
+    inner = (
+        _table(["group", "tier (rule)", "slots needed", "slots had", "empty slots"], rows)
+        if rows
+        else "<p>No tier promised any slot (no history).</p>"
+    )
+    return (
+        "<h2>Retention tiers</h2><p>Per rule of each policy, the slots the promise needed at "
+        f"{_t(at)} (the period's end, or now) and how many a snapshot filled. "
+        "<code>within</code> counts every scheduled backup in its window.</p>" + inner
+    )
+
+
+def _evidence_html(proof: dict[str, Any]) -> str:
+    ev = proof.get("evidence")
+    if not ev:
+        return ""
+    v, lines = proof["verdict"], []
+    missed = sum(g["counts"]["missed"] for g in proof["groups"].values())
+    lines.append(
+        ("bad", f"{missed} scheduled backup(s) missed in the period")
+        if missed
+        else ("ok", "No scheduled backup was missed in the period")
+    )
+    gaps = [n for n, g in proof["groups"].items() if g.get("uncovered")]
+    if gaps:
+        lines.append(("bad", "History does not cover the whole period: " + ", ".join(gaps)))
+    lines.append(
+        ("bad", f"{ev['over_retention']} snapshot(s) kept longer than the policy allows")
+        if ev["over_retention"]
+        else ("ok", "No over-retention: verify found no snapshot kept past its last rule")
+    )
+    i = ev["integrity"]
+    if i["failed"]:
+        lines.append(("bad", f"Integrity: {i['failed']} of {i['sampled']} sampled failed"))
+    elif i["sampled"]:
+        lines.append(
+            (
+                "ok",
+                f"Integrity: {i['sampled']} sampled snapshot(s) of {i['of']} re-read, "
+                "every one matched its manifest's SHA-256",
+            )
+        )
+    else:
+        lines.append(("", "Integrity: no snapshot was sampled"))
+    d = ev["drills"]
+    if not d["count"]:
+        lines.append(("bad", "Restore drills: none recorded in the period"))
+    else:
+        rto = d.get("longest_working_seconds")
+        target = d.get("target_seconds")
+        measured = (
+            f"; longest time to live {humanize.duration(rto)} of working time"
+            + (f" against a target of {humanize.duration(target)}" if target else "")
+            if rto is not None
+            else ""
+        )
+        cls = "ok" if d["passed"] == d["count"] else "bad"
+        lines.append((cls, f"Restore drills: {d['passed']} of {d['count']} passed{measured}"))
+        if d.get("without_live_check"):
+            lines.append(
+                (
+                    "",
+                    f"{d['without_live_check']} drill(s) had no live check configured: they "
+                    "prove the restore, not that the service runs",
+                )
+            )
+    lines.append(
+        ("ok", "Audit log intact: every record hash-chained")
+        if proof["audit"].get("ok")
+        else ("bad", "Audit log: problems found (see below)")
+    )
+    forced = proof.get("forced") or []
+    lines.append(
+        ("", f"{len(forced)} prune(s) forced past a safety refusal: see Forced prunes")
+        if forced
+        else ("", "No prune was forced past a safety refusal")
+    )
+    items = "".join(
+        f'<li class="{cls}">{"&#10003; " if cls == "ok" else "&#10007; " if cls == "bad" else ""}'
+        f"{_e(text)}</li>"
+        for cls, text in lines
+    )
+    return f'<h2>Evidence ({_e(v["summary"])})</h2><ul class="evidence">{items}</ul>'
+
+
+def _controls_html(proof: dict[str, Any]) -> str:
+    rows = [
+        (
+            "ISO/IEC 27001:2022 A.8.13 Information backup",
+            "The promise (schedule and retention); Retention tiers; Timeline per group "
+            "(every scheduled backup: present, deleted, missed); Restore drills (RTO against "
+            "the target); Verification (integrity sample)",
+        ),
+        (
+            "ISO/IEC 27001:2022 A.8.10 Information deletion",
+            "Deletions in the period (each with the rules it fell outside and their "
+            "cut-offs); Forced prunes; Kept by a safety rule",
+        ),
+        (
+            "ISO/IEC 27001:2022 A.8.15 Logging",
+            "Audit log (record count, head hash, chain verification); every deletion, "
+            "forced prune and drill names its audit seq",
+        ),
+        (
+            "ISO/IEC 27001:2022 A.5.33 Protection of records",
+            "proof.json SHA-256 (in this page and its footer), proof.json.sig when signed, "
+            "the audit head hash; Snapshots present (manifest SHA-256 each)",
+        ),
+        (
+            "NIS2 Implementing Regulation (EU) 2024/2690, Annex §4.2 Backup and redundancy "
+            "management",
+            "Backup plan with recovery times: The promise and Restore drills; integrity "
+            "checks: Evidence (integrity sample) and Verification; documented recovery "
+            "tests: Restore drills with their audit seq",
+        ),
+    ]
+    return (
+        "<h2>Control mapping</h2><p>Which section of this page is the evidence for which "
+        "control. The mapping says where to look; whether a control is met is the "
+        "auditor's judgement.</p>"
+        + _table(["control", "evidence on this page"], [[_e(c), _e(w)] for c, w in rows])
     )
 
 
 def _drills_html(items: list[dict[str, Any]]) -> str:
     rows = [
         [
-            _e(d["time"]),
+            _t(d["time"]),
             f"<code>{_e(d['snapshot'])}</code>",
             f'<span class="{"bad" if d["verdict"] in FAILED_DRILLS else "ok"}">'
             f"{_e(d['verdict'])}</span>",
-            _e(d.get("working_time")),
+            _dur(d.get("working_time_seconds"), d.get("working_time")),
+            _e(d.get("target")),
+            _live(d.get("live_check")),
             _e(d.get("message")),
         ]
         for d in items
     ]
     inner = (
-        _table(["when", "snapshot", "verdict", "working time to live", "message"], rows)
+        _table(
+            [
+                "when",
+                "snapshot",
+                "verdict",
+                "working time to live (RTO)",
+                "target",
+                "live check",
+                "message",
+            ],
+            rows,
+        )
         if rows
         else "<p>No restore drill was recorded in the period.</p>"
     )
@@ -368,7 +674,7 @@ def _snapshots_html(items: list[dict[str, Any]]) -> str:
     rows = [
         [
             f"<code>{_e(s['id'])}</code>",
-            _e(s["time"]),
+            _t(s["time"]),
             _e(s["status"]),
             f'<span class="num">{_e(s["size"])}</span>',
             f"<code>{_e(s['manifest_sha256'])}</code>",

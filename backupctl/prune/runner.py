@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from backupctl.config import Config, PolicyConfig
 from backupctl.errors import StoreError
+from backupctl.explain import GroupContext, why_forgotten
 from backupctl.log import get_logger
 from backupctl.prune.resume import Intents, intents_of, read_intents
 from backupctl.stores.base import DeleteReport, Listing, Store, StoredSnapshot
@@ -474,6 +475,11 @@ def intent_record(
     """The ``prune.intent`` audit payload: what will be deleted and why, counts per group."""
     reasons = {d.snapshot.id: [r.text for r in d.reasons] for d in run.decisions()}
     resumed = {s.snapshot.id for s in run.resume}
+    why: dict[str, list[str]] = {}  # the rules each fell outside, with their cut-offs (the proof)
+    for g in run.groups.values():
+        ctx = GroupContext(g.policy.policy, g.decisions, run.now)
+        for d in g.forgotten():
+            why[d.snapshot.id] = why_forgotten(d, ctx)
     return {
         "config_sha256": run.config_sha256,
         "now": run.now.isoformat(),
@@ -486,6 +492,9 @@ def intent_record(
                 if s.snapshot.id in resumed
                 else "not kept by policy",
                 "kept_reasons": reasons.get(s.snapshot.id, []),
+                "why": ["resume interrupted prune"]
+                if s.snapshot.id in resumed
+                else why.get(s.snapshot.id) or ["not kept by policy"],
             }
             for s in to_forget
         ],
