@@ -141,7 +141,12 @@ class FileStore(ManifestStore):
         os.replace(tmp, path)
 
     def _remove_journal(self, key: str) -> None:
-        (self.root / key).unlink(missing_ok=True)
+        path = self.root / key
+        path.unlink(missing_ok=True)
+        try:  # no empty _backupctl/deleting/ left behind (a symlink is not rmdir'ed)
+            path.parent.rmdir()
+        except OSError:  # not empty (another journal), or already gone
+            pass
 
     def _journal_errors(self, what: str) -> AbstractContextManager[None]:
         return _os_errors(f"{self.url}: {what} failed")

@@ -102,7 +102,8 @@ def test_an_interrupted_delete_is_reported_and_finished_by_the_next_run(
     report = store.delete([other, inc])  # the runner hands the interrupted one back: finished
     assert report.deleted == sorted([snap.snapshot.id, other.snapshot.id])
     assert not (tmp_path / snap.snapshot.id).exists() and store.listing().incomplete == []
-    assert not any((tmp_path / JOURNAL_PREFIX).iterdir())
+    assert not (tmp_path / JOURNAL_PREFIX).exists()  # no empty deleting/ left (issue 14)
+    assert (tmp_path / JOURNAL_PREFIX).parent.is_dir()  # _backupctl/ itself stays
 
 
 def test_a_stale_journal_never_deletes_a_complete_snapshot(
@@ -188,4 +189,4 @@ def test_a_delete_given_its_listing_reuses_its_journals_and_leaves_them_current(
     assert again.journals == listing.journals
     [inc] = again.incomplete
     assert store.delete([inc], listing=again).deleted == [inc.snapshot.id]
-    assert again.journals == {} and not any((tmp_path / JOURNAL_PREFIX).iterdir())
+    assert again.journals == {} and not (tmp_path / JOURNAL_PREFIX).exists()

@@ -299,6 +299,8 @@ def check_changes(
             continue
         if rel.startswith(f"{internal}/deleting/") and before[rel][0] == "file":
             continue  # a journal file (backupctl's own, or a planted one once spent)
+        if rel == f"{internal}/deleting" and before[rel][0] == "dir" and may_delete:
+            continue  # the journal folder, removed once its last journal is spent
         if rel == f"{internal}/lock.json" and ("unlock" in args or may_delete):
             continue
         if before[rel][0] == "dir" and any(_inside(rel + "/x", {a}) for a in allowed_abs):
