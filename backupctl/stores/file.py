@@ -14,7 +14,8 @@ import os
 import stat
 import uuid
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 
 from backupctl.config import Config
@@ -143,10 +144,8 @@ class FileStore(ManifestStore):
     def _remove_journal(self, key: str) -> None:
         path = self.root / key
         path.unlink(missing_ok=True)
-        try:  # no empty _backupctl/deleting/ left behind (a symlink is not rmdir'ed)
-            path.parent.rmdir()
-        except OSError:  # not empty (another journal), or already gone
-            pass
+        with suppress(OSError):  # not empty (another journal), or gone; a symlink is not rmdir'ed
+            path.parent.rmdir()  # no empty _backupctl/deleting/ left behind
 
     def _journal_errors(self, what: str) -> AbstractContextManager[None]:
         return _os_errors(f"{self.url}: {what} failed")
