@@ -15,7 +15,6 @@ import stat
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
-from datetime import UTC, datetime
 from pathlib import Path
 
 from backupctl.config import Config
