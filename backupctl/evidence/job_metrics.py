@@ -9,9 +9,7 @@ when the run fails, so an alert on "no successful verify for 2 days" keeps worki
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import re
 import tempfile
 import time
@@ -21,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from backupctl.errors import UsageError
-from backupctl.evidence.metrics import _escape, _number
+from backupctl.evidence.metrics import _escape, _number, write_atomic
 
 __all__ = ["JobMetrics", "check_target", "drill_metrics", "render", "verify_metrics", "write"]
 
@@ -165,19 +163,7 @@ def write(path: str, m: JobMetrics) -> None:
     """
     target = Path(path)
     last = m.success_time if m.success_time is not None else _last_success(target, m.job)
-    data = render(m, last).encode()
     try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o644)  # node_exporter often runs as another user
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        write_atomic(target, render(m, last).encode())
     except OSError as exc:
         raise UsageError(f"--metrics-file {path}: cannot write it: {exc.strerror or exc}") from None

@@ -149,7 +149,16 @@ def write_textfile(path: str | Path, metrics: PruneMetrics) -> None:
     """
     target = Path(path)
     last = metrics.success_time if metrics.success_time is not None else read_last_success(target)
-    data = render(metrics, last).encode()
+    write_atomic(target, render(metrics, last).encode())
+
+
+def write_atomic(target: Path, data: bytes) -> None:
+    """Replace ``target`` with ``data`` atomically (temp file beside it, fsync, rename), mode
+    0644; the temp file never stays behind.
+
+    Raises:
+        OSError: the directory is not writable.
+    """
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
