@@ -328,7 +328,7 @@ def _deletions_html(items: list[dict[str, Any]], counts: dict[str, Any] | None) 
             f"<code>{_e(d['id'])}</code>",
             _t(d["time"]) + (" <b>(before the period)</b>" if d.get("before_period") else ""),
             "<br>".join(_e(w) for w in d.get("why") or [d.get("reason")]),
-            _e("forced: " + str(d["forced"])) if d.get("forced") else "no",
+            "yes (see Forced prunes)" if d.get("forced") else "no",
             _e(d.get("actor")),
             _e(d.get("seq")),
         ]

@@ -116,3 +116,15 @@ def test_a_format_without_a_hash_is_written_and_not_checked(
     checked = CliRunner().invoke(main, ["proof", "check", str(out)])
     assert checked.exit_code == 0, checked.output
     assert "recorded in proof.html (" in checked.output
+
+
+def test_a_period_before_the_history_is_no_silent_pass(config: Path, tmp_path: Path) -> None:
+    out = tmp_path / "proof"
+    args = ["proof", "--config", str(config), "--from", "2025-12-28", "--to", "2026-01-05"]
+    made = CliRunner().invoke(main, [*args, "--out", str(out)], env=NOW)
+    assert made.exit_code == 3, made.output
+    finding = "server: 4 day(s) of the period (2025-12-28 to 2025-12-31) are not covered"
+    assert finding in made.output
+    page = (out / "proof.html").read_text()
+    assert "Not covered: 4 day(s), 2025-12-28 to 2025-12-31" in page
+    assert CliRunner().invoke(main, ["proof", "check", str(out)]).exit_code == 0
