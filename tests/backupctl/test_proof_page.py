@@ -101,3 +101,20 @@ def test_a_hostile_forced_reason_and_why_are_escaped() -> None:
     }
     page = render_html(proof, "0" * 64)
     assert "<script" not in page and "&lt;script&gt;" in page
+
+
+def test_an_older_intent_without_why_says_not_kept_by_policy() -> None:
+    from backupctl.evidence.proof_model import deletions
+
+    old = {"id": "app/1", "group": "app", "time": "2026-01-01T00:00:00+01:00", "reason": "x"}
+    new = {**old, "id": "app/2", "why": ["outside within 2m (cut-off 2026-01-02 00:00:00 CET)"]}
+    records = [
+        {"action": "prune.intent", "data": {"delete": [old, new]}},
+        {"action": "prune.result", "time": "t", "data": {"deleted": ["app/1", "app/2", "app/3"]}},
+    ]
+    why = {d["id"]: d["why"] for d in deletions(records)}
+    assert why == {
+        "app/1": ["not kept by policy"],
+        "app/2": ["outside within 2m (cut-off 2026-01-02 00:00:00 CET)"],
+        "app/3": ["not recorded in a prune.intent"],
+    }
