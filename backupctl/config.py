@@ -307,6 +307,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "lock_ttl": Key(
             _duration, Duration(hours=6), "how long a prune lock is valid before it counts as stale"
         ),
+        "max_time_drift": Key(
+            _duration,
+            Duration(days=1),
+            "flag a new snapshot whose claimed time is further than this from when its objects "
+            "were written (trusted time)",
+        ),
         "keep_last_verified": Key(
             _bool,
             True,
@@ -463,6 +469,7 @@ class SafetyConfig:
     clock_skew: Duration = Duration(hours=1)
     lock_ttl: Duration = Duration(hours=6)
     keep_last_verified: bool = True
+    max_time_drift: Duration = Duration(days=1)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
@@ -61,6 +62,10 @@ class StoredSnapshot:
     problem: str | None = (
         None  # why an incomplete snapshot is incomplete (no manifest, bad manifest …)
     )
+    written: datetime | None = None
+    """When the service wrote the snapshot's objects (S3: the newest LastModified of its keys,
+    or of manifest.json in folders mode; file: the newest mtime), None when unknown (restic).
+    The service's clock, not the producer's claim: trusted time compares the two."""
 
 
 @dataclass(frozen=True)

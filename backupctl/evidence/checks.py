@@ -144,6 +144,17 @@ _ENTRIES = (
         note=True,
     ),
     Check("audit_unavailable", describe=lambda f: str(_d(f, "problem")), note=True),
+    Check(
+        "time_drift",
+        "a snapshot claims a time backupctl's memory of the previous prune contradicts "
+        "(backdated, or far from when its objects were written): find who wrote it; prune "
+        "refuses to let it displace others (see docs/safety.md, Trusted time)",
+        lambda f: (
+            f"{_d(f, 'id')} claims {_t(f, 'time')}, written {_t(f, 'written')} "
+            f"({_d(f, 'why')}; previous run {_t(f, 'previous_run')})"
+        ),
+    ),
+    Check("trusted_time", describe=lambda f: str(_d(f, "problem")), note=True),
 )
 CHECKS: dict[str, Check] = {c.kind: c for c in _ENTRIES}
 

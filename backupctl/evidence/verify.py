@@ -30,6 +30,7 @@ from typing import Any
 from backupctl.config import Config, PolicyConfig
 from backupctl.errors import BackupctlError, UsageError
 from backupctl.evidence.checks import Finding, Note, Violation
+from backupctl.prune.memory import Memory, memory_from_records, suspects
 from backupctl.stores.base import BlobStore, Listing, Store, StoredSnapshot
 from retention import Duration, Snapshot
 from retention.buckets import CALENDARS, RULES
@@ -323,7 +324,7 @@ def verify_store(
     _integrity(report, config, store, listing.snapshots, at)
     _notes(report, config, listing, at)
     if audit_blobs is not None:
-        _audit(report, audit_blobs, config)
+        _audit(report, audit_blobs, config, listing)
     return report
 
 
@@ -381,7 +382,12 @@ def _notes(report: VerifyReport, config: Config, listing: Listing, at: datetime)
             )
 
 
-def _audit(report: VerifyReport, audit_blobs: Callable[[], BlobStore], config: Config) -> None:
+def _audit(
+    report: VerifyReport,
+    audit_blobs: Callable[[], BlobStore],
+    config: Config,
+    listing: Listing,
+) -> None:
     from backupctl.evidence.audit import AuditLog
     from backupctl.evidence.signing import load_public_key
 
@@ -392,12 +398,41 @@ def _audit(report: VerifyReport, audit_blobs: Callable[[], BlobStore], config: C
         else None
     )
     try:
-        audit = AuditLog(
+        audit, records = AuditLog(
             audit_blobs(), verifier=trust, signed_from=keys.signed_from
-        ).verify_report()
+        ).verified_records()
     except BackupctlError as exc:
         report.notes.append(Note("audit_unavailable", AUDIT_GROUP, {"problem": str(exc)}))
         return
     for p in audit.problems:
         report.violations.append(Violation("audit", AUDIT_GROUP, p.to_json()))
     report.checked["audit"] = {"ok": audit.ok, "records": audit.records, "head": audit.head}
+    if audit.ok:
+        _time_drift(report, config, listing, memory_from_records(records))
+
+
+def _time_drift(report: VerifyReport, config: Config, listing: Listing, memory: Memory) -> None:
+    """Trusted time: a ``time_drift`` violation per snapshot whose claimed time the last
+    prune's memory (``seen``) contradicts; a ``trusted_time`` note when there is no memory."""
+    if memory.seen is None:
+        report.notes.append(Note("trusted_time", "", {"problem": memory.problem or ""}))
+        return
+    found = suspects(
+        listing.snapshots,
+        memory.seen,
+        grace=config.safety.clock_skew,
+        max_drift=config.safety.max_time_drift,
+    )
+    for x in found:
+        report.violations.append(
+            Violation(
+                "time_drift",
+                x.stored.snapshot.group,
+                {**x.to_json(), "previous_run": memory.seen.at.isoformat()},
+            )
+        )
+    report.checked["trusted_time"] = {
+        "previous_run": memory.seen.at.isoformat(),
+        "seen": len(memory.seen.ids),
+        "suspects": len(found),
+    }

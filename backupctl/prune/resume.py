@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backupctl.errors import BackupctlError
+from backupctl.prune.memory import Memory, memory_from_records
 
 __all__ = [
     "Intents",
@@ -36,6 +37,8 @@ class Intents:
     """Snapshot id -> when a drill of it passed (the newest such drill), from ``drill`` records."""
     unreadable: bool = False
     """The log could not be read at all (``problem`` says why), rather than read and refuted."""
+    memory: Memory = field(default_factory=lambda: Memory(problem="no audit log was consulted"))
+    """What the previous prune saw (trusted time, :mod:`backupctl.prune.memory`)."""
 
 
 def intents_from_records(records: list[dict[str, Any]]) -> frozenset[str]:
@@ -94,6 +97,10 @@ def intents_of(log: Any) -> Intents:
                 problem=f"the audit log does not verify ({len(report.problems)} problem(s); "
                 "run `backupctl audit verify`)"
             )
-        return Intents(intents_from_records(records), verified=verified_from_records(records))
+        return Intents(
+            intents_from_records(records),
+            verified=verified_from_records(records),
+            memory=memory_from_records(records),
+        )
     except BackupctlError as exc:
         return Intents(problem=f"the audit log cannot be read: {exc}", unreadable=True)

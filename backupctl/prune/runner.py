@@ -116,6 +116,9 @@ class RunPlan:
     list_requests: dict[str, int] = field(default_factory=dict)
     listing: Listing | None = field(default=None, repr=False, compare=False)  # for Store.delete
     verified_problem: str | None = None  # why the last verified snapshots are unknown
+    suspects: list[Suspect] = field(default_factory=list)  # claimed times memory contradicts
+    displaced: dict[str, list[str]] = field(default_factory=dict)  # group -> forgotten by them
+    memory_note: str | None = None  # why times were not judged (first run, bad `seen` …)
 
     def decisions(self) -> list[Decision]:
         """Every decision of every policy group."""
@@ -145,6 +148,8 @@ class RunPlan:
             "resume": [s.snapshot.id for s in self.resume],
             "refusals": [r.to_json() for r in refusals],
             "now": self.now.isoformat(),
+            "time_drift": [x.to_json() for x in self.suspects],
+            "memory": self.memory_note,
         }
 
 
@@ -185,6 +190,7 @@ def compute_run_plan(
     by_group: dict[str, list[StoredSnapshot]] = {}
     for stored in listing.snapshots:
         by_group.setdefault(stored.snapshot.group, []).append(stored)
+    by_policy = {p.group: by_group.get(p.group, []) for p in config.policies}
     for policy in config.policies:
         run.groups[policy.group] = _plan_group(policy, by_group.pop(policy.group, []), now)
     run.unmanaged = [s for group in by_group.values() for s in group]
@@ -192,14 +198,13 @@ def compute_run_plan(
     journalled = {
         s.snapshot.id for s in listing.incomplete if (s.problem or "").startswith(INTERRUPTED)
     }
-    wants_verified = (
-        config.safety.keep_last_verified
-        and intents is not None
-        and any(g.forgotten() for g in run.groups.values())
-    )
-    known = (intents or _no_intents)() if journalled or wants_verified else Intents()
+    forgets = intents is not None and any(g.forgotten() for g in run.groups.values())
+    wants_verified = config.safety.keep_last_verified and forgets
+    known = (intents or _no_intents)() if journalled or forgets else Intents()
     if wants_verified:
         run.verified_problem = _keep_last_verified(run.groups, known)
+    if forgets:
+        _judge_times(run, config, by_policy, known, now)
     newest: dict[str, datetime] = {}
     for stored in listing.snapshots:
         g, t = stored.snapshot.group, stored.snapshot.time
@@ -241,6 +246,44 @@ def _keep_last_verified(groups: dict[str, GroupPlan], known: Intents) -> str | N
             reason = Reason(LAST_VERIFIED, f"last verified (a drill passed at {when})")
             group.decisions[i] = Decision(d.snapshot, d.group, "keep", (reason,))
     return None
+
+
+def _judge_times(
+    run: RunPlan,
+    config: Config,
+    by_policy: dict[str, list[StoredSnapshot]],
+    known: Intents,
+    now: datetime,
+) -> None:
+    """Trusted time: find the snapshots whose claimed time the previous run's memory
+    contradicts (``run.suspects``), and per group the snapshots the plan forgets only because
+    of them (``run.displaced``: the group planned again without the suspects keeps them).
+    Without memory (first run, bad ``seen``, unverified log) ``run.memory_note`` says why."""
+    memory = known.memory
+    if memory.seen is None:
+        run.memory_note = memory.problem or known.problem
+        return
+    found = suspects(
+        [s for group in by_policy.values() for s in group],
+        memory.seen,
+        grace=config.safety.clock_skew,
+        max_drift=config.safety.max_time_drift,
+    )
+    run.suspects = found
+    bad = {x.stored.snapshot.id for x in found}
+    for policy in config.policies:
+        name, group = policy.group, run.groups[policy.group]
+        if not bad & set(group.stored) or not group.forgotten():
+            continue
+        alt = {
+            name: _plan_group(policy, [s for s in by_policy[name] if s.snapshot.id not in bad], now)
+        }
+        if config.safety.keep_last_verified and known.problem is None:
+            _keep_last_verified(alt, known)
+        kept_without = {d.snapshot.id for d in alt[name].kept()}
+        displaced = [d.snapshot.id for d in group.forgotten() if d.snapshot.id in kept_without]
+        if displaced:
+            run.displaced[name] = displaced
 
 
 def _no_intents() -> Intents:
@@ -327,7 +370,30 @@ def check_safety(run: RunPlan, config: Config, now: datetime) -> list[Refusal]:
         forget = group.forgotten()
         if forget or any(s.snapshot.group == name for s in run.resume):
             refusals += _group_refusals(name, group, forget, config, now)
+        if name in run.displaced:
+            refusals.append(_time_drift_refusal(run, name))
     return refusals
+
+
+def _time_drift_refusal(run: RunPlan, name: str) -> Refusal:
+    """Rule ``time_drift``: suspects (claimed times the memory contradicts) would displace
+    snapshots the group keeps without them."""
+    shown = 5
+    displaced = run.displaced[name]
+    bad = [x for x in run.suspects if x.stored.snapshot.group == name]
+    names = ", ".join(
+        f"{x.stored.snapshot.id} (claims {x.stored.snapshot.time.isoformat()}, written "
+        f"{x.stored.written.isoformat() if x.stored.written else 'unknown'}, {x.why})"
+        for x in bad[:shown]
+    )
+    return Refusal(
+        name,
+        "time_drift",
+        f"group {name!r}: {len(bad)} snapshot(s) claim a time backupctl's memory contradicts "
+        f"({names}{', …' if len(bad) > shown else ''}) and would displace {len(displaced)} "
+        f"snapshot(s) kept without them ({', '.join(displaced[:shown])}"
+        f"{', …' if len(displaced) > shown else ''}): see docs/safety.md, Trusted time",
+    )
 
 
 def _group_refusals(
@@ -566,11 +632,12 @@ def execute(
         if isinstance(partial, DeleteReport):
             _merge_report(result, partial, to_forget)
         result.duration_s = clock() - started
-        audit.append("prune.result", {**_result_record(result), "error": str(exc)}, now=now)
+        record = {**_result_record(result), "error": str(exc), "seen": _seen(run)}
+        audit.append("prune.result", record, now=now)
         raise
     _merge_report(result, report, to_forget)
     result.duration_s = clock() - started
-    audit.append("prune.result", _result_record(result), now=now)
+    audit.append("prune.result", {**_result_record(result), "seen": _seen(run)}, now=now)
     log.info(
         "prune.result",
         deleted=len(result.deleted),
@@ -621,6 +688,12 @@ def _merge_report(
         g = s.snapshot.group
         if s.snapshot.id in deleted:
             result.forgotten_by_group[g] = result.forgotten_by_group.get(g, 0) + 1
+
+
+def _seen(run: RunPlan) -> dict[str, Any] | None:
+    """The run's memory for trusted time: its time and every id it listed (complete, held,
+    incomplete, of any group). Every real prune writes it, deleting something or not."""
+    return encode_seen(run.now, run.listing.ids()) if run.listing is not None else None
 
 
 def _result_record(result: PruneResult) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import stat
 import uuid
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 
 from backupctl.config import Config
@@ -76,7 +77,16 @@ class FileStore(ManifestStore):
         except OSError as exc:
             raise StoreError(f"{self.url}: listing failed: {exc}") from None
 
-    def _walk(self, rel: str = "") -> Iterator[tuple[str, int]]:
+    def _keys_timed(self, times: dict[str, datetime]) -> Iterator[tuple[str, int]]:
+        """As :meth:`_keys`, noting each file's mtime (lstat: a symlink's own, not followed)."""
+        try:
+            yield from self._walk("", times)
+        except OSError as exc:
+            raise StoreError(f"{self.url}: listing failed: {exc}") from None
+
+    def _walk(
+        self, rel: str = "", times: dict[str, datetime] | None = None
+    ) -> Iterator[tuple[str, int]]:
         """``(key, size)`` of every file under ``root/rel``; a symlink counts as size 0 and
         is not followed."""
         with os.scandir(self.root / rel if rel else self.root) as it:
@@ -84,11 +94,12 @@ class FileStore(ManifestStore):
         for e in entries:
             key = rel + e.name
             if e.is_dir(follow_symlinks=False):
-                yield from self._walk(key + "/")
-            elif e.is_file(follow_symlinks=False):
-                yield key, e.stat(follow_symlinks=False).st_size
-            else:
-                yield key, 0
+                yield from self._walk(key + "/", times)
+                continue
+            st = e.stat(follow_symlinks=False)
+            if times is not None:
+                times[key] = datetime.fromtimestamp(st.st_mtime, UTC)
+            yield key, st.st_size if stat.S_ISREG(st.st_mode) else 0
 
     def _read_manifest(self, folder: str) -> ManifestRead:
         try:

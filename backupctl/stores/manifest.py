@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -202,7 +203,8 @@ class ManifestStore:
             StoreError: the store cannot be listed.
         """
         scanner = DigestScanner(self.template, self.groups)
-        scanner.add_all(self._keys())
+        times: dict[str, datetime] = {}
+        scanner.add_all(self._keys_timed(times))
         folders = [f for f, agg in scanner.folders.items() if agg.has_manifest]
         reads: list[ManifestRead] = self._parallel(self._read_manifest, folders)
         manifests = dict(zip(folders, reads, strict=True))
@@ -210,7 +212,21 @@ class ManifestStore:
         listing = build_listing(scanner, manifests, self.config.timezone, journals)
         listing.folders = scanner.facts()
         listing.keys_listed = scanner.total
+        self._stamp_written(listing, newest_by_folder(times))
         return listing
+
+    def _keys_timed(self, times: dict[str, datetime]) -> Iterator[tuple[str, int]]:
+        """As :meth:`_keys`, noting in ``times`` when the service wrote each key (a store that
+        cannot tell leaves it empty: snapshots then have ``written`` None)."""
+        return self._keys()
+
+    def _stamp_written(self, listing: Listing, newest: dict[str, datetime]) -> None:
+        """Set each snapshot's ``written`` to the newest write time under its folder."""
+        if not newest:
+            return
+        listing.snapshots[:] = [
+            replace(s, written=newest.get(self.folder(s.snapshot.id))) for s in listing.snapshots
+        ]
 
     def list_snapshots(self) -> Sequence[StoredSnapshot]:
         """Complete and held snapshots of every configured group."""
@@ -414,6 +430,19 @@ class ManifestStore:
             files=sum(1 for _, p in results if not p),
             problems=tuple(p for _, p in results if p),
         )
+
+
+def newest_by_folder(times: dict[str, datetime]) -> dict[str, datetime]:
+    """Each folder (every '/'-ending prefix of a key) -> the newest time of a key under it."""
+    out: dict[str, datetime] = {}
+    for key, t in times.items():
+        end = key.find("/")
+        while end != -1:
+            folder = key[: end + 1]
+            if folder not in out or out[folder] < t:
+                out[folder] = t
+            end = key.find("/", end + 1)
+    return out
 
 
 def write_under(

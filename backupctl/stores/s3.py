@@ -172,7 +172,9 @@ class S3Store(ManifestStore):
         except (ClientError, BotoCoreError) as exc:
             raise StoreError(f"{self.url}: {what} failed: {s3_error(exc)}") from None
 
-    def _iter_keys(self, prefix: str) -> Iterator[tuple[str, int]]:
+    def _iter_keys(
+        self, prefix: str, times: dict[str, datetime] | None = None
+    ) -> Iterator[tuple[str, int]]:
         """``(key relative to the store prefix, size)`` of every object under ``prefix``, page
         by page."""
         pages = self.client.get_paginator("list_objects_v2").paginate(
@@ -181,7 +183,10 @@ class S3Store(ManifestStore):
         with self._store_errors(f"listing s3://{self.bucket}/{prefix}"):
             for page in pages:
                 for obj in page.get("Contents", ()):
-                    yield obj["Key"][len(self.prefix) :], int(obj["Size"])
+                    key = obj["Key"][len(self.prefix) :]
+                    if times is not None and isinstance(obj.get("LastModified"), datetime):
+                        times[key] = obj["LastModified"]
+                    yield key, int(obj["Size"])
 
     def listing(self) -> Listing:
         """Every snapshot, incomplete snapshot and unknown key under the prefix.
@@ -208,6 +213,10 @@ class S3Store(ManifestStore):
     def _keys(self) -> Iterator[tuple[str, int]]:
         return self._iter_keys(self.prefix)
 
+    def _keys_timed(self, times: dict[str, datetime]) -> Iterator[tuple[str, int]]:
+        """As :meth:`_keys`, noting each key's LastModified (same requests)."""
+        return self._iter_keys(self.prefix, times)
+
     def _list_folders_mode(self, prefixes: Sequence[str]) -> Listing:
         """Delimiter listings of the folders that hold snapshot folders (and of the store's top
         level): every snapshot folder's manifest.json is read, and its contents are what the
@@ -230,7 +239,10 @@ class S3Store(ManifestStore):
                 elif not (is_folder and any(p.startswith(rel) for p in prefixes)):
                     scanner.unknown.append(rel)
         folders = list(scanner.folders)
-        reads: list[ManifestRead | None] = self._parallel(self._read_manifest_if_any, folders)
+        times: dict[str, datetime] = {}  # manifest.json's LastModified, from the same GetObject
+        reads: list[ManifestRead | None] = self._parallel(
+            lambda f: self._read_manifest_if_any(f, times), folders
+        )
         for folder, read in zip(folders, reads, strict=True):
             scanner.folders[folder].has_manifest = read is not None
         manifests = {f: r for f, r in zip(folders, reads, strict=True) if r is not None}
@@ -245,6 +257,7 @@ class S3Store(ManifestStore):
                 len(names) + 1, key_digest([*names, MANIFEST]), len(data)
             )
         # keys_listed stays 0: no whole-prefix listing to reuse, resumed folders are listed
+        self._stamp_written(listing, times)
         return listing
 
     def _journal_keys(self) -> list[str]:
@@ -268,7 +281,7 @@ class S3Store(ManifestStore):
                 for obj in page.get("Contents", ()):
                     yield obj["Key"][len(self.prefix) :], False
 
-    def _read_manifest(self, folder: str) -> ManifestRead:
+    def _read_manifest(self, folder: str, times: dict[str, datetime] | None = None) -> ManifestRead:
         key = self.prefix + folder + MANIFEST
         try:
             resp = self.client.get_object(Bucket=self.bucket, Key=key)
@@ -277,11 +290,15 @@ class S3Store(ManifestStore):
             )  # a larger one is reported, not read whole
         except (ClientError, BotoCoreError) as exc:
             return ManifestRead(None, error=s3_error(exc))
+        if times is not None and isinstance(resp.get("LastModified"), datetime):
+            times[folder] = resp["LastModified"]  # one key per folder: safe across threads
         return ManifestRead(data, held=_held_reason(resp, clock.now()))
 
-    def _read_manifest_if_any(self, folder: str) -> ManifestRead | None:
+    def _read_manifest_if_any(
+        self, folder: str, times: dict[str, datetime] | None = None
+    ) -> ManifestRead | None:
         """:meth:`_read_manifest`, or None when the folder has no manifest.json."""
-        read = self._read_manifest(folder)
+        read = self._read_manifest(folder, times)
         if read.error is not None and read.error.startswith(("S3 NoSuchKey", "S3 404")):
             return None
         return read

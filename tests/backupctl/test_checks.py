@@ -46,6 +46,7 @@ def test_every_kind_verify_produces_has_an_entry() -> None:
         "integrity",
         "audit",
         "no_snapshots",
+        "time_drift",
     }
     assert kinds["Note"] == {
         "incomplete",
@@ -53,6 +54,7 @@ def test_every_kind_verify_produces_has_an_entry() -> None:
         "unconfigured_group",
         "future",
         "audit_unavailable",
+        "trusted_time",
     }
     for kind in kinds["Violation"]:
         assert CHECKS[kind].advice and not CHECKS[kind].note, kind
