@@ -23,6 +23,7 @@ from backupctl.config import Config, PolicyConfig
 from backupctl.errors import StoreError
 from backupctl.explain import GroupContext, why_forgotten
 from backupctl.log import get_logger
+from backupctl.prune.memory import Suspect, encode_seen, suspects
 from backupctl.prune.resume import Intents, intents_of, read_intents
 from backupctl.stores.base import DeleteReport, Listing, Store, StoredSnapshot
 from retention import Decision, EmptyPolicyError, Reason, add_duration
