@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from backupctl import clock, humanize
-from backupctl.commands.options import load_config
+from backupctl.commands.options import config_option, load_config
 from backupctl.config import Config
 from backupctl.errors import EXIT_VIOLATION, UsageError
 from backupctl.evidence.audit import (
@@ -27,8 +27,6 @@ from backupctl.stores.locations import audit_blobs_for
 if TYPE_CHECKING:
     from backupctl.evidence.anchor import Anchor
     from backupctl.evidence.signing import Verifier
-
-_CONFIG_HELP = "Config file (default: $BACKUPCTL_CONFIG or ./backupctl.toml)."
 
 
 def _log_for(path: str | None) -> tuple[AuditLog, str]:
@@ -88,7 +86,7 @@ def command() -> None:
 
 
 @command.command("verify")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP)
+@config_option()
 @click.option(
     "--file",
     "file",
@@ -304,7 +302,7 @@ def _notes(
 
 
 @command.command("export")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP)
+@config_option()
 @click.option(
     "--out", type=click.Path(dir_okay=False), default=None, help="Write here instead of stdout."
 )
@@ -328,7 +326,7 @@ def export(config_path: str | None, out: str | None) -> None:
 
 
 @command.command("rotate-key")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP)
+@config_option()
 @click.option(
     "--new-key",
     "new_key",

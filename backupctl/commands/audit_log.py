@@ -16,15 +16,13 @@ from typing import Any
 import click
 
 from backupctl import humanize
-from backupctl.commands.options import load_config
+from backupctl.commands.options import config_option, load_config
 
 __all__ = ["command", "describe", "render"]
 
-_CONFIG_HELP = "Config file (default: $BACKUPCTL_CONFIG or ./backupctl.toml)."
-
 
 @click.command("log")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help=_CONFIG_HELP)
+@config_option()
 @click.option(
     "--action",
     "actions",

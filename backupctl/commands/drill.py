@@ -21,6 +21,7 @@ import click
 
 from backupctl import clock, humanize
 from backupctl.commands.options import (
+    config_option,
     load_config,
     metrics_file_option,
     reference_time,
@@ -242,13 +243,7 @@ def _when(text: Any) -> str:
 
 
 @click.group("drill", invoke_without_command=True)
-@click.option(
-    "--config",
-    "config_path",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="Config file (default: $BACKUPCTL_CONFIG, else ./backupctl.toml).",
-)
+@config_option()
 @click.option(
     "--snapshot",
     "how",

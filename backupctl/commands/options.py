@@ -1,5 +1,6 @@
-"""Options several commands share, spelled once: the reference time (``--at``, alias ``--now``),
-``--group``, ``--metrics-file``, and loading the config so that human output uses its timezone.
+"""Options several commands share, spelled once: ``--config``, the reference time (``--at``,
+alias ``--now``), ``--group``, ``--metrics-file``, and loading the config so that human output
+uses its timezone.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "at_option",
     "check_groups",
+    "config_option",
     "group_option",
     "load_config",
     "metrics_file_option",
@@ -32,6 +34,17 @@ AT_HELP = (
     "Reference time: now (default), 2026-11-23, 2026-11-23T10:00 (the config's timezone) "
     "or an ISO time with offset. --now is an alias."
 )
+
+
+CONFIG_HELP = "Config file (default: $BACKUPCTL_CONFIG, else ./backupctl.toml)."
+
+
+def config_option(help_text: str = CONFIG_HELP) -> Callable[[F], F]:
+    """``--config FILE``, passed as ``config_path`` (None: ``$BACKUPCTL_CONFIG``, else
+    ``./backupctl.toml``, as :func:`load_config` resolves it)."""
+    return click.option(
+        "--config", "config_path", type=click.Path(dir_okay=False), default=None, help=help_text
+    )
 
 
 def at_option(help_text: str = AT_HELP) -> Callable[[F], F]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from backupctl import clock, humanize
-from backupctl.commands.options import load_config
+from backupctl.commands.options import config_option, load_config
 from backupctl.config import Config
 from backupctl.errors import BackupctlError, UsageError, ViolationFound
 from backupctl.evidence.proof_files import check_proof, write_proof
@@ -53,13 +53,7 @@ __all__ = ["command"]
     help="Directory for proof.json and proof.html (created; default: proof-YYYY-MM of the "
     "period's start).",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Config file (default: $BACKUPCTL_CONFIG, else ./backupctl.toml).",
-)
+@config_option()
 @click.pass_context
 def command(
     ctx: click.Context,

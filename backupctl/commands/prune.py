@@ -20,6 +20,7 @@ import click
 from backupctl import humanize
 from backupctl.commands.options import (
     at_option,
+    config_option,
     group_option,
     load_config,
     metrics_file_option,
@@ -40,13 +41,7 @@ log = get_logger("prune")
 
 
 @click.command("prune")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Config file (default: $BACKUPCTL_CONFIG, else ./backupctl.toml).",
-)
+@config_option()
 @click.option(
     "--dry-run", is_flag=True, help="Print the plan and what would be deleted; touch nothing."
 )

@@ -9,7 +9,7 @@ from datetime import date
 import click
 
 from backupctl import clock, humanize
-from backupctl.commands.options import load_config
+from backupctl.commands.options import config_option, load_config
 from backupctl.errors import UsageError
 from backupctl.evidence.verify import parse_day_or_time, schedule_of
 from backupctl.simulate import SimGroup, Simulation, simulate
@@ -22,13 +22,7 @@ _MAX_DAYS = 3660
 
 @click.command("simulate")
 @click.option("--days", type=int, required=True, help=f"How many days to run (1..{_MAX_DAYS}).")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Config file (default: $BACKUPCTL_CONFIG, else ./backupctl.toml).",
-)
+@config_option()
 @click.option(
     "--start",
     "start_text",

@@ -9,7 +9,7 @@ from datetime import timedelta
 import click
 
 from backupctl import clock
-from backupctl.commands.options import load_config
+from backupctl.commands.options import config_option, load_config
 from backupctl.errors import LockHeld, StoreError
 from backupctl.evidence.audit import audit_log_for
 from backupctl.prune.lock import LOCK_KEY, LockInfo, UnreadableLock, read_lock, read_lock_raw
@@ -41,12 +41,7 @@ def _raw(blobs: BlobStore) -> bytes | str | None:
 
 
 @click.command("unlock")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    help="Config file (default: $BACKUPCTL_CONFIG or ./backupctl.toml).",
-)
+@config_option()
 @click.option(
     "--force",
     is_flag=True,

@@ -17,6 +17,7 @@ import click
 from backupctl import humanize
 from backupctl.commands.options import (
     at_option,
+    config_option,
     group_option,
     load_config,
     metrics_file_option,
@@ -35,13 +36,7 @@ SHOWN = 5
 
 
 @click.command("verify")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Config file (default: $BACKUPCTL_CONFIG, else ./backupctl.toml).",
-)
+@config_option()
 @at_option(
     "Check as of this time: now (default; BACKUPCTL_NOW honoured), 2026-11-23, "
     "2026-11-23T10:00 (the config's timezone) or an ISO time with offset. --now is an alias."
