@@ -117,8 +117,8 @@ def render_html(proof: dict[str, Any], digest: str) -> str:
         f"to {_e(period['to'][:10])}</title>",
         f"<style>{_CSS}</style></head><body><main>",
         "<h1>Backup retention proof</h1>"
-        f'<p class="sub">Period {_e(period["from"])} to {_e(period["to"])} '
-        f"(end exclusive) &middot; generated {_e(proof['generated_at'])}</p>",
+        f'<p class="sub">Period {_t(period["from"])} to {_t(period["to"])} '
+        f"(end exclusive) &middot; generated {_t(proof['generated_at'])}</p>",
         _verdict_html(v),
         _promise_html(proof),
         _facts_html(proof, digest),
