@@ -101,6 +101,9 @@ def test_a_hostile_forced_reason_and_why_are_escaped() -> None:
     }
     page = render_html(proof, "0" * 64)
     assert "<script" not in page and "&lt;script&gt;" in page
+    # one clock: the header's times as people read them (the zone is hostile here: own offsets)
+    assert ">2026-01-01 00:00:00 UTC+01:00</time> to" in page
+    assert "Period 2026-01-01T00" not in page
 
 
 def test_an_older_intent_without_why_says_not_kept_by_policy() -> None:
