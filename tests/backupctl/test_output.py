@@ -385,7 +385,8 @@ def test_verify_group_and_metrics_file(scheduled: Path, tmp_path: Path) -> None:
     report = json.loads(out)
     assert set(report["checked"]["groups"]) == {"app"}
     assert {v["group"] for v in report["violations"]} == {"app"}
-    assert report["notes"] == []  # the ghost folder is another group's: not asked about
+    # the ghost folder is another group's: not asked about (never pruned: no memory, a note)
+    assert [n["kind"] for n in report["notes"]] == ["trusted_time"]
     text = prom.read_text()
     assert "backupctl_verify_ok 0" in text
     over = sum(v["kind"] == "over_retention" for v in report["violations"])
