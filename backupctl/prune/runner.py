@@ -262,7 +262,7 @@ def _judge_times(
     Without memory (first run, bad ``seen``, unverified log) ``run.memory_note`` says why."""
     memory = known.memory
     if memory.seen is None:
-        run.memory_note = memory.problem or known.problem
+        run.memory_note = known.problem or memory.problem
         return
     found = suspects(
         [s for group in by_policy.values() for s in group],

@@ -25,14 +25,18 @@ def cli(config: Path, now: datetime, *args: str) -> Result:
     )
 
 
+@pytest.mark.parametrize("mode", ["objects", "folders"])
 def test_backdated_snapshots_on_s3_are_refused_and_reported(
-    s3_client: Any, bucket: str, s3_endpoint: str, tmp_path: Path
+    s3_client: Any, bucket: str, s3_endpoint: str, tmp_path: Path, mode: str
 ) -> None:
+    """Objects mode: the newest LastModified of the snapshot's keys (ListObjectsV2); folders
+    mode: manifest.json's, from the GetObject the listing makes anyway."""
     config = tmp_path / "backupctl.toml"
     config.write_text(f"""timezone = "UTC"
 [store]
 url = "s3://{bucket}/backups"
 endpoint_url = "{s3_endpoint}"
+listing = "{mode}"
 [safety]
 max_delete_fraction = 1.0
 stale_after = "10d"
