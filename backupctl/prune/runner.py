@@ -633,12 +633,14 @@ def execute(
         if isinstance(partial, DeleteReport):
             _merge_report(result, partial, to_forget)
         result.duration_s = clock() - started
-        record = {**_result_record(result), "error": str(exc), "seen": _seen(run)}
+        record = {**_result_record(result), "error": str(exc), "seen": _seen(run, force_reason)}
         audit.append("prune.result", record, now=now)
         raise
     _merge_report(result, report, to_forget)
     result.duration_s = clock() - started
-    audit.append("prune.result", {**_result_record(result), "seen": _seen(run)}, now=now)
+    audit.append(
+        "prune.result", {**_result_record(result), "seen": _seen(run, force_reason)}, now=now
+    )
     log.info(
         "prune.result",
         deleted=len(result.deleted),
@@ -691,10 +693,19 @@ def _merge_report(
             result.forgotten_by_group[g] = result.forgotten_by_group.get(g, 0) + 1
 
 
-def _seen(run: RunPlan) -> dict[str, Any] | None:
+def _seen(run: RunPlan, force_reason: str | None) -> dict[str, Any] | None:
     """The run's memory for trusted time: its time and every id it listed (complete, held,
-    incomplete, of any group). Every real prune writes it, deleting something or not."""
-    return encode_seen(run.now, run.listing.ids()) if run.listing is not None else None
+    incomplete, of any group). Every real prune writes it, deleting something or not.
+
+    Suspects (``run.suspects``) are left out unless the run was forced with a reason: a prune
+    that only reports them must not launder them into the memory, so they stay suspects
+    (verify keeps naming them) until someone accepts them with ``--force --reason``."""
+    if run.listing is None:
+        return None
+    ids = run.listing.ids()
+    if force_reason is None:
+        ids -= {x.stored.snapshot.id for x in run.suspects}
+    return encode_seen(run.now, ids)
 
 
 def _result_record(result: PruneResult) -> dict[str, Any]:

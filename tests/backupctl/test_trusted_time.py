@@ -155,6 +155,28 @@ def test_force_with_a_reason_lifts_the_refusal(tmp_path: Path) -> None:
     assert "time_drift" in {r["rule"] for r in forced["refusals"]}
 
 
+def test_suspects_that_displace_nothing_stay_suspects_until_accepted(tmp_path: Path) -> None:
+    root, config, _ = first_prune(tmp_path)
+    old = put(root, (T0 - timedelta(days=30)).replace(hour=5), T0 + timedelta(hours=3))
+    for n, now in enumerate((T1, T1 + timedelta(hours=1))):
+        out = cli(config, now, "prune", "--json")  # forgets the old one: displaces nothing
+        assert out.exit_code == 0, out.output
+        seen = decode_seen(
+            [r["data"] for r in records(root) if r["action"] == "prune.result"][-1]["seen"]
+        )
+        assert old not in seen.ids, n  # reported, never laundered into the memory
+    root2, config2, real2 = first_prune(tmp_path / "b")
+    planted = plant(root2, real2)
+    out = cli(config2, T1, "prune", "--json", "--force", "--reason", "history migrated")
+    assert out.exit_code == 0, out.output
+    seen = decode_seen(
+        [r["data"] for r in records(root2) if r["action"] == "prune.result"][-1]["seen"]
+    )
+    assert set(planted) <= seen.ids  # accepted with a reason: no longer suspects
+    again = cli(config2, T1 + timedelta(hours=1), "verify", "--json")
+    assert not [v for v in json.loads(again.stdout)["violations"] if v["kind"] == "time_drift"]
+
+
 def test_honest_new_snapshots_raise_nothing(tmp_path: Path) -> None:
     root, config, real = first_prune(tmp_path)
     new = [put(root, T0 + timedelta(hours=h), T0 + timedelta(hours=h, minutes=5)) for h in (1, 20)]
