@@ -24,6 +24,8 @@ COMMAND_MODULES = (
     "unlock",
     "keygen",
     "fleet",
+    "adopt",
+    "backup",
 )
 
 

@@ -1,0 +1,1 @@
+"""Producing snapshots in the S3/file layout: ``backup`` and ``adopt``."""

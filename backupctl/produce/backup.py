@@ -1,0 +1,589 @@
+"""The producer behind ``backupctl backup``: upload files, trees or a stream as one snapshot.
+
+A :class:`Producer` collects :class:`Source` items (files found by :func:`walk_paths`, or a
+stream such as standard input), uploads them through a :class:`SnapshotWriter` (S3 or a
+directory), hashing each object's sha256 while it streams, and writes ``manifest.json`` last
+with a conditional put (``If-None-Match: *`` on S3, ``link()`` on a file store). So:
+
+* an existing snapshot (a manifest, or any object already in the folder) is never touched: the
+  folder is checked before any data is written, and the manifest's conditional put settles a
+  race with another writer of the same group and time (:class:`SnapshotExists`, exit 4);
+* a failure before the manifest leaves an incomplete folder (no manifest), which plan shows as
+  incomplete and prune never deletes; :class:`IncompleteSnapshot` says so (exit 1).
+
+Memory stays bounded: an object is read in parts of ``part_size`` bytes, at most
+``max_parts_in_flight`` parts are held at once across every upload.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import stat
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from backupctl.errors import SafetyRefusal, StoreError, UsageError
+from backupctl.stores.base import PreconditionFailed
+from backupctl.stores.layout import MANIFEST
+
+__all__ = [
+    "DEFAULT_PART_SIZE",
+    "BackupResult",
+    "FileSnapshotWriter",
+    "IncompleteSnapshot",
+    "Producer",
+    "S3SnapshotWriter",
+    "SnapshotExists",
+    "SnapshotWriter",
+    "Source",
+    "check_object_key",
+    "walk_paths",
+]
+
+DEFAULT_PART_SIZE = 8 << 20  # S3's minimum part is 5 MiB; 8 MiB is what the aws CLI uses
+DEFAULT_WORKERS = 8  # under botocore's default pool of 10 connections
+_MAX_PARTS = 10_000  # S3's limit per multipart upload
+
+
+class SnapshotExists(SafetyRefusal):
+    """The snapshot's folder already holds a manifest or objects: nothing was overwritten (4)."""
+
+
+class IncompleteSnapshot(StoreError):
+    """The upload failed before the manifest: the folder is incomplete (exit 1)."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One object to upload: its key relative to the snapshot folder and how to open it.
+
+    ``size`` is the expected size when known (files), None for a stream.
+    """
+
+    key: str
+    open: Callable[[], AbstractContextManager[IO[bytes]]]
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """A written object: key relative to the folder, bytes and sha256 (hex)."""
+
+    key: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """What ``backup`` wrote: the snapshot id, its UTC time, its objects and how long it took."""
+
+    id: str
+    group: str
+    time: datetime
+    objects: tuple[Uploaded, ...]
+    seconds: float
+    folder: str = ""
+
+    @property
+    def bytes(self) -> int:
+        """Total bytes of the data objects (the manifest not counted)."""
+        return sum(o.size for o in self.objects)
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``--json`` document: id, group, time (ISO 8601 with offset), objects, bytes,
+        seconds."""
+        return {
+            "id": self.id,
+            "group": self.group,
+            "time": self.time.astimezone(UTC).isoformat(),
+            "objects": len(self.objects),
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class SnapshotWriter(Protocol):
+    """Where a snapshot's objects go. Keys are relative to the store's root."""
+
+    def occupied(self, folder: str) -> bool:
+        """Whether any key exists under ``folder`` (ends in '/')."""
+        ...
+
+    def upload(self, key: str, stream: IO[bytes], progress: Callable[[int], None]) -> Uploaded:
+        """Stream ``stream`` to ``key``; return its size and sha256 (``key`` as given)."""
+        ...
+
+    def put_if_absent(self, key: str, data: bytes) -> None:
+        """Write ``data`` at ``key`` only when absent; raises :class:`PreconditionFailed`."""
+        ...
+
+
+def check_object_key(key: str) -> str | None:
+    """Why ``key`` cannot be a data object's key in a snapshot folder, or None.
+
+    The rules are those :func:`backupctl.stores.layout.parse_manifest` applies when reading.
+    """
+    if not key or key.startswith("/") or "\\" in key or "\0" in key or not key.isprintable():
+        return f"{key!r}: expected a relative name without backslash or control characters"
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        return f"{key!r}: expected no empty, '.' or '..' path segment"
+    if key == MANIFEST:
+        return f"{key!r}: the name of the snapshot's manifest; rename it"
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"{key!r}: not valid UTF-8"
+    return None
+
+
+def walk_paths(paths: Sequence[str]) -> list[Source]:
+    """The files under ``paths``, each keyed ``<basename of the path>/<path inside it>``.
+
+    Symlinks are never followed: a symlink, FIFO, socket or device (given or found) is refused,
+    so a backup never silently misses or leaves the tree. Empty directories hold no object
+    and are not recorded. Keys are sorted.
+
+    Raises:
+        UsageError: a path that does not exist, a symlink or special file, a name that
+            cannot be a key, or two paths with the same basename.
+    """
+    found: dict[str, Source] = {}
+    tops: dict[str, str] = {}
+
+    def add(path: str, key: str, info: os.stat_result) -> None:
+        problem = check_object_key(key)
+        if problem:
+            raise UsageError(f"backup: {path}: cannot be stored as {problem}")
+
+        def opener(p: str = path) -> IO[bytes]:
+            fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)
+            return os.fdopen(fd, "rb")
+
+        found[key] = Source(key, opener, info.st_size)
+
+    def refuse(path: str, info: os.stat_result) -> None:
+        what = "a symlink (not followed)" if stat.S_ISLNK(info.st_mode) else "not a regular file"
+        raise UsageError(f"backup: {path} is {what}; expected regular files and directories only")
+
+    for given in paths:
+        try:
+            info = os.lstat(given)
+        except OSError as exc:
+            raise UsageError(f"backup: {given}: {exc.strerror or exc}") from None
+        top = os.path.basename(os.path.normpath(given))
+        if top in ("", ".", "..", "/"):
+            top = os.path.basename(os.path.abspath(given))
+        if top in tops:
+            raise UsageError(
+                f"backup: {given} and {tops[top]} would both be stored as {top!r}; "
+                "expected paths with different names"
+            )
+        tops[top] = given
+        if stat.S_ISREG(info.st_mode):
+            add(given, top, info)
+            continue
+        if not stat.S_ISDIR(info.st_mode):
+            refuse(given, info)
+
+        def on_error(exc: OSError) -> None:
+            raise UsageError(f"backup: cannot read {exc.filename}: {exc.strerror or exc}")
+
+        for dirpath, dirs, files in os.walk(given, onerror=on_error, followlinks=False):
+            rel = os.path.relpath(dirpath, given)
+            prefix = top if rel == "." else f"{top}/{Path(rel).as_posix()}"
+            for name in sorted(dirs):
+                full = os.path.join(dirpath, name)
+                sub = os.lstat(full)
+                if not stat.S_ISDIR(sub.st_mode):
+                    refuse(full, sub)  # a symlink to a directory
+            for name in sorted(files):
+                full = os.path.join(dirpath, name)
+                sub = os.lstat(full)
+                if not stat.S_ISREG(sub.st_mode):
+                    refuse(full, sub)
+                add(full, f"{prefix}/{name}", sub)
+    return [found[k] for k in sorted(found)]
+
+
+@dataclass
+class _Budget:
+    """A count of part buffers that may be held at once (shared by every upload)."""
+
+    limit: int
+    _sem: threading.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._sem = threading.BoundedSemaphore(max(1, self.limit))
+
+    def acquire(self) -> None:
+        self._sem.acquire()
+
+    def release(self) -> None:
+        self._sem.release()
+
+
+def _read_full(stream: IO[bytes], n: int) -> bytes:
+    """Up to ``n`` bytes; shorter only at end of stream (pipes return short reads)."""
+    chunks = []
+    left = n
+    while left > 0:
+        chunk = stream.read(left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+class S3SnapshotWriter:
+    """Objects in ``bucket`` under ``prefix`` via a boto3 client: one PutObject for an object
+    smaller than ``part_size``, else a multipart upload whose parts go up in parallel."""
+
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        prefix: str = "",
+        *,
+        part_size: int = DEFAULT_PART_SIZE,
+        workers: int = DEFAULT_WORKERS,
+    ) -> None:
+        self.client, self.bucket = client, bucket
+        stripped = prefix.strip("/")
+        self.prefix = stripped + "/" if stripped else ""
+        self.part_size = part_size
+        self._parts = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="part")
+        self._budget = _Budget(2 * max(1, workers))
+
+    def close(self) -> None:
+        """Stop the part threads."""
+        self._parts.shutdown(wait=True)
+
+    def _error(self, op: str, key: str, exc: Exception) -> StoreError:
+        from botocore.exceptions import ClientError
+
+        if isinstance(exc, ClientError):
+            err = exc.response.get("Error", {})
+            return StoreError(
+                f"S3 {op} s3://{self.bucket}/{key} failed: {err.get('Code', '?')} "
+                f"{err.get('Message', '')}".rstrip()
+            )
+        return StoreError(f"S3 {op} s3://{self.bucket}/{key} failed: {exc}")
+
+    def occupied(self, folder: str) -> bool:
+        """Whether any key exists under ``folder``.
+
+        Raises:
+            StoreError: the listing failed.
+        """
+        full = self.prefix + folder
+        try:
+            page = self.client.list_objects_v2(Bucket=self.bucket, Prefix=full, MaxKeys=1)
+        except Exception as exc:
+            raise self._error("ListObjectsV2", full, exc) from None
+        return bool(page.get("Contents"))
+
+    def upload(self, key: str, stream: IO[bytes], progress: Callable[[int], None]) -> Uploaded:
+        """Stream to ``key``, hashing as it goes.
+
+        Raises:
+            StoreError: an S3 failure (a started multipart upload is aborted).
+        """
+        full = self.prefix + key
+        digest = hashlib.sha256()
+        self._budget.acquire()
+        try:
+            first = _read_full(stream, self.part_size)
+        except BaseException:
+            self._budget.release()
+            raise
+        digest.update(first)
+        if len(first) < self.part_size:
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=full, Body=first)
+            except Exception as exc:
+                raise self._error("PutObject", full, exc) from None
+            finally:
+                self._budget.release()
+            progress(len(first))
+            return Uploaded(key, len(first), digest.hexdigest())
+        try:
+            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=full)[
+                "UploadId"
+            ]
+        except Exception as exc:
+            self._budget.release()
+            raise self._error("CreateMultipartUpload", full, exc) from None
+        try:
+            size = self._parts_of(full, upload_id, first, stream, digest, progress)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
+            raise
+        return Uploaded(key, size, digest.hexdigest())
+
+    def _parts_of(
+        self,
+        full: str,
+        upload_id: str,
+        first: bytes,
+        stream: IO[bytes],
+        digest: Any,
+        progress: Callable[[int], None],
+    ) -> int:
+        futures: list[Future[dict[str, Any]]] = []
+
+        def send(number: int, data: bytes) -> dict[str, Any]:
+            try:
+                etag = self.client.upload_part(
+                    Bucket=self.bucket,
+                    Key=full,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=data,
+                )["ETag"]
+            except Exception as exc:
+                raise self._error("UploadPart", full, exc) from None
+            finally:
+                self._budget.release()
+            progress(len(data))
+            return {"PartNumber": number, "ETag": etag}
+
+        size, data, number = 0, first, 1
+        try:
+            while True:
+                size += len(data)
+                futures.append(self._parts.submit(send, number, data))
+                if len(data) < self.part_size:
+                    break
+                if number >= _MAX_PARTS:
+                    raise StoreError(
+                        f"{full}: more than {_MAX_PARTS} parts of {self.part_size} bytes; "
+                        "expected a smaller object or a larger part size"
+                    )
+                self._budget.acquire()
+                try:
+                    data = _read_full(stream, self.part_size)
+                except BaseException:
+                    self._budget.release()
+                    raise
+                if not data:
+                    self._budget.release()
+                    break
+                digest.update(data)
+                number += 1
+            parts = [f.result() for f in futures]
+        finally:
+            for f in futures:
+                f.cancel()
+        try:
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=full,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except Exception as exc:
+            raise self._error("CompleteMultipartUpload", full, exc) from None
+        return size
+
+    def put_if_absent(self, key: str, data: bytes) -> None:
+        """Conditional PutObject (``If-None-Match: *``).
+
+        Raises:
+            PreconditionFailed: the key exists (412).
+            StoreError: another S3 failure.
+        """
+        from botocore.exceptions import ClientError
+
+        full = self.prefix + key
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=full, Body=data, IfNoneMatch="*")
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                raise PreconditionFailed(f"s3://{self.bucket}/{full} already exists") from None
+            raise self._error("PutObject", full, exc) from None
+        except Exception as exc:
+            raise self._error("PutObject", full, exc) from None
+
+
+class FileSnapshotWriter:
+    """Objects as files under ``root``: each written to a temp file in its directory, fsynced,
+    then renamed (a reader never sees half a file); the manifest published with ``link()``."""
+
+    def __init__(self, root: str | Path, *, part_size: int = DEFAULT_PART_SIZE) -> None:
+        self.root = Path(root)
+        self.part_size = part_size
+
+    def _path(self, key: str) -> Path:
+        path = self.root
+        for part in key.split("/")[:-1]:
+            path = path / part
+            if path.is_symlink():
+                raise StoreError(f"{path} is a symlink (backupctl never makes one): not followed")
+        return path / key.split("/")[-1]
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def occupied(self, folder: str) -> bool:
+        """Whether the folder exists with anything in it."""
+        path = self._path(folder.rstrip("/"))
+        try:
+            return any(path.iterdir())
+        except (FileNotFoundError, NotADirectoryError):
+            return path.exists()
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+    def upload(self, key: str, stream: IO[bytes], progress: Callable[[int], None]) -> Uploaded:
+        """Copy ``stream`` to ``key`` atomically, hashing as it goes.
+
+        Raises:
+            StoreError: the file cannot be written.
+        """
+        path = self._path(key)
+        digest, size = hashlib.sha256(), 0
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".backupctl-tmp-")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    while chunk := stream.read(self.part_size):
+                        digest.update(chunk)
+                        out.write(chunk)
+                        size += len(chunk)
+                        progress(len(chunk))
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
+        except OSError as exc:
+            raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from None
+        return Uploaded(key, size, digest.hexdigest())
+
+    def put_if_absent(self, key: str, data: bytes) -> None:
+        """Publish ``data`` at ``key`` only when absent (see :class:`FileBlobs`)."""
+        from backupctl.stores.blobs import FileBlobs
+
+        FileBlobs(self.root).put(key, data, if_absent=True)
+
+
+class Producer:
+    """Uploads sources as the snapshot ``group``/``time`` in ``folder`` through ``writer``.
+
+    ``workers`` objects go up at once (each S3 object's parts in parallel besides).
+    """
+
+    def __init__(self, writer: SnapshotWriter, *, workers: int = DEFAULT_WORKERS) -> None:
+        self.writer = writer
+        self.workers = max(1, workers)
+
+    def run(
+        self,
+        sources: Sequence[Source],
+        *,
+        group: str,
+        time_utc: datetime,
+        folder: str,
+        snapshot_id: str,
+        progress: Callable[[int], None] = lambda _n: None,
+    ) -> BackupResult:
+        """Check the folder is free, upload every source, then write the manifest.
+
+        Raises:
+            SnapshotExists: the folder already holds objects or a manifest (nothing written).
+            IncompleteSnapshot: an upload failed; the folder has no manifest.
+            UsageError: a file changed size while it was read.
+        """
+        started = time.monotonic()
+        where = f"{snapshot_id} ({folder})"
+        if self.writer.occupied(folder):
+            raise SnapshotExists(
+                f"backup: snapshot {where} already exists; nothing was written "
+                "(expected a new --time or group)"
+            )
+        lock = threading.Lock()
+
+        def advance(n: int) -> None:
+            with lock:
+                progress(n)
+
+        def one(src: Source) -> Uploaded:
+            with src.open() as stream:
+                up = self.writer.upload(folder + src.key, stream, advance)
+            if src.size is not None and up.size != src.size:
+                raise StoreError(
+                    f"{src.key} changed size while it was read ({src.size} -> {up.size})"
+                )
+            return Uploaded(src.key, up.size, up.sha256)
+
+        done: list[Uploaded] = []
+        try:
+            with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="obj") as pool:
+                done = list(pool.map(one, sources))
+        except (StoreError, OSError) as exc:
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise IncompleteSnapshot(
+                f"backup: {detail}; snapshot {where} is incomplete (no {MANIFEST}): plan shows "
+                "it as incomplete and prune never deletes it"
+            ) from None
+        manifest = encode_manifest(group, time_utc, done)
+        try:
+            self.writer.put_if_absent(folder + MANIFEST, manifest)
+        except PreconditionFailed:
+            raise SnapshotExists(
+                f"backup: snapshot {where} was written by another run at the same time; its "
+                f"{MANIFEST} was kept, this run's data objects may have replaced its objects"
+            ) from None
+        except StoreError as exc:
+            raise IncompleteSnapshot(
+                f"backup: {exc}; snapshot {where} is incomplete (no {MANIFEST})"
+            ) from None
+        return BackupResult(
+            snapshot_id, group, time_utc, tuple(done), time.monotonic() - started, folder
+        )
+
+
+def encode_manifest(group: str, time_utc: datetime, objects: Iterable[Uploaded]) -> bytes:
+    """``manifest.json`` bytes in the layout contract (version 1)."""
+    doc = {
+        "version": 1,
+        "group": group,
+        "time": time_utc.astimezone(UTC).isoformat(),
+        "objects": [{"key": o.key, "size": o.size, "sha256": o.sha256} for o in objects],
+    }
+    return json.dumps(doc, indent=1).encode()
+
+
+def stdin_source(name: str, stream: IO[bytes]) -> Source:
+    """A source reading ``stream`` (standard input) as the object ``name``.
+
+    Raises:
+        UsageError: ``name`` cannot be a key.
+    """
+    problem = check_object_key(name)
+    if problem:
+        raise UsageError(f"backup: --name {problem}")
+
+    @contextlib.contextmanager
+    def _noclose() -> Iterator[IO[bytes]]:
+        yield stream
+
+    return Source(name, _noclose, None)
