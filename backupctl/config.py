@@ -267,7 +267,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "key_template": Key(
             _str,
             "{group}/{time}/",
-            "S3/file layout of a snapshot's folder; {group} and {time} (YYYYMMDDTHHMMSSZ)",
+            "S3/file layout of a snapshot's folder; {group} and {time} (YYYYMMDDTHHMMSSZ, UTC) "
+            "or {time:FORMAT} (%Y %m %d, optional %H %M %S, in name_timezone)",
+        ),
+        "name_timezone": Key(
+            _timezone,
+            None,
+            "IANA zone a {time:FORMAT} name is read in (default: the top-level timezone); "
+            "a DST fall-back name is read as its first occurrence and noted",
         ),
         "listing": Key(
             _listing,
@@ -446,6 +453,7 @@ class StoreConfig:
     region: str | None = None
     profile: str | None = None
     key_template: str = "{group}/{time}/"
+    name_timezone: ZoneInfo | None = None  # None: the top-level timezone
     listing: str = "objects"
     content_md5: bool = False
     delete_versions: bool = True

@@ -118,7 +118,9 @@ class Listing:
     ``journals`` maps each readable deletion journal's key to the ids it names (None:
     unknown, read them again); ``folders`` holds per snapshot id the :class:`FolderFacts` of
     a complete snapshot's folder; ``keys_listed`` is the number of keys a whole-prefix
-    listing saw (0: there was none to reuse)."""
+    listing saw (0: there was none to reuse). ``name_notes`` maps a snapshot id or an unknown
+    key to what its ``{time:FORMAT}`` name needed saying (a DST fall-back name read as its first
+    occurrence; a local time in a DST gap, so the key is unknown and never deleted)."""
 
     snapshots: list[StoredSnapshot] = field(default_factory=list)
     incomplete: list[StoredSnapshot] = field(default_factory=list)
@@ -127,6 +129,7 @@ class Listing:
     journals: dict[str, set[str]] | None = field(default_factory=dict)
     folders: dict[str, FolderFacts] = field(default_factory=dict)
     keys_listed: int = 0
+    name_notes: dict[str, str] = field(default_factory=dict)
 
     def ids(self) -> set[str]:
         """Every snapshot id the listing saw, complete, held or incomplete."""

@@ -108,26 +108,74 @@ def parse_snapshot_id(sid: str) -> tuple[str, datetime]:
     return group, t
 
 
+# The strftime directives a ``{time:FORMAT}`` may use: each is a fixed-width digit run, so a
+# name parses back to exactly one wall-clock time (width, field, range).
+_DIRECTIVES: dict[str, tuple[int, str]] = {
+    "Y": (4, "year"),
+    "m": (2, "month"),
+    "d": (2, "day"),
+    "H": (2, "hour"),
+    "M": (2, "minute"),
+    "S": (2, "second"),
+}
+_TIME_FIELD = re.compile(r"\{time(?::([^{}]*))?\}")
+
+
+def _format_parts(template: str, fmt: str) -> list[str]:
+    """``fmt`` split into literal text and ``%X`` directives.
+
+    Raises:
+        LayoutError: an unsupported directive, a repeated one, or no %Y, %m and %d.
+    """
+    parts = re.split(r"(%.?)", fmt)
+    seen: set[str] = set()
+    for part in parts:
+        if part.startswith("%"):
+            d = part[1:]
+            if d not in _DIRECTIVES or d in seen:
+                what = "repeated" if d in seen else "unsupported"
+                raise LayoutError(
+                    f"key template {template!r}: {what} directive {part!r} in {{time:{fmt}}} "
+                    "(expected each of %Y %m %d %H %M %S at most once, and literal text)"
+                )
+            seen.add(d)
+    if not {"Y", "m", "d"} <= seen:
+        raise LayoutError(
+            f"key template {template!r}: {{time:{fmt}}} needs %Y, %m and %d "
+            "(and optionally %H %M %S), e.g. '{group}/{time:%Y-%m-%dT%H%M}/'"
+        )
+    return [p for p in parts if p]
+
+
 @dataclass(frozen=True)
 class FolderMatch:
-    """A key split by the template: its folder, group, folder time and key inside the folder."""
+    """A key split by the template: its folder, group, folder time and key inside the folder;
+    ``note`` says how an ambiguous local name (a DST fall-back hour) was resolved."""
 
     folder: str
     group: str
     time: datetime
     rest: str
+    note: str | None = None
 
 
 @dataclass(frozen=True)
 class KeyTemplate:
-    """A compiled key template such as ``{group}/{time}/`` or ``backups/{time}-{group}/``."""
+    """A compiled key template such as ``{group}/{time}/``, ``backups/{time}-{group}/`` or
+    ``{group}/{time:%Y-%m-%dT%H%M}/`` (names in ``tz``, the store's ``name_timezone``)."""
 
     text: str
     regex: re.Pattern[str]
+    time_format: str | None = None  # None: the default {time}, YYYYMMDDTHHMMSSZ in UTC
+    tz: tzinfo = UTC
 
     @classmethod
-    def compile(cls, text: str, groups: Collection[str] | None = None) -> KeyTemplate:
-        """Compile ``text``; it needs ``{group}`` and ``{time}`` once each and ends with '/'.
+    def compile(
+        cls, text: str, groups: Collection[str] | None = None, tz: tzinfo = UTC
+    ) -> KeyTemplate:
+        """Compile ``text``; it needs ``{group}`` and ``{time}`` (or ``{time:FORMAT}``, a
+        strftime format of %Y %m %d %H %M %S and literal text, read in ``tz``) once each and
+        ends with '/'.
 
         With ``groups``, ``{group}`` matches exactly those names (the stores pass their
         configured groups, so a key is matched to a configured group's folder or to none; with
@@ -137,10 +185,11 @@ class KeyTemplate:
             LayoutError: naming the template and what was expected.
         """
         fields = re.findall(r"\{([^{}]*)\}", text)
-        if sorted(fields) != ["group", "time"] or text.count("{") != 2 or text.count("}") != 2:
+        names = sorted(f.split(":", 1)[0] if f.startswith("time:") else f for f in fields)
+        if names != ["group", "time"] or text.count("{") != 2 or text.count("}") != 2:
             raise LayoutError(
-                f"key template {text!r}: expected {{group}} and {{time}} exactly once each "
-                "and no other fields, e.g. '{group}/{time}/'"
+                f"key template {text!r}: expected {{group}} and {{time}} (or {{time:FORMAT}}) "
+                "exactly once each and no other fields, e.g. '{group}/{time}/'"
             )
         if (
             not text.endswith("/")
@@ -153,24 +202,47 @@ class KeyTemplate:
                 f"key template {text!r}: expected a relative folder ending in '/', "
                 "without '.' or '..' segments, e.g. '{group}/{time}/'"
             )
+        fm = _TIME_FIELD.search(text)
+        time_format = fm.group(1) if fm else None
+        if time_format is not None:
+            time_pattern = "".join(
+                rf"(?P<t{p[1]}>\d{{{_DIRECTIVES[p[1]][0]}}})" if p.startswith("%") else re.escape(p)
+                for p in _format_parts(text, time_format)
+            )
+        else:
+            time_pattern = _TIME_RE
         group_pattern = (
             r"[^/].*?"
             if groups is None
             else "|".join(re.escape(g) for g in sorted(groups, key=len, reverse=True))
         )
         pattern = ""
-        for part in re.split(r"(\{group\}|\{time\})", text):
+        for part in _split_fields(text):
             if part == "{group}":
                 pattern += rf"(?P<group>{group_pattern})"
-            elif part == "{time}":
-                pattern += rf"(?P<time>{_TIME_RE})"
+            elif _TIME_FIELD.fullmatch(part):
+                pattern += rf"(?P<time>{time_pattern})"
             else:
                 pattern += re.escape(part)
-        return cls(text, re.compile(rf"(?P<folder>{pattern})(?P<rest>.*)", re.DOTALL))
+        regex = re.compile(rf"(?P<folder>{pattern})(?P<rest>.*)", re.DOTALL)
+        return cls(text, regex, time_format, tz)
+
+    def name(self, time_utc: datetime) -> str:
+        """The ``{time}`` text of an aware time: the default UTC form or the format in ``tz``."""
+        if self.time_format is None:
+            return format_time(time_utc)
+        return time_utc.astimezone(self.tz).strftime(self.time_format)
 
     def folder(self, group: str, time_utc: datetime) -> str:
         """The folder (relative to the store prefix, ending in '/') of a snapshot."""
-        return self.text.replace("{group}", group).replace("{time}", format_time(time_utc))
+        return "".join(
+            group
+            if part == "{group}"
+            else self.name(time_utc)
+            if _TIME_FIELD.fullmatch(part)
+            else part
+            for part in _split_fields(self.text)
+        )
 
     def listing_prefix(self, group: str) -> str:
         """The folder (relative, '' for the store prefix itself) whose delimiter listing shows
@@ -179,8 +251,11 @@ class KeyTemplate:
         Raises:
             LayoutError: ``{time}`` is not in the last level, or ``group`` puts a '/' into it.
         """
-        head, _, last = self.text[:-1].rpartition("/")
-        if "{time}" not in last or ("{group}" in last and "/" in group):
+        fm = _TIME_FIELD.search(self.text)
+        assert fm is not None  # compile checked it
+        head, _, last = self.text[: fm.start()].rpartition("/")
+        tail = self.text[fm.end() : -1]
+        if "/" in tail or "/" in (fm.group(1) or "") or ("{group}" in last and "/" in group):
             raise LayoutError(
                 f"key template {self.text!r}: listing snapshot folders needs {{time}} in the last "
                 f"folder level (and no '/' from the group there), e.g. '{{group}}/{{time}}/'"
@@ -188,14 +263,65 @@ class KeyTemplate:
         return head.replace("{group}", group) + "/" if head else ""
 
     def match(self, key: str) -> FolderMatch | None:
-        """Split a key (relative to the prefix) into folder parts, or None if it fits no folder."""
+        """Split a key (relative to the prefix) into folder parts, or None if it fits no folder
+        (including a name that is no real time, e.g. month 13, or a local time that never
+        existed, in a DST spring-forward gap: see :meth:`name_problem`)."""
         m = self.regex.fullmatch(key)
         if m is None:
             return None
-        t = parse_key_time(m["time"])
+        if self.time_format is None:
+            t = parse_key_time(m["time"])
+            return None if t is None else FolderMatch(m["folder"], m["group"], t, m["rest"])
+        t, note = self._local_time(m)
         if t is None:
             return None
-        return FolderMatch(m["folder"], m["group"], t, m["rest"])
+        return FolderMatch(m["folder"], m["group"], t, m["rest"], note)
+
+    def name_problem(self, key: str) -> str | None:
+        """Why a key that has the template's shape is no snapshot's (no real time, or a local
+        time in a DST gap), or how an ambiguous local name was read; None otherwise."""
+        m = self.regex.fullmatch(key)
+        if m is None:
+            return None
+        if self.time_format is None:
+            return None if parse_key_time(m["time"]) else f"{m['time']!r} is no real time"
+        return self._local_time(m)[1]
+
+    def _local_time(self, m: re.Match[str]) -> tuple[datetime | None, str | None]:
+        """The UTC time a formatted name denotes in ``tz`` and a note, or (None, why not)."""
+        text = m["time"]
+        values = {d: int(m[f"t{d}"]) for d in _DIRECTIVES if m.groupdict().get(f"t{d}")}
+        try:
+            naive = datetime(
+                values["Y"],
+                values["m"],
+                values["d"],
+                values.get("H", 0),
+                values.get("M", 0),
+                values.get("S", 0),
+            )
+        except ValueError:
+            return None, f"{text!r} is no real time"
+        first = naive.replace(tzinfo=self.tz, fold=0)
+        second = naive.replace(tzinfo=self.tz, fold=1)
+        back = first.astimezone(UTC).astimezone(self.tz).replace(tzinfo=None)
+        if back != naive:
+            return None, (
+                f"{text!r} never happened in {self.tz} (a DST spring-forward gap): "
+                "not a snapshot, never deleted"
+            )
+        if first.utcoffset() != second.utcoffset():
+            t = first.astimezone(UTC)
+            return t, (
+                f"{text!r} happened twice in {self.tz} (DST fall-back): read as its first "
+                f"occurrence, {t.isoformat()}"
+            )
+        return first.astimezone(UTC), None
+
+
+def _split_fields(text: str) -> list[str]:
+    """``text`` as literal pieces, ``{group}`` and the ``{time…}`` field (the latter two whole)."""
+    return [p for p in re.split(r"(\{group\}|\{time(?::[^{}]*)?\})", text) if p]
 
 
 # A group name: relative path segments of printable characters, none empty, '.' or '..', no
@@ -227,16 +353,20 @@ def group_problem(group: str) -> str | None:
 
 
 def _shape(template: str, group: str) -> list[str | None]:
-    """A folder of ``group`` as per-character classes ({time} as :data:`_TIME_SHAPE`)."""
+    """A folder of ``group`` as per-character classes: ``{time}`` as :data:`_TIME_SHAPE`, each
+    directive of a ``{time:FORMAT}`` as its width in free digits, literal text as itself."""
     out: list[str | None] = []
-    for part in re.split(r"(\{group\}|\{time\})", template):
-        out += (
-            list(group)
-            if part == "{group}"
-            else list(_TIME_SHAPE)
-            if part == "{time}"
-            else list(part)
-        )
+    for part in _split_fields(template):
+        fm = _TIME_FIELD.fullmatch(part)
+        if part == "{group}":
+            out += list(group)
+        elif fm is None:
+            out += list(part)
+        elif fm.group(1) is None:
+            out += list(_TIME_SHAPE)
+        else:
+            for piece in _format_parts(template, fm.group(1)):
+                out += [None] * _DIRECTIVES[piece[1]][0] if piece.startswith("%") else list(piece)
     return out
 
 
@@ -309,6 +439,7 @@ class FolderAgg:
     objects: int = 0
     bytes: int = 0
     has_manifest: bool = False
+    note: str | None = None  # how an ambiguous local name was read (see FolderMatch.note)
 
     @property
     def id(self) -> str:
@@ -318,13 +449,16 @@ class FolderAgg:
 @dataclass
 class FolderScanner:
     """Feed keys (relative to the store prefix) with :meth:`add`; read ``folders``,
-    ``unknown`` (keys of no configured snapshot) and ``journals`` (deletion journals)."""
+    ``unknown`` (keys of no configured snapshot), ``journals`` (deletion journals) and
+    ``name_notes`` (unknown key -> why its snapshot-shaped name is no snapshot's, e.g. a local
+    time in a DST gap)."""
 
     template: KeyTemplate
     groups: Collection[str]
     folders: dict[str, FolderAgg] = field(default_factory=dict)
     unknown: list[str] = field(default_factory=list)
     journals: list[str] = field(default_factory=list)
+    name_notes: dict[str, str] = field(default_factory=dict)
 
     def add(self, key: str, size: int) -> None:
         """Account one key: to its folder, to ``unknown``, or to backupctl's own keys."""
@@ -335,10 +469,13 @@ class FolderScanner:
         m = self.template.match(key)
         if m is None or m.group not in self.groups:
             self.unknown.append(key)
+            why = self.template.name_problem(key) if m is None else None
+            if why is not None:
+                self.name_notes[key] = why
             return
         agg = self.folders.get(m.folder)
         if agg is None:
-            agg = self.folders[m.folder] = FolderAgg(m.folder, m.group, m.time)
+            agg = self.folders[m.folder] = FolderAgg(m.folder, m.group, m.time, note=m.note)
         agg.objects += 1
         agg.bytes += size
         if m.rest == MANIFEST:
@@ -495,6 +632,10 @@ def build_listing(
     """
     pending = {k: set(ids) for k, ids in (journals or {}).items()}
     listing = Listing(unknown=sorted(scanner.unknown), journals=pending)
+    listing.name_notes = dict(scanner.name_notes)
+    listing.name_notes.update(
+        (agg.id, agg.note) for agg in scanner.folders.values() if agg.note is not None
+    )
     interrupted: set[str] = set().union(*pending.values())
     for agg in sorted(scanner.folders.values(), key=lambda a: (a.group, a.time)):
         snap = Snapshot(id=agg.id, time=agg.time.astimezone(tz), group=agg.group)

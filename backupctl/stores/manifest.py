@@ -93,7 +93,11 @@ class ManifestStore:
         self.url = config.store.url
         self.groups = {p.group for p in config.policies}
         try:
-            self.template = KeyTemplate.compile(config.store.key_template, groups=self.groups)
+            self.template = KeyTemplate.compile(
+                config.store.key_template,
+                groups=self.groups,
+                tz=config.store.name_timezone or config.timezone,
+            )
         except LayoutError as exc:
             raise ConfigError(config.path, [f"store.key_template: {exc}"]) from None
 

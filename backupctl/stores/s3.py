@@ -235,9 +235,14 @@ class S3Store(ManifestStore):
                     and m.group in self.groups
                     and self.template.listing_prefix(m.group) == where
                 ):
-                    scanner.folders[rel] = FolderAgg(rel, m.group, m.time, has_manifest=True)
+                    scanner.folders[rel] = FolderAgg(
+                        rel, m.group, m.time, has_manifest=True, note=m.note
+                    )
                 elif not (is_folder and any(p.startswith(rel) for p in prefixes)):
                     scanner.unknown.append(rel)
+                    why = self.template.name_problem(rel) if m is None else None
+                    if why is not None:
+                        scanner.name_notes[rel] = why
         folders = list(scanner.folders)
         times: dict[str, datetime] = {}  # manifest.json's LastModified, from the same GetObject
         reads: list[ManifestRead | None] = self._parallel(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -224,3 +225,96 @@ def test_journal_round_trip_drops_foreign_ids() -> None:
     ) == ["app/20261120T050000Z"]
     with pytest.raises(ManifestError):
         decode_journal(b"{}")
+
+
+# --- {time:FORMAT} and store.name_timezone (issue 13, part 1) ----------------------------------
+
+AMS = ZoneInfo("Europe/Amsterdam")
+LOCAL = "{group}/{time:%Y-%m-%dT%H%M}/"
+
+
+def test_a_formatted_time_is_read_in_the_name_timezone() -> None:
+    kt = KeyTemplate.compile(LOCAL, tz=AMS)
+    m = kt.match("db/2026-11-23T0200/dump.sql.gz")
+    assert m is not None and m.time == datetime(2026, 11, 23, 1, 0, tzinfo=UTC) and m.note is None
+    assert kt.folder("db", m.time) == "db/2026-11-23T0200/"
+    summer = kt.match("db/2026-07-01T0200/x")
+    assert summer is not None and summer.time == datetime(2026, 7, 1, 0, 0, tzinfo=UTC)
+    assert KeyTemplate.compile(LOCAL).match("db/2026-11-23T0200/x").time.hour == 2  # type: ignore[union-attr]
+
+
+def test_the_repeated_fall_back_hour_is_read_as_its_first_occurrence_and_noted() -> None:
+    kt = KeyTemplate.compile(LOCAL, tz=AMS)
+    m = kt.match("db/2026-10-25T0230/x")
+    assert m is not None
+    assert m.time == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 02:30 CEST, not 02:30 CET
+    assert m.note is not None and "first occurrence" in m.note and "2026-10-25T0230" in m.note
+    # both occurrences write the same name; the listing reads it back as the first
+    assert kt.folder("db", datetime(2026, 10, 25, 1, 30, tzinfo=UTC)) == "db/2026-10-25T0230/"
+    # the hours either side are not ambiguous
+    assert kt.match("db/2026-10-25T0130/x").note is None  # type: ignore[union-attr]
+    assert kt.match("db/2026-10-25T0300/x").note is None  # type: ignore[union-attr]
+
+
+def test_a_local_time_in_the_spring_forward_gap_is_unknown_and_reported() -> None:
+    kt = KeyTemplate.compile(LOCAL, tz=AMS)
+    assert kt.match("db/2026-03-29T0230/x") is None
+    why = kt.name_problem("db/2026-03-29T0230/x")
+    assert why is not None and "never happened" in why and "never deleted" in why
+    scan = FolderScanner(kt, {"db"}).add_all(
+        [
+            ("db/2026-03-29T0230/x", 1),
+            ("db/2026-10-25T0230/x", 2),
+            ("db/2026-10-25T0230/manifest.json", 3),
+            ("db/2026-13-01T0000/x", 4),
+            ("db/notes.txt", 5),
+        ]
+    )
+    assert sorted(scan.unknown) == ["db/2026-03-29T0230/x", "db/2026-13-01T0000/x", "db/notes.txt"]
+    listing = build_listing(scan, {}, AMS)
+    notes = listing.name_notes
+    assert set(notes) == {"db/2026-03-29T0230/x", "db/2026-13-01T0000/x", "db/20261025T003000Z"}
+    assert "no real time" in notes["db/2026-13-01T0000/x"]
+    assert "first occurrence" in notes["db/20261025T003000Z"]
+
+
+@pytest.mark.parametrize(
+    ("template", "needle"),
+    [
+        ("{group}/{time:%Y-%m-%d %I%p}/", "unsupported directive '%I'"),
+        ("{group}/{time:%Y%m%d%z}/", "unsupported directive '%z'"),
+        ("{group}/{time:%s}/", "unsupported directive '%s'"),
+        ("{group}/{time:%Y%m%d%%}/", "unsupported directive '%%'"),
+        ("{group}/{time:%Y%m%d%H%H}/", "repeated directive '%H'"),
+        ("{group}/{time:%Y%m}/", "needs %Y, %m and %d"),
+        ("{group}/{time:%Y%m%d%}/", "unsupported directive '%'"),
+        ("{group}/{when:%Y}/", "exactly once each"),
+    ],
+)
+def test_unparseable_time_formats_are_refused_naming_the_key(template: str, needle: str) -> None:
+    from backupctl.config import parse_config
+    from backupctl.errors import ConfigError
+
+    with pytest.raises(LayoutError, match=re.escape(needle)):
+        KeyTemplate.compile(template)
+    with pytest.raises(ConfigError, match=r"store\.key_template") as err:
+        parse_config(
+            {
+                "store": {"url": "file:///tmp/x", "key_template": template},
+                "policy": [{"name": "p", "group": "db", "keep_last": 3}],
+            }
+        )
+    assert needle in str(err.value)
+
+
+def test_name_timezone_defaults_to_the_top_level_timezone() -> None:
+    from backupctl.config import parse_config
+
+    base = {
+        "timezone": "America/New_York",
+        "store": {"url": "file:///tmp/x", "key_template": LOCAL},
+        "policy": [{"name": "p", "group": "db", "keep_last": 3}],
+    }
+    assert parse_config(base).store.name_timezone is None
+    store = dict(base["store"], name_timezone="Europe/Amsterdam")  # type: ignore[arg-type]
+    assert parse_config({**base, "store": store}).store.name_timezone == AMS

@@ -82,9 +82,22 @@ groups_st = st.lists(
     st.lists(_seg, min_size=1, max_size=3).map("/".join), min_size=1, max_size=4, unique=True
 )
 lit = st.text("ab1-/_", max_size=3)
-templates_st = st.tuples(lit, lit, lit, st.booleans()).map(
+
+
+@st.composite
+def time_fields(draw: st.DrawFn) -> str:
+    """``{time}`` or a ``{time:FORMAT}``: %Y %m %d and some of %H %M %S in any order, with
+    literal text (digits too) between them."""
+    if draw(st.booleans()):
+        return "{time}"
+    extra = draw(st.lists(st.sampled_from(["H", "M", "S"]), unique=True))
+    order = draw(st.permutations(["Y", "m", "d", *extra]))
+    return "{time:" + "".join(draw(st.text("1-T_/", max_size=2)) + "%" + d for d in order) + "}"
+
+
+templates_st = st.tuples(lit, lit, lit, st.booleans(), time_fields()).map(
     lambda p: (
-        f"{p[0]}{{group}}{p[1]}{{time}}{p[2]}/" if p[3] else f"{p[0]}{{time}}{p[1]}{{group}}{p[2]}/"
+        f"{p[0]}{{group}}{p[1]}{p[4]}{p[2]}/" if p[3] else f"{p[0]}{p[4]}{p[1]}{{group}}{p[2]}/"
     )
 )
 times_st = st.lists(
@@ -97,12 +110,20 @@ times_st = st.lists(
 )
 
 
-@settings(max_examples=300, deadline=None)
+def _precise(template: str, t: datetime) -> datetime:
+    """``t`` cut to what the template's time names (a format without %S names whole minutes)."""
+    for d, unit in (("%S", "second"), ("%M", "minute"), ("%H", "hour")):
+        if "{time:" in template and d not in template:
+            t = t.replace(**{unit: 0})
+    return t
+
+
+@settings(max_examples=400, deadline=None)
 @given(
     template=templates_st,
     groups=groups_st,
     times=times_st,
-    rest=st.sampled_from(["", "x", "manifest.json", "d/20261120T050000Z/x"]),
+    rest=st.sampled_from(["", "x", "manifest.json", "d/20261120T050000Z/x", "2026/01/01/"]),
 )
 def test_an_accepted_layout_gives_every_key_at_most_one_snapshot(
     template: str,
@@ -113,7 +134,8 @@ def test_an_accepted_layout_gives_every_key_at_most_one_snapshot(
     if layout_problems(template, groups):
         return
     kt = KeyTemplate.compile(template, groups=groups)
-    folders = {(g, t): kt.folder(g, t) for g in groups for t in times}
+    folders = {(g, _precise(template, t)): "" for g in groups for t in times}
+    folders = {(g, t): kt.folder(g, t) for g, t in folders}
     for (g, t), folder in folders.items():
         key = folder + rest
         owners = [gt for gt, f in folders.items() if key.startswith(f)]
