@@ -136,7 +136,13 @@ _ENTRIES = (
         lambda f: f"no snapshot at all (policy {_d(f, 'policy')})",
     ),
     Check("incomplete", describe=lambda f: f"{_d(f, 'id')}: {_d(f, 'problem')}", note=True),
-    Check("unknown_key", describe=lambda f: str(_d(f, "key")), note=True),
+    Check(
+        "unknown_key",
+        describe=lambda f: (
+            str(_d(f, "key")) + (f": {_d(f, 'problem')}" if _d(f, "problem") else "")
+        ),
+        note=True,
+    ),
     Check("unconfigured_group", describe=lambda f: f"{f.group}: no policy", note=True),
     Check(
         "future",

@@ -368,7 +368,9 @@ def _notes(report: VerifyReport, config: Config, listing: Listing, at: datetime)
             )
         )
     for key in listing.unknown:
-        report.notes.append(Note("unknown_key", "", {"key": key}))
+        why = listing.name_notes.get(key)  # e.g. a local-time name in a DST gap
+        details = {"key": key, "problem": why} if why else {"key": key}
+        report.notes.append(Note("unknown_key", "", details))
     for group in sorted({s.snapshot.group for s in listing.snapshots} - configured):
         report.notes.append(Note("unconfigured_group", group))
     for s in listing.snapshots:

@@ -92,3 +92,29 @@ def test_without_name_timezone_names_are_read_in_the_top_level_timezone(tmp_path
     utc = FileStore(make_config(tmp_path)).listing()
     assert not utc.snapshots and "does not match" in (utc.incomplete[0].problem or "")
     assert KeyTemplate.compile(TEMPLATE, tz=AMS).folder("db", t) == "db/2026-11-23T0200/"
+
+
+def test_verify_reports_why_a_snapshot_shaped_name_is_unknown(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from backupctl.cli import main
+
+    store = tmp_path / "store"
+    write_folder(store, "db/2026-10-25T0230/", "db", datetime(2026, 10, 25, 0, 30, tzinfo=UTC))
+    write_folder(store, "db/2026-03-29T0230/", "db", datetime(2026, 3, 29, 0, 30, tzinfo=UTC))
+    cfg = tmp_path / "backupctl.toml"
+    cfg.write_text(
+        f'timezone = "Europe/Amsterdam"\n[store]\nurl = "file://{store}"\n'
+        f'key_template = "{TEMPLATE}"\n[[policy]]\nname = "db"\nkeep_last = 100\n'
+    )
+    result = CliRunner().invoke(main, ["verify", "--config", str(cfg), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    unknown = [n for n in doc["notes"] if n["kind"] == "unknown_key"]
+    assert {n["key"] for n in unknown} == {
+        "db/2026-03-29T0230/dump.sql.gz",
+        "db/2026-03-29T0230/manifest.json",
+    }
+    assert all("never happened" in n["problem"] for n in unknown)
+    human = CliRunner().invoke(main, ["-v", "verify", "--config", str(cfg)])
+    assert "db/2026-03-29T0230/manifest.json: '2026-03-29T0230' never happened" in human.output
