@@ -18,19 +18,24 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given
+from hypothesis import strategies as st
 
 from backupctl.cli import main
 from backupctl.config import load_config
+from backupctl.evidence.audit import AuditLog
 from backupctl.produce.adopt import (
     Candidate,
     apply_adoption,
+    encode_manifest,
     gather,
     parse_min_age,
     plan_adoption,
 )
 from backupctl.seed import DirWriter, write_snapshot
 from backupctl.stores import open_store
-from backupctl.stores.layout import format_time
+from backupctl.stores.layout import ManifestError, format_time, parse_manifest
+from backupctl.stores.locations import audit_blobs_for
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 DAYS = 40
@@ -134,6 +139,11 @@ def run_scenario(
     assert again["adopted"] == [] and set(again["skipped"]) == {expected["fresh"], bad}
 
     config = load_config(str(cfg))
+    records = [r for r in AuditLog(audit_blobs_for(config)).records() if r["action"] == "adopt"]
+    assert len(records) == 2  # one per real run, none for the dry runs
+    record = records[0]
+    assert sorted(a["id"] for a in record["data"]["adopted"]) == expected["eligible"]
+    assert record["data"]["objects"] == 2 * len(expected["eligible"])
     store = open_store(config)
     listing = store.listing()
     ids = {s.snapshot.id for s in listing.snapshots}
@@ -261,3 +271,29 @@ def test_a_bad_min_age_is_a_usage_error(tmp_path: Path) -> None:
     cfg.write_text(config_text(f"file://{tmp_path / 'store'}"))
     r = cli("adopt", "--config", str(cfg), "--min-age", "soon")
     assert r.exit_code == 2 and "--min-age" in r.output
+
+
+_NAMES = st.text(alphabet=st.sampled_from("ab./\\_ \x00é"), min_size=0, max_size=8)
+
+
+@given(
+    keys=st.lists(_NAMES, min_size=1, max_size=6, unique=True),
+    age_s=st.integers(min_value=0, max_value=7200),
+)
+def test_an_adopted_folder_is_settled_and_its_manifest_is_readable(
+    keys: list[str], age_s: int
+) -> None:
+    """Invariant: a folder is adopted only when its newest object is at least min-age old and
+    the manifest that would be written is one the listing accepts, naming exactly its keys."""
+    t = datetime(2026, 11, 1, 2, tzinfo=UTC)
+    c = Candidate(
+        "app/x", "app", t, "app/x/", tuple((k, 1) for k in keys), NOW - timedelta(seconds=age_s)
+    )
+    (d,) = plan_adoption([c], NOW, timedelta(hours=1))
+    if d.skip is None:
+        assert age_s >= 3600
+        data = encode_manifest(c, [(k, 1, "0" * 64) for k in keys])
+        assert sorted(e.key for e in parse_manifest(data, "app", t)) == sorted(keys)
+    elif age_s >= 3600:
+        with pytest.raises(ManifestError):
+            parse_manifest(encode_manifest(c, [(k, 1, "0" * 64) for k in keys]), "app", t)
