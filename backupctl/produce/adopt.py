@@ -24,7 +24,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -230,16 +230,17 @@ class _Changed(Exception):
 
 
 def _hash_object(store: Any, folder: str, key: str, size: int) -> str:
-    """The sha256 of one object, streamed (the file store opens it without following links)."""
-    digest = hashlib.sha256()
-    n = 0
-    chunks: Iterator[bytes] = store._open(folder, key)
-    for chunk in chunks:
-        digest.update(chunk)
-        n += len(chunk)
+    """The sha256 of one object, streamed by the store's integrity read (the file store opens it
+    without following links; S3 streams the body in 1 MiB chunks).
+
+    Raises:
+        _Changed: its length is not the listed one. FileNotFoundError, ReadProblem: as the
+            store's read.
+    """
+    n, digest = store._hash(folder, key)
     if n != size:
         raise _Changed(f"{key}: {n} bytes read, {size} listed: the folder changed; adopt later")
-    return digest.hexdigest()
+    return str(digest)
 
 
 def _hash_all(pool: ThreadPoolExecutor, store: Any, c: Candidate, window: int) -> list[str]:

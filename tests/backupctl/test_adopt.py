@@ -297,3 +297,18 @@ def test_an_adopted_folder_is_settled_and_its_manifest_is_readable(
     elif age_s >= 3600:
         with pytest.raises(ManifestError):
             parse_manifest(encode_manifest(c, [(k, 1, "0" * 64) for k in keys]), "app", t)
+
+
+def test_group_filters_and_an_unknown_group_is_a_usage_error(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    root.mkdir()
+    put, age = file_put(root)
+    put("app/20261101T020000Z/db.sql.gz", b"x")
+    age("app/20261101T020000Z/db.sql.gz", 86400 * 20)
+    cfg = tmp_path / "backupctl.toml"
+    cfg.write_text(config_text(f"file://{root}"))
+    store = open_store(load_config(str(cfg)))
+    assert [c.sid for c in gather(store, {"app"})] == ["app/20261101T020000Z"]
+    assert gather(store, {"server"}) == []
+    r = cli("adopt", "--config", str(cfg), "--group", "nope", "--dry-run")
+    assert r.exit_code == 2 and "--group 'nope'" in r.output
