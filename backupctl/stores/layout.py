@@ -191,16 +191,19 @@ class KeyTemplate:
                 f"key template {text!r}: expected {{group}} and {{time}} (or {{time:FORMAT}}) "
                 "exactly once each and no other fields, e.g. '{group}/{time}/'"
             )
+        single = not text.endswith("/")
         if (
-            not text.endswith("/")
-            or text.startswith("/")
+            text.startswith("/")
             or "//" in text
             or any(seg in (".", "..") for seg in text.split("/"))
             or not text.isprintable()
+            or (single and _TIME_FIELD.search(text.rpartition("/")[2]) is None)
         ):
             raise LayoutError(
-                f"key template {text!r}: expected a relative folder ending in '/', "
-                "without '.' or '..' segments, e.g. '{group}/{time}/'"
+                f"key template {text!r}: expected a relative folder ending in '/' "
+                "(e.g. '{group}/{time}/') or a single object's key with {time} in its last "
+                "segment (e.g. '{group}/{time:%Y-%m-%dT%H%M}.sql.gz'), "
+                "without '.' or '..' segments"
             )
         fm = _TIME_FIELD.search(text)
         time_format = fm.group(1) if fm else None
@@ -224,8 +227,15 @@ class KeyTemplate:
                 pattern += rf"(?P<time>{time_pattern})"
             else:
                 pattern += re.escape(part)
-        regex = re.compile(rf"(?P<folder>{pattern})(?P<rest>.*)", re.DOTALL)
+        # a folder snapshot holds every key below it; a single-object snapshot is its key alone
+        rest = "(?P<rest>)" if single else "(?P<rest>.*)"
+        regex = re.compile(rf"(?P<folder>{pattern}){rest}", re.DOTALL)
         return cls(text, regex, time_format, tz)
+
+    @property
+    def single(self) -> bool:
+        """Whether a snapshot is one object (the template does not end in '/')."""
+        return not self.text.endswith("/")
 
     def name(self, time_utc: datetime) -> str:
         """The ``{time}`` text of an aware time: the default UTC form or the format in ``tz``."""
@@ -234,7 +244,8 @@ class KeyTemplate:
         return time_utc.astimezone(self.tz).strftime(self.time_format)
 
     def folder(self, group: str, time_utc: datetime) -> str:
-        """The folder (relative to the store prefix, ending in '/') of a snapshot."""
+        """The folder (relative to the store prefix, ending in '/') of a snapshot; for a
+        single-object template (:attr:`single`), the object's key."""
         return "".join(
             group
             if part == "{group}"
@@ -253,6 +264,11 @@ class KeyTemplate:
         """
         fm = _TIME_FIELD.search(self.text)
         assert fm is not None  # compile checked it
+        if self.single:
+            raise LayoutError(
+                f"key template {self.text!r}: store.listing = 'folders' lists snapshot folders; "
+                "single-object snapshots need listing = 'objects'"
+            )
         head, _, last = self.text[: fm.start()].rpartition("/")
         tail = self.text[fm.end() : -1]
         if "/" in tail or "/" in (fm.group(1) or "") or ("{group}" in last and "/" in group):
@@ -440,6 +456,7 @@ class FolderAgg:
     bytes: int = 0
     has_manifest: bool = False
     note: str | None = None  # how an ambiguous local name was read (see FolderMatch.note)
+    single: bool = False  # a single-object snapshot: ``folder`` is the object's key
 
     @property
     def id(self) -> str:
@@ -475,7 +492,9 @@ class FolderScanner:
             return
         agg = self.folders.get(m.folder)
         if agg is None:
-            agg = self.folders[m.folder] = FolderAgg(m.folder, m.group, m.time, note=m.note)
+            agg = self.folders[m.folder] = FolderAgg(
+                m.folder, m.group, m.time, note=m.note, single=self.template.single
+            )
         agg.objects += 1
         agg.bytes += size
         if m.rest == MANIFEST:
@@ -639,6 +658,11 @@ def build_listing(
     interrupted: set[str] = set().union(*pending.values())
     for agg in sorted(scanner.folders.values(), key=lambda a: (a.group, a.time)):
         snap = Snapshot(id=agg.id, time=agg.time.astimezone(tz), group=agg.group)
+        if agg.single:  # the object is the snapshot, complete because it exists
+            name = agg.folder.rpartition("/")[2]
+            entry = ManifestEntry(name, agg.bytes, "")  # "": no recorded sha256 (see stores.md)
+            listing.snapshots.append(StoredSnapshot(snap, manifest=(entry,), size=agg.bytes))
+            continue
         read = manifests.get(agg.folder) if agg.has_manifest else None
         if read is None:
             why = (

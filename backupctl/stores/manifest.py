@@ -100,6 +100,17 @@ class ManifestStore:
             )
         except LayoutError as exc:
             raise ConfigError(config.path, [f"store.key_template: {exc}"]) from None
+        if self.template.single:
+            # the layout reads them (backupctl.stores.layout); deleting, checking and restoring
+            # one object per snapshot is not built into the stores yet (issue 13)
+            raise ConfigError(
+                config.path,
+                [
+                    f"store.key_template {self.template.text!r}: single-object snapshots "
+                    "(a template not ending in '/') are not supported by this store yet; "
+                    "expected a folder template such as '{group}/{time}/'"
+                ],
+            )
 
     def folder(self, sid: str) -> str:
         """The folder of snapshot ``sid`` relative to the store's root (ending in '/')."""

@@ -49,8 +49,10 @@ def manifest(**over: object) -> bytes:
     [
         "{group}/",
         "{time}/",
-        "{group}/{time}",
+        "{time}/{group}",  # a single object needs {time} in its last segment
         "/{group}/{time}/",
+        "/{group}/{time}.gz",
+        "{group}/../{time}.gz",
         "{group}/{time}/{x}/",
         "{group}{group}/{time}/",
         "{group}//{time}/",
