@@ -160,6 +160,13 @@ def run_scenario(
     assert 0 < len(left.snapshots) < len(ids)
     assert store.check_integrity(left.snapshots) == []
     assert left.unknown == ["README.txt"]
+    verify = cli("verify", "--config", str(cfg), "--json")
+    report = json.loads(verify.stdout)
+    checked = report["checked"]["integrity"]
+    assert checked["sampled"] > 0 and set(checked["ids"]) <= set(expected["eligible"]) | {
+        expected["managed"]
+    }
+    assert not [v for v in report["violations"] if v["kind"] == "integrity"], verify.output
 
     # a restore of an adopted snapshot gives the original bytes back
     snap = next(s for s in left.snapshots if s.snapshot.id in expected["eligible"])
