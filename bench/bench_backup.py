@@ -1,0 +1,139 @@
+"""``backupctl backup`` of a tree to a moto S3 server vs ``aws s3 cp --recursive`` of the same
+tree to the same server, and from standard input (a pipe, size unknown) vs the same.
+
+Both sides run as child processes (each pays its start-up), the moto server in a third (see
+:func:`bench.bench_prune.moto_server`), so nobody shares a GIL with the server. The tree mixes
+many small files (one PutObject each) with a few files larger than the 8 MiB part (parallel
+multipart uploads). Throughput is tree bytes / wall seconds. Targets (issue 13): the tree at
+least as fast as aws, standard input at least 90% of aws's tree throughput.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.bench_prune import _ENV, moto_server
+from bench.table import Row
+
+_BIN = Path(sys.executable).parent
+
+
+def _tree(root: Path, small: int, big: int, big_size: int) -> int:
+    """``small`` files of 256 KiB and ``big`` files of ``big_size`` bytes; returns total bytes."""
+    rng = random.Random(0)
+    total = 0
+    for i in range(small):
+        path = root / f"d{i % 8}" / f"sub{i % 3}" / f"f{i:04d}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(rng.randbytes(256 << 10))
+        total += 256 << 10
+    block = rng.randbytes(1 << 20)
+    for i in range(big):
+        with open(root / f"big{i}.bin", "wb") as fh:
+            for n in range(big_size >> 20):
+                fh.write(block[n:] + block[:n])
+        total += big_size
+    return total
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, **_ENV}
+
+
+def _timed(args: list[str], stdin: Any = None) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(
+        args, env=_env(), check=True, stdin=stdin, stdout=subprocess.DEVNULL, timeout=3600
+    )
+    return time.perf_counter() - t0
+
+
+def _aws(endpoint: str, *args: str, stdin: Any = None) -> float:
+    aws = shutil.which("aws", path=f"{_BIN}:{os.environ.get('PATH', '')}")
+    assert aws, "aws CLI not found"
+    return _timed([aws, "--endpoint-url", endpoint, "s3", *args, "--only-show-errors"], stdin)
+
+
+def _ours(config: Path, *args: str, stdin: Any = None) -> float:
+    cmd = [str(_BIN / "backupctl"), "-q", "backup", "--config", str(config), *args]
+    return _timed(cmd, stdin)
+
+
+def run(quick: bool) -> list[Row]:
+    """The benchmark rows (see the module docstring)."""
+    small, big, big_size = (64, 2, 24 << 20) if quick else (256, 4, 48 << 20)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp, moto_server() as server:
+        root = Path(tmp)
+        tree = root / "tree"
+        total = _tree(tree, small, big, big_size)
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=server.endpoint, **_client_keys())
+        for b in ("bench-ours", "bench-aws"):
+            client.create_bucket(Bucket=b)
+        config = root / "backupctl.toml"
+        config.write_text(
+            f'[store]\nurl = "s3://bench-ours/b"\nendpoint_url = "{server.endpoint}"\n'
+            '[[policy]]\nname = "bench"\ngroup = "bench"\nkeep_within_daily = "7d"\n'
+        )
+        aws_tree = _aws(server.endpoint, "cp", "--recursive", str(tree), "s3://bench-aws/tree/")
+        ours_tree = _ours(config, "--group", "bench", "--time", "2026-12-01T00:00:00Z", str(tree))
+        big_file = tree / "big0.bin"
+        with open(big_file, "rb") as fh:
+            aws_pipe = _aws(server.endpoint, "cp", "-", "s3://bench-aws/pipe.bin", stdin=fh)
+        with open(big_file, "rb") as fh:
+            ours_pipe = _ours(
+                config,
+                "--group",
+                "bench",
+                "--time",
+                "2026-12-02T00:00:00Z",
+                "--name",
+                "pipe.bin",
+                "-",
+                stdin=fh,
+            )
+    mb = total / 1e6
+    aws_rate, ours_rate = mb / aws_tree, mb / ours_tree
+    pipe_mb = big_size / 1e6
+    size = f"{small} x 256 KiB + {big} x {big_size >> 20} MiB = {mb:.0f} MB"
+    rows.append(
+        Row(
+            "backup tree to S3 (moto)",
+            size,
+            f"{ours_tree:.2f} s, {ours_rate:.0f} MB/s",
+            f"aws s3 cp --recursive: {aws_tree:.2f} s, {aws_rate:.0f} MB/s",
+            f"{ours_rate / aws_rate:.2f}x",
+            ">= 1x aws",
+            ours_rate >= aws_rate,
+        )
+    )
+    rows.append(
+        Row(
+            "backup stdin to S3 (moto)",
+            f"{big_size >> 20} MiB pipe",
+            f"{ours_pipe:.2f} s, {pipe_mb / ours_pipe:.0f} MB/s",
+            f"aws tree {aws_rate:.0f} MB/s (aws s3 cp -: {pipe_mb / aws_pipe:.0f} MB/s)",
+            f"{pipe_mb / ours_pipe / aws_rate:.2f}x",
+            ">= 0.9x aws tree",
+            pipe_mb / ours_pipe >= 0.9 * aws_rate,
+        )
+    )
+    return rows
+
+
+def _client_keys() -> dict[str, str]:
+    return {
+        "aws_access_key_id": _ENV["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": _ENV["AWS_SECRET_ACCESS_KEY"],
+        "region_name": _ENV["AWS_DEFAULT_REGION"],
+    }
