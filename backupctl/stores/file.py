@@ -42,6 +42,8 @@ _CHUNK = 1 << 20
 class FileStore(ManifestStore):
     """The :class:`~backupctl.stores.base.Store` for ``file:///path``."""
 
+    single_objects = True
+
     def __init__(self, config: Config, workers: int = 4) -> None:
         """Build from a config.
 
@@ -192,6 +194,8 @@ class FileStore(ManifestStore):
             return Outcome(
                 "failed", "its folder is reached through a symlink: never followed; left alone"
             )
+        if self.template.single:
+            return self._delete_object(folder)
         manifest = folder / MANIFEST
         has_manifest = folder.is_dir() and manifest.is_file()
         refusal = folder_refusal(asked, folder.is_dir(), has_manifest)
@@ -212,6 +216,24 @@ class FileStore(ManifestStore):
                 "failed", f"{exc.filename or folder}: {exc.strerror or exc}", freed, unfinished=True
             )
         return Outcome("deleted", bytes=freed)
+
+    def _delete_object(self, path: Path) -> Outcome:
+        """Delete a single-object snapshot: unlink its file, never a link or a directory (the
+        path was reached without a symlink), then the directories it leaves empty."""
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return Outcome("skipped")
+        except OSError as exc:
+            return Outcome("failed", f"{path}: {exc.strerror or exc}")
+        if not stat.S_ISREG(st.st_mode):
+            return Outcome("failed", f"{path}: not a regular file; left alone")
+        try:
+            os.unlink(path)
+            _prune_empty_parents(path.parent, self.root)
+        except OSError as exc:
+            return Outcome("failed", f"{path}: {exc.strerror or exc}")
+        return Outcome("deleted", bytes=st.st_size)
 
     # ----------------------------------------------------------------- integrity, restore
 

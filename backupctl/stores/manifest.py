@@ -100,9 +100,9 @@ class ManifestStore:
             )
         except LayoutError as exc:
             raise ConfigError(config.path, [f"store.key_template: {exc}"]) from None
-        if self.template.single:
-            # the layout reads them (backupctl.stores.layout); deleting, checking and restoring
-            # one object per snapshot is not built into the stores yet (issue 13)
+        if self.template.single and not self.single_objects:
+            # the layout reads them (backupctl.stores.layout); this store cannot yet delete,
+            # check and restore one object per snapshot
             raise ConfigError(
                 config.path,
                 [
@@ -112,10 +112,22 @@ class ManifestStore:
                 ],
             )
 
+    single_objects = False  # a store that deletes, checks and restores single-object snapshots
+
     def folder(self, sid: str) -> str:
-        """The folder of snapshot ``sid`` relative to the store's root (ending in '/')."""
+        """The folder of snapshot ``sid`` relative to the store's root (ending in '/'); with a
+        single-object template, the object's key."""
         group, t = parse_snapshot_id(sid)
         return self.template.folder(group, t)
+
+    def base(self, sid: str) -> str:
+        """What the keys of ``sid``'s manifest entries are relative to: its folder, or for a
+        single-object snapshot the folder holding the object ('' at the root)."""
+        folder = self.folder(sid)
+        if not self.template.single:
+            return folder
+        head, sep, _ = folder.rpartition("/")
+        return head + sep
 
     @staticmethod
     def journal_key(now: datetime) -> str:
@@ -227,7 +239,10 @@ class ManifestStore:
         listing = build_listing(scanner, manifests, self.config.timezone, journals)
         listing.folders = scanner.facts()
         listing.keys_listed = scanner.total
-        self._stamp_written(listing, newest_by_folder(times))
+        newest = newest_by_folder(times)
+        if self.template.single:
+            newest.update(times)  # a single-object snapshot was written when its object was
+        self._stamp_written(listing, newest)
         return listing
 
     def _keys_timed(self, times: dict[str, datetime]) -> Iterator[tuple[str, int]]:
@@ -374,7 +389,7 @@ class ManifestStore:
         problems: list[IntegrityProblem] = []
         tasks: list[tuple[str, str, ManifestEntry]] = []
         for s in snapshots:
-            folder = self.folder(s.snapshot.id)
+            folder = self.base(s.snapshot.id)
             if s.manifest is None:
                 problems.append(
                     IntegrityProblem(
@@ -394,6 +409,8 @@ class ManifestStore:
                 return "missing"
             except ReadProblem as exc:
                 return str(exc)
+            if not e.sha256:  # a single object without a recorded digest: its size only
+                return None if size == e.size else f"size {size} != listed {e.size}"
             return e.mismatch(size, digest)
 
         with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
@@ -420,7 +437,7 @@ class ManifestStore:
             raise StoreError(
                 f"{self.url}: snapshot {snapshot.snapshot.id} has no manifest to restore from"
             )
-        folder = self.folder(snapshot.snapshot.id)
+        folder = self.base(snapshot.snapshot.id)
         lock = threading.Lock()
 
         def advance(n: int) -> None:

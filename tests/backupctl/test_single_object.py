@@ -9,8 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from backupctl.config import parse_config
-from backupctl.errors import ConfigError
+from backupctl.config import Config, parse_config
 from backupctl.stores.file import FileStore
 from backupctl.stores.layout import FolderScanner, KeyTemplate, build_listing, layout_problems
 
@@ -69,12 +68,111 @@ def test_single_object_templates_pass_the_overlap_proof_or_are_refused() -> None
     assert layout_problems("_backupctl/{group}/{time}.gz", ["a"])  # backupctl's own folder
 
 
-def test_stores_refuse_single_object_templates_until_they_can_delete_them(tmp_path: Path) -> None:
-    cfg = parse_config(
+def file_config(root: Path) -> Config:
+    return parse_config(
         {
-            "store": {"url": f"file://{tmp_path}", "key_template": DUMPS},
+            "timezone": "Europe/Amsterdam",  # name_timezone defaults to it
+            "store": {"url": f"file://{root}", "key_template": DUMPS},
             "policy": [{"name": "db", "keep_last": 3}],
         }
     )
-    with pytest.raises(ConfigError, match=r"single-object snapshots .* not supported"):
-        FileStore(cfg)
+
+
+DUMP_NAMES = [  # local names across the 2026-10-25 fall-back (02:30 happens twice)
+    "db/2026-10-24T0230.sql.gz",
+    "db/2026-10-25T0130.sql.gz",
+    "db/2026-10-25T0230.sql.gz",
+    "db/2026-10-25T0330.sql.gz",
+    "db/2026-10-26T0230.sql.gz",
+]
+
+
+@pytest.fixture()
+def dumps(tmp_path: Path) -> Path:
+    root = tmp_path / "store"
+    for i, name in enumerate(DUMP_NAMES):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(f"dump {i} ".encode() * (i + 1))
+    (root / "db/2026-10-26T0230.sql.gz.part").write_bytes(b"an upload in progress")
+    (root / "db/2026-03-29T0230.sql.gz").write_bytes(b"a name that never happened")
+    (root / "db/notes.txt").write_text("stray")
+    return root
+
+
+def test_a_file_store_of_single_object_dumps_lists_deletes_checks_and_restores(
+    dumps: Path, tmp_path: Path
+) -> None:
+    store = FileStore(file_config(dumps))
+    listing = store.listing()
+    assert [s.snapshot.time.astimezone(UTC).isoformat() for s in listing.snapshots] == [
+        "2026-10-24T00:30:00+00:00",
+        "2026-10-24T23:30:00+00:00",
+        "2026-10-25T00:30:00+00:00",  # the first occurrence of 02:30
+        "2026-10-25T02:30:00+00:00",
+        "2026-10-26T01:30:00+00:00",
+    ]
+    assert [s.size for s in listing.snapshots] == [(dumps / n).stat().st_size for n in DUMP_NAMES]
+    assert all(s.written is not None for s in listing.snapshots)
+    assert listing.unknown == [
+        "db/2026-03-29T0230.sql.gz",
+        "db/2026-10-26T0230.sql.gz.part",
+        "db/notes.txt",
+    ]
+    assert store.check_integrity(listing.snapshots) == []
+
+    # a drill restores one dump byte-identical
+    target = tmp_path / "restored"
+    out = store.restore(listing.snapshots[2], target)
+    assert out.problems == () and out.files == 1
+    assert (target / "2026-10-25T0230.sql.gz").read_bytes() == (dumps / DUMP_NAMES[2]).read_bytes()
+
+    # seeded damage: a truncated dump and one gone since the listing
+    (dumps / DUMP_NAMES[0]).write_bytes(b"short")
+    (dumps / DUMP_NAMES[1]).unlink()
+    problems = {(p.snapshot_id, p.problem) for p in store.check_integrity(listing.snapshots)}
+    assert problems == {
+        (listing.snapshots[0].snapshot.id, f"size 5 != listed {listing.snapshots[0].size}"),
+        (listing.snapshots[1].snapshot.id, "missing"),
+    }
+
+    # prune: one file per snapshot, nothing else
+    listing = store.listing()
+    doomed = [
+        s
+        for s in listing.snapshots
+        if s.snapshot.id in {listing.snapshots[0].snapshot.id, listing.snapshots[1].snapshot.id}
+    ]
+    report = store.delete(doomed, listing=listing)
+    assert sorted(report.deleted) == sorted(s.snapshot.id for s in doomed) and not report.failed
+    assert report.bytes_freed == sum(s.size for s in doomed)
+    left = {p.relative_to(dumps).as_posix() for p in dumps.rglob("*") if p.is_file()}
+    assert left == {
+        DUMP_NAMES[3],
+        DUMP_NAMES[4],
+        "db/2026-10-26T0230.sql.gz.part",
+        "db/2026-03-29T0230.sql.gz",
+        "db/notes.txt",
+    }
+    assert not (dumps / "_backupctl/deleting").exists() or not any(
+        (dumps / "_backupctl/deleting").iterdir()
+    )
+
+
+def test_a_dump_reached_through_a_symlink_is_never_deleted(dumps: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.sql.gz"
+    outside.write_bytes(b"not the store's")
+    (dumps / "db/2026-10-27T0230.sql.gz").symlink_to(outside)
+    store = FileStore(file_config(dumps))
+    listing = store.listing()
+    link = next(s for s in listing.snapshots if s.snapshot.id == "db/20261027T013000Z")
+    report = store.delete([link], listing=listing)
+    assert link.snapshot.id in report.failed and outside.read_bytes() == b"not the store's"
+    assert [p.problem for p in store.check_integrity([link])] == [
+        "unreadable: a symlink, not followed"
+    ]
+
+
+def test_s3_refuses_single_object_templates_until_it_can_delete_them() -> None:
+    from backupctl.stores.s3 import S3Store
+
+    assert FileStore.single_objects and not S3Store.single_objects
