@@ -1,11 +1,12 @@
 """``backupctl backup`` of a tree to a moto S3 server vs ``aws s3 cp --recursive`` of the same
 tree to the same server, and from standard input (a pipe, size unknown) vs the same.
 
-Both sides run as child processes (each pays its start-up), the moto server in a third (see
-:func:`bench.bench_prune.moto_server`), so nobody shares a GIL with the server. The tree mixes
-many small files (one PutObject each) with a few files larger than the 8 MiB part (parallel
-multipart uploads). Throughput is tree bytes / wall seconds. Targets (issue 13): the tree at
-least as fast as aws, standard input at least 90% of aws's tree throughput.
+Both sides run as child processes (each pays its start-up; the aws CLI is taken from $PATH),
+the moto server in a third (see :func:`bench.bench_prune.moto_server`), so nobody shares a GIL
+with the server. The tree mixes many small files (one PutObject each) with a few files larger
+than the 8 MiB part (parallel multipart uploads). Throughput is bytes / wall seconds. Targets
+(issue 13): the tree at least as fast as aws, standard input at least 90% of aws's tree
+throughput.
 """
 
 from __future__ import annotations
