@@ -137,6 +137,8 @@ class _Obj:
 class S3Store(ManifestStore):
     """The :class:`~backupctl.stores.base.Store` for ``s3://bucket/prefix``."""
 
+    single_objects = True
+
     def __init__(self, config: Config, client: Any | None = None, workers: int = 8) -> None:
         """Build from a config; ``client`` overrides the boto3 client (tests).
 
@@ -371,6 +373,8 @@ class S3Store(ManifestStore):
         :func:`backupctl.stores.batches.schedule`, with the listings a few folders need before
         the last round. Returns the ids to keep journalled (manifest gone or its outcome
         unknown, data left)."""
+        if self.template.single:
+            return self._delete_single_objects(todo, snapshots, report, progress)
         if self.config.store.delete_versions and self._versioned():
             return super()._delete_many(todo, snapshots, listing, report, progress)
         given = {s.snapshot.id: s for s in snapshots}
@@ -409,6 +413,51 @@ class S3Store(ManifestStore):
         for j in jobs:
             if j.outcome is not None and j.outcome.kind == "deleted":
                 facts.pop(j.sid, None)
+        return [j.sid for j in jobs if j.outcome is None or j.outcome.unfinished]
+
+    def _delete_single_objects(
+        self,
+        todo: dict[str, bool],
+        snapshots: Sequence[StoredSnapshot],
+        report: DeleteReport,
+        progress: Callable[[int], None] | None,
+    ) -> list[str]:
+        """Single-object snapshots: each is one key (in a versioned bucket with
+        ``delete_versions``, every version of exactly that key), packed across snapshots into
+        DeleteObjects of at most ``batch_size`` keys. An id only a journal names is skipped (its
+        one key is gone or was never handed over). Returns the ids to keep journalled."""
+        given = {s.snapshot.id: s for s in snapshots}
+        tally = _Tally(report, progress)
+        versioned = self.config.store.delete_versions and self._versioned()
+        jobs: list[_Job] = []
+        for sid, asked in todo.items():
+            job = _Job(sid, asked, self.prefix + self.folder(sid))
+            snap = given.get(sid)
+            if not asked or snap is None:
+                tally.finish(job, Outcome("skipped"))
+                continue
+            if not versioned:
+                job.data = [_Obj(job.folder, None, snap.size)]
+            else:
+                try:  # the listing is by prefix: keep only the key itself, not 'key.part'
+                    objs = self._folder_objects(job.folder, True)
+                except (ClientError, BotoCoreError) as exc:
+                    why = f"listing {job.folder} failed: {s3_error(exc)}"
+                    tally.finish(job, Outcome("failed", why))
+                    continue
+                job.data = [o for o in objs if o.key == job.folder]
+            jobs.append(job)
+        items = [(j, o) for j in jobs for o in j.data or ()]
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            for fut in as_completed(
+                [pool.submit(self._batch, b) for b in pack(items, self.batch_size)]
+            ):
+                for job, _, freed, refusal in fut.result():
+                    job.freed += freed
+                    job.problem = job.problem or refusal
+        for job in jobs:
+            tally.finish(job, job.result())
+        report.deleted.sort()
         return [j.sid for j in jobs if j.outcome is None or j.outcome.unfinished]
 
     def _job(

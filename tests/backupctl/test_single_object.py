@@ -172,7 +172,20 @@ def test_a_dump_reached_through_a_symlink_is_never_deleted(dumps: Path, tmp_path
     ]
 
 
-def test_s3_refuses_single_object_templates_until_it_can_delete_them() -> None:
+def test_s3_folders_listing_refuses_single_object_templates() -> None:
+    from backupctl.errors import ConfigError
     from backupctl.stores.s3 import S3Store
 
-    assert FileStore.single_objects and not S3Store.single_objects
+    cfg = parse_config(
+        {
+            "store": {
+                "url": "s3://b/p",
+                "endpoint_url": "http://127.0.0.1:9",
+                "key_template": DUMPS,
+                "listing": "folders",
+            },
+            "policy": [{"name": "db", "keep_last": 3}],
+        }
+    )
+    with pytest.raises(ConfigError, match=r"store\.listing = 'folders'.*listing = 'objects'"):
+        S3Store(cfg)

@@ -1,0 +1,121 @@
+"""Issue 13 part 1 end to end on a moto S3 server: an existing bucket of single-object pg_dump
+files named in local time across the 2026-10-25 DST change, plus stray keys."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+
+from backupctl.cli import main
+from backupctl.config import load_config
+from backupctl.stores.s3 import S3Store
+from retention import Policy, Snapshot, plan
+
+pytestmark = pytest.mark.e2e
+
+AMS = ZoneInfo("Europe/Amsterdam")
+NOW = datetime(2026, 10, 27, 12, 0, tzinfo=UTC)
+STRAYS = ["db/2026-10-25T0230.sql.gz.part", "db/README", "db/2026-03-29T0230.sql.gz", "x.txt"]
+
+
+def dump_times() -> list[datetime]:
+    """Every 30 minutes from 2026-10-24 20:00 to 2026-10-26 08:00 UTC: the fall-back hour's local
+    names (02:00-02:59) occur twice; the producer overwrote the first with the second."""
+    t, out = datetime(2026, 10, 24, 20, 0, tzinfo=UTC), []
+    while t <= datetime(2026, 10, 26, 8, 0, tzinfo=UTC):
+        out.append(t)
+        t += timedelta(minutes=30)
+    return out
+
+
+def local_name(t: datetime) -> str:
+    return "db/" + t.astimezone(AMS).strftime("%Y-%m-%dT%H%M") + ".sql.gz"
+
+
+@pytest.fixture()
+def dumps(s3_client: Any, bucket: str, s3_endpoint: str, tmp_path: Path) -> tuple[Path, dict]:
+    written: dict[str, bytes] = {}
+    for i, t in enumerate(dump_times()):
+        written[local_name(t)] = f"pg_dump {i}\n".encode() * (i + 1)  # a repeat overwrites
+    for key, data in written.items():
+        s3_client.put_object(Bucket=bucket, Key="pg/" + key, Body=data)
+    for key in STRAYS:
+        s3_client.put_object(Bucket=bucket, Key="pg/" + key, Body=b"stray")
+    cfg = tmp_path / "backupctl.toml"
+    cfg.write_text(f"""
+timezone = "Europe/Amsterdam"
+
+[store]
+url = "s3://{bucket}/pg"
+endpoint_url = "{s3_endpoint}"
+key_template = "{{group}}/{{time:%Y-%m-%dT%H%M}}.sql.gz"
+
+[safety]
+max_delete_fraction = 1.0
+
+[[policy]]
+name = "db"
+keep_hourly = 6
+keep_daily = 2
+""")
+    return cfg, written
+
+
+def run(cfg: Path, *args: str) -> Any:
+    return CliRunner().invoke(
+        main, [*args, "--config", str(cfg)], env={"BACKUPCTL_NOW": NOW.isoformat()}
+    )
+
+
+def test_plan_prune_verify_and_drill_on_local_time_single_object_dumps(
+    dumps: tuple[Path, dict], s3_client: Any, bucket: str, tmp_path: Path
+) -> None:
+    cfg, written = dumps
+    store = S3Store(load_config(cfg))
+    listing = store.listing()
+    by_key = {store.folder(s.snapshot.id): s for s in listing.snapshots}
+    assert set(by_key) == set(written)  # exactly the dumps
+    assert sorted(listing.unknown) == sorted(STRAYS)
+    assert all(by_key[k].size == len(v) for k, v in written.items())
+
+    # what restic's rules keep, on the same times (each ambiguous name read as its first time)
+    snaps = [
+        Snapshot(id=s.snapshot.id, time=s.snapshot.time, group="db") for s in listing.snapshots
+    ]
+    policy = Policy.from_mapping({"keep_hourly": 6, "keep_daily": 2}, where="test")
+    expected = plan(snaps, policy, now=NOW)
+    keep = {d.snapshot.id for d in expected.kept()}
+    assert keep and len(keep) < len(snaps)
+
+    pruned = run(cfg, "prune", "--json")
+    assert pruned.exit_code == 0, pruned.output
+    left = {
+        o["Key"].removeprefix("pg/")
+        for p in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="pg/")
+        for o in p.get("Contents", ())
+        if not o["Key"].startswith("pg/_backupctl/")
+    }
+    assert left == {store.folder(i) for i in keep} | set(STRAYS)
+
+    # verify reports seeded misses: a kept dump truncated and one gone since the listing
+    listing = store.listing()
+    assert store.check_integrity(listing.snapshots) == []
+    truncated, gone = sorted(keep)[:2]
+    s3_client.put_object(Bucket=bucket, Key="pg/" + store.folder(truncated), Body=b"truncated")
+    s3_client.delete_object(Bucket=bucket, Key="pg/" + store.folder(gone))
+    problems = {
+        (p.snapshot_id, p.problem.split(" ")[0]) for p in store.check_integrity(listing.snapshots)
+    }
+    assert problems == {(truncated, "size"), (gone, "missing")}
+
+    # a drill restores one dump byte-identical
+    other = next(s for s in listing.snapshots if s.snapshot.id not in (truncated, gone))
+    out = store.restore(other, tmp_path / "restored")
+    name = store.folder(other.snapshot.id)
+    assert out.problems == ()
+    assert (tmp_path / "restored" / name.rpartition("/")[2]).read_bytes() == written[name]
