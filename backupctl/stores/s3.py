@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -46,6 +47,7 @@ from backupctl.stores.base import (
     DeleteReport,
     FolderFacts,
     Listing,
+    ManifestEntry,
     StoredSnapshot,
     key_digest,
 )
@@ -727,6 +729,45 @@ class S3Store(ManifestStore):
 
     def _where(self, folder: str, key: str) -> str:
         return self.prefix + folder + key
+
+    def _check_unrecorded(self, folder: str, e: ManifestEntry) -> str | None:
+        """Read the object with ``ChecksumMode=ENABLED`` and compare its size with the listing's
+        and its bytes with the checksum S3 stored for it: SHA256 or CRC32 of the whole object
+        (a multipart upload's composite ``…-N`` checksum and other algorithms are not
+        comparable here: size only).
+
+        Raises:
+            FileNotFoundError: no such object. ReadProblem: unreadable.
+        """
+        try:
+            resp = self.client.get_object(
+                Bucket=self.bucket, Key=self.prefix + folder + e.key, ChecksumMode="ENABLED"
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise FileNotFoundError(e.key) from None
+            raise ReadProblem(s3_error(exc)) from None
+        except BotoCoreError as exc:
+            raise ReadProblem(s3_error(exc)) from None
+        sha, crc, size = hashlib.sha256(), 0, 0
+        try:
+            for chunk in resp["Body"].iter_chunks(_CHUNK):
+                sha.update(chunk)
+                crc = zlib.crc32(chunk, crc)
+                size += len(chunk)
+        except (ClientError, BotoCoreError) as exc:  # botocore's own check fails here too
+            raise ReadProblem(s3_error(exc)) from None
+        if size != e.size:
+            return f"size {size} != listed {e.size}"
+        stored = {k: resp.get(f"Checksum{k}") for k in ("SHA256", "CRC32")}
+        mine = {
+            "SHA256": base64.b64encode(sha.digest()).decode(),
+            "CRC32": base64.b64encode(crc.to_bytes(4, "big")).decode(),
+        }
+        for algo, value in stored.items():
+            if isinstance(value, str) and "-" not in value and value != mine[algo]:
+                return f"S3 checksum {algo} mismatch: stored {value}, object {mine[algo]}"
+        return None
 
     def _open(self, folder: str, key: str) -> Iterator[bytes]:
         try:

@@ -42,8 +42,9 @@ def dumps(s3_client: Any, bucket: str, s3_endpoint: str, tmp_path: Path) -> tupl
     written: dict[str, bytes] = {}
     for i, t in enumerate(dump_times()):
         written[local_name(t)] = f"pg_dump {i}\n".encode() * (i + 1)  # a repeat overwrites
-    for key, data in written.items():
-        s3_client.put_object(Bucket=bucket, Key="pg/" + key, Body=data)
+    for i, (key, data) in enumerate(written.items()):
+        checksum = {"ChecksumAlgorithm": "SHA256"} if i % 2 else {}  # else botocore's CRC32
+        s3_client.put_object(Bucket=bucket, Key="pg/" + key, Body=data, **checksum)
     for key in STRAYS:
         s3_client.put_object(Bucket=bucket, Key="pg/" + key, Body=b"stray")
     cfg = tmp_path / "backupctl.toml"
@@ -119,3 +120,31 @@ def test_plan_prune_verify_and_drill_on_local_time_single_object_dumps(
     name = store.folder(other.snapshot.id)
     assert out.problems == ()
     assert (tmp_path / "restored" / name.rpartition("/")[2]).read_bytes() == written[name]
+
+
+def test_verify_uses_the_s3_checksum_of_a_single_object(
+    dumps: tuple[Path, dict], s3_client: Any, bucket: str
+) -> None:
+    """A same-size change behind S3's back (bit rot, a tampered replica) is caught by the
+    checksum S3 stored at upload: SHA256 where the producer asked for it, else CRC32."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    cfg, written = dumps
+    store = S3Store(load_config(cfg))
+    listing = store.listing()
+    assert store.check_integrity(listing.snapshots) == []
+    names = sorted(written)
+    rotted = names[:2]  # one with a SHA256 checksum, one with CRC32
+    keys = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_bucket(bucket).keys
+    for name in rotted:
+        stored = keys["pg/" + name]
+        checksum = stored.checksum_value
+        data = bytearray(written[name])
+        data[0] ^= 1
+        stored.value = bytes(data)
+        stored.checksum_value = checksum  # the service's record of what was uploaded
+    by_key = {store.folder(s.snapshot.id): s.snapshot.id for s in listing.snapshots}
+    problems = {p.snapshot_id: p.problem for p in store.check_integrity(listing.snapshots)}
+    assert set(problems) == {by_key[n] for n in rotted}, problems
+    assert all("checksum" in p.lower() for p in problems.values()), problems
