@@ -189,3 +189,39 @@ def test_s3_folders_listing_refuses_single_object_templates() -> None:
     )
     with pytest.raises(ConfigError, match=r"store\.listing = 'folders'.*listing = 'objects'"):
         S3Store(cfg)
+
+
+def test_prune_on_a_file_store_of_dumps_keeps_what_the_retention_plan_keeps(
+    dumps: Path, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from backupctl.cli import main
+    from retention import Policy, Snapshot, plan
+
+    now = datetime(2026, 10, 27, 12, 0, tzinfo=UTC)
+    cfg = tmp_path / "backupctl.toml"
+    cfg.write_text(
+        f'timezone = "Europe/Amsterdam"\n[store]\nurl = "file://{dumps}"\n'
+        f'key_template = "{DUMPS}"\n[safety]\nmax_delete_fraction = 1.0\n'
+        '[[policy]]\nname = "db"\nkeep_hourly = 2\nkeep_daily = 2\n'
+    )
+    store = FileStore(file_config(dumps))
+    listing = store.listing()
+    snaps = [
+        Snapshot(id=s.snapshot.id, time=s.snapshot.time, group="db") for s in listing.snapshots
+    ]
+    policy = Policy.from_mapping({"keep_hourly": 2, "keep_daily": 2}, where="test")
+    keep = {d.snapshot.id for d in plan(snaps, policy, now=now).kept()}
+    assert keep and len(keep) < len(snaps)
+    result = CliRunner().invoke(
+        main, ["prune", "--config", str(cfg)], env={"BACKUPCTL_NOW": now.isoformat()}
+    )
+    assert result.exit_code == 0, result.output
+    left = {
+        p.relative_to(dumps).as_posix()
+        for p in dumps.rglob("*")
+        if p.is_file() and "_backupctl" not in p.parts
+    }
+    strays = {"db/2026-10-26T0230.sql.gz.part", "db/2026-03-29T0230.sql.gz", "db/notes.txt"}
+    assert left == {store.folder(i) for i in keep} | strays
