@@ -38,7 +38,9 @@ def local_name(t: datetime) -> str:
 
 
 @pytest.fixture()
-def dumps(s3_client: Any, bucket: str, s3_endpoint: str, tmp_path: Path) -> tuple[Path, dict]:
+def dumps(
+    s3_client: Any, bucket: str, s3_endpoint: str, tmp_path: Path
+) -> tuple[Path, dict[str, bytes]]:
     written: dict[str, bytes] = {}
     for i, t in enumerate(dump_times()):
         written[local_name(t)] = f"pg_dump {i}\n".encode() * (i + 1)  # a repeat overwrites
@@ -74,7 +76,7 @@ def run(cfg: Path, *args: str) -> Any:
 
 
 def test_plan_prune_verify_and_drill_on_local_time_single_object_dumps(
-    dumps: tuple[Path, dict], s3_client: Any, bucket: str, tmp_path: Path
+    dumps: tuple[Path, dict[str, bytes]], s3_client: Any, bucket: str, tmp_path: Path
 ) -> None:
     cfg, written = dumps
     store = S3Store(load_config(cfg))
@@ -123,11 +125,11 @@ def test_plan_prune_verify_and_drill_on_local_time_single_object_dumps(
 
 
 def test_verify_uses_the_s3_checksum_of_a_single_object(
-    dumps: tuple[Path, dict], s3_client: Any, bucket: str
+    dumps: tuple[Path, dict[str, bytes]], s3_client: Any, bucket: str
 ) -> None:
     """A same-size change behind S3's back (bit rot, a tampered replica) is caught by the
     checksum S3 stored at upload: SHA256 where the producer asked for it, else CRC32."""
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core import DEFAULT_ACCOUNT_ID  # type: ignore[attr-defined]
     from moto.s3.models import s3_backends
 
     cfg, written = dumps
