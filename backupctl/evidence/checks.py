@@ -143,6 +143,7 @@ _ENTRIES = (
         ),
         note=True,
     ),
+    Check("name_time", describe=lambda f: f"{_d(f, 'id')}: {_d(f, 'problem')}", note=True),
     Check("unconfigured_group", describe=lambda f: f"{f.group}: no policy", note=True),
     Check(
         "future",

@@ -371,6 +371,10 @@ def _notes(report: VerifyReport, config: Config, listing: Listing, at: datetime)
         why = listing.name_notes.get(key)  # e.g. a local-time name in a DST gap
         details = {"key": key, "problem": why} if why else {"key": key}
         report.notes.append(Note("unknown_key", "", details))
+    for s in (*listing.snapshots, *listing.incomplete):  # a DST fall-back name: first occurrence
+        if (why := listing.name_notes.get(s.snapshot.id)) is not None:
+            sid = s.snapshot.id
+            report.notes.append(Note("name_time", s.snapshot.group, {"id": sid, "problem": why}))
     for group in sorted({s.snapshot.group for s in listing.snapshots} - configured):
         report.notes.append(Note("unconfigured_group", group))
     for s in listing.snapshots:

@@ -51,6 +51,7 @@ def test_every_kind_verify_produces_has_an_entry() -> None:
     assert kinds["Note"] == {
         "incomplete",
         "unknown_key",
+        "name_time",
         "unconfigured_group",
         "future",
         "audit_unavailable",

@@ -116,5 +116,7 @@ def test_verify_reports_why_a_snapshot_shaped_name_is_unknown(tmp_path: Path) ->
         "db/2026-03-29T0230/manifest.json",
     }
     assert all("never happened" in n["problem"] for n in unknown)
+    [twice] = [n for n in doc["notes"] if n["kind"] == "name_time"]
+    assert twice["id"] == "db/20261025T003000Z" and "first occurrence" in twice["problem"]
     human = CliRunner().invoke(main, ["-v", "verify", "--config", str(cfg)])
     assert "db/2026-03-29T0230/manifest.json: '2026-03-29T0230' never happened" in human.output
