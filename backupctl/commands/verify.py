@@ -198,6 +198,7 @@ def _integrity_line(integ: dict[str, Any], damaged: Sequence[Violation], config:
 _NOTE_NAMES = {
     "incomplete": "incomplete snapshot folder(s), no manifest.json, never deleted",
     "unknown_key": "key(s) that belong to no snapshot, left alone",
+    "no_integrity_reference": "single-object snapshot(s) checked by size only",
     "name_time": "snapshot name(s) in a repeated DST hour, read as the first occurrence",
     "unconfigured_group": "group(s) without a policy, left alone",
     "future": "snapshot(s) dated in the future",

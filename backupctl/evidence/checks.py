@@ -143,6 +143,11 @@ _ENTRIES = (
         ),
         note=True,
     ),
+    Check(
+        "no_integrity_reference",
+        describe=lambda f: f"{_d(f, 'id')}: no recorded sha256 and no stored checksum; size only",
+        note=True,
+    ),
     Check("name_time", describe=lambda f: f"{_d(f, 'id')}: {_d(f, 'problem')}", note=True),
     Check("unconfigured_group", describe=lambda f: f"{f.group}: no policy", note=True),
     Check(

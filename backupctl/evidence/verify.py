@@ -340,6 +340,8 @@ def _integrity(
     )
     problems = store.check_integrity(sample) if sample else []
     groups = {s.snapshot.id: s.snapshot.group for s in sample}
+    for sid in sorted(set(getattr(store, "unreferenced", ()))):  # single objects, size only
+        report.notes.append(Note("no_integrity_reference", groups.get(sid, ""), {"id": sid}))
     for p in problems:
         report.violations.append(
             Violation(

@@ -58,7 +58,7 @@ from backupctl.stores.layout import (
     spent_journals,
 )
 
-__all__ = ["ManifestStore", "ReadProblem", "folder_refusal", "write_under"]
+__all__ = ["UNREFERENCED", "ManifestStore", "ReadProblem", "folder_refusal", "write_under"]
 
 log = get_logger("stores.manifest")
 CHUNK = 1 << 20
@@ -66,6 +66,11 @@ HIDDEN_MANIFEST = (
     "manifest.json is hidden (a delete marker or older versions remain), not deleted by "
     "backupctl: left alone; restore it, or delete the folder by hand"
 )
+
+
+# What :meth:`ManifestStore._check_unrecorded` returns for an object that is present, readable
+# and of its listed size but has nothing to compare its bytes with (no sha256, no checksum).
+UNREFERENCED = "no integrity reference (no recorded sha256, no stored checksum): size checked only"
 
 
 class ReadProblem(Exception):
@@ -222,14 +227,14 @@ class ManifestStore:
 
     def _check_unrecorded(self, folder: str, e: ManifestEntry) -> str | None:
         """The problem of an object no manifest records a sha256 for (a single-object
-        snapshot), or None: read in full, it must have its listed size. A store whose service
-        keeps checksums also compares those.
+        snapshot), None, or :data:`UNREFERENCED`: read in full, it must have its listed size;
+        a store whose service keeps checksums also compares those.
 
         Raises:
             FileNotFoundError, ReadProblem: as :meth:`_hash`.
         """
         size, _ = self._hash(folder, e.key)
-        return None if size == e.size else f"size {size} != listed {e.size}"
+        return UNREFERENCED if size == e.size else f"size {size} != listed {e.size}"
 
     # ----------------------------------------------------------------- shared: listing
 
@@ -396,7 +401,10 @@ class ManifestStore:
 
     def check_integrity(self, snapshots: Sequence[StoredSnapshot]) -> list[IntegrityProblem]:
         """Re-read every object a manifest names (sha256, in parallel) and report size, hash
-        and missing objects; a snapshot without a manifest is one problem."""
+        and missing objects; a snapshot without a manifest is one problem. The ids whose object
+        had nothing to compare its bytes with are left in ``unreferenced`` (a note, not a
+        problem)."""
+        self.unreferenced: list[str] = []
         problems: list[IntegrityProblem] = []
         tasks: list[tuple[str, str, ManifestEntry]] = []
         for s in snapshots:
@@ -426,7 +434,9 @@ class ManifestStore:
 
         with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
             for (sid, folder, e), problem in zip(tasks, pool.map(check, tasks), strict=True):
-                if problem:
+                if problem == UNREFERENCED:
+                    self.unreferenced.append(sid)
+                elif problem:
                     problems.append(IntegrityProblem(sid, self._where(folder, e.key), problem))
         return problems
 

@@ -75,7 +75,7 @@ from backupctl.stores.layout import (
     apply_outcome,
     build_listing,
 )
-from backupctl.stores.manifest import ManifestStore, ReadProblem, folder_refusal
+from backupctl.stores.manifest import UNREFERENCED, ManifestStore, ReadProblem, folder_refusal
 from backupctl.stores.s3client import make_s3_client, split_s3_url
 
 __all__ = ["S3Store"]
@@ -764,10 +764,13 @@ class S3Store(ManifestStore):
             "SHA256": base64.b64encode(sha.digest()).decode(),
             "CRC32": base64.b64encode(crc.to_bytes(4, "big")).decode(),
         }
+        compared = False
         for algo, value in stored.items():
-            if isinstance(value, str) and "-" not in value and value != mine[algo]:
-                return f"S3 checksum {algo} mismatch: stored {value}, object {mine[algo]}"
-        return None
+            if isinstance(value, str) and "-" not in value:
+                if value != mine[algo]:
+                    return f"S3 checksum {algo} mismatch: stored {value}, object {mine[algo]}"
+                compared = True
+        return None if compared else UNREFERENCED
 
     def _open(self, folder: str, key: str) -> Iterator[bytes]:
         try:

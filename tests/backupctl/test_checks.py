@@ -52,6 +52,7 @@ def test_every_kind_verify_produces_has_an_entry() -> None:
         "incomplete",
         "unknown_key",
         "name_time",
+        "no_integrity_reference",
         "unconfigured_group",
         "future",
         "audit_unavailable",

@@ -3,6 +3,7 @@ the object is the snapshot, complete when it exists; keys that match no template
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -119,6 +120,8 @@ def test_a_file_store_of_single_object_dumps_lists_deletes_checks_and_restores(
         "db/notes.txt",
     ]
     assert store.check_integrity(listing.snapshots) == []
+    # a file store keeps no checksum and nothing recorded a sha256: size only, and said so
+    assert sorted(store.unreferenced) == sorted(s.snapshot.id for s in listing.snapshots)
 
     # a drill restores one dump byte-identical
     target = tmp_path / "restored"
@@ -225,3 +228,26 @@ def test_prune_on_a_file_store_of_dumps_keeps_what_the_retention_plan_keeps(
     }
     strays = {"db/2026-10-26T0230.sql.gz.part", "db/2026-03-29T0230.sql.gz", "db/notes.txt"}
     assert left == {store.folder(i) for i in keep} | strays
+
+
+def test_verify_notes_single_objects_it_could_check_by_size_only(
+    dumps: Path, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from backupctl.cli import main
+
+    cfg = tmp_path / "backupctl.toml"
+    cfg.write_text(
+        f'timezone = "Europe/Amsterdam"\n[store]\nurl = "file://{dumps}"\n'
+        f'key_template = "{DUMPS}"\n[[policy]]\nname = "db"\nkeep_last = 100\n'
+    )
+    now = datetime(2026, 10, 26, 3, 0, tzinfo=UTC)
+    result = CliRunner().invoke(
+        main, ["verify", "--config", str(cfg), "--json"], env={"BACKUPCTL_NOW": now.isoformat()}
+    )
+    doc = json.loads(result.output)
+    sampled = set(doc["checked"]["integrity"]["ids"])
+    noted = {n["id"] for n in doc["notes"] if n["kind"] == "no_integrity_reference"}
+    assert sampled and noted == sampled
+    assert not [v for v in doc["violations"] if v["kind"] == "integrity"]

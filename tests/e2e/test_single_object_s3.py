@@ -136,6 +136,7 @@ def test_verify_uses_the_s3_checksum_of_a_single_object(
     store = S3Store(load_config(cfg))
     listing = store.listing()
     assert store.check_integrity(listing.snapshots) == []
+    assert store.unreferenced == []  # every dump has a SHA256 or CRC32 checksum to compare
     names = sorted(written)
     rotted = names[:2]  # one with a SHA256 checksum, one with CRC32
     keys = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_bucket(bucket).keys
