@@ -151,3 +151,36 @@ def test_verify_uses_the_s3_checksum_of_a_single_object(
     problems = {p.snapshot_id: p.problem for p in store.check_integrity(listing.snapshots)}
     assert set(problems) == {by_key[n] for n in rotted}, problems
     assert all("checksum" in p.lower() for p in problems.values()), problems
+
+
+def test_in_a_versioned_bucket_prune_deletes_every_version_of_exactly_the_dump(
+    s3_client: Any, bucket: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    s3_client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    old = "pg/db/2026-10-24T0230.sql.gz"
+    for body in (b"first", b"second"):  # two versions of the old dump
+        s3_client.put_object(Bucket=bucket, Key=old, Body=body)
+    s3_client.put_object(Bucket=bucket, Key=old + ".part", Body=b"beside it")
+    s3_client.put_object(Bucket=bucket, Key="pg/db/2026-10-26T0230.sql.gz", Body=b"new")
+    cfg = tmp_path / "backupctl.toml"
+    cfg.write_text(f"""
+timezone = "Europe/Amsterdam"
+[store]
+url = "s3://{bucket}/pg"
+endpoint_url = "{s3_endpoint}"
+key_template = "{{group}}/{{time:%Y-%m-%dT%H%M}}.sql.gz"
+[safety]
+max_delete_fraction = 1.0
+[[policy]]
+name = "db"
+keep_last = 1
+""")
+    store = S3Store(load_config(cfg))
+    listing = store.listing()
+    doomed = [s for s in listing.snapshots if store.folder(s.snapshot.id) == old[3:]]
+    report = store.delete(doomed, listing=listing)
+    assert report.deleted == [doomed[0].snapshot.id] and not report.failed
+    versions = s3_client.list_object_versions(Bucket=bucket, Prefix="pg/db/")
+    keys = [v["Key"] for v in versions.get("Versions", [])]
+    assert old not in keys and not versions.get("DeleteMarkers")
+    assert sorted(keys) == [old + ".part", "pg/db/2026-10-26T0230.sql.gz"]
