@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bench.bench_prune import BackendWriter
 from bench.table import Row
 
 TARGET = 8.0
@@ -42,20 +43,6 @@ _ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 POLICY = '\n[[policy]]\nname = "app"\nschedule = "0 2 * * *"\nkeep_daily = 30\n'
-
-
-class _BackendWriter:
-    """Writes keys under ``bucket/prefix`` straight into the moto backend of this process."""
-
-    def __init__(self, bucket: str, prefix: str) -> None:
-        from moto.core.models import DEFAULT_ACCOUNT_ID
-        from moto.s3.models import s3_backends
-
-        self.backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
-        self.bucket, self.prefix = bucket, prefix.strip("/") + "/"
-
-    def put(self, key: str, data: bytes) -> None:
-        self.backend.put_object(self.bucket, self.prefix + key, data)
 
 
 def _serve(port: int, jobs: Any, done: Any) -> None:
@@ -73,7 +60,7 @@ def _serve(port: int, jobs: Any, done: Any) -> None:
         buckets = jobs.get()
         for bucket in buckets:
             seed_history(
-                _BackendWriter(bucket, "backups"),
+                BackendWriter(bucket, "backups"),
                 start=datetime(2026, 11, 1, tzinfo=AMS),
                 end=datetime(2026, 11, 15, tzinfo=AMS),
                 tz=AMS,

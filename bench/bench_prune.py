@@ -57,7 +57,7 @@ _ENV = {
 }
 
 
-class _BackendWriter:
+class BackendWriter:
     """Writes keys under ``bucket/prefix`` straight into the moto backend of this process."""
 
     def __init__(self, bucket: str, prefix: str) -> None:
@@ -83,7 +83,7 @@ def _serve(port: int, seeds: Any, seeded: Any) -> None:
     server.start()
     while True:
         bucket, snapshots = seeds.get()
-        seeded.put(seed(_BackendWriter(bucket, "bench"), snapshots))
+        seeded.put(seed(BackendWriter(bucket, "bench"), snapshots))
 
 
 @dataclass
