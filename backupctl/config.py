@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -137,6 +138,34 @@ def _object_lock(v: Any) -> str:
     if v not in ("governance", "compliance"):
         raise _Bad(f"expected 'governance' or 'compliance', got {v!r:.40}")
     return str(v)
+
+
+def _s3_url(v: Any) -> str:
+    if not isinstance(v, str) or not v.startswith("s3://") or len(v) <= len("s3://"):
+        raise _Bad(f"expected an s3://bucket/prefix URL, got {v!r:.80}")
+    return v
+
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+}
+
+
+def _byte_size(v: Any) -> int:
+    """A size: a positive int of bytes, or a string such as ``"256MiB"`` or ``"1 GB"``."""
+    if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+        return v
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", v) if isinstance(v, str) else None
+    if m is None or m.group(2).lower() not in _SIZE_UNITS or float(m.group(1)) <= 0:
+        raise _Bad(f'expected a size such as 268435456 or "256MiB", got {v!r:.40}')
+    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
 
 
 def _timezone(v: Any) -> ZoneInfo:
@@ -285,6 +314,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "content_md5": Key(
             _bool, False, "send Content-MD5 on DeleteObjects (stores that require it)"
         ),
+        "inventory": Key(
+            _s3_url,
+            None,
+            "S3: plan from the newest S3 Inventory report under this s3:// URL instead of "
+            "listing the bucket (docs/stores.md)",
+        ),
         "delete_versions": Key(
             _bool, True, "in versioned buckets, delete every version, not just add markers"
         ),
@@ -298,6 +333,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "restic process (a backup) holds the repository lock",
         ),
         "restic_group_by": Key(_str, "host,paths", "restic: grouping, as restic forget --group-by"),
+    },
+    "cache": {  # docs/stores.md "Manifest cache"; the cache itself: backupctl/stores/cache.py
+        "enabled": Key(_bool, True, "keep read manifests in a local cache, keyed by ETag"),
+        "dir": Key(_str, None, "cache folder (default: $XDG_CACHE_HOME/backupctl)"),
+        "max_size": Key(
+            _byte_size, 256 * 2**20, 'bound on the cache\'s size on disk, e.g. "256MiB"'
+        ),
     },
     "safety": {
         "max_delete_fraction": Key(
@@ -456,6 +498,7 @@ class StoreConfig:
     name_timezone: ZoneInfo | None = None  # None: the top-level timezone
     listing: str = "objects"
     content_md5: bool = False
+    inventory: str | None = None  # s3:// URL of S3 Inventory reports (stores/inventory.py)
     delete_versions: bool = True
     restic_password_file: str | None = None
     restic_password_env: str | None = None
@@ -468,6 +511,15 @@ class StoreConfig:
         """The store kind's name (``"s3"``, ``"file"``, ``"restic"``: :data:`registry.KINDS`)."""
         kind = registry.kind_of(self.url)
         return kind.name if kind is not None else self.url.split(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """``[cache]``: the local manifest cache (:mod:`backupctl.stores.cache`)."""
+
+    enabled: bool = True
+    dir: str | None = None  # None: $XDG_CACHE_HOME/backupctl (else ~/.cache/backupctl)
+    max_size: int = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -551,6 +603,7 @@ class Config:
     sha256: str = ""
     audit: AuditConfig = AuditConfig()
     notify: NotifyConfig = NotifyConfig()
+    cache: CacheConfig = CacheConfig()
 
     def policy_for_group(self, group: str) -> PolicyConfig | None:
         """The policy governing ``group``, or None (its snapshots are then left alone)."""
@@ -646,6 +699,7 @@ def parse_config(data: Mapping[str, Any], *, path: str = "<config>", sha256: str
         sha256=sha256,
         audit=AuditConfig(**{k: v for k, v in sections["audit"].items() if k != "url"}),
         notify=NotifyConfig(**sections["notify"]),
+        cache=CacheConfig(**sections["cache"]),
     )
 
 
