@@ -75,9 +75,13 @@ def _fresh(root: Path, measure: Callable[[str, Path], float]) -> float:
     import boto3
 
     with moto_server() as server:
-        boto3.client("s3", endpoint_url=server.endpoint, **_client_keys()).create_bucket(
-            Bucket="bench"
-        )
+        boto3.client(
+            "s3",
+            endpoint_url=server.endpoint,
+            aws_access_key_id=_ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=_ENV["AWS_SECRET_ACCESS_KEY"],
+            region_name=_ENV["AWS_DEFAULT_REGION"],
+        ).create_bucket(Bucket="bench")
         config = root / "backupctl.toml"
         config.write_text(
             f'[store]\nurl = "s3://bench/backups"\nendpoint_url = "{server.endpoint}"\n'
@@ -139,11 +143,3 @@ def run(quick: bool) -> list[Row]:
         )
     )
     return rows
-
-
-def _client_keys() -> dict[str, str]:
-    return {
-        "aws_access_key_id": _ENV["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": _ENV["AWS_SECRET_ACCESS_KEY"],
-        "region_name": _ENV["AWS_DEFAULT_REGION"],
-    }
