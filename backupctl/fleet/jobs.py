@@ -105,10 +105,15 @@ def run_store(entry: StoreEntry, options: JobOptions) -> Outcome:
     The store's ``[notify]`` hooks get its start and end events, as the single-store command
     sends them (not for a dry run).
     """
+    from backupctl.stores.s3client import shared_clients
+
     started = time.monotonic()
     try:
         config = load_store_config(entry)
-        outcome = _notified(config, options, lambda: _JOBS[options.command](config, entry, options))
+        with shared_clients():  # the store, its audit log and lock: one S3 client (s3client.py)
+            outcome = _notified(
+                config, options, lambda: _JOBS[options.command](config, entry, options)
+            )
     except BackupctlError as exc:
         outcome = Outcome(
             exc.exit_code, _ERROR_VERDICTS.get(exc.exit_code, "error"), error=_line(exc)
