@@ -1,9 +1,11 @@
 """``backupctl backup``: upload files, directories or standard input as one snapshot.
 
-Data objects first, then ``manifest.json`` with a conditional put, into the folder the
+Data objects first, each with a conditional write (never onto an existing key), then
+``manifest.json`` with a conditional put, into the folder the
 config's ``store.key_template`` names for ``--group`` and the time (now, UTC, whole seconds,
 unless ``--time``). Exit codes: 0 written, 1 the upload failed (the folder is incomplete and
-says so), 2 bad usage or config, 4 the snapshot already exists (nothing overwritten).
+says so), 2 bad usage or config, 4 the snapshot already exists or another run wrote one of its
+objects meanwhile (nothing overwritten, no manifest).
 """
 
 from __future__ import annotations

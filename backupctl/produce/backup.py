@@ -2,12 +2,14 @@
 
 A :class:`Producer` collects :class:`Source` items (files found by :func:`walk_paths`, or a
 stream such as standard input), uploads them through a :class:`SnapshotWriter` (S3 or a
-directory), hashing each object's sha256 while it streams, and writes ``manifest.json`` last
-with a conditional put (``If-None-Match: *`` on S3, ``link()`` on a file store). So:
+directory), hashing each object's sha256 while it streams, and writes ``manifest.json`` last.
+Every write is conditional (``If-None-Match: *`` on PutObject and CompleteMultipartUpload on
+S3, a temp file published with ``link()`` on a file store). So:
 
 * an existing snapshot (a manifest, or any object already in the folder) is never touched: the
-  folder is checked before any data is written, and the manifest's conditional put settles a
-  race with another writer of the same group and time (:class:`SnapshotExists`, exit 4);
+  folder is checked before any data is written, and each object's conditional write settles a
+  race with another writer of the same group and time: the first object found already there
+  stops the run before its manifest (:class:`SnapshotExists`, exit 4), no object is replaced;
 * a failure before the manifest leaves an incomplete folder (no manifest), which plan shows as
   incomplete and prune never deletes; :class:`IncompleteSnapshot` says so (exit 1).
 
@@ -18,6 +20,7 @@ Memory stays bounded: an object is read in parts of ``part_size`` bytes, at most
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -42,6 +45,7 @@ __all__ = [
     "BackupResult",
     "FileSnapshotWriter",
     "IncompleteSnapshot",
+    "ObjectExists",
     "Producer",
     "S3SnapshotWriter",
     "SnapshotExists",
@@ -62,6 +66,11 @@ class SnapshotExists(SafetyRefusal):
 
 class IncompleteSnapshot(StoreError):
     """The upload failed before the manifest: the folder is incomplete (exit 1)."""
+
+
+class ObjectExists(PreconditionFailed):
+    """A data object's conditional write found its key already there (another writer of the
+    same snapshot): nothing was written at that key. ``str()`` names the object."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +131,8 @@ class SnapshotWriter(Protocol):
         ...
 
     def upload(self, key: str, stream: IO[bytes], progress: Callable[[int], None]) -> Uploaded:
-        """Stream ``stream`` to ``key``; return its size and sha256 (``key`` as given)."""
+        """Stream ``stream`` to ``key`` only when absent; return its size and sha256 (``key``
+        as given); raises :class:`ObjectExists` when the key exists (nothing written)."""
         ...
 
     def put_if_absent(self, key: str, data: bytes) -> None:
@@ -296,10 +306,12 @@ class S3SnapshotWriter:
         return bool(page.get("Contents"))
 
     def upload(self, key: str, stream: IO[bytes], progress: Callable[[int], None]) -> Uploaded:
-        """Stream to ``key``, hashing as it goes.
+        """Stream to ``key`` only when absent, hashing as it goes: a PutObject, or the
+        CompleteMultipartUpload of a multipart upload, with ``If-None-Match: *``.
 
         Raises:
-            StoreError: an S3 failure (a started multipart upload is aborted).
+            ObjectExists: the key exists (412; a multipart upload is aborted, nothing written).
+            StoreError: another S3 failure (a started multipart upload is aborted).
         """
         full = self.prefix + key
         digest = hashlib.sha256()
@@ -312,9 +324,9 @@ class S3SnapshotWriter:
         digest.update(first)
         if len(first) < self.part_size:
             try:
-                self.client.put_object(Bucket=self.bucket, Key=full, Body=first)
+                self.client.put_object(Bucket=self.bucket, Key=full, Body=first, IfNoneMatch="*")
             except Exception as exc:
-                raise self._error("PutObject", full, exc) from None
+                raise self._conflict_or_error("PutObject", full, exc) from None
             finally:
                 self._budget.release()
             progress(len(first))
@@ -394,10 +406,23 @@ class S3SnapshotWriter:
                 Key=full,
                 UploadId=upload_id,
                 MultipartUpload={"Parts": parts},
+                IfNoneMatch="*",  # S3 refuses to complete onto an existing key (412)
             )
         except Exception as exc:
-            raise self._error("CompleteMultipartUpload", full, exc) from None
+            raise self._conflict_or_error("CompleteMultipartUpload", full, exc) from None
         return size
+
+    def _conflict_or_error(self, op: str, full: str, exc: Exception) -> Exception:
+        """:class:`ObjectExists` for a conditional write's 412 (or 409
+        ConditionalRequestConflict: another conditional write of the key is in progress), else
+        :meth:`_error`."""
+        from botocore.exceptions import ClientError
+
+        if isinstance(exc, ClientError):
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                return ObjectExists(f"s3://{self.bucket}/{full} already exists")
+        return self._error(op, full, exc)
 
     def put_if_absent(self, key: str, data: bytes) -> None:
         """Conditional PutObject (``If-None-Match: *``).
@@ -406,23 +431,17 @@ class S3SnapshotWriter:
             PreconditionFailed: the key exists (412).
             StoreError: another S3 failure.
         """
-        from botocore.exceptions import ClientError
-
         full = self.prefix + key
         try:
             self.client.put_object(Bucket=self.bucket, Key=full, Body=data, IfNoneMatch="*")
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
-                raise PreconditionFailed(f"s3://{self.bucket}/{full} already exists") from None
-            raise self._error("PutObject", full, exc) from None
         except Exception as exc:
-            raise self._error("PutObject", full, exc) from None
+            raise self._conflict_or_error("PutObject", full, exc) from None
 
 
 class FileSnapshotWriter:
     """Objects as files under ``root``: each written to a temp file in its directory, fsynced,
-    then renamed (a reader never sees half a file); the manifest published with ``link()``."""
+    then published with ``link()``, which fails when the name exists (a reader never sees half
+    a file, and no file is ever replaced); the manifest likewise."""
 
     def __init__(self, root: str | Path, *, part_size: int = DEFAULT_PART_SIZE) -> None:
         self.root = Path(root)
@@ -450,9 +469,10 @@ class FileSnapshotWriter:
             raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
 
     def upload(self, key: str, stream: IO[bytes], progress: Callable[[int], None]) -> Uploaded:
-        """Copy ``stream`` to ``key`` atomically, hashing as it goes.
+        """Copy ``stream`` to ``key`` atomically and only when absent, hashing as it goes.
 
         Raises:
+            ObjectExists: something exists at ``key`` (nothing replaced; the temp file goes).
             StoreError: the file cannot be written.
         """
         path = self._path(key)
@@ -469,7 +489,7 @@ class FileSnapshotWriter:
                         progress(len(chunk))
                     out.flush()
                     os.fsync(out.fileno())
-                os.replace(tmp, path)
+                _publish_new(tmp, path)
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
@@ -479,10 +499,40 @@ class FileSnapshotWriter:
         return Uploaded(key, size, digest.hexdigest())
 
     def put_if_absent(self, key: str, data: bytes) -> None:
-        """Publish ``data`` at ``key`` only when absent (see :class:`FileBlobs`)."""
+        """Publish ``data`` at ``key`` only when absent (see :class:`FileBlobs`).
+
+        Raises:
+            PreconditionFailed: the key exists. StoreError: it cannot be written.
+        """
         from backupctl.stores.blobs import FileBlobs
 
         FileBlobs(self.root).put(key, data, if_absent=True)
+
+
+def _publish_new(tmp: str, path: Path) -> None:
+    """Give the finished temp file ``tmp`` the name ``path`` only if nothing has it, then drop
+    the temp name: ``link()`` fails with EEXIST when the name exists (a file, a directory, a
+    symlink: none is followed or replaced). On a filesystem without hard links the name is
+    reserved with ``O_CREAT | O_EXCL`` (one winner) and the temp file renamed onto our own
+    empty placeholder.
+
+    Raises:
+        ObjectExists: ``path`` exists. OSError: another failure (``tmp`` is left to the caller).
+    """
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise ObjectExists(f"{path} already exists") from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644))
+        except FileExistsError:
+            raise ObjectExists(f"{path} already exists") from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
 
 
 class Producer:
@@ -505,10 +555,13 @@ class Producer:
         snapshot_id: str,
         progress: Callable[[int], None] = lambda _n: None,
     ) -> BackupResult:
-        """Check the folder is free, upload every source, then write the manifest.
+        """Check the folder is free, upload every source (each only where its key is absent),
+        then write the manifest.
 
         Raises:
-            SnapshotExists: the folder already holds objects or a manifest (nothing written).
+            SnapshotExists: the folder already holds objects or a manifest (nothing written),
+                or an object's key was taken meanwhile (another run of the same snapshot):
+                the run stops there, writes no manifest and replaces nothing.
             IncompleteSnapshot: an upload failed; the folder has no manifest.
             UsageError: a file changed size while it was read.
         """
@@ -520,12 +573,22 @@ class Producer:
                 "(expected a new --time or group)"
             )
         lock = threading.Lock()
+        stop = threading.Event()  # set by the first failure: the objects not started are not
 
         def advance(n: int) -> None:
             with lock:
                 progress(n)
 
-        def one(src: Source) -> Uploaded:
+        def one(src: Source) -> Uploaded | None:
+            if stop.is_set():
+                return None
+            try:
+                return upload(src)
+            except BaseException:
+                stop.set()
+                raise
+
+        def upload(src: Source) -> Uploaded:
             with src.open() as stream:
                 up = self.writer.upload(folder + src.key, stream, advance)
             if src.size is not None and up.size != src.size:
@@ -537,7 +600,12 @@ class Producer:
         done: list[Uploaded] = []
         try:
             with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="obj") as pool:
-                done = list(pool.map(one, sources))
+                done = [up for up in pool.map(one, sources) if up is not None]
+        except ObjectExists as exc:
+            raise SnapshotExists(
+                f"backup: {exc}: another run is writing snapshot {where}; stopped before "
+                f"{MANIFEST}, nothing overwritten (expected a new --time or group)"
+            ) from None
         except (StoreError, OSError) as exc:
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise IncompleteSnapshot(
@@ -550,7 +618,7 @@ class Producer:
         except PreconditionFailed:
             raise SnapshotExists(
                 f"backup: snapshot {where} was written by another run at the same time; its "
-                f"{MANIFEST} was kept, this run's data objects may have replaced its objects"
+                f"{MANIFEST} was kept, nothing overwritten"
             ) from None
         except StoreError as exc:
             raise IncompleteSnapshot(

@@ -96,7 +96,7 @@ class _FailingWriter(FileSnapshotWriter):
 def test_a_failed_upload_leaves_no_manifest_and_says_incomplete(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
-    (src / "good").write_bytes(b"g")
+    (src / "a-good").write_bytes(b"g")  # uploaded first (workers=1, sorted keys)
     (src / "bad").write_bytes(b"b")
     writer = _FailingWriter(tmp_path / "store")
     with pytest.raises(IncompleteSnapshot, match=r"incomplete \(no manifest\.json\)") as exc:
@@ -108,7 +108,7 @@ def test_a_failed_upload_leaves_no_manifest_and_says_incomplete(tmp_path: Path) 
     # A rerun at that time does not write over the incomplete folder either.
     with pytest.raises(SnapshotExists):
         Producer(FileSnapshotWriter(tmp_path / "store")).run(
-            walk_paths([str(src / "good")]),
+            walk_paths([str(src / "a-good")]),
             group="app",
             time_utc=T,
             folder="app/F/",
@@ -200,3 +200,84 @@ def test_a_group_without_a_policy_is_written_with_a_warning(tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     assert "no policy has group 'other'" in result.stderr
     assert len(list((tmp_path / "s" / "other").glob("*/manifest.json"))) == 1
+
+
+class _Blind(S3SnapshotWriter):
+    """A writer whose look at the folder came before another run wrote to it (the race)."""
+
+    def occupied(self, folder: str) -> bool:
+        return False
+
+
+def test_s3_each_object_is_written_only_where_absent_and_a_taken_key_stops_the_run(
+    s3_client: Any, bucket: str
+) -> None:
+    part = 5 << 20
+    s3_client.put_object(Bucket=bucket, Key="app/F/b-big", Body=b"the first run's")
+    writer = _Blind(s3_client, bucket, part_size=part, workers=2)
+    big = random.Random(3).randbytes(2 * part + 1)  # a multipart upload onto a taken key
+    sources = [
+        stdin_source("a-small", io.BytesIO(b"small")),
+        stdin_source("b-big", io.BytesIO(big)),
+        stdin_source("c-later", io.BytesIO(b"never started")),
+    ]
+    try:
+        with pytest.raises(SnapshotExists, match="app/F/b-big already exists") as exc:
+            Producer(writer, workers=1).run(
+                sources, group="app", time_utc=T, folder="app/F/", snapshot_id="app/F"
+            )
+    finally:
+        writer.close()
+    assert "nothing overwritten" in str(exc.value)
+    got = s3_client.get_object(Bucket=bucket, Key="app/F/b-big")["Body"].read()
+    assert got == b"the first run's"
+    keys = {o["Key"] for o in s3_client.list_objects_v2(Bucket=bucket).get("Contents", [])}
+    assert keys == {"app/F/a-small", "app/F/b-big"}  # no manifest, the next object not started
+    assert not s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads")  # aborted
+    # a small object onto a taken key: the PutObject itself is conditional
+    writer = _Blind(s3_client, bucket, part_size=part)
+    try:
+        with pytest.raises(SnapshotExists, match="app/F/a-small already exists"):
+            Producer(writer).run(
+                [stdin_source("a-small", io.BytesIO(b"other"))],
+                group="app",
+                time_utc=T,
+                folder="app/F/",
+                snapshot_id="app/F",
+            )
+    finally:
+        writer.close()
+    assert s3_client.get_object(Bucket=bucket, Key="app/F/a-small")["Body"].read() == b"small"
+
+
+@pytest.mark.parametrize("links", [True, False])
+def test_file_objects_are_published_with_link_and_never_replace_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, links: bool
+) -> None:
+    if not links:  # a filesystem without hard links: the name is reserved with O_EXCL
+
+        def no_link(src: Any, dst: Any) -> None:
+            raise OSError(1, "Operation not permitted")
+
+        monkeypatch.setattr(os, "link", no_link)
+    store = tmp_path / "store"
+    (store / "app" / "F").mkdir(parents=True)
+    (store / "app" / "F" / "taken").write_bytes(b"the first run's")
+    writer = FileSnapshotWriter(store)
+    up = writer.upload("app/F/new", io.BytesIO(b"fresh"), lambda _n: None)
+    assert up.size == 5 and (store / "app/F/new").read_bytes() == b"fresh"
+    with pytest.raises(SnapshotExists, match="taken already exists"):
+        Producer(_BlindFile(store)).run(
+            [stdin_source("taken", io.BytesIO(b"second"))],
+            group="app",
+            time_utc=T,
+            folder="app/F/",
+            snapshot_id="app/F",
+        )
+    assert (store / "app/F/taken").read_bytes() == b"the first run's"
+    assert sorted(p.name for p in (store / "app/F").iterdir()) == ["new", "taken"]  # no temp
+
+
+class _BlindFile(FileSnapshotWriter):
+    def occupied(self, folder: str) -> bool:
+        return False

@@ -213,3 +213,36 @@ def test_the_audit_log_records_the_backup(store: dict[str, Any], tmp_path: Path)
     backups = [r for r in records if r.get("action") == "backup"]
     assert len(backups) == 1 and sid in json.dumps(backups[0])
     assert run(config, "audit", "verify").exit_code == 0
+
+
+def test_an_object_taken_meanwhile_stops_the_run_before_its_manifest(
+    store: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs of the same group and time race past the empty-folder check: every data object
+    is written conditionally (S3: If-None-Match on PutObject and on CompleteMultipartUpload;
+    file: link()), so the second run stops at the first object the first run already wrote,
+    exit 4 naming it, and writes no manifest; the first run's bytes stay."""
+    from backupctl.produce.backup import FileSnapshotWriter, S3SnapshotWriter
+
+    config = store["config"]
+    make_tree(tmp_path / "src")
+    when = ("--time", "2026-12-01T02:00")
+    first = run(config, "backup", "--group", "app", *when, str(tmp_path / "src" / "tree"))
+    assert first.exit_code == 0, first.output
+    before = {k: store["read"](k) for k in store["keys"]() if "_backupctl/" not in k}
+    # the race window: the second run looked at the folder before the first run wrote to it
+    for cls in (FileSnapshotWriter, S3SnapshotWriter):
+        monkeypatch.setattr(cls, "occupied", lambda self, folder: False)
+    # one PutObject and one multipart upload, each onto a key the first run wrote
+    for i, (key, data) in enumerate(
+        [("a/one.bin", b"second run"), ("big.bin", random.Random(9).randbytes(BIG))]
+    ):
+        path = tmp_path / f"second{i}" / "tree" / key
+        path.parent.mkdir(parents=True)
+        path.write_bytes(data)
+        again = run(config, "backup", "--group", "app", *when, str(tmp_path / f"second{i}/tree"))
+        assert again.exit_code == 4, again.output
+        assert f"app/20261201T010000Z/tree/{key} already exists" in again.stderr
+        assert "Traceback" not in again.output
+        after = {k: store["read"](k) for k in store["keys"]() if "_backupctl/" not in k}
+        assert after == before  # nothing replaced, no second manifest, no stray object
