@@ -85,6 +85,7 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context) -> object:
         from backupctl import humanize
+        from backupctl.stores.s3client import shared_clients
 
         humanize.use_zone(None)  # until the command loads its config (then: its timezone)
         saved = sys.stdout, sys.stderr
@@ -92,7 +93,8 @@ class _Group(click.Group):
         sys.stdout, sys.stderr = _redacted(held or sys.stdout), _redacted(sys.stderr)
         code = 0
         try:
-            return super().invoke(ctx)
+            with shared_clients():  # one S3 client for the store, its lock and audit log
+                return super().invoke(ctx)
         except BackupctlError as exc:
             code = exc.exit_code
             _release(held, saved[0])
