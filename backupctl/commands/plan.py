@@ -430,6 +430,7 @@ def render_plan(run: RunPlan, refusals: Sequence[Refusal]) -> Iterator[str]:
     if run.resume:
         yield f"finish interrupted deletion: {len(run.resume)} snapshot(s)"
     yield from _left_alone(run)
+    yield from _trusted_time(run)
     for r in refusals:
         yield f"prune would be REFUSED{'' if r.overridable else ' (absolute)'}: {r.message}"
 
@@ -449,6 +450,21 @@ def _left_alone(run: RunPlan) -> Iterator[str]:
             "snapshots of groups without a policy left alone: "
             f"{len(run.unmanaged)} ({', '.join(groups)})"
         )
+
+
+def _trusted_time(run: RunPlan) -> Iterator[str]:
+    """Snapshot times the last prune's memory contradicts (docs/safety.md "Trusted time"), or,
+    with ``-v``, why no time was judged (no earlier prune on record, an unverified log …)."""
+    from backupctl.log import is_verbose
+
+    if run.suspects:
+        yield (
+            f"claimed times the last prune's listing contradicts: {len(run.suspects)} "
+            "(backdated or drifted; `backupctl verify` names them)"
+        )
+        yield from _some([f"{x.stored.snapshot.id} ({x.why})" for x in run.suspects])
+    elif run.memory_note and is_verbose():
+        yield f"snapshot times not judged: {run.memory_note}"
 
 
 def _some(items: Sequence[str], shown: int = 3) -> Iterator[str]:

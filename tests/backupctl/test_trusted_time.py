@@ -124,6 +124,9 @@ def test_backdated_snapshots_that_displace_real_ones_are_refused(tmp_path: Path)
     for sid in [*planted, *real[1:6]]:
         assert sid in refusal["message"]
     assert {x["id"] for x in doc["time_drift"]} == set(planted)
+    human = cli(config, T1, "plan").output
+    assert f"claimed times the last prune's listing contradicts: {len(planted)}" in human
+    assert f"{planted[0]} (backdated)" in human
     pruned = cli(config, T1, "prune", "--json")
     assert pruned.exit_code == 4, pruned.output
     assert [r["rule"] for r in json.loads(pruned.stdout)["refusals"]] == ["time_drift"]
@@ -207,6 +210,8 @@ def test_a_first_run_raises_nothing_and_says_so(tmp_path: Path) -> None:
     assert plan.exit_code == 0, plan.output
     doc = json.loads(plan.stdout)
     assert doc["memory"] == FIRST_RUN and doc["time_drift"] == []
+    assert f"snapshot times not judged: {FIRST_RUN}" in cli(config, T0, "-v", "plan").output
+    assert "not judged" not in cli(config, T0, "plan").output  # quiet unless -v
     out = cli(config, T0, "verify", "--json")
     notes = [n for n in json.loads(out.stdout)["notes"] if n["kind"] == "trusted_time"]
     assert [n["problem"] for n in notes] == [FIRST_RUN]
