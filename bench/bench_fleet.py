@@ -2,13 +2,13 @@
 pool of 8) against the same 200 ``backupctl verify --config`` runs one after another.
 
 The peer is what a fleet replaces: a loop in a shell or a scheduler starting one process per
-store, each paying Python's, click's and boto3's start-up and its own connections. Both sides
+store, each paying Python's, click's and botocore's start-up and its own connections. Both sides
 run as child processes of this one (``python -m backupctl``), against the same moto server (in
-its own process, so neither side shares a GIL with it), and must find the same verdicts. Both run warm, as on every day after the first: an untimed fleet
-run first fills the OS's caches and backupctl's manifest cache (one temporary
-``$XDG_CACHE_HOME`` for both sides). Peak
-memory is each child's maximum resident set (``wait4``); a second fleet row at a quarter of the
-stores shows that the peak follows the pool, not the fleet's size.
+its own process, so neither side shares a GIL with it), and must find the same verdicts. Both
+run warm, as on every day after the first: an untimed fleet run first fills the OS's caches and
+backupctl's manifest cache (one temporary ``$XDG_CACHE_HOME`` for both sides). Peak memory is
+each child's maximum resident set (``wait4``); a second fleet row at a quarter of the stores
+shows that the peak follows the pool, not the fleet's size.
 
 Each store: one group, a daily snapshot for 14 days, one 256-byte object each (written straight
 into moto's backend: seeding over HTTP would take longer than the measurement).
