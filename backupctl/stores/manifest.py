@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import uuid
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import AbstractContextManager
 from dataclasses import replace
@@ -40,6 +40,7 @@ from backupctl.stores.base import (
     RestoreOutcome,
     StoredSnapshot,
 )
+from backupctl.stores.cache import CachedManifest, ManifestCache
 from backupctl.stores.layout import (
     JOURNAL_PREFIX,
     MANIFEST,
@@ -87,6 +88,7 @@ class ManifestStore:
 
     workers: int
     delete_workers: int = 1
+    cache: ManifestCache | None = None  # the local manifest cache (a store with ETags sets it)
 
     def __init__(self, config: Config) -> None:
         """Build from a config: the URL, the configured groups and the compiled key template.
@@ -247,10 +249,13 @@ class ManifestStore:
         """
         scanner = DigestScanner(self.template, self.groups)
         times: dict[str, datetime] = {}
-        scanner.add_all(self._keys_timed(times))
+        etags: dict[str, str] = {}
+        scanner.add_all(self._keys_tagged(times, etags))
         folders = [f for f, agg in scanner.folders.items() if agg.has_manifest]
-        reads: list[ManifestRead] = self._parallel(self._read_manifest, folders)
+        confirmed = {f: etags[f + MANIFEST] for f in folders if f + MANIFEST in etags}
+        reads = self._read_manifests(folders, confirmed)
         manifests = dict(zip(folders, reads, strict=True))
+        self._forget_vanished(etags)  # the whole prefix was listed: every manifest key is here
         journals = self._read_journals(scanner.journals)
         listing = build_listing(scanner, manifests, self.config.timezone, journals)
         listing.folders = scanner.facts()
@@ -265,6 +270,71 @@ class ManifestStore:
         """As :meth:`_keys`, noting in ``times`` when the service wrote each key (a store that
         cannot tell leaves it empty: snapshots then have ``written`` None)."""
         return self._keys()
+
+    def _keys_tagged(
+        self, times: dict[str, datetime], etags: dict[str, str]
+    ) -> Iterator[tuple[str, int]]:
+        """As :meth:`_keys_timed`, also noting in ``etags`` the ETag the listing gave each
+        ``manifest.json`` key (a store without ETags leaves it empty: no cached reads)."""
+        return self._keys_timed(times)
+
+    # ----------------------------------------------------------------- shared: manifest reads
+
+    def _read_manifests(
+        self, folders: Sequence[str], etags: Mapping[str, str] | None = None
+    ) -> list[ManifestRead]:
+        """The manifest.json of each of ``folders``, in order: from the manifest cache when
+        the listing just confirmed its key and ETag (``etags``: folder -> the ETag the
+        listing saw for ``folder + manifest.json``) and :meth:`_from_cache` accepts the copy;
+        else read (in parallel, ``workers`` at once) and kept in the cache. Cached bytes are
+        parsed and validated later exactly as fresh ones (they are what the store said under
+        that ETag). Never raises: a read that fails is a ManifestRead with the error.
+
+        The listing's own strategy and a subclass with another listing (e.g. one read from an
+        S3 Inventory report) call this with the ETags their listing gave."""
+        cache = self.cache
+        reads: dict[str, ManifestRead] = {}
+        if cache is not None and etags:
+            found = cache.lookup({f + MANIFEST: etags[f] for f in folders if f in etags})
+            for f in folders:
+                entry = found.get(f + MANIFEST)
+                if entry is not None and entry.etag == etags.get(f):
+                    read = self._from_cache(f, entry)
+                    if read is not None:
+                        reads[f] = read
+        misses = [f for f in folders if f not in reads]
+        fetched: list[tuple[ManifestRead, CachedManifest | None]] = self._parallel(
+            self._fetch_manifest, misses
+        )
+        for f, (read, _) in zip(misses, fetched, strict=True):
+            reads[f] = read
+        if cache is not None:
+            cache.put(
+                [
+                    (f + MANIFEST, e)
+                    for f, (_, e) in zip(misses, fetched, strict=True)
+                    if e is not None
+                ]
+            )
+        return [reads[f] for f in folders]
+
+    def _fetch_manifest(self, folder: str) -> tuple[ManifestRead, CachedManifest | None]:
+        """Read ``folder``'s manifest.json from the store: the read, and the cache entry to
+        keep for it (None: nothing to keep, e.g. the read failed or the store has no ETags).
+        Never raises."""
+        return self._read_manifest(folder), None
+
+    def _from_cache(self, folder: str, entry: CachedManifest) -> ManifestRead | None:
+        """The read a cached copy stands for, or None when it may not stand in for a fresh
+        read (the store then reads it again). A store whose reads carry more than the bytes
+        (S3: Object Lock) rebuilds that from ``entry.meta``."""
+        return ManifestRead(entry.data)
+
+    def _forget_vanished(self, present: Collection[str], under: Sequence[str] = ("",)) -> None:
+        """Drop the cached manifests under the prefixes ``under`` whose key is not in
+        ``present`` (the manifest.json keys the listing saw there)."""
+        if self.cache is not None:
+            self.cache.forget_absent(present, under)
 
     def _stamp_written(self, listing: Listing, newest: dict[str, datetime]) -> None:
         """Set each snapshot's ``written`` to the newest write time under its folder."""

@@ -29,11 +29,12 @@ import hashlib
 import threading
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -61,6 +62,7 @@ from backupctl.stores.batches import (
     split_sendable,
     take,
 )
+from backupctl.stores.cache import CachedManifest, open_cache, store_identity
 from backupctl.stores.layout import (
     INTERNAL_PREFIX,
     JOURNAL_PREFIX,
@@ -153,6 +155,9 @@ class S3Store(ManifestStore):
         self.client = client or make_s3_client(sc.endpoint_url, sc.region, sc.profile)
         self.counter = RequestCounter()
         self.counter.install(self.client)
+        self.cache = open_cache(
+            config.cache, store_identity("s3", sc.endpoint_url, self.bucket, self.prefix)
+        )
         if sc.content_md5:
             self.client.meta.events.register("before-sign.s3.DeleteObjects", add_content_md5)
         self.listing_prefixes: list[str] | None = None  # None: list every key
@@ -177,10 +182,14 @@ class S3Store(ManifestStore):
             raise StoreError(f"{self.url}: {what} failed: {s3_error(exc)}") from None
 
     def _iter_keys(
-        self, prefix: str, times: dict[str, datetime] | None = None
+        self,
+        prefix: str,
+        times: dict[str, datetime] | None = None,
+        etags: dict[str, str] | None = None,
     ) -> Iterator[tuple[str, int]]:
         """``(key relative to the store prefix, size)`` of every object under ``prefix``, page
-        by page."""
+        by page; each key's LastModified goes into ``times`` and each manifest.json's ETag
+        into ``etags`` (when given: the same requests)."""
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=prefix
         )
@@ -190,6 +199,10 @@ class S3Store(ManifestStore):
                     key = obj["Key"][len(self.prefix) :]
                     if times is not None and isinstance(obj.get("LastModified"), datetime):
                         times[key] = obj["LastModified"]
+                    if etags is not None and _is_manifest_key(key):
+                        etag = obj.get("ETag")
+                        if isinstance(etag, str) and etag:
+                            etags[key] = etag
                     yield key, int(obj["Size"])
 
     def listing(self) -> Listing:
@@ -221,6 +234,12 @@ class S3Store(ManifestStore):
         """As :meth:`_keys`, noting each key's LastModified (same requests)."""
         return self._iter_keys(self.prefix, times)
 
+    def _keys_tagged(
+        self, times: dict[str, datetime], etags: dict[str, str]
+    ) -> Iterator[tuple[str, int]]:
+        """As :meth:`_keys_timed`, noting each manifest.json's ETag (same requests)."""
+        return self._iter_keys(self.prefix, times, etags)
+
     def _list_folders_mode(self, prefixes: Sequence[str]) -> Listing:
         """Delimiter listings of the folders that hold snapshot folders (and of the store's top
         level): every snapshot folder's manifest.json is read, and its contents are what the
@@ -249,12 +268,11 @@ class S3Store(ManifestStore):
                         scanner.name_notes[rel] = why
         folders = list(scanner.folders)
         times: dict[str, datetime] = {}  # manifest.json's LastModified, from the same GetObject
-        reads: list[ManifestRead | None] = self._parallel(
-            lambda f: self._read_manifest_if_any(f, times), folders
-        )
+        reads = self._read_manifests_conditional(folders, times)
         for folder, read in zip(folders, reads, strict=True):
             scanner.folders[folder].has_manifest = read is not None
         manifests = {f: r for f, r in zip(folders, reads, strict=True) if r is not None}
+        self._forget_vanished([f + MANIFEST for f in manifests], prefixes)
         journals = self._read_journals(self._journal_keys() if has_internal else [])
         listing = build_listing(
             scanner, manifests, self.config.timezone, journals, sizes_from_manifests=True
@@ -291,26 +309,105 @@ class S3Store(ManifestStore):
                     yield obj["Key"][len(self.prefix) :], False
 
     def _read_manifest(self, folder: str, times: dict[str, datetime] | None = None) -> ManifestRead:
-        key = self.prefix + folder + MANIFEST
-        try:
-            resp = self.client.get_object(Bucket=self.bucket, Key=key)
-            data = resp["Body"].read(
-                MAX_MANIFEST_BYTES + 1
-            )  # a larger one is reported, not read whole
-        except (ClientError, BotoCoreError) as exc:
-            return ManifestRead(None, error=s3_error(exc))
-        if times is not None and isinstance(resp.get("LastModified"), datetime):
-            times[folder] = resp["LastModified"]  # one key per folder: safe across threads
-        return ManifestRead(data, held=_held_reason(resp, clock.now()))
-
-    def _read_manifest_if_any(
-        self, folder: str, times: dict[str, datetime] | None = None
-    ) -> ManifestRead | None:
-        """:meth:`_read_manifest`, or None when the folder has no manifest.json."""
-        read = self._read_manifest(folder, times)
-        if read.error is not None and read.error.startswith(("S3 NoSuchKey", "S3 404")):
-            return None
+        read, _, modified = self._get_manifest(folder)
+        if times is not None and modified is not None:
+            times[folder] = modified  # one key per folder: safe across threads
         return read
+
+    def _fetch_manifest(self, folder: str) -> tuple[ManifestRead, CachedManifest | None]:
+        read, entry, _ = self._get_manifest(folder)
+        return read, entry
+
+    def _get_manifest(
+        self, folder: str, cached: CachedManifest | None = None
+    ) -> tuple[ManifestRead, CachedManifest | None, datetime | None]:
+        """GET ``folder``'s manifest.json: the read, the cache entry for it (None when the read
+        failed, has no ETag or was cut short) and its LastModified.
+
+        With ``cached``, the GET is conditional (``If-None-Match: <its ETag>``): a 304 means
+        the key still exists with that ETag, so the cached bytes are the object's; the Object
+        Lock headers and Last-Modified of the 304 are used where it has them, the cached ones
+        otherwise. Never raises."""
+        key = self.prefix + folder + MANIFEST
+        extra = {"IfNoneMatch": cached.etag} if cached is not None else {}
+        try:
+            resp = self.client.get_object(Bucket=self.bucket, Key=key, **extra)
+            # a larger one is reported, not read whole
+            data = resp["Body"].read(MAX_MANIFEST_BYTES + 1)
+        except ClientError as exc:
+            if cached is not None and _not_modified(exc):
+                return self._not_modified(cached, exc)
+            return ManifestRead(None, error=s3_error(exc)), None, None
+        except BotoCoreError as exc:
+            return ManifestRead(None, error=s3_error(exc)), None, None
+        modified = resp.get("LastModified")
+        modified = modified if isinstance(modified, datetime) else None
+        read = ManifestRead(data, held=_held_reason(resp, clock.now()))
+        etag = resp.get("ETag")
+        if not isinstance(etag, str) or not etag or len(data) > MAX_MANIFEST_BYTES:
+            return read, None, modified
+        return read, CachedManifest(etag, data, _lock_meta(resp, modified)), modified
+
+    def _not_modified(
+        self, cached: CachedManifest, exc: ClientError
+    ) -> tuple[ManifestRead, CachedManifest | None, datetime | None]:
+        """The read a 304 to a conditional GET of ``cached`` stands for (see _get_manifest)."""
+        headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}) or {}
+        meta = dict(cached.meta)
+        fresh = _lock_from_headers(headers)
+        if fresh is not None:
+            meta.update(fresh)
+        modified = _http_date(headers.get("last-modified")) or _iso(meta.get("last_modified"))
+        if modified is not None:
+            meta["last_modified"] = modified.isoformat()
+        entry = CachedManifest(cached.etag, cached.data, meta)
+        held = _held_reason(_lock_response(meta), clock.now())
+        return ManifestRead(cached.data, held=held), entry, modified
+
+    def _from_cache(self, folder: str, entry: CachedManifest) -> ManifestRead | None:
+        """A cached manifest the listing confirmed (key and ETag), with its Object Lock state
+        from the cache: a retention date is compared with the clock now; a legal hold (which
+        can be lifted at any time without a new ETag) is never taken from the cache: None,
+        read again. A lock set after the cached read is not seen here; S3 refuses the delete
+        and prune reports the snapshot held (as for a lock set after any listing)."""
+        if not _cache_usable(entry):
+            return None
+        return ManifestRead(entry.data, held=_held_reason(_lock_response(entry.meta), clock.now()))
+
+    def _read_manifests_conditional(
+        self, folders: Sequence[str], times: dict[str, datetime]
+    ) -> list[ManifestRead | None]:
+        """The manifest.json of each of ``folders`` (None: the folder has none) for
+        ``listing = "folders"``, whose delimiter listing confirms neither a manifest's key nor
+        its ETag: every manifest is requested, a cached one with a conditional GET (a 304
+        carries no body: the cached bytes are used), and the cache is updated. LastModified
+        goes into ``times``."""
+        cache = self.cache
+        found = cache.lookup({f + MANIFEST: None for f in folders}) if cache is not None else {}
+
+        def one(folder: str) -> tuple[ManifestRead | None, CachedManifest | None]:
+            cached = found.get(folder + MANIFEST)
+            read, entry, modified = self._get_manifest(
+                folder, cached if cached is not None and _cache_usable(cached) else None
+            )
+            if modified is not None:
+                times[folder] = modified  # one key per folder: safe across threads
+            if read.error is not None and read.error.startswith(("S3 NoSuchKey", "S3 404")):
+                return None, None
+            return read, entry
+
+        results: list[tuple[ManifestRead | None, CachedManifest | None]] = self._parallel(
+            one, folders
+        )
+        if cache is not None:
+            cache.put(
+                [
+                    (f + MANIFEST, e)
+                    for f, (_, e) in zip(folders, results, strict=True)
+                    if e is not None and found.get(f + MANIFEST) != e
+                ]
+            )
+        return [read for read, _ in results]
 
     def _read_journal(self, key: str) -> bytes:
         try:
@@ -871,6 +968,90 @@ def _is_error_for(o: _Obj, error: tuple[str, str | None, str, str]) -> bool:
     """Whether a DeleteObjects <Error> names ``o`` (some services omit the VersionId)."""
     key, version = error[0], error[1]
     return o.key == key and (version is None or version == o.version)
+
+
+def _is_manifest_key(key: str) -> bool:
+    return key == MANIFEST or key.endswith("/" + MANIFEST)
+
+
+def _not_modified(exc: ClientError) -> bool:
+    """Whether a GetObject error is the 304 answer to its If-None-Match."""
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in ("304", "NotModified") or status == 304
+
+
+def _iso(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else None
+
+
+def _http_date(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        t = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return t if t.tzinfo is not None else None
+
+
+def _lock_meta(resp: Mapping[str, Any], modified: datetime | None) -> dict[str, Any]:
+    """What a cached read keeps besides the bytes: LastModified and the Object Lock headers of
+    a GetObject response (JSON values)."""
+    until = resp.get("ObjectLockRetainUntilDate")
+    return {
+        "last_modified": modified.isoformat() if modified is not None else None,
+        "legal_hold": resp.get("ObjectLockLegalHoldStatus")
+        if isinstance(resp.get("ObjectLockLegalHoldStatus"), str)
+        else None,
+        "retain_until": until.isoformat() if isinstance(until, datetime) else None,
+        "mode": resp.get("ObjectLockMode") if isinstance(resp.get("ObjectLockMode"), str) else None,
+    }
+
+
+def _lock_from_headers(headers: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The Object Lock state of a response's raw headers (a 304 has no parsed fields), or
+    None when it carries none (a service may leave them out of a 304: the cached state is
+    kept then)."""
+    names = ("x-amz-object-lock-legal-hold", "x-amz-object-lock-retain-until-date")
+    if not any(n in headers for n in (*names, "x-amz-object-lock-mode")):
+        return None
+    until = _iso(str(headers.get(names[1], "")).replace("Z", "+00:00"))
+    hold, mode = headers.get(names[0]), headers.get("x-amz-object-lock-mode")
+    return {
+        "legal_hold": hold if isinstance(hold, str) else None,
+        "retain_until": until.isoformat() if until is not None else None,
+        "mode": mode if isinstance(mode, str) else None,
+    }
+
+
+def _lock_response(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """Cached lock metadata as the GetObject fields :func:`_held_reason` reads."""
+    out: dict[str, Any] = {}
+    if meta.get("legal_hold") is not None:
+        out["ObjectLockLegalHoldStatus"] = meta["legal_hold"]
+    if (until := _iso(meta.get("retain_until"))) is not None:
+        out["ObjectLockRetainUntilDate"] = until
+    if isinstance(meta.get("mode"), str):
+        out["ObjectLockMode"] = meta["mode"]
+    return out
+
+
+def _cache_usable(entry: CachedManifest) -> bool:
+    """Whether a cached read may stand in for a GET: not under a legal hold (one can be lifted
+    at any time without a new ETag), and with metadata that reads back (a retention date that
+    does not parse means the entry is not trusted)."""
+    meta = entry.meta
+    if meta.get("legal_hold") not in (None, "OFF"):
+        return False
+    until = meta.get("retain_until")
+    return until is None or _iso(until) is not None
 
 
 def _held_reason(resp: dict[str, Any], now: datetime) -> str | None:
