@@ -93,9 +93,14 @@ def _store_lines(
     restic_password_env: str | None,
 ) -> list[str]:
     """The ``[store]`` keys that apply to ``kind`` ("s3", "file", "restic"), with comments."""
+    where = {
+        "s3": "an S3 bucket and prefix (AWS or any S3-compatible service)",
+        "file": "a local directory, in the same layout as on S3",
+        "restic": "a restic repository (anything restic accepts after -r; docs/restic.md)",
+    }
     lines = [
         "[store]",
-        f"# Where the backups live: {registry.expected_urls()}.",
+        f"# Where the backups live: {where.get(kind, registry.expected_urls())}.",
         f"url = {_q(url)}",
     ]
     if kind == "s3":

@@ -131,6 +131,12 @@ def command(
         raise UsageError(f"init --url: {problem}")
     kind = registry.kind_of(url)
     assert kind is not None
+    if kind.name == "s3" and "@" in url.removeprefix("s3://").split("/", 1)[0]:
+        # boto3's errors quote the bucket name, where no redaction would find a password
+        raise UsageError(
+            f"init --url {redact_url(url)}: an s3:// URL carries no credentials (expected "
+            "s3://bucket/prefix; credentials come from the AWS environment or store.profile)"
+        )
     try:
         tz = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -148,7 +154,10 @@ def command(
         if bad is not None:
             raise UsageError(f"init --audit-url: {bad}")
     if (password_file or password_env) and kind.name != "restic":
-        raise UsageError("init --restic-password-file/--restic-password-env: only for restic:")
+        raise UsageError(
+            "init: --restic-password-file and --restic-password-env are only for restic "
+            "repositories"
+        )
     if password_file and password_env:
         raise UsageError("init: give --restic-password-file or --restic-password-env, not both")
     if target.exists() and not force:
