@@ -1,11 +1,13 @@
 """Issue 13 part 4 end to end on a moto S3 server: ``backupctl init --discover`` on a bucket that
 another tool filled (pg_dump files 4x a day named in local time, daily server folders without
 manifests, stray keys) writes a config that loads, and ``backupctl plan`` sees exactly the
-dumps; a bucket of folders alone leads to ``backupctl adopt``."""
+dumps; a bucket of folders alone leads to ``backupctl adopt``. One restic repository too:
+``restic snapshots --json`` -> ``restic_group_by`` and a policy per group."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from click.testing import CliRunner
 from backupctl.cli import main
 from backupctl.config import load_config
 from backupctl.stores.layout import snapshot_id
+from tests.e2e.restic_fixtures import PASSWORD, SnapshotSpec, build_repo, make_source
 
 pytestmark = pytest.mark.e2e
 
@@ -131,3 +134,42 @@ def test_a_bucket_of_manifestless_folders_leads_to_adopt(
     )
     assert missing.exit_code == 1 and missing.output.startswith("backupctl: error:")
     assert "Traceback" not in missing.output and not other.exists()
+
+
+@pytest.mark.skipif(shutil.which("restic") is None, reason="restic not installed")
+def test_discover_a_restic_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RESTIC_PASSWORD", "RESTIC_PASSWORD_FILE", "RESTIC_PASSWORD_COMMAND"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RESTIC_CACHE_DIR", str(tmp_path / "cache"))
+    make_source(tmp_path / "src")
+    days = ("2026-11-20", "2026-11-21", "2026-11-22")
+    specs = [SnapshotSpec("web1", (), f"{d} 02:00:00", "Europe/Amsterdam") for d in days]
+    repo = build_repo(str(tmp_path / "repo"), tmp_path / "src", specs)
+    password = tmp_path / "restic.pw"
+    password.write_text(PASSWORD)
+    target = tmp_path / "backupctl.toml"
+    url = f"restic:{repo.location}"
+    args = ["init", "--config", str(target), "--url", url, "--discover"]
+    result = cli(*args, "--restic-password-file", str(password))
+    assert result.exit_code == 0, result.output
+    assert (
+        "listed 3 snapshot(s)" in result.output and "restic_group_by: host,paths" in result.output
+    )
+    config = load_config(target)
+    assert config.store.restic_password_file == str(password)
+    assert config.audit_url == "file:///var/lib/backupctl/audit"
+    (policy,) = config.policies
+    assert policy.group == f"host=web1 paths={tmp_path / 'src'}"
+    assert policy.schedule == "0 2 * * *"
+    text = target.read_text()
+    assert "endpoint_url" not in text and "content_md5" not in text and "region" not in text
+    planned = cli("plan", "--json", "--config", str(target))
+    assert planned.exit_code == 0, planned.output
+    decisions = json.loads(planned.stdout)["decisions"]
+    assert sorted(d["id"][:8] for d in decisions) == sorted(repo.ids)  # build_repo's short ids
+
+    # without a password restic cannot list: a config error (exit 2), nothing written
+    other = tmp_path / "other.toml"
+    result = cli("init", "--config", str(other), "--url", url, "--discover")
+    assert result.exit_code == 2 and "no restic password" in result.output, result.output
+    assert not other.exists()
