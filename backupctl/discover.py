@@ -382,8 +382,8 @@ def propose(keys: Iterable[str], tz: tzinfo, *, sampled: bool = False) -> Propos
             f.why_not = "no snapshot-shaped names (no time recognised)"
         elif best[g] != chosen:
             f.why_not = (
-                f"named {best[g].template!r}, not {template!r}: one config has one key_template; "
-                "write a separate config for it"
+                f"named {best[g].template!r}, not {template!r} (one key_template per config): "
+                f"cover it with a second config whose key_template is {best[g].template!r}"
             )
         elif (problem := group_problem(g)) is not None:
             f.why_not = problem
