@@ -1,6 +1,6 @@
-"""Options several commands share, spelled once: ``--config``, the reference time (``--at``,
-alias ``--now``), ``--group``, ``--metrics-file``, and loading the config so that human output
-uses its timezone.
+"""Options several commands share, spelled once: ``--config`` (with ``--no-cache``), the
+reference time (``--at``, alias ``--now``), ``--group``, ``--metrics-file``, and loading the
+config so that human output uses its timezone and ``--no-cache`` turns the manifest cache off.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ __all__ = [
     "group_option",
     "load_config",
     "metrics_file_option",
+    "no_cache_option",
     "only_groups",
     "reference_time",
+    "without_cache",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,10 +43,49 @@ CONFIG_HELP = "Config file (default: $BACKUPCTL_CONFIG, else ./backupctl.toml)."
 
 def config_option(help_text: str = CONFIG_HELP) -> Callable[[F], F]:
     """``--config FILE``, passed as ``config_path`` (None: ``$BACKUPCTL_CONFIG``, else
-    ``./backupctl.toml``, as :func:`load_config` resolves it)."""
-    return click.option(
+    ``./backupctl.toml``, as :func:`load_config` resolves it), and ``--no-cache``
+    (:func:`no_cache_option`): every command that reads a config may read a store."""
+    config = click.option(
         "--config", "config_path", type=click.Path(dir_okay=False), default=None, help=help_text
     )
+    no_cache = no_cache_option()
+
+    def decorate(func: F) -> F:
+        return config(no_cache(func))
+
+    return decorate
+
+
+NO_CACHE_HELP = (
+    "Neither use nor fill the local manifest cache: read every manifest from the store "
+    "(also: $BACKUPCTL_NO_CACHE=1, or [cache] enabled = false)."
+)
+_NO_CACHE = "backupctl.no_cache"  # the click context's meta key --no-cache sets
+
+
+def no_cache_option() -> Callable[[F], F]:
+    """``--no-cache``: the config :func:`load_config` returns has ``[cache] enabled = false``
+    (the flag is not passed to the command). Commands that load configs another way call
+    :func:`without_cache` on them."""
+
+    def remember(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+        if value:
+            ctx.meta[_NO_CACHE] = True
+
+    return click.option(
+        "--no-cache", is_flag=True, expose_value=False, callback=remember, help=NO_CACHE_HELP
+    )
+
+
+def without_cache(config: Config) -> Config:
+    """``config`` with the manifest cache off when this command was given ``--no-cache``
+    (``config`` itself otherwise, and outside a command)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or not ctx.meta.get(_NO_CACHE):
+        return config
+    import dataclasses
+
+    return dataclasses.replace(config, cache=dataclasses.replace(config.cache, enabled=False))
 
 
 def at_option(help_text: str = AT_HELP) -> Callable[[F], F]:
@@ -99,14 +140,15 @@ def metrics_file_option() -> Callable[[F], F]:
 
 
 def load_config(path: str | None) -> Config:
-    """:func:`backupctl.config.load_cli_config`, then human output in the config's timezone.
+    """:func:`backupctl.config.load_cli_config`, then human output in the config's timezone;
+    with ``--no-cache``, the manifest cache off (:func:`without_cache`).
 
     Raises:
         ConfigError: missing or bad config.
     """
     from backupctl.config import load_cli_config
 
-    config = load_cli_config(path)
+    config = without_cache(load_cli_config(path))
     humanize.use_zone(config.timezone)
     return config
 

@@ -242,7 +242,7 @@ class ManifestCache:
         cache cannot be read."""
         return self._run(_total, 0)
 
-    def keys(self) -> set[str]:
+    def cached_keys(self) -> set[str]:
         """The keys this store has entries for (tests, diagnostics)."""
 
         def run(db: sqlite3.Connection) -> set[str]:

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from backupctl.config import CacheConfig
 from backupctl.stores.cache import (
@@ -51,7 +52,7 @@ def test_stores_do_not_see_each_others_entries(tmp_path: Path) -> None:
     assert one.lookup({"k": '"e1"'})["k"].data == b"one"
     assert two.lookup({"k": '"e1"'})["k"].data == b"two"
     one.forget_absent([])
-    assert one.keys() == set() and two.keys() == {"k"}
+    assert one.cached_keys() == set() and two.cached_keys() == {"k"}
 
 
 def test_a_new_etag_replaces_the_entry(tmp_path: Path) -> None:
@@ -69,22 +70,22 @@ def test_forget_absent_drops_only_missing_keys_under_the_listed_prefixes(tmp_pat
 
     cache.forget_absent(["app/1/manifest.json"], under=["app/"])
 
-    assert cache.keys() == {"app/1/manifest.json", "db/1/m"}  # db/ was not listed: kept
+    assert cache.cached_keys() == {"app/1/manifest.json", "db/1/m"}  # db/ was not listed: kept
     cache.forget_absent(["app/1/manifest.json"])  # the whole prefix listed
-    assert cache.keys() == {"app/1/manifest.json"}
+    assert cache.cached_keys() == {"app/1/manifest.json"}
 
 
 def test_the_bound_evicts_the_least_recently_used_entries(tmp_path: Path) -> None:
     cache = make(tmp_path, max_size=10_000)
     blob = b"x" * 1000
     cache.put([(f"k{i}", entry(data=blob)) for i in range(8)])
-    assert cache.keys() == {f"k{i}" for i in range(8)}
+    assert cache.cached_keys() == {f"k{i}" for i in range(8)}
     cache.lookup({"k0": None, "k1": None})  # used now: newer than k2..k7
 
     cache.put([(f"n{i}", entry(data=blob)) for i in range(4)])
 
     assert cache.size() <= 10_000
-    left = cache.keys()
+    left = cache.cached_keys()
     assert {"k0", "k1", "n0", "n1", "n2", "n3"} <= left  # recently used and new stay
     assert "k2" not in left  # the oldest went first
     assert len(left) < 12
@@ -93,7 +94,7 @@ def test_the_bound_evicts_the_least_recently_used_entries(tmp_path: Path) -> Non
 def test_an_entry_over_a_quarter_of_the_bound_is_not_kept(tmp_path: Path) -> None:
     cache = make(tmp_path, max_size=4000)
     cache.put([("big", entry(data=b"x" * 1001)), ("small", entry(data=b"x" * 100))])
-    assert cache.keys() == {"small"}
+    assert cache.cached_keys() == {"small"}
 
 
 def test_the_file_on_disk_shrinks_after_an_eviction(tmp_path: Path) -> None:
@@ -108,7 +109,7 @@ def test_the_file_on_disk_shrinks_after_an_eviction(tmp_path: Path) -> None:
 
 
 def test_a_corrupt_file_is_discarded_with_a_warning_and_the_cache_starts_afresh(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
 ) -> None:
     cache = make(tmp_path)
     cache.put([("k", entry())])
@@ -116,10 +117,13 @@ def test_a_corrupt_file_is_discarded_with_a_warning_and_the_cache_starts_afresh(
         Path(f"{cache.path}{suffix}").unlink(missing_ok=True)
     cache.path.write_bytes(b"this is not a database " * 200)
 
-    assert cache.lookup({"k": None}) == {}  # no error for the command
+    with capture_logs() as events:
+        assert cache.lookup({"k": None}) == {}  # no error for the command
     cache.put([("k2", entry())])
-    assert cache.keys() == {"k2"}
-    assert "manifest cache damaged: discarded" in capsys.readouterr().out
+    assert cache.cached_keys() == {"k2"}
+    assert [(e["event"], e["log_level"]) for e in events] == [
+        ("manifest cache damaged: discarded", "warning")
+    ]
 
 
 def test_a_database_of_another_schema_is_discarded(tmp_path: Path) -> None:
@@ -130,7 +134,7 @@ def test_a_database_of_another_schema_is_discarded(tmp_path: Path) -> None:
         db.execute("PRAGMA user_version = 1")
     cache = ManifestCache(path, "s1", 1 << 20)
     cache.put([("k", entry())])
-    assert cache.keys() == {"k"}
+    assert cache.cached_keys() == {"k"}
 
 
 def test_an_entry_whose_bytes_changed_on_disk_is_dropped_not_served(tmp_path: Path) -> None:
@@ -140,7 +144,7 @@ def test_an_entry_whose_bytes_changed_on_disk_is_dropped_not_served(tmp_path: Pa
         db.execute("UPDATE manifests SET data = ? WHERE key = 'k'", (b'{"a": 2}',))
 
     assert set(cache.lookup({"k": None, "j": None})) == {"j"}
-    assert cache.keys() == {"j"}
+    assert cache.cached_keys() == {"j"}
 
 
 def test_an_unusable_location_is_skipped_without_an_error(tmp_path: Path) -> None:
@@ -161,12 +165,14 @@ def test_threads_and_two_caches_on_one_file_at_once_lose_nothing(tmp_path: Path)
         start.wait()
         for i in range(25):
             cache.put([(f"k{n}-{i}", entry(f'"{n}-{i}"', f"{n}-{i}".encode()))])
-            assert cache.lookup({f"k{n}-{i}": f'"{n}-{i}"'})[f"k{n}-{i}"].data == f"{n}-{i}".encode()
+            assert (
+                cache.lookup({f"k{n}-{i}": f'"{n}-{i}"'})[f"k{n}-{i}"].data == f"{n}-{i}".encode()
+            )
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(work, range(8)))
     for s, cache in enumerate(stores):
-        assert cache.keys() == {f"k{n}-{i}" for n in (s, s + 4) for i in range(25)}
+        assert cache.cached_keys() == {f"k{n}-{i}" for n in (s, s + 4) for i in range(25)}
 
 
 def test_another_process_writing_meanwhile_is_seen(tmp_path: Path) -> None:
@@ -179,7 +185,7 @@ def test_another_process_writing_meanwhile_is_seen(tmp_path: Path) -> None:
     proc.start()
     proc.join(60)
     assert proc.exitcode == 0
-    assert mine.keys() == {"mine", "theirs"}
+    assert mine.cached_keys() == {"mine", "theirs"}
 
 
 def _put_one(path: str) -> None:
