@@ -346,6 +346,7 @@ def propose(keys: Iterable[str], tz: tzinfo, *, sampled: bool = False) -> Propos
     names: dict[str, Counter[Signature]] = defaultdict(Counter)
     seen_names: set[tuple[str, Signature, str]] = set()
     stray: list[str] = []
+    timeless: list[str] = []
     total = 0
     for key in keys:
         if key.startswith(INTERNAL_PREFIX) or not key:
@@ -353,15 +354,22 @@ def propose(keys: Iterable[str], tz: tzinfo, *, sampled: bool = False) -> Propos
         total += 1
         found = _analyse(key)
         if found is None:
-            # no time in it: reported under its first folder when that is a group, else stray
-            top = key.split("/", 1)[0] if "/" in key else None
-            (by_group[top] if top else stray).append(key)
+            timeless.append(key)
             continue
         group, sig, name = found
         by_group[group].append(key)
         if (group, sig, name) not in seen_names:  # count snapshots, not the keys inside them
             seen_names.add((group, sig, name))
             names[group][sig] += 1
+    for key in timeless:
+        # no time in it: counted (as not matched) under the deepest group folder holding it,
+        # else under its first folder, else (at the top level) as a stray
+        segments = key.split("/")[:-1]
+        owner = next(
+            (g for i in range(len(segments), 0, -1) if (g := "/".join(segments[:i])) in names),
+            segments[0] if segments else None,
+        )
+        (by_group[owner] if owner else stray).append(key)
     findings = {g: GroupFinding(g, keys=len(ks)) for g, ks in by_group.items()}
     best: dict[str, Signature] = {}
     for g, counter in names.items():
@@ -404,6 +412,8 @@ def _drop_overlaps(template: str, findings: dict[str, GroupFinding]) -> None:
     """Uncover the smaller of any two groups whose folders could hold each other's (the config
     would be refused: :func:`layout_problems`)."""
     covered = sorted((f for f in findings.values() if f.covered), key=lambda f: (-f.keys, f.group))
+    if not layout_problems(template, [f.group for f in covered]):
+        return  # the common case: one check of every pair at once
     kept: list[str] = []
     for f in covered:
         clash = next((k for k in kept if layout_problems(template, [k, f.group])), None)

@@ -17,6 +17,7 @@ import tempfile
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -144,6 +145,13 @@ def command(
             f"init --timezone: expected an IANA timezone such as 'Europe/Amsterdam', got "
             f"{timezone!r:.60}"
         ) from None
+    if endpoint_url is not None:
+        parts = urlsplit(endpoint_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise UsageError(
+                "init --endpoint-url: expected an http:// or https:// URL such as "
+                f"'http://127.0.0.1:9000', got {redact_url(endpoint_url)!r:.80}"
+            )
     if audit_url is not None:
         if kind.name != "restic":
             raise UsageError(
@@ -262,7 +270,10 @@ def _discover(
     if kind == "restic":
         proposal = _discover_restic(render, tz, target)
     else:
-        blobs = registry.open_blobs(url, endpoint_url=endpoint_url)
+        try:
+            blobs = registry.open_blobs(url, endpoint_url=endpoint_url)
+        except ValueError as exc:  # botocore: an endpoint or bucket it cannot use
+            raise UsageError(f"init --url {shown_url}: {exc}") from None
         if kind == "file" and not Path(url.removeprefix("file://")).is_dir():
             raise StoreError(f"cannot list {shown_url}: no such directory")
         keys, sampled = discover.sample_keys(blobs)

@@ -141,15 +141,17 @@ def test_nothing_recognisable_proposes_nothing() -> None:
     assert proposal.stray == 1  # a dated name at the top level has no group folder
 
 
-def test_overlapping_groups_keep_the_bigger_one() -> None:
-    # group "a" with template {group}{time}-style names could not overlap; "a" and "a/b" with
-    # {group}/{time}/ are fine too: the overlap check itself decides (layout_problems)
-    keys = names("{group}/{time}/", "a", every(NOV, timedelta(days=1), 5)) + names(
-        "{group}/{time}/", "a/b", every(NOV, timedelta(days=1), 3)
-    )
+def test_groups_that_could_overlap_keep_the_bigger_one() -> None:
+    """``a/20261399T000000Z`` is no time (month 13), so it reads as part of a group name; its
+    folders have the shape of group ``a``'s, and a config with both would be refused."""
+    keys = names("{group}/{time}/", "a", every(NOV, timedelta(days=1), 5))
+    keys += names("{group}/{time}/", "a/20261399T000000Z", every(NOV, timedelta(days=1), 3))
+    keys += names("{group}/{time}/", "a/b", every(NOV, timedelta(days=1), 2))
     proposal = propose(keys, AMS)
     assert [g.group for g in proposal.covered] == ["a", "a/b"]
-    config_for(proposal)
+    (dropped,) = [g for g in proposal.groups if not g.covered]
+    assert dropped.group == "a/20261399T000000Z" and "overlap" in str(dropped.why_not)
+    assert [p.group for p in config_for(proposal).policies] == ["a", "a/b"]
 
 
 # ---------------------------------------------------------------------- DST and cadence
@@ -523,6 +525,7 @@ def test_each_kind_gets_only_its_keys(tmp_path: Path) -> None:
         (["--url", "restic:/r", "--audit-url", "restic:/other"], "init --audit-url"),
         (["--url", "s3://b/p", "--restic-password-file", "/x"], "only for restic"),
         (["--url", "s3://AKIA:hunter2secret@b/p"], "carries no credentials"),
+        (["--url", "s3://b/p", "--endpoint-url", "foo", "--discover"], "init --endpoint-url"),
     ],
 )
 def test_bad_usage_is_one_line_and_exit_2(tmp_path: Path, args: list[str], words: str) -> None:
