@@ -19,6 +19,7 @@ comment goes through :func:`toml_string` / :func:`shown`, so a hostile key canno
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -150,9 +151,17 @@ class Signature:
         return "{group}/" + self.before + self.shape.field + self.after + tail
 
 
+# every shape begins with a year and then either "-MM-DD" or "MMDD": one search rules most
+# segments out (file names, hashes) before the table is tried
+_DATE_START = re.compile(r"\d{4}(?:-\d\d-\d\d|\d{4})")
+
+
+@functools.lru_cache(maxsize=65536)  # a folder's time segment repeats for each of its keys
 def _find_time(segment: str) -> tuple[int, int, Shape] | None:
     """The time in a path segment: (start, end, shape) of the match that starts first and is
     longest, or None."""
+    if _DATE_START.search(segment) is None:
+        return None
     best: tuple[int, int, Shape] | None = None
     for shape, finder in _FINDERS:
         m = finder.search(segment)
