@@ -588,7 +588,8 @@ def render_policies(proposal: Proposal, tz: tzinfo) -> str:
     """The ``[[policy]]`` blocks (one per covered group) with comments on what was found, and
     the groups not covered as comments."""
     out: list[str] = []
-    head = f"# Found by `backupctl init --discover`: {proposal.keys} key(s)"
+    unit = "restic snapshot(s)" if proposal.group_by is not None else "key(s)"
+    head = f"# Found by `backupctl init --discover`: {proposal.keys} {unit}"
     if proposal.sampled:
         head += (
             f" (a sample: the listing stopped after {proposal.keys} keys; groups later in key "
