@@ -454,6 +454,12 @@ def test_a_failed_validation_leaves_no_file_and_the_old_one_untouched(
     assert os.listdir(tmp_path) == ["b.toml"]  # no temporary file left either
 
 
+def test_an_unwritable_folder_is_exit_2_and_leaves_nothing(tmp_path: Path) -> None:
+    result = run("--config", str(tmp_path / "missing" / "b.toml"))
+    assert result.exit_code == 2 and "cannot write" in result.output, result.output
+    assert os.listdir(tmp_path) == []
+
+
 def test_the_write_never_replaces_a_file_that_appeared_meanwhile(tmp_path: Path) -> None:
     import backupctl.commands.init as init
     from backupctl.errors import UsageError
