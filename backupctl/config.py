@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from backupctl import notify
 from backupctl.errors import ConfigError
+from backupctl.secrets import redact_url
 from backupctl.stores import registry
 from retention import (
     COUNT_RULES,
@@ -137,6 +138,24 @@ def _seconds(v: Any) -> float:
 def _object_lock(v: Any) -> str:
     if v not in ("governance", "compliance"):
         raise _Bad(f"expected 'governance' or 'compliance', got {v!r:.40}")
+    return str(v)
+
+
+def _endpoint_url(v: Any) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(v) if isinstance(v, str) else None
+        ok = parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
+        if ok and parts is not None:
+            parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError:
+        ok = False
+    if not ok:
+        shown = redact_url(v) if isinstance(v, str) else v
+        raise _Bad(
+            f"expected an http:// or https:// URL such as http://127.0.0.1:9000, got {shown!r:.80}"
+        )
     return str(v)
 
 
@@ -289,7 +308,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "store": {
         "url": Key(_store_url, None, registry.expected_urls(), required=True),
         "endpoint_url": Key(
-            _str, None, "S3-compatible endpoint (MinIO, moto, Ceph …); AWS when absent"
+            _endpoint_url, None, "S3-compatible endpoint (MinIO, moto, Ceph …); AWS when absent"
         ),
         "region": Key(_str, None, "S3 region (default from the AWS environment, else us-east-1)"),
         "profile": Key(_str, None, "AWS shared-credentials profile"),

@@ -10,6 +10,7 @@ path and loaded on first use: a file-only run never imports boto3.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,10 +30,21 @@ __all__ = [
 ]
 
 
+_BUCKET = re.compile(r"[A-Za-z0-9._-]+")
+
+
 def _s3_problem(url: str) -> str | None:
-    return (
-        None if url.removeprefix("s3://").split("/", 1)[0] else "expected a bucket name after s3://"
-    )
+    bucket = url.removeprefix("s3://").split("/", 1)[0]
+    if not bucket:
+        return "expected a bucket name after s3://"
+    if "@" in bucket:  # s3://KEY:SECRET@bucket: botocore would quote it, unmasked, in errors
+        return (
+            "expected s3://bucket/prefix without credentials (use the AWS environment, "
+            "store.profile or endpoint_url's user:password@)"
+        )
+    if not _BUCKET.fullmatch(bucket):
+        return "expected a bucket name of letters, digits, '.', '-' and '_' after s3://"
+    return None
 
 
 def _file_problem(url: str) -> str | None:
@@ -114,11 +126,13 @@ def expected_urls(blobs_only: bool = False) -> str:
 
 def url_problem(url: str, blobs_only: bool = False) -> str | None:
     """Why ``url`` names no store (or, with ``blobs_only``, no blob store), or None."""
+    from backupctl.secrets import redact_url
+
     kind = kind_of(url)
     if kind is None or (blobs_only and kind.blobs is None):
-        return f"expected {expected_urls(blobs_only)}, got {url!r}"
+        return f"expected {expected_urls(blobs_only)}, got {redact_url(url)!r}"
     problem = kind.problem(url)
-    return f"{problem}, got {url!r}" if problem else None
+    return f"{problem}, got {redact_url(url)!r}" if problem else None
 
 
 def open_store(config: Config) -> Store:

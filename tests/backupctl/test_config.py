@@ -213,3 +213,58 @@ def _toml_line(line: str) -> dict[str, object]:
     import tomllib
 
     return tomllib.loads(line)
+
+
+@pytest.mark.parametrize(
+    ("store", "fragment"),
+    [
+        ({"endpoint_url": "foo"}, "store.endpoint_url: expected an http:// or https:// URL"),
+        ({"endpoint_url": "ftp://h"}, "store.endpoint_url: expected an http:// or https:// URL"),
+        ({"endpoint_url": "http://h:99999"}, "store.endpoint_url: expected an http"),
+        ({"endpoint_url": 9000}, "store.endpoint_url: expected an http"),
+        ({"url": "s3://b d/p"}, "store.url: expected a bucket name of letters, digits"),
+        ({"url": "s3://AKIA:hunter2@bk/p"}, "store.url: expected s3://bucket/prefix without cred"),
+        ({"inventory": "https://x/y"}, "store.inventory: expected an s3://bucket/prefix URL"),
+    ],
+)
+def test_store_urls_are_checked_before_botocore_sees_them(
+    store: dict[str, object], fragment: str
+) -> None:
+    data = {"store": {"url": "s3://b/p", **store}, "policy": [{"name": "a", "keep_last": 1}]}
+    with pytest.raises(ConfigError) as err:
+        parse_config(data)
+    assert fragment in str(err.value)
+    assert "hunter2" not in str(err.value)  # a secret in a bad URL is never echoed
+
+
+def test_an_endpoint_with_credentials_loads_and_is_shown_masked() -> None:
+    data = {
+        "store": {"url": "s3://b/p", "endpoint_url": "http://k:pw@h:99999"},
+        "policy": [{"name": "a", "keep_last": 1}],
+    }
+    with pytest.raises(ConfigError) as err:
+        parse_config(data)
+    assert "pw" not in str(err.value).replace("expected", "")
+    data["store"] = {"url": "s3://b/p", "endpoint_url": "http://k:pw@127.0.0.1:9000"}
+    assert parse_config(data).store.endpoint_url == "http://k:pw@127.0.0.1:9000"
+
+
+@pytest.mark.parametrize("size", ["256MiB", "1 GB", 4096, "10kb"])
+def test_cache_max_size_takes_bytes_or_a_unit(size: object) -> None:
+    data = {
+        "store": {"url": "s3://b/p"},
+        "cache": {"max_size": size},
+        "policy": [{"name": "a", "keep_last": 1}],
+    }
+    assert parse_config(data).cache.max_size in (256 * 2**20, 10**9, 4096, 10_000)
+
+
+@pytest.mark.parametrize("size", ["", "lots", "-5MB", 0, True, "1 furlong"])
+def test_a_bad_cache_max_size_is_named(size: object) -> None:
+    data = {
+        "store": {"url": "s3://b/p"},
+        "cache": {"max_size": size},
+        "policy": [{"name": "a", "keep_last": 1}],
+    }
+    with pytest.raises(ConfigError, match=r"cache\.max_size: expected a size"):
+        parse_config(data)
