@@ -52,7 +52,9 @@ def command(
 
     Every object is hashed (sha256, streamed, in parallel), then the manifest is written with a
     conditional PUT, so a folder that has a manifest is never touched. The folder's time comes
-    from its name (the key template). Exit 1 when a folder could not be adopted.
+    from its name (the key template). With a single-object key template, each object without
+    an S3 checksum gets a digest record (_backupctl/digests/<id>.json) with its sha256 instead.
+    Exit 1 when a snapshot could not be adopted.
     """
     from backupctl.commands.prune import FIRST_PRUNE_REASON
     from backupctl.evidence.audit import audit_log_for
@@ -107,28 +109,33 @@ def command(
     if as_json:
         click.echo(json.dumps(doc, indent=2))
     else:
-        click.echo(_text(doc, chosen))
+        single = bool(getattr(getattr(store, "template", None), "single", False))
+        click.echo(_text(doc, chosen, single))
     if doc["failed"]:
         sys.exit(1)
 
 
 def _row(d: Decision) -> dict[str, Any]:
     c = d.candidate
-    return {"id": c.sid, "folder": c.folder, "objects": len(c.objects), "bytes": c.bytes}
+    row = {"id": c.sid, "folder": c.folder, "objects": len(c.objects), "bytes": c.bytes}
+    if c.single:  # the object's key, and the digest record that would be written
+        row.update(folder=c.folder + c.objects[0][0], record=c.writes)
+    return row
 
 
-def _text(doc: dict[str, Any], chosen: list[Decision]) -> str:
+def _text(doc: dict[str, Any], chosen: list[Decision], single: bool) -> str:
+    noun = "single-object snapshot(s)" if single else "folder(s)"
     lines = []
     if doc["dry_run"]:
-        lines.append(f"dry run: would adopt {len(chosen)} folder(s), writing nothing:")
+        lines.append(f"dry run: would adopt {len(chosen)} {noun}, writing nothing:")
         for d in chosen:
             c = d.candidate
             lines.append(
-                f"  {c.sid}  {c.folder}manifest.json  {humanize.count(len(c.objects), 'object')}, "
+                f"  {c.sid}  {c.writes}  {humanize.count(len(c.objects), 'object')}, "
                 f"{humanize.size(c.bytes)}"
             )
     else:
-        lines.append(f"adopted {len(doc['adopted'])} folder(s):")
+        lines.append(f"adopted {len(doc['adopted'])} {noun}:")
         for a in doc["adopted"]:
             lines.append(
                 f"  {a['id']}  {humanize.count(a['objects'], 'object')}, "

@@ -15,6 +15,14 @@ Three steps, the middle one pure:
    is never overwritten, the folder is reported instead.
 
 The folder's time comes from its name through the key template (the listing's snapshot id).
+
+With a single-object key template (not ending in '/'), each object is a complete snapshot and
+there is no manifest to write: adopt records, for each one that has neither a checksum kept by
+S3 (``ChecksumMode``: a whole-object SHA256 or CRC32, which verify compares itself) nor a digest
+record yet, the object's size and sha256 in a digest record,
+``_backupctl/digests/<id>.json`` (:mod:`backupctl.stores.digests`), written with the same
+conditional PUT; the same sha256 goes in the adopt audit record, so a rewrite of both the object
+and its record is still caught against the signed log.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from typing import Any
 
 from backupctl.errors import StoreError, UsageError
 from backupctl.stores.base import PreconditionFailed
+from backupctl.stores.digests import DIGEST_PREFIX, Digest, digest_key
 from backupctl.stores.layout import MANIFEST, ManifestError, parse_manifest
 
 __all__ = [
@@ -79,10 +88,22 @@ class Candidate:
     objects: tuple[tuple[str, int], ...]
     newest: datetime | None
     problem: str | None = None
+    # a single-object snapshot: ``folder`` is what its key is relative to ('' or 'db/'),
+    # ``objects`` the one object; ``checksum`` the algorithm of a whole-object checksum S3
+    # keeps for it (nothing to record then), ``etag`` its S3 ETag when looked at
+    single: bool = False
+    checksum: str | None = None
+    etag: str | None = None
 
     @property
     def bytes(self) -> int:
         return sum(size for _, size in self.objects)
+
+    @property
+    def writes(self) -> str:
+        """The key adopt writes for it: the folder's manifest.json or the object's digest
+        record (relative to the store's root)."""
+        return digest_key(self.sid) if self.single else self.folder + MANIFEST
 
 
 @dataclass(frozen=True)
@@ -117,7 +138,9 @@ def plan_adoption(
 
     A folder is skipped when looking at it found a problem (a symlink), when it is empty, when
     its newest object is younger than ``min_age`` (it may still be uploading: adopting it half
-    way would make a snapshot of part of a backup) or when a key cannot go in a manifest.
+    way would make a snapshot of part of a backup) or when a key cannot go in a manifest. A
+    single object is skipped when S3 keeps a whole-object checksum of it (verify compares that),
+    a problem was found, or it is younger than ``min_age``.
 
     Returns:
         One decision per candidate, in the candidates' order.
@@ -126,6 +149,11 @@ def plan_adoption(
     for c in candidates:
         if c.problem:
             skip: str | None = c.problem
+        elif c.checksum:
+            skip = (
+                f"S3 keeps a {c.checksum} checksum of the object: verify compares it; "
+                "nothing to record"
+            )
         elif not c.objects:
             skip = "the folder holds no object"
         elif c.newest is None:
@@ -136,7 +164,7 @@ def plan_adoption(
                 f"--min-age {_age(min_age)}: an upload may still be running; adopt it later"
             )
         else:
-            skip = key_problem(c)
+            skip = None if c.single else key_problem(c)
         out.append(Decision(c, skip))
     return out
 
@@ -172,6 +200,8 @@ def gather(store: Any, wanted: set[str]) -> list[Candidate]:
             f"{store.url}: adopt works on S3 and file stores (snapshot folders with a "
             "manifest.json), not on this store"
         )
+    if store.template.single:
+        return _gather_single(store, wanted)
     listing = store.listing()
     found: dict[str, tuple[str, str, datetime]] = {}
     for s in listing.incomplete:
@@ -196,6 +226,72 @@ def gather(store: Any, wanted: set[str]) -> list[Candidate]:
         problem = _links(root, folder, objs) if root is not None else None
         out.append(Candidate(sid, group, t, folder, objs, max(stamps) if stamps else None, problem))
     return out
+
+
+def _gather_single(store: Any, wanted: set[str]) -> list[Candidate]:
+    """The single-object snapshots of the ``wanted`` groups that have no digest record yet,
+    each with its write time and (S3) the checksum S3 keeps for it and its ETag, looked up
+    with HeadObject ``ChecksumMode=ENABLED`` (``store.workers`` at once).
+
+    Raises:
+        StoreError: the store or its digest records cannot be listed.
+    """
+    listing = store.listing()
+    recorded = {b.key for b in store.blobs().list(DIGEST_PREFIX)}
+    root: Path | None = getattr(store, "root", None) if store.url.startswith("file:") else None
+    todo = [
+        s
+        for s in listing.snapshots
+        if (not wanted or s.snapshot.group in wanted) and digest_key(s.snapshot.id) not in recorded
+    ]
+
+    def look(s: Any) -> Candidate:
+        sid = s.snapshot.id
+        base = store.base(sid)
+        objs = ((store.folder(sid)[len(base) :], s.size),)
+        problem = _links(root, base, objs) if root is not None else None
+        checksum = etag = None
+        if root is None and problem is None:
+            checksum, etag, problem = _s3_checksum(store, store.folder(sid))
+        return Candidate(
+            sid,
+            s.snapshot.group,
+            s.snapshot.time.astimezone(UTC),
+            base,
+            objs,
+            s.written,
+            problem,
+            single=True,
+            checksum=checksum,
+            etag=etag,
+        )
+
+    if len(todo) <= 1:
+        return [look(s) for s in todo]
+    with ThreadPoolExecutor(max_workers=max(1, getattr(store, "workers", 4))) as pool:
+        return list(pool.map(look, todo))
+
+
+def _s3_checksum(store: Any, key: str) -> tuple[str | None, str | None, str | None]:
+    """(the algorithm of a whole-object checksum S3 keeps for ``key`` or None, its ETag, a
+    problem) from HeadObject with ``ChecksumMode=ENABLED``. A multipart upload's composite
+    checksum (``…-N``) is not one verify can compare: None."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from backupctl.stores.s3 import s3_error
+
+    try:
+        head = store.client.head_object(
+            Bucket=store.bucket, Key=store.prefix + key, ChecksumMode="ENABLED"
+        )
+    except (ClientError, BotoCoreError) as exc:
+        return None, None, f"HeadObject {store.prefix + key} failed: {s3_error(exc)}"
+    etag = head.get("ETag")
+    for algo in ("SHA256", "CRC32"):
+        value = head.get(f"Checksum{algo}")
+        if isinstance(value, str) and value and "-" not in value:
+            return algo, etag if isinstance(etag, str) else None, None
+    return None, etag if isinstance(etag, str) else None, None
 
 
 def _links(root: Path, folder: str, objects: Sequence[tuple[str, int]]) -> str | None:
@@ -239,7 +335,7 @@ def _hash_object(store: Any, folder: str, key: str, size: int) -> str:
     """
     n, digest = store._hash(folder, key)
     if n != size:
-        raise _Changed(f"{key}: {n} bytes read, {size} listed: the folder changed; adopt later")
+        raise _Changed(f"{key}: {n} bytes read, {size} listed: it changed meanwhile; adopt later")
     return str(digest)
 
 
@@ -270,8 +366,10 @@ def apply_adoption(
     blobs = store.blobs()
     result = AdoptResult()
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        singles = [d.candidate for d in decisions if d.skip is None and d.candidate.single]
+        _record_all(pool, store, blobs, singles, result, max(1, workers) * 16, progress)
         for d in decisions:
-            if d.skip is not None:
+            if d.skip is not None or d.candidate.single:
                 continue
             c = d.candidate
             try:
@@ -307,3 +405,64 @@ def apply_adoption(
             if progress is not None:
                 progress(c.sid)
     return result
+
+
+def _record_all(
+    pool: ThreadPoolExecutor,
+    store: Any,
+    blobs: Any,
+    singles: Sequence[Candidate],
+    result: AdoptResult,
+    window: int,
+    progress: Callable[[str], None] | None,
+) -> None:
+    """Hash each single object and write its digest record, in parallel on ``pool``, at most
+    ``window`` queued at once; into ``result`` in the candidates' order."""
+    for i in range(0, len(singles), window):
+        batch = singles[i : i + window]
+        for c, out in zip(batch, pool.map(lambda c: _record(store, blobs, c), batch), strict=True):
+            if isinstance(out, str):
+                result.failed[c.sid] = out
+                continue
+            result.adopted.append(out)
+            if progress is not None:
+                progress(c.sid)
+
+
+def _record(store: Any, blobs: Any, c: Candidate) -> dict[str, Any] | str:
+    """Hash one single object and write its digest record with a conditional PUT; the adopted
+    entry (id, objects, bytes, sha256, record, record_sha256), or why it failed."""
+    from backupctl import clock
+    from backupctl.stores.manifest import ReadProblem
+
+    ((name, size),) = c.objects
+    try:
+        digest = _hash_object(store, c.folder, name, size)
+    except FileNotFoundError:
+        return f"{c.folder + name} vanished; adopt later"
+    except (ReadProblem, _Changed, StoreError, OSError) as exc:
+        return str(exc)
+    record = Digest(
+        c.sid,
+        c.folder + name,
+        size,
+        digest,
+        clock.now().astimezone(UTC).isoformat(timespec="seconds"),
+        etag=c.etag,
+        mtime=c.newest.astimezone(UTC).isoformat() if c.etag is None and c.newest else None,
+    )
+    data = record.encode()
+    try:
+        blobs.put(c.writes, data, if_absent=True)
+    except PreconditionFailed:
+        return f"a digest record {c.writes} appeared meanwhile (another adopt): not overwritten"
+    except StoreError as exc:
+        return str(exc)
+    return {
+        "id": c.sid,
+        "objects": 1,
+        "bytes": size,
+        "sha256": digest,
+        "record": c.writes,
+        "record_sha256": hashlib.sha256(data).hexdigest(),
+    }

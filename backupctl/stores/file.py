@@ -195,7 +195,7 @@ class FileStore(ManifestStore):
                 "failed", "its folder is reached through a symlink: never followed; left alone"
             )
         if self.template.single:
-            return self._delete_object(folder)
+            return self._delete_object(folder, sid)
         manifest = folder / MANIFEST
         has_manifest = folder.is_dir() and manifest.is_file()
         refusal = folder_refusal(asked, folder.is_dir(), has_manifest)
@@ -217,9 +217,13 @@ class FileStore(ManifestStore):
             )
         return Outcome("deleted", bytes=freed)
 
-    def _delete_object(self, path: Path) -> Outcome:
+    def _delete_object(self, path: Path, sid: str) -> Outcome:
         """Delete a single-object snapshot: unlink its file, never a link or a directory (the
-        path was reached without a symlink), then the directories it leaves empty."""
+        path was reached without a symlink), then the directories it leaves empty; then its
+        digest record (``_backupctl/digests/<sid>.json``, exactly that name, no symlinked
+        folder followed). The record goes after the object, so a crash leaves a record without
+        an object (never read, blocks nothing), not an object without its record; a record
+        that cannot be removed is logged and left, the snapshot still deleted."""
         try:
             st = os.lstat(path)
         except FileNotFoundError:
@@ -233,6 +237,14 @@ class FileStore(ManifestStore):
             _prune_empty_parents(path.parent, self.root)
         except OSError as exc:
             return Outcome("failed", f"{path}: {exc.strerror or exc}")
+        from backupctl.stores.blobs import FileBlobs
+        from backupctl.stores.digests import digest_key
+
+        record = digest_key(sid)
+        try:  # unlinks the name itself (a planted link, not its target); absent is fine
+            FileBlobs(self.root).delete(record)
+        except StoreError as exc:
+            log.warning("digest record left behind", key=record, error=str(exc))
         return Outcome("deleted", bytes=st.st_size)
 
     # ----------------------------------------------------------------- integrity, restore

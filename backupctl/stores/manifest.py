@@ -70,7 +70,8 @@ HIDDEN_MANIFEST = (
 
 
 # What :meth:`ManifestStore._check_unrecorded` returns for an object that is present, readable
-# and of its listed size but has nothing to compare its bytes with (no sha256, no checksum).
+# and of its listed size but has nothing to compare its bytes with: no sha256 (no manifest, no
+# digest record of ``adopt``: backupctl.stores.digests) and no checksum kept by the service.
 UNREFERENCED = "no integrity reference (no recorded sha256, no stored checksum): size checked only"
 
 
@@ -228,9 +229,9 @@ class ManifestStore:
         return n, h.hexdigest()
 
     def _check_unrecorded(self, folder: str, e: ManifestEntry) -> str | None:
-        """The problem of an object no manifest records a sha256 for (a single-object
-        snapshot), None, or :data:`UNREFERENCED`: read in full, it must have its listed size;
-        a store whose service keeps checksums also compares those.
+        """The problem of an object nothing records a sha256 for (a single-object snapshot
+        without a digest record), None, or :data:`UNREFERENCED`: read in full, it must have
+        its listed size; a store whose service keeps checksums also compares those.
 
         Raises:
             FileNotFoundError, ReadProblem: as :meth:`_hash`.
@@ -471,9 +472,16 @@ class ManifestStore:
 
     def check_integrity(self, snapshots: Sequence[StoredSnapshot]) -> list[IntegrityProblem]:
         """Re-read every object a manifest names (sha256, in parallel) and report size, hash
-        and missing objects; a snapshot without a manifest is one problem. The ids whose object
-        had nothing to compare its bytes with are left in ``unreferenced`` (a note, not a
-        problem)."""
+        and missing objects; a snapshot without a manifest is one problem.
+
+        A single-object snapshot is compared with the sha256 and size its digest record holds
+        (``_backupctl/digests/<id>.json``, written by ``adopt``; see
+        :mod:`backupctl.stores.digests`); a record that cannot be read or trusted is a problem
+        naming the record, and the object is then checked as one without
+        (:meth:`_check_unrecorded`). The ids whose object had nothing to compare its bytes with
+        are left in ``unreferenced`` (a note, not a problem)."""
+        from backupctl.stores.digests import DigestError, digest_key, read_digest
+
         self.unreferenced: list[str] = []
         problems: list[IntegrityProblem] = []
         tasks: list[tuple[str, str, ManifestEntry]] = []
@@ -490,24 +498,44 @@ class ManifestStore:
                 continue
             tasks += [(s.snapshot.id, folder, e) for e in s.manifest]
 
-        def check(task: tuple[str, str, ManifestEntry]) -> str | None:
-            _, folder, e = task
+        def check(task: tuple[str, str, ManifestEntry]) -> list[tuple[str | None, str]]:
+            """(where, problem) pairs: where None is the object itself."""
+            sid, folder, e = task
+            found: list[tuple[str | None, str]] = []
             try:
-                if not e.sha256:  # a single object without a recorded digest
-                    return self._check_unrecorded(folder, e)
-                size, digest = self._hash(folder, e.key)
+                if not e.sha256:  # a single object: its digest record, if adopt wrote one
+                    record = self._where("", digest_key(sid))
+                    try:
+                        recorded = read_digest(self, sid)
+                    except DigestError as exc:
+                        found.append((record, f"bad digest record: {exc}; not used"))
+                        recorded = None
+                    if recorded is None:
+                        problem = self._check_unrecorded(folder, e)
+                    else:
+                        size, digest = self._hash(folder, e.key)
+                        problem = (
+                            f"size {size} != listed {e.size}"
+                            if size != e.size
+                            else recorded.mismatch(size, digest, record)
+                        )
+                else:
+                    size, digest = self._hash(folder, e.key)
+                    problem = e.mismatch(size, digest)
             except FileNotFoundError:
-                return "missing"
+                problem = "missing"
             except ReadProblem as exc:
-                return str(exc)
-            return e.mismatch(size, digest)
+                problem = str(exc)
+            return [*found, (None, problem)] if problem else found
 
         with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
-            for (sid, folder, e), problem in zip(tasks, pool.map(check, tasks), strict=True):
-                if problem == UNREFERENCED:
-                    self.unreferenced.append(sid)
-                elif problem:
-                    problems.append(IntegrityProblem(sid, self._where(folder, e.key), problem))
+            for (sid, folder, e), found in zip(tasks, pool.map(check, tasks), strict=True):
+                for where, problem in found:
+                    if problem == UNREFERENCED:
+                        self.unreferenced.append(sid)
+                    else:
+                        key = where if where is not None else self._where(folder, e.key)
+                        problems.append(IntegrityProblem(sid, key, problem))
         return problems
 
     def restore(

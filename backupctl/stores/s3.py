@@ -524,7 +524,9 @@ class S3Store(ManifestStore):
         """Single-object snapshots: each is one key (in a versioned bucket with
         ``delete_versions``, every version of exactly that key), packed across snapshots into
         DeleteObjects of at most ``batch_size`` keys. An id only a journal names is skipped (its
-        one key is gone or was never handed over). Returns the ids to keep journalled."""
+        one key is gone or was never handed over). Then, once those are answered, the digest
+        records (``_backupctl/digests/<id>.json``) of the snapshots deleted, by exact key
+        (:meth:`_delete_records`). Returns the ids to keep journalled."""
         given = {s.snapshot.id: s for s in snapshots}
         tally = _Tally(report, progress)
         versioned = self.config.store.delete_versions and self._versioned()
@@ -556,8 +558,34 @@ class S3Store(ManifestStore):
                     job.problem = job.problem or refusal
         for job in jobs:
             tally.finish(job, job.result())
+        self._delete_records([j.sid for j in jobs if j.outcome and j.outcome.kind == "deleted"])
         report.deleted.sort()
         return [j.sid for j in jobs if j.outcome is None or j.outcome.unfinished]
+
+    def _delete_records(self, sids: Sequence[str]) -> None:
+        """Delete the digest records of these deleted single-object snapshots: exactly
+        ``<prefix>_backupctl/digests/<id>.json`` each (every version of exactly that key in a
+        versioned bucket with ``delete_versions``), in DeleteObjects of at most ``batch_size``
+        keys. Only after the objects are gone: a crash in between leaves a record without an
+        object, which nothing reads (a missing record is no error either). A record that cannot
+        be deleted is logged and left; the snapshot stays deleted."""
+        from backupctl.stores.digests import digest_key
+
+        keys = [self.prefix + digest_key(sid) for sid in sids]
+        if not keys:
+            return
+        objs: list[_Obj] = []
+        try:
+            if self.config.store.delete_versions and self._versioned():
+                for key in keys:  # the listing is by prefix: keep only the key itself
+                    objs += [o for o in self._folder_objects(key, True) if o.key == key]
+            else:
+                objs = [_Obj(key, None, 0) for key in keys]
+            for batch in pack(objs, self.batch_size):
+                for key, _, code, message in self._delete_batch(batch):
+                    log.warning("digest record left behind", key=key, code=code, error=message)
+        except (ClientError, BotoCoreError, StoreError) as exc:
+            log.warning("digest records left behind", error=str(exc), records=len(keys))
 
     def _job(
         self, sid: str, asked: bool, snap: StoredSnapshot | None, facts: FolderFacts | None

@@ -319,3 +319,73 @@ def test_group_filters_and_an_unknown_group_is_a_usage_error(tmp_path: Path) -> 
     assert gather(store, {"server"}) == []
     r = cli("adopt", "--config", str(cfg), "--group", "nope", "--dry-run")
     assert r.exit_code == 2 and "--group 'nope'" in r.output
+
+
+# ------------------------------------------------------------------ single-object snapshots
+
+DUMPS = "{group}/{time}.sql.gz"
+
+
+def single_store(tmp_path: Path) -> tuple[Path, Any]:
+    root = tmp_path / "store"
+    for d in (1, 2, 3):
+        t = (NOW - timedelta(days=d)).replace(hour=2)
+        path = root / f"app/{format_time(t)}.sql.gz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data_of(t, "dump"))
+        os.utime(path, (NOW.timestamp() - 86400 * d,) * 2)
+    cfg = tmp_path / "backupctl.toml"
+    cfg.write_text(config_text(f"file://{root}", f'key_template = "{DUMPS}"'))
+    return root, open_store(load_config(str(cfg)))
+
+
+def test_the_plan_of_single_objects_skips_those_s3_keeps_a_checksum_of() -> None:
+    t = datetime(2026, 11, 1, 2, tzinfo=UTC)
+    old = NOW - timedelta(days=1)
+
+    def cand(checksum: str | None, name: str = "x.sql.gz") -> Candidate:
+        return Candidate(
+            "app/20261101T020000Z",
+            "app",
+            t,
+            "app/",
+            ((name, 5),),
+            old,
+            single=True,
+            checksum=checksum,
+        )
+
+    got = plan_adoption([cand(None), cand("CRC32"), cand(None, "a/../b")], NOW, timedelta(hours=1))
+    assert got[0].skip is None and got[2].skip is None  # the key is the template's: no manifest
+    assert "S3 keeps a CRC32 checksum" in (got[1].skip or "")
+    assert got[0].candidate.writes == "_backupctl/digests/app/20261101T020000Z.json"
+
+
+def test_a_digest_record_that_appears_between_plan_and_write_is_not_overwritten(
+    tmp_path: Path,
+) -> None:
+    root, store = single_store(tmp_path)
+    decisions = plan_adoption(gather(store, set()), NOW, timedelta(hours=1))
+    assert [d.skip for d in decisions] == [None, None, None]
+    raced = decisions[1].candidate
+    (root / "_backupctl/digests/app").mkdir(parents=True)
+    (root / raced.writes).write_bytes(b"another adopt's record")
+    result = apply_adoption(store, decisions, workers=2)
+    assert "not overwritten" in result.failed[raced.sid]
+    assert (root / raced.writes).read_bytes() == b"another adopt's record"
+    assert [a["id"] for a in result.adopted] == [
+        decisions[0].candidate.sid,
+        decisions[2].candidate.sid,
+    ]
+    # the next look sees every dump recorded: nothing left to gather
+    assert gather(store, set()) == []
+
+
+def test_a_dump_that_changed_size_since_the_listing_is_not_recorded(tmp_path: Path) -> None:
+    root, store = single_store(tmp_path)
+    decisions = plan_adoption(gather(store, set()), NOW, timedelta(hours=1))
+    changed = decisions[0].candidate
+    (root / changed.folder / changed.objects[0][0]).write_bytes(b"rewritten")
+    result = apply_adoption(store, decisions, workers=2)
+    assert "changed meanwhile" in result.failed[changed.sid]
+    assert not (root / changed.writes).exists() and len(result.adopted) == 2

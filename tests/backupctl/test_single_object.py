@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -251,3 +252,204 @@ def test_verify_notes_single_objects_it_could_check_by_size_only(
     noted = {n["id"] for n in doc["notes"] if n["kind"] == "no_integrity_reference"}
     assert sampled and noted == sampled
     assert not [v for v in doc["violations"] if v["kind"] == "integrity"]
+
+
+# ------------------------------------------------------------------ digest records (adopt)
+
+
+def adopt_config(dumps: Path, tmp_path: Path) -> Path:
+    cfg = tmp_path / "backupctl.toml"
+    cfg.write_text(
+        f'timezone = "Europe/Amsterdam"\n[store]\nurl = "file://{dumps}"\n'
+        f'key_template = "{DUMPS}"\n[safety]\nmax_delete_fraction = 1.0\n'
+        '[[policy]]\nname = "db"\nkeep_last = 100\n'
+    )
+    return cfg
+
+
+ADOPT_NOW = datetime(2026, 10, 26, 3, 0, tzinfo=UTC)
+
+
+def cli(cfg: Path, *args: str, now: datetime = ADOPT_NOW) -> Any:
+    from click.testing import CliRunner
+
+    from backupctl.cli import main
+
+    return CliRunner().invoke(
+        main, [*args, "--config", str(cfg)], env={"BACKUPCTL_NOW": now.isoformat()}
+    )
+
+
+def age_all(root: Path, seconds: float = 86400 * 30) -> None:
+    import os
+
+    for p in root.rglob("*"):
+        if p.is_file() and not p.is_symlink():
+            t = ADOPT_NOW.timestamp() - seconds
+            os.utime(p, (t, t))
+
+
+def records(root: Path) -> dict[str, dict[str, Any]]:
+    d = root / "_backupctl" / "digests"
+    return {
+        p.relative_to(d).as_posix(): json.loads(p.read_bytes())
+        for p in (d.rglob("*.json") if d.exists() else [])
+    }
+
+
+def test_adopt_records_a_sha256_per_dump_and_verify_then_catches_a_same_size_change(
+    dumps: Path, tmp_path: Path
+) -> None:
+    import hashlib
+
+    cfg = adopt_config(dumps, tmp_path)
+    age_all(dumps)
+    fresh = dumps / DUMP_NAMES[4]
+    import os
+
+    os.utime(fresh, (ADOPT_NOW.timestamp() - 60,) * 2)  # written a minute ago: maybe uploading
+    dry = cli(cfg, "adopt", "--dry-run", "--json")
+    assert dry.exit_code == 0, dry.output
+    plan = json.loads(dry.stdout)
+    assert [r["record"] for r in plan["would_adopt"]] == [
+        f"_backupctl/digests/{s}.json"
+        for s in (
+            "db/20261024T003000Z",
+            "db/20261024T233000Z",
+            "db/20261025T003000Z",
+            "db/20261025T023000Z",
+        )
+    ]
+    assert "--min-age" in plan["skipped"]["db/20261026T013000Z"]
+    assert not (dumps / "_backupctl").exists()  # a dry run writes nothing, not even the audit
+
+    done = cli(cfg, "adopt", "--json")
+    assert done.exit_code == 0, done.output
+    adopted = json.loads(done.stdout)["adopted"]
+    got = records(dumps)
+    assert len(adopted) == len(got) == 4
+    for a in adopted:
+        rec = got[a["id"] + ".json"]
+        data = (dumps / rec["key"]).read_bytes()
+        assert rec["sha256"] == a["sha256"] == hashlib.sha256(data).hexdigest()
+        assert (rec["id"], rec["size"], rec["version"]) == (a["id"], len(data), 1)
+        assert a["record"] == f"_backupctl/digests/{a['id']}.json"
+    # the audit record carries the same digests (signed when configured)
+    from backupctl.config import load_config
+    from backupctl.evidence.audit import AuditLog
+    from backupctl.stores.locations import audit_blobs_for
+
+    log = AuditLog(audit_blobs_for(load_config(str(cfg))))
+    (record,) = [r for r in log.records() if r["action"] == "adopt"]
+    assert {e["id"]: e["sha256"] for e in record["data"]["adopted"]} == {
+        a["id"]: got[a["id"] + ".json"]["sha256"] for a in adopted
+    }
+    # the listing still sees exactly the dumps and the strays: the records are backupctl's own
+    listing = FileStore(file_config(dumps)).listing()
+    assert len(listing.snapshots) == 5 and len(listing.unknown) == 3
+    # a second run finds nothing left to record
+    again = json.loads(cli(cfg, "adopt", "--json", "--min-age", "0s").stdout)
+    assert [a["id"] for a in again["adopted"]] == ["db/20261026T013000Z"]
+
+    ok = cli(cfg, "verify", "--json")
+    doc = json.loads(ok.stdout)
+    assert not [n for n in doc["notes"] if n["kind"] == "no_integrity_reference"], doc["notes"]
+    assert not [v for v in doc["violations"] if v["kind"] == "integrity"]
+
+    # same size, one bit flipped, mtime put back: only the recorded sha256 can tell
+    target = dumps / DUMP_NAMES[1]
+    st = target.stat()
+    data = bytearray(target.read_bytes())
+    data[3] ^= 0x01
+    target.write_bytes(bytes(data))
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    bad = cli(cfg, "verify", "--json")
+    assert bad.exit_code == 3, bad.output
+    (v,) = [v for v in json.loads(bad.stdout)["violations"] if v["kind"] == "integrity"]
+    assert v["id"] == "db/20261024T233000Z" and v["key"] == str(target)
+    assert "sha256 mismatch: recorded" in v["problem"] and "_backupctl/digests/" in v["problem"]
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"\x00\xffnot json", "digest record"),
+        (b"[1, 2]", "expected a JSON object"),
+        (b" " * (20 << 10) + b"{}", "more than the 16384 accepted"),
+        (None, "is not this snapshot's"),  # a valid record copied from another snapshot
+        (b'{"version": 1, "id": "db/20261024T233000Z"}', "key"),
+        ("extra", "unknown field"),
+        ("sha", "sha256 mismatch: recorded"),  # rewritten to another digest: the object differs
+    ],
+)
+def test_a_bad_digest_record_is_a_problem_naming_it_and_never_a_crash(
+    dumps: Path, tmp_path: Path, content: bytes | str | None, needle: str
+) -> None:
+    cfg = adopt_config(dumps, tmp_path)
+    age_all(dumps)
+    assert cli(cfg, "adopt").exit_code == 0
+    d = dumps / "_backupctl" / "digests" / "db"
+    victim = d / "20261024T233000Z.json"
+    rec = json.loads(victim.read_bytes())
+    if content is None:
+        content = (d / "20261024T003000Z.json").read_bytes()
+    elif content == "extra":
+        content = json.dumps({**rec, "note": "x"}).encode()
+    elif content == "sha":
+        content = json.dumps({**rec, "sha256": "0" * 64}).encode()
+    assert isinstance(content, bytes)
+    victim.write_bytes(content)
+    result = cli(cfg, "verify", "--json")
+    assert result.exit_code == 3, result.output
+    assert "Traceback" not in result.output
+    problems = [v for v in json.loads(result.stdout)["violations"] if v["kind"] == "integrity"]
+    assert [p["id"] for p in problems] == ["db/20261024T233000Z"], problems
+    assert needle in problems[0]["problem"] and "\n" not in problems[0]["problem"]
+    if needle != "sha256 mismatch: recorded":  # the record itself is named as the problem
+        assert problems[0]["key"] == str(victim)
+        assert problems[0]["problem"].startswith("bad digest record:")
+    # a prune still works and deletes only what the plan forgets
+    listing = FileStore(file_config(dumps)).listing()
+    assert len(listing.snapshots) == 5
+
+
+def test_a_symlinked_digest_record_is_not_followed(dumps: Path, tmp_path: Path) -> None:
+    cfg = adopt_config(dumps, tmp_path)
+    age_all(dumps)
+    assert cli(cfg, "adopt").exit_code == 0
+    victim = dumps / "_backupctl/digests/db/20261024T233000Z.json"
+    outside = tmp_path / "elsewhere.json"
+    outside.write_bytes(victim.read_bytes())
+    victim.unlink()
+    victim.symlink_to(outside)
+    store = FileStore(file_config(dumps))
+    listing = store.listing()
+    problems = store.check_integrity(listing.snapshots)
+    assert [(p.key, p.problem) for p in problems] == [
+        (str(victim), "bad digest record: unreadable: a symlink, not followed; not used")
+    ]
+    report = store.delete([s for s in listing.snapshots if s.snapshot.id.endswith("233000Z")])
+    assert len(report.deleted) == 1
+    assert outside.exists() and not victim.is_symlink()  # the link went, never its target
+
+
+def test_prune_of_a_recorded_dump_removes_its_record_and_nothing_else(
+    dumps: Path, tmp_path: Path
+) -> None:
+    cfg = adopt_config(dumps, tmp_path)
+    age_all(dumps)
+    assert cli(cfg, "adopt", "--min-age", "0s").exit_code == 0
+    orphan = dumps / "_backupctl/digests/db/20260101T000000Z.json"
+    orphan.write_bytes(b"an orphan: its object is gone")  # never read, blocks nothing
+    before = {p.relative_to(dumps).as_posix() for p in dumps.rglob("*") if p.is_file()}
+    store = FileStore(file_config(dumps))
+    listing = store.listing()
+    doomed = [listing.snapshots[0], listing.snapshots[2]]
+    report = store.delete(doomed, listing=listing)
+    assert sorted(report.deleted) == sorted(s.snapshot.id for s in doomed) and not report.failed
+    after = {p.relative_to(dumps).as_posix() for p in dumps.rglob("*") if p.is_file()}
+    gone = {store.folder(s.snapshot.id) for s in doomed} | {
+        f"_backupctl/digests/{s.snapshot.id}.json" for s in doomed
+    }
+    assert before - after == gone and not after - before
+    assert store.check_integrity(store.listing().snapshots) == []
