@@ -141,7 +141,9 @@ def _object_lock(v: Any) -> str:
     return str(v)
 
 
-def _endpoint_url(v: Any) -> str:
+def endpoint_url_problem(v: Any) -> str | None:
+    """Why ``v`` is no usable ``store.endpoint_url`` (an http:// or https:// URL with a host
+    and a valid port), shown masked, or None."""
     from urllib.parse import urlsplit
 
     try:
@@ -151,11 +153,16 @@ def _endpoint_url(v: Any) -> str:
             parts.port  # noqa: B018 (raises ValueError on a bad port)
     except ValueError:
         ok = False
-    if not ok:
-        shown = redact_url(v) if isinstance(v, str) else v
-        raise _Bad(
-            f"expected an http:// or https:// URL such as http://127.0.0.1:9000, got {shown!r:.80}"
-        )
+    if ok:
+        return None
+    shown = redact_url(v) if isinstance(v, str) else v
+    return f"expected an http:// or https:// URL such as http://127.0.0.1:9000, got {shown!r:.80}"
+
+
+def _endpoint_url(v: Any) -> str:
+    problem = endpoint_url_problem(v)
+    if problem is not None:
+        raise _Bad(problem)
     return str(v)
 
 

@@ -17,13 +17,12 @@ import tempfile
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
 from backupctl import discover
-from backupctl.config import Config, parse_config
+from backupctl.config import Config, endpoint_url_problem, parse_config
 from backupctl.configref import starter_config
 from backupctl.errors import ConfigError, StoreError, UsageError
 from backupctl.secrets import redact_url
@@ -132,12 +131,6 @@ def command(
         raise UsageError(f"init --url: {problem}")
     kind = registry.kind_of(url)
     assert kind is not None
-    if kind.name == "s3" and "@" in url.removeprefix("s3://").split("/", 1)[0]:
-        # boto3's errors quote the bucket name, where no redaction would find a password
-        raise UsageError(
-            f"init --url {redact_url(url)}: an s3:// URL carries no credentials (expected "
-            "s3://bucket/prefix; credentials come from the AWS environment or store.profile)"
-        )
     try:
         tz = ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -145,13 +138,9 @@ def command(
             f"init --timezone: expected an IANA timezone such as 'Europe/Amsterdam', got "
             f"{timezone!r:.60}"
         ) from None
-    if endpoint_url is not None:
-        parts = urlsplit(endpoint_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise UsageError(
-                "init --endpoint-url: expected an http:// or https:// URL such as "
-                f"'http://127.0.0.1:9000', got {redact_url(endpoint_url)!r:.80}"
-            )
+    bad_endpoint = endpoint_url_problem(endpoint_url) if endpoint_url is not None else None
+    if bad_endpoint is not None:
+        raise UsageError(f"init --endpoint-url: {bad_endpoint}")
     if audit_url is not None:
         if kind.name != "restic":
             raise UsageError(

@@ -530,7 +530,7 @@ def test_each_kind_gets_only_its_keys(tmp_path: Path) -> None:
         (["--url", "s3://b/p", "--audit-url", "s3://b/a"], "only for restic"),
         (["--url", "restic:/r", "--audit-url", "restic:/other"], "init --audit-url"),
         (["--url", "s3://b/p", "--restic-password-file", "/x"], "only for restic"),
-        (["--url", "s3://AKIA:hunter2secret@b/p"], "carries no credentials"),
+        (["--url", "s3://AKIA:hunter2secret@b/p"], "s3://bucket/prefix without credentials"),
         (["--url", "s3://b/p", "--endpoint-url", "foo", "--discover"], "init --endpoint-url"),
     ],
 )
