@@ -136,7 +136,8 @@ def url_problem(url: str, blobs_only: bool = False) -> str | None:
 
 
 def open_store(config: Config) -> Store:
-    """The store for ``config.store.url``.
+    """The store for ``config.store.url``: with ``store.inventory`` (S3 only) the S3 store that
+    plans from an S3 Inventory report (:mod:`backupctl.stores.inventory`).
 
     Raises:
         ConfigError: an unsupported or malformed URL, or an unusable key template.
@@ -148,7 +149,20 @@ def open_store(config: Config) -> Store:
         raise ConfigError(config.path, [f"store.url: {problem}"])
     kind = kind_of(config.store.url)
     assert kind is not None
-    store: Store = kind.load(kind.store)(config)
+    if config.store.inventory is not None and kind.name != "s3":
+        raise ConfigError(
+            config.path,
+            [
+                "store.inventory: plans from an S3 Inventory report, which needs an "
+                f"s3:// store.url, got a {kind.name} store"
+            ],
+        )
+    what = (
+        "backupctl.stores.inventory:InventoryS3Store"
+        if config.store.inventory is not None
+        else kind.store
+    )
+    store: Store = kind.load(what)(config)
     return store
 
 
