@@ -584,7 +584,7 @@ def _choose_and_fetch(
 def _phase_verify(
     sel: Selection, outcome: RestoreOutcome, target: Path, settings: DrillSettings, seed: int
 ) -> Phase:
-    manifest = sel.snapshot.manifest
+    manifest = outcome.reference if outcome.reference is not None else sel.snapshot.manifest
     if outcome.verified_by_store:
         failure = None
         if outcome.problems:
@@ -630,6 +630,7 @@ def _verified(report: VerifyReport, in_manifest: int, sample_percent: float) -> 
             "objects": report.objects,
             "objects_in_manifest": in_manifest,
             "sample_percent": sample_percent,
+            "size_only": report.size_only,  # objects nothing but their size was known for
         },
         failure,
     )

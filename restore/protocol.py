@@ -26,17 +26,35 @@ Status = Literal["complete", "incomplete", "held"]
 
 @dataclass(frozen=True, slots=True)
 class ManifestEntry:
-    """One object of a snapshot: key relative to the snapshot folder, size, sha256 hex."""
+    """One object of a snapshot: key relative to the snapshot folder, size, sha256 hex.
+
+    A manifest always gives a sha256. A single-object snapshot's entry (the object is the
+    snapshot, no manifest) has ``sha256`` "" unless a recorded digest filled it in; ``crc32``
+    (S3's stored whole-object CRC32, base64) is then the reference if the service has one, and
+    with neither the bytes are checked by size only (:attr:`reference`)."""
 
     key: str
     size: int
     sha256: str
+    crc32: str = ""
 
-    def mismatch(self, size: int, sha256: str) -> str | None:
-        """How an object read with ``size`` bytes and digest ``sha256`` differs from this
-        entry (``"size 5 != manifest 10"``, ``"sha256 mismatch: …"``), or None when it matches."""
+    @property
+    def reference(self) -> Literal["sha256", "crc32", "size"]:
+        """What a read of this object is compared with besides its size."""
+        return "sha256" if self.sha256 else "crc32" if self.crc32 else "size"
+
+    def mismatch(self, size: int, sha256: str, crc32: str = "") -> str | None:
+        """How an object read with ``size`` bytes and digest ``sha256`` (and, for an entry whose
+        reference is a CRC32, ``crc32`` in S3's base64 form) differs from this entry
+        (``"size 5 != manifest 10"``, ``"sha256 mismatch: …"``), or None when it matches."""
         if size != self.size:
             return f"size {size} != manifest {self.size}"
+        if self.reference == "crc32":
+            return (
+                None if crc32 == self.crc32 else f"CRC32 mismatch: S3 {self.crc32}, object {crc32}"
+            )
+        if self.reference == "size":
+            return None
         if sha256.lower() != self.sha256.lower():
             return f"sha256 mismatch: manifest {self.sha256[:12]}…, object {sha256[:12]}…"
         return None
@@ -76,6 +94,8 @@ class RestoreOutcome:
     files: int
     problems: tuple[str, ...] = ()
     verified_by_store: bool = False
+    reference: tuple[ManifestEntry, ...] | None = None  # what to verify against, if the store
+    # knows more than the listing did (a single object's recorded sha256 or S3 checksum)
 
 
 class DrillStore(Protocol):

@@ -219,9 +219,16 @@ def _covered(phase: dict[str, Any]) -> str:
         if phase.get("by") == "backupctl":
             sample = phase.get("sample_percent", 100)
             part = "" if sample >= 100 else f" ({sample:g}% sample)"
+            size_only = phase.get("size_only", 0)
+            weak = (
+                f"; {size_only} by size only (no recorded sha256 and no S3 checksum: "
+                "`backupctl adopt` records one)"
+                if size_only
+                else ""
+            )
             return (
                 f"{phase.get('objects', 0)} of {phase.get('objects_in_manifest', 0)} manifest "
-                f"object(s) hashed{part}"
+                f"object(s) hashed{part}{weak}"
             )
         return "not verified"
     if name == "live":

@@ -17,6 +17,7 @@ A store of this shape subclasses :class:`ManifestStore` and is an adapter over i
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import threading
 import uuid
@@ -576,11 +577,52 @@ class ManifestStore:
         target.mkdir(parents=True, exist_ok=True)
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             results = list(pool.map(fetch, snapshot.manifest))
+        reference = None
+        if any(not e.sha256 for e in snapshot.manifest):  # a single object: what to check it by
+            sid = snapshot.snapshot.id
+            reference = tuple(
+                e if e.sha256 else self._reference(sid, folder, e) for e in snapshot.manifest
+            )
         return RestoreOutcome(
             bytes=sum(n for n, _ in results),
             files=sum(1 for _, p in results if not p),
             problems=tuple(p for _, p in results if p),
+            reference=reference,
         )
+
+    def _reference(self, sid: str, folder: str, e: ManifestEntry) -> ManifestEntry:
+        """What a restored single object ``e`` of snapshot ``sid`` is verified against: the
+        size and sha256 its digest record holds (``adopt``), else the whole-object SHA256 or
+        CRC32 the service stored (:meth:`_stored_checksums`), else ``e`` itself (size only). A
+        record that cannot be trusted is logged and not used (verify reports it)."""
+        from backupctl.stores.digests import DigestError, read_digest
+
+        try:
+            record = read_digest(self, sid)
+        except DigestError as exc:
+            log.warning("bad digest record, not used", id=sid, error=str(exc))
+            record = None
+        if record is not None:
+            return replace(e, size=record.size, sha256=record.sha256)
+        try:
+            sums = self._stored_checksums(folder, e.key)
+        except ReadProblem as exc:
+            log.warning("stored checksum unreadable", id=sid, error=str(exc))
+            sums = {}
+        if "SHA256" in sums:
+            return replace(e, sha256=base64.b64decode(sums["SHA256"]).hex())
+        if "CRC32" in sums:
+            return replace(e, crc32=sums["CRC32"])
+        return e
+
+    def _stored_checksums(self, folder: str, key: str) -> dict[str, str]:
+        """The whole-object checksums the service keeps for ``key`` (``{"SHA256": base64,
+        "CRC32": base64}``, either or none); a store that keeps none returns ``{}``.
+
+        Raises:
+            ReadProblem: the service could not be asked.
+        """
+        return {}
 
 
 def newest_by_folder(times: dict[str, datetime]) -> dict[str, datetime]:

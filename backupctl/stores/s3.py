@@ -897,6 +897,22 @@ class S3Store(ManifestStore):
                 compared = True
         return None if compared else UNREFERENCED
 
+    def _stored_checksums(self, folder: str, key: str) -> dict[str, str]:
+        """The object's whole-object SHA256 and CRC32 as S3 stored them (a HeadObject with
+        ``ChecksumMode=ENABLED``); composite ``…-N`` checksums of multipart uploads are left out.
+
+        Raises:
+            ReadProblem: the HeadObject failed.
+        """
+        try:
+            resp = self.client.head_object(
+                Bucket=self.bucket, Key=self.prefix + folder + key, ChecksumMode="ENABLED"
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise ReadProblem(s3_error(exc)) from None
+        found = {algo: resp.get(f"Checksum{algo}") for algo in ("SHA256", "CRC32")}
+        return {k: v for k, v in found.items() if isinstance(v, str) and v and "-" not in v}
+
     def _open(self, folder: str, key: str) -> Iterator[bytes]:
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=self.prefix + folder + key)[

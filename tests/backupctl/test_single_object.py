@@ -453,3 +453,37 @@ def test_prune_of_a_recorded_dump_removes_its_record_and_nothing_else(
     }
     assert before - after == gone and not after - before
     assert store.check_integrity(store.listing().snapshots) == []
+
+
+def drill_json(cfg: Path, sid: str, tmp_path: Path) -> tuple[int, dict[str, Any]]:
+    out = cli(cfg, "drill", "--snapshot", sid, "--json")
+    return out.exit_code, json.loads(out.stdout)
+
+
+def test_a_drill_of_a_dump_checks_its_recorded_sha256_else_its_size_and_says_which(
+    dumps: Path, tmp_path: Path
+) -> None:
+    """A drill restores one dump and verifies it against the best reference there is: the
+    sha256 adopt recorded; with none (a file store keeps no checksum) by size only, said so."""
+    cfg = adopt_config(dumps, tmp_path)
+    age_all(dumps)
+    sid = "db/20261025T003000Z"  # db/2026-10-25T0230.sql.gz, the first 02:30
+    code, doc = drill_json(cfg, sid, tmp_path)
+    assert code == 0 and doc["passed"], doc
+    [verify] = [p for p in doc["phases"] if p["name"] == "verify"]
+    assert (verify["objects"], verify["size_only"]) == (1, 1)
+    human = cli(cfg, "drill", "--snapshot", sid).output
+    assert "1 by size only (no recorded sha256 and no S3 checksum" in human
+
+    assert cli(cfg, "adopt").exit_code == 0
+    code, doc = drill_json(cfg, sid, tmp_path)
+    [verify] = [p for p in doc["phases"] if p["name"] == "verify"]
+    assert code == 0 and doc["passed"] and verify["size_only"] == 0, doc
+
+    dump = dumps / DUMP_NAMES[2]
+    data = bytearray(dump.read_bytes())
+    data[0] ^= 0xFF  # same size: only the recorded sha256 can tell
+    dump.write_bytes(bytes(data))
+    code, doc = drill_json(cfg, sid, tmp_path)
+    assert code == 3 and not doc["passed"], doc
+    assert any("sha256 mismatch" in f for f in doc["failed_objects"]), doc

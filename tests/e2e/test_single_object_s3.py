@@ -3,6 +3,7 @@ files named in local time across the 2026-10-25 DST change, plus stray keys."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,22 @@ def test_plan_prune_verify_and_drill_on_local_time_single_object_dumps(
     name = store.folder(other.snapshot.id)
     assert out.problems == ()
     assert (tmp_path / "restored" / name.rpartition("/")[2]).read_bytes() == written[name]
+    # ... and `backupctl drill` checks a dump with S3's SHA256 and one with botocore's CRC32
+    # against those checksums (not by size only)
+    by_algo: dict[str, str] = {}
+    for s in listing.snapshots:
+        if s.snapshot.id in (truncated, gone):
+            continue
+        head = s3_client.head_object(
+            Bucket=bucket, Key="pg/" + store.folder(s.snapshot.id), ChecksumMode="ENABLED"
+        )
+        by_algo.setdefault("SHA256" if head.get("ChecksumSHA256") else "CRC32", s.snapshot.id)
+    assert set(by_algo) == {"SHA256", "CRC32"}
+    for sid in by_algo.values():
+        drilled = run(cfg, "drill", "--snapshot", sid, "--json")
+        doc = json.loads(drilled.stdout)
+        [verify] = [p for p in doc["phases"] if p["name"] == "verify"]
+        assert drilled.exit_code == 0 and verify["size_only"] == 0, drilled.output
 
 
 def test_verify_uses_the_s3_checksum_of_a_single_object(

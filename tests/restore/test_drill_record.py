@@ -52,7 +52,7 @@ RECORD_KEYS = [
 COMMON = ["name", "seconds", "bytes", "throughput_bytes_per_second"]
 PHASE_KEYS = [
     [*COMMON, "files"],
-    [*COMMON, "by", "objects", "objects_in_manifest", "sample_percent"],
+    [*COMMON, "by", "objects", "objects_in_manifest", "sample_percent", "size_only"],
     [*COMMON, "attempts", "configured"],
 ]
 FORECAST_KEYS = [

@@ -77,3 +77,30 @@ def test_sample_is_seeded_ordered_and_sized(n: int, pct: float, seed: int) -> No
 def test_sample_rejects_bad_percentages() -> None:
     with pytest.raises(ValueError, match=r"\(0, 100\]"):
         sample_entries([], 0, 1)
+
+
+def test_an_entry_without_a_sha256_is_checked_by_its_crc32_else_by_size_only(
+    tmp_path: Path,
+) -> None:
+    import base64
+    import zlib
+
+    data = b"pg_dump of the app database\n" * 100
+    (tmp_path / "db.sql.gz").write_bytes(data)
+    crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    by_crc = ManifestEntry("db.sql.gz", len(data), "", crc32=crc)
+    by_size = ManifestEntry("db.sql.gz", len(data), "")
+    assert (by_crc.reference, by_size.reference) == ("crc32", "size")
+    report = verify_tree(tmp_path, [by_crc, by_size])
+    assert report.problems == [] and report.size_only == 1
+
+    flipped = bytearray(data)
+    flipped[7] ^= 1  # same size: the CRC32 tells, the size cannot
+    (tmp_path / "db.sql.gz").write_bytes(bytes(flipped))
+    assert verify_tree(tmp_path, [by_size]).problems == []
+    [problem] = verify_tree(tmp_path, [by_crc]).problems
+    assert problem.startswith("db.sql.gz: CRC32 mismatch: S3 " + crc)
+    (tmp_path / "db.sql.gz").write_bytes(data[:-1])
+    assert verify_tree(tmp_path, [by_size]).problems == [
+        f"db.sql.gz: size {len(data) - 1} != manifest {len(data)}"
+    ]
