@@ -5,9 +5,11 @@ group; the policy keeps the newest snapshot only, so ours deletes all but 50 obj
 peers delete the whole prefix. The bucket is re-seeded before every run (straight into the
 server's backend, in the child process: 100k HTTP PUTs take minutes), so each tool sees
 identical data. The moto server runs in a child process, so neither side shares a GIL with
-it. Ours runs twice, once per ``store.listing`` strategy: ``objects`` (one listing of every
+it. Ours runs once per ``store.listing`` strategy: ``objects`` (one listing of every
 key, as the peers do) and ``folders`` (delimiter listings of snapshot folders, contents from
-the manifests). Our S3 requests are counted by operation with botocore event hooks, for the
+the manifests), each with an empty manifest cache, and once more with ``objects`` and a warm
+cache (filled by a listing just before, not measured: the scheduled prune after a plan).
+Our S3 requests are counted by operation with botocore event hooks, for the
 whole prune (listing + delete) and for the delete alone; the lock and audit log use their
 own client, so only the store's requests are counted.
 
@@ -36,6 +38,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -82,8 +85,8 @@ def _serve(port: int, seeds: Any, seeded: Any) -> None:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     while True:
-        bucket, snapshots = seeds.get()
-        seeded.put(seed(BackendWriter(bucket, "bench"), snapshots))
+        bucket, snapshots, objects = seeds.get()
+        seeded.put(seed(BackendWriter(bucket, "bench"), snapshots, objects))
 
 
 @dataclass
@@ -94,12 +97,12 @@ class Server:
     seeds: Any
     seeded: Any
 
-    def seed(self, bucket: str, snapshots: int) -> int:
-        """Write ``snapshots`` x 50 objects into an existing bucket (server side).
+    def seed(self, bucket: str, snapshots: int, objects: int = OBJECTS_PER_SNAPSHOT) -> int:
+        """Write ``snapshots`` x ``objects`` objects into an existing bucket (server side).
 
         Returns the number of objects written.
         """
-        self.seeds.put((bucket, snapshots))
+        self.seeds.put((bucket, snapshots, objects))
         return int(self.seeded.get(timeout=1800))
 
 
@@ -133,17 +136,18 @@ def _client(endpoint: str) -> Any:
     return make_s3_client(endpoint, "us-east-1")
 
 
-def seed(writer: Any, snapshots: int) -> int:
-    """Write ``snapshots`` x 50 objects (manifest last per snapshot) through ``writer``.
+def seed(writer: Any, snapshots: int, objects: int = OBJECTS_PER_SNAPSHOT) -> int:
+    """Write ``snapshots`` x ``objects`` objects (the manifest last per snapshot, and one of
+    the objects) through ``writer``, one snapshot every 6 hours back from :data:`NOW`.
 
     Returns the number of objects written.
     """
     from backupctl.seed import write_snapshot
 
-    data = {f"obj-{i:02d}.bin": b"x" for i in range(OBJECTS_PER_SNAPSHOT - 1)}
+    data = {f"obj-{i:02d}.bin": b"x" for i in range(objects - 1)}
     for i in range(snapshots):
         write_snapshot(writer, "app", NOW - timedelta(hours=6 * (i + 1)), data)
-    return snapshots * OBJECTS_PER_SNAPSHOT
+    return snapshots * objects
 
 
 def _count(client: Any, bucket: str) -> int:
@@ -174,8 +178,9 @@ class Ours:
         return sum(max(1, math.ceil(entries / 1000)) for _, entries in self.listed_pages.values())
 
 
-def run_ours(endpoint: str, bucket: str, listing: str = "objects") -> Ours:
-    """One prune, measured (see :class:`Ours`)."""
+def run_ours(endpoint: str, bucket: str, listing: str = "objects", warm: bool = False) -> Ours:
+    """One prune, measured (see :class:`Ours`). The manifest cache is a fresh, empty folder
+    (a cold run), or with ``warm`` one filled by a listing just before (not measured)."""
     from backupctl.config import parse_config
     from backupctl.evidence.audit import AuditLog
     from backupctl.prune.lock import acquire_lock
@@ -187,10 +192,13 @@ def run_ours(endpoint: str, bucket: str, listing: str = "objects") -> Ours:
         {
             "timezone": "UTC",
             "store": {"url": f"s3://{bucket}/bench", "endpoint_url": endpoint, "listing": listing},
+            "cache": {"dir": tempfile.mkdtemp(prefix="bench-cache-")},
             "safety": {"max_delete_fraction": 1.0, "stale_after": "30d"},
             "policy": [{"name": "app", "keep_last": 1}],
         }
     )
+    if warm:
+        S3Store(config, client=_client(endpoint)).listing()  # fills the cache: not measured
     client = _client(endpoint)
     pages: dict[str, tuple[int, int]] = {}
 
@@ -299,16 +307,17 @@ def run(quick: bool) -> list[Row]:
     snapshots = 200 if quick else 2000
     for k, v in _ENV.items():
         os.environ.setdefault(k, v)
-    ours: dict[str, Ours] = {}
+    ours: dict[str, Ours] = {}  # by label: the listing, ", warm cache" for a warm run
     left: dict[str, int] = {}
     with moto_server() as server:
         endpoint = server.endpoint
         client = _client(endpoint)
-        for listing in LISTINGS:
-            name = f"bench-ours-{listing}"
+        for listing, warm in [*((x, False) for x in LISTINGS), ("objects", True)]:
+            label = f"{listing}, warm cache" if warm else listing
+            name = f"bench-ours-{listing}{'-warm' if warm else ''}"
             n = _fresh_bucket(server, client, name, snapshots)
-            ours[listing] = run_ours(endpoint, name, listing)
-            left[listing] = _count(client, name)
+            ours[label] = run_ours(endpoint, name, listing, warm)
+            left[label] = _count(client, name)
         floor = _list_seconds(client, "bench-ours-floor", server, snapshots)
         peers: dict[str, float] = {}
         if shutil.which("aws"):
@@ -345,8 +354,8 @@ def run(quick: bool) -> list[Row]:
             None,
         )
     )
-    for listing, mine in ours.items():
-        rows += request_rows(mine, size, deleted_objects=n - left[listing], listing=listing)
+    for label, mine in ours.items():
+        rows += request_rows(mine, size, deleted_objects=n - left[label], listing=label)
     return rows
 
 
@@ -377,7 +386,7 @@ def request_rows(ours: Ours, size: str, deleted_objects: int, listing: str) -> l
     ]
     lists = ours.requests.get("ListObjectsV2", 0)
     at_delete = ours.delete_requests.get("ListObjectsV2", 0)
-    if listing == "objects":
+    if listing.startswith("objects"):
         want, how = (
             math.ceil(ours.listed_keys / 1000),
             f"ceil(listed/1000) = {{}}, listed = {ours.listed_keys} keys",
