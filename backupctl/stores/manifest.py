@@ -6,7 +6,11 @@ manifest.
 A store of this shape subclasses :class:`ManifestStore` and is an adapter over its storage:
 
 * listing: :meth:`~ManifestStore._keys` (every key and size), :meth:`~ManifestStore._read_manifest`,
-  :meth:`~ManifestStore._journal_keys` and :meth:`~ManifestStore._read_journal`;
+  :meth:`~ManifestStore._journal_keys` and :meth:`~ManifestStore._read_journal`; a store with
+  ETags also sets ``cache`` (:mod:`backupctl.stores.cache`) and overrides
+  :meth:`~ManifestStore._keys_tagged`, :meth:`~ManifestStore._fetch_manifest` and
+  :meth:`~ManifestStore._from_cache`, and :meth:`~ManifestStore._read_manifests` reads only
+  the manifests the cache cannot stand in for;
 * the journal: :meth:`~ManifestStore._put_journal`, :meth:`~ManifestStore._remove_journal` and
   :meth:`~ManifestStore._journal_errors` (its errors as one-line StoreErrors);
 * deleting: :meth:`~ManifestStore._delete_folder` (one folder, after
