@@ -336,3 +336,34 @@ def test_a_prune_with_a_warm_cache_deletes_exactly_what_a_cold_one_does(
     assert ids[5] in outcome["deleted"]
     assert {f"{ids[1]}/obj-0.bin", f"{ids[3]}/obj-0.bin", f"{ids[1]}/manifest.json"} <= left
     assert f"{ids[5]}/obj-1.bin" not in left  # the folder went whole (it held more than named)
+
+
+@pytest.mark.parametrize("damage", ["corrupt file", "folder is a file"])
+def test_a_damaged_or_unusable_cache_never_fails_the_command(
+    s3_endpoint: str, s3_client: Any, bucket: str, tmp_path: Path, damage: str
+) -> None:
+    ids = seed(s3_client, bucket)
+    cache_dir = tmp_path / "cache"
+    if damage == "corrupt file":
+        S3Store(make_config(bucket, s3_endpoint, cache_dir)).listing()
+        db = cache_dir / "manifests.sqlite3"
+        for extra in cache_dir.glob("manifests.sqlite3-*"):
+            extra.unlink()
+        db.write_bytes(b"\x00garbage" * 4096)
+    else:
+        cache_dir.write_text("a file where the cache folder should be")
+    path = write_config_file(tmp_path / "b.toml", bucket, s3_endpoint, cache_dir)
+
+    result = CliRunner().invoke(
+        main,
+        ["prune", "--config", str(path), "--dry-run", "--json"],
+        env={"BACKUPCTL_NOW": NOW.isoformat()},
+        catch_exceptions=False,
+    )
+
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["incomplete"] == [] and doc["requests"]["GetObject"] == SNAPSHOTS
+    assert sorted(doc["would_delete"]) == ids[: SNAPSHOTS - 3] and doc["kept"] == 3
+    if damage == "corrupt file":  # discarded and filled afresh: the next run is warm
+        assert gets(S3Store(make_config(bucket, s3_endpoint, cache_dir))) == 0
