@@ -111,11 +111,15 @@ def _cold_warm(
 
 def run(quick: bool) -> list[Row]:
     """The benchmark rows (see the module docstring)."""
-    snapshots = 200 if quick else 2000
-    repeat = 1 if quick else 2
     for k, v in _ENV.items():
         os.environ.setdefault(k, v)
-    work = Path(tempfile.mkdtemp(prefix="bench-cache-"))
+    with tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:
+        return _run(quick, Path(tmp))
+
+
+def _run(quick: bool, work: Path) -> list[Row]:
+    snapshots = 200 if quick else 2000
+    repeat = 1 if quick else 2
     size = f"{snapshots} snapshots x {OBJECTS}"
     with moto_server() as server:
         client: Any = _client(server.endpoint)

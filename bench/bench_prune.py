@@ -192,7 +192,7 @@ def run_ours(endpoint: str, bucket: str, listing: str = "objects", warm: bool = 
         {
             "timezone": "UTC",
             "store": {"url": f"s3://{bucket}/bench", "endpoint_url": endpoint, "listing": listing},
-            "cache": {"dir": tempfile.mkdtemp(prefix="bench-cache-")},
+            "cache": {"dir": (cache_dir := tempfile.mkdtemp(prefix="bench-cache-"))},
             "safety": {"max_delete_fraction": 1.0, "stale_after": "30d"},
             "policy": [{"name": "app", "keep_last": 1}],
         }
@@ -229,6 +229,7 @@ def run_ours(endpoint: str, bucket: str, listing: str = "objects", warm: bool = 
         now=NOW,
     )
     elapsed = time.perf_counter() - t0
+    shutil.rmtree(cache_dir, ignore_errors=True)
     if not result.ok:
         raise RuntimeError(f"bench prune failed: {result.failed or result.refusals}")
     return Ours(
