@@ -6,6 +6,7 @@ so the README's reference and ``backupctl init`` are generated from the same sou
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -630,6 +631,10 @@ class Config:
     audit: AuditConfig = AuditConfig()
     notify: NotifyConfig = NotifyConfig()
     cache: CacheConfig = CacheConfig()
+
+    def with_cache_off(self) -> Config:
+        """This config with ``[cache] enabled = false`` (``--no-cache``)."""
+        return dataclasses.replace(self, cache=dataclasses.replace(self.cache, enabled=False))
 
     def policy_for_group(self, group: str) -> PolicyConfig | None:
         """The policy governing ``group``, or None (its snapshots are then left alone)."""

@@ -8,6 +8,7 @@ document, the index page and merge: :mod:`backupctl.fleet.report`.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from typing import Any, TextIO
 
 import click
 
+from backupctl.commands.options import no_cache_option, no_cache_requested
 from backupctl.errors import UsageError
 
 __all__ = ["command"]
@@ -53,6 +55,7 @@ def _common(func: Any) -> Any:
             click.option(
                 "--json", "as_json", is_flag=True, help="Print one JSON document on stdout."
             ),
+            no_cache_option(),
         )
     ):
         func = option(func)
@@ -85,6 +88,8 @@ def run_fleet(
     from backupctl.fleet.shard import parse_shard
     from backupctl.fleet.spec import load_fleet
 
+    if no_cache_requested():
+        options = dataclasses.replace(options, no_cache=True)
     spec = load_fleet(fleet_path)
     shard = parse_shard(shard_text) if shard_text is not None else None
     entries = [e for e in spec.stores if shard is None or shard.holds(e.name)]

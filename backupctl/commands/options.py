@@ -77,15 +77,16 @@ def no_cache_option() -> Callable[[F], F]:
     )
 
 
+def no_cache_requested() -> bool:
+    """Whether the running command was given ``--no-cache`` (False outside a command)."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get(_NO_CACHE))
+
+
 def without_cache(config: Config) -> Config:
     """``config`` with the manifest cache off when this command was given ``--no-cache``
     (``config`` itself otherwise, and outside a command)."""
-    ctx = click.get_current_context(silent=True)
-    if ctx is None or not ctx.meta.get(_NO_CACHE):
-        return config
-    import dataclasses
-
-    return dataclasses.replace(config, cache=dataclasses.replace(config.cache, enabled=False))
+    return config.with_cache_off() if no_cache_requested() else config
 
 
 def at_option(help_text: str = AT_HELP) -> Callable[[F], F]:

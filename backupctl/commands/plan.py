@@ -19,6 +19,7 @@ from backupctl import clock, humanize
 from backupctl.commands.options import (
     at_option,
     check_groups,
+    config_option,
     group_option,
     load_config,
     only_groups,
@@ -261,13 +262,7 @@ def render_decisions(
 
 
 @click.command("plan")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Plan the configured store and policies.",
-)
+@config_option("Plan the configured store and policies.")
 @click.option(
     "--from-restic",
     "from_restic",

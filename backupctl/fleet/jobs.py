@@ -59,6 +59,7 @@ class JobOptions:
     drill_sample: float = 100.0
     drill_seed: int | None = None
     drill_keep: bool = False
+    no_cache: bool = False  # --no-cache: every store's manifest cache off
 
 
 @dataclass
@@ -110,6 +111,8 @@ def run_store(entry: StoreEntry, options: JobOptions) -> Outcome:
     started = time.monotonic()
     try:
         config = load_store_config(entry)
+        if options.no_cache:
+            config = config.with_cache_off()
         with shared_clients():  # the store, its audit log and lock: one S3 client (s3client.py)
             outcome = _notified(
                 config, options, lambda: _JOBS[options.command](config, entry, options)

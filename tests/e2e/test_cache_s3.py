@@ -367,3 +367,32 @@ def test_a_damaged_or_unusable_cache_never_fails_the_command(
     assert sorted(doc["would_delete"]) == ids[: SNAPSHOTS - 3] and doc["kept"] == 3
     if damage == "corrupt file":  # discarded and filled afresh: the next run is warm
         assert gets(S3Store(make_config(bucket, s3_endpoint, cache_dir))) == 0
+
+
+def test_plan_and_fleet_take_no_cache_too(
+    s3_endpoint: str, s3_client: Any, bucket: str, tmp_path: Path
+) -> None:
+    """plan and fleet (whose stores run in pool threads) honour --no-cache like prune does."""
+    ids = seed(s3_client, bucket)
+    cache_dir = tmp_path / "cache"
+    path = write_config_file(tmp_path / "b.toml", bucket, s3_endpoint, cache_dir)
+    store = S3Store(make_config(bucket, s3_endpoint, cache_dir))
+    store.listing()
+    etag = s3_client.head_object(Bucket=bucket, Key=manifest_key(ids[0]))["ETag"]
+    assert store.cache is not None
+    store.cache.put([(manifest_key(ids[0])[3:], CachedManifest(etag, b"{planted", {}))])
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(f'[[store]]\nname = "one"\nconfig = "{path.name}"\n')
+
+    def incomplete(*args: str) -> list[str]:
+        result = CliRunner().invoke(main, [*args, "--json"], env={"BACKUPCTL_NOW": NOW.isoformat()})
+        assert result.exit_code == 0, result.output
+        doc: dict[str, Any] = json.loads(result.stdout)
+        found: list[str] = (doc["stores"]["one"]["result"] if "stores" in doc else doc)[
+            "incomplete"
+        ]
+        return found
+
+    for args in (["plan", "--config", str(path)], ["fleet", "plan", "--fleet", str(fleet)]):
+        assert incomplete(*args) == [ids[0]]  # the planted copy was used
+        assert incomplete(*args, "--no-cache") == []
