@@ -11,7 +11,6 @@ behind and the old one untouched.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import tempfile
 import tomllib
@@ -25,6 +24,7 @@ from backupctl import discover
 from backupctl.config import Config, endpoint_url_problem, parse_config
 from backupctl.configref import starter_config
 from backupctl.errors import ConfigError, StoreError, UsageError
+from backupctl.files import publish_new
 from backupctl.secrets import redact_url
 from backupctl.stores import registry
 
@@ -216,7 +216,7 @@ def write_atomically(target: Path, text: str, *, overwrite: bool) -> None:
         if overwrite:
             os.replace(tmp, target)
         else:
-            _link_new(tmp, target)
+            publish_new(tmp, target)
     except FileExistsError:
         raise UsageError(f"{target} already exists; pass --force to overwrite it") from None
     except OSError as exc:
@@ -224,21 +224,6 @@ def write_atomically(target: Path, text: str, *, overwrite: bool) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-
-
-def _link_new(tmp: str, target: Path) -> None:
-    """Put ``tmp`` at ``target`` only if nothing is there (a hard link; where the file system
-    has none, an exclusive create and copy)."""
-    try:
-        os.link(tmp, target)
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
-            raise
-        data = Path(tmp).read_bytes()
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            os.fsync(fh.fileno())
 
 
 def _discover(

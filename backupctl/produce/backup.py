@@ -20,7 +20,6 @@ Memory stays bounded: an object is read in parts of ``part_size`` bytes, at most
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from backupctl.errors import SafetyRefusal, StoreError, UsageError
+from backupctl.files import publish_new
 from backupctl.stores.base import PreconditionFailed
 from backupctl.stores.layout import MANIFEST
 
@@ -489,7 +489,10 @@ class FileSnapshotWriter:
                         progress(len(chunk))
                     out.flush()
                     os.fsync(out.fileno())
-                _publish_new(tmp, path)
+                try:
+                    publish_new(tmp, path)
+                except FileExistsError:
+                    raise ObjectExists(f"{path} already exists") from None
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
@@ -507,32 +510,6 @@ class FileSnapshotWriter:
         from backupctl.stores.blobs import FileBlobs
 
         FileBlobs(self.root).put(key, data, if_absent=True)
-
-
-def _publish_new(tmp: str, path: Path) -> None:
-    """Give the finished temp file ``tmp`` the name ``path`` only if nothing has it, then drop
-    the temp name: ``link()`` fails with EEXIST when the name exists (a file, a directory, a
-    symlink: none is followed or replaced). On a filesystem without hard links the name is
-    reserved with ``O_CREAT | O_EXCL`` (one winner) and the temp file renamed onto our own
-    empty placeholder.
-
-    Raises:
-        ObjectExists: ``path`` exists. OSError: another failure (``tmp`` is left to the caller).
-    """
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise ObjectExists(f"{path} already exists") from None
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
-            raise
-        try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644))
-        except FileExistsError:
-            raise ObjectExists(f"{path} already exists") from None
-        os.replace(tmp, path)
-        return
-    os.unlink(tmp)
 
 
 class Producer:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from backupctl.errors import StoreError
+from backupctl.files import publish_new
 from backupctl.stores.base import BlobInfo, BlobStore, PreconditionFailed, check_key
 
 if TYPE_CHECKING:
@@ -132,7 +133,10 @@ class FileBlobs:
             tmp = self._write_temp(path, data)
             try:
                 if if_absent:
-                    self._publish_exclusive(tmp, path, data)
+                    try:
+                        publish_new(tmp, path)
+                    except FileExistsError:
+                        raise PreconditionFailed(f"{path} already exists") from None
                 else:
                     os.replace(tmp, path)
             finally:
@@ -153,24 +157,6 @@ class FileBlobs:
             os.unlink(tmp)
             raise
         return tmp
-
-    @staticmethod
-    def _publish_exclusive(tmp: str, path: Path, data: bytes) -> None:
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise PreconditionFailed(f"{path} already exists") from None
-        except OSError as exc:
-            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
-                raise
-            # No hard links on this filesystem: O_EXCL still guarantees one winner.
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                raise PreconditionFailed(f"{path} already exists") from None
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                os.fsync(fh.fileno())
 
     def list(self, prefix: str = "") -> Iterator[BlobInfo]:
         """Every key under ``prefix``, in key order (temp files of unfinished writes skipped).
