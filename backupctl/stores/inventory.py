@@ -36,7 +36,7 @@ import re
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -608,6 +608,11 @@ class _ReportScanner(DigestScanner):
             self.newest[folder] = modified
 
 
+def _with_count(digest: int, count: int) -> int:
+    """A folder's digest of (name, size, ETag) sums with its key count folded in."""
+    return (digest + count * 0x9E3779B97F4A7C15) & _DIGEST_MASK
+
+
 def _parse_modified(text: str) -> datetime | None:
     try:
         t = datetime.fromisoformat(text)
@@ -658,7 +663,7 @@ class InventoryS3Store(S3Store):
             source = S3ReportSource(self.client, bucket, prefix)
         self.source = source
         self.report: InventoryReport | None = None  # the report the last listing read
-        self._strict: dict[str, tuple[int, int]] = {}  # id -> (objects, strict digest)
+        self._strict: dict[str, int] = {}  # id -> :func:`_with_count` digest of its folder
 
     # ----------------------------------------------------------------- listing
 
@@ -723,18 +728,36 @@ class InventoryS3Store(S3Store):
         folders = [f for f, agg in scanner.folders.items() if agg.has_manifest]
         reads = self._read_manifests(folders, {f: e for f, e in scanner.etags.items() if e})
         manifests = dict(zip(folders, reads, strict=True))
+        del reads, folders
+        scanner.etags.clear()
         # the journals are read live: the report's may be gone or new since
         journals = self._read_journals(self._journal_keys())
-        listing = build_listing(scanner, manifests, self.config.timezone, journals)
-        listing.folders = scanner.facts()
-        listing.keys_listed = 0  # no whole-prefix listing: resumed folders are listed one by one
+        # What delete confirms, keyed by the id strings the facts hold; then the scanner's
+        # per-folder digests go before the listing is built (memory: not both at once).
+        facts = scanner.facts()
+        pairs = zip(
+            facts, (f for f, agg in scanner.folders.items() if agg.has_manifest), strict=True
+        )
+        if self.template.single:
+            pairs = zip((agg.id for agg in scanner.folders.values()), scanner.folders, strict=True)
         self._strict = {
-            agg.id: (agg.objects, scanner.strict.get(f, 0)) for f, agg in scanner.folders.items()
+            sid: _with_count(scanner.strict.get(f, 0), scanner.folders[f].objects)
+            for sid, f in pairs
         }
-        written = {
-            f: t for f, text in scanner.newest.items() if (t := _parse_modified(text)) is not None
-        }
-        self._stamp_written(listing, written)
+        scanner.strict.clear()
+        scanner.digests.clear()
+        scanner.manifest_sizes.clear()
+        listing = build_listing(scanner, manifests, self.config.timezone, journals)
+        del manifests  # (memory: the reads are parsed into the listing now)
+        listing.folders = facts
+        listing.keys_listed = 0  # no whole-prefix listing: resumed folders are listed one by one
+        # each snapshot's written time, replaced one at a time (not a second list of them)
+        snaps = listing.snapshots
+        for i, snap in enumerate(snaps):
+            text = scanner.newest.get(self.folder(snap.snapshot.id))
+            t = _parse_modified(text) if text else None
+            if t is not None:
+                snaps[i] = replace(snap, written=t)
         listing.requests = self.counter.since(mark)
         log.info(
             "listed from S3 Inventory",
@@ -812,14 +835,13 @@ class InventoryS3Store(S3Store):
         digest = 0
         for rest, size, etag in objs:
             digest = (digest + hash((rest, size, etag))) & _DIGEST_MASK
-        if expected is not None and expected == (len(objs), digest):
+        if expected is not None and expected == _with_count(digest, len(objs)):
             return None
         when = self.report.time.isoformat() if self.report is not None else "the listing"
         return (
-            f"{folder} changed since the S3 Inventory report of {when} "
-            f"({len(objs)} key(s) now, {expected[0] if expected else 0} then, or a key "
-            "rewritten): not deleted; the next report (or a prune without store.inventory) "
-            "decides"
+            f"{folder} changed since the S3 Inventory report of {when} (now {len(objs)} "
+            "key(s), a key new, gone or rewritten since): not deleted; the next report "
+            "(or a prune without store.inventory) decides"
         )
 
     def _live_folder(self, folder: str) -> list[tuple[str, int, str]]:
