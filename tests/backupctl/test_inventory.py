@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import io
 import json
+import sys
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -324,18 +325,49 @@ def test_a_row_of_the_wrong_width_or_size_is_refused(tmp_path: Path) -> None:
     expect_error(write_dir(tmp_path / "b", bad_size), "size '12e3'")
 
 
-def test_the_parquet_format_without_pyarrow_names_the_extra(tmp_path: Path) -> None:
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("pyarrow is installed: the error for its absence cannot be seen")
+def test_the_parquet_format_without_pyarrow_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # import fails as if absent
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
     source = write_dir(
         tmp_path,
         report_objects(rows_of(["bk/a"]), fmt="Parquet", schema="message s3.inventory { }"),
     )
     expect_error(source, "pyarrow", "backupctl[inventory]")
+
+
+def test_parquet_reports_are_read_through_pyarrow(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    table = pa.table(
+        {
+            "bucket": ["src"] * 4,
+            "key": ["bk/a b+c", "bk/a b+c", "bk/dm", "other/x"],
+            "version_id": ["2", "1", "3", "4"],
+            "is_latest": [True, False, True, True],
+            "is_delete_marker": [False, False, True, False],
+            "size": [5, 9, None, 1],
+            "last_modified_date": [WHEN] * 4,
+            "e_tag": ["e5", "e9", None, "e1"],
+        }
+    )
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    data = buf.getvalue()
+    key = CONFIG + "data/p.parquet"
+
+    def edit(doc: dict[str, Any]) -> None:
+        doc["files"] = [
+            {"key": key, "size": len(data), "MD5checksum": hashlib.md5(data).hexdigest()}
+        ]
+
+    objects = report_objects(
+        [], fmt="Parquet", schema="message s3.inventory { }", manifest_edit=edit
+    )
+    objects[key] = data
+    rows = read_all(write_dir(tmp_path, objects))
+    assert rows == [("a b+c", 5, "e5", WHEN.isoformat())]  # not URL-decoded: Parquet keys are raw
 
 
 # ----------------------------------------------------------------------------- fuzz
