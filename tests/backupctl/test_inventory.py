@@ -418,3 +418,62 @@ def test_garbage_data_files_are_an_inventory_error(blob: bytes) -> None:
             read_all(source)
         except InventoryError as exc:
             assert "g.csv.gz" in str(exc)
+
+
+# ----------------------------------------------------------------------------- the store
+
+
+def _config(**store: Any) -> Any:
+    from backupctl.config import parse_config
+
+    settings = {"url": "s3://src/bk", "inventory": "s3://dest/inv/src/daily/", **store}
+    return parse_config(
+        {
+            "timezone": "UTC",
+            "store": {k: v for k, v in settings.items() if v is not None},
+            "cache": {"enabled": False},
+            "policy": [{"name": "app", "keep_last": 3}, {"name": "db", "keep_last": 3}],
+        }
+    )
+
+
+def test_open_store_plans_from_the_inventory_only_for_s3_and_never_with_folders() -> None:
+    from backupctl.errors import ConfigError
+    from backupctl.stores.inventory import InventoryS3Store
+    from backupctl.stores.registry import open_store
+    from backupctl.stores.s3 import S3Store
+
+    store = open_store(_config())
+    assert isinstance(store, InventoryS3Store)
+    assert (store.source.bucket, store.source.prefix) == ("dest", "inv/src/daily/")
+    plain = open_store(_config(inventory=None))
+    assert type(plain) is S3Store
+    with pytest.raises(ConfigError, match=r"store\.inventory.*s3:// store\.url"):
+        open_store(_config(url="file:///tmp/x"))
+    with pytest.raises(ConfigError, match=r"store\.listing = 'folders' cannot go with it"):
+        open_store(_config(listing="folders"))
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        (
+            "{group}/{time}/",
+            [("app/", "app/20261122T020000Z/"), ("db/", "db/20261122T020000Z/")],
+        ),
+        (
+            "backups/{time:%Y-%m-%dT%H%M}-{group}/",
+            [("backups/", "backups/2026-11-22T0200-app/")],  # the earlier of the two groups
+        ),
+        ("{group}/{time:%d-%m-%Y}/", []),  # names that do not sort by time: not listed live
+    ],
+)
+def test_the_keys_named_since_the_report_are_ranges_per_group(
+    template: str, expected: list[tuple[str, str]]
+) -> None:
+    from backupctl.stores.inventory import InventoryS3Store
+
+    store = InventoryS3Store(_config(key_template=template))
+    ranges = store.since_ranges(WHEN)
+    assert ranges[: len(expected)] == expected
+    assert len(ranges) == (0 if not expected else 2)
