@@ -187,3 +187,35 @@ def test_an_old_report_is_refused_and_a_corrupt_one_is_an_error(
     assert bad.exit_code == 1, bad.output
     assert key in bad.output and "Traceback" not in bad.output
     assert len([line for line in bad.output.splitlines() if key in line]) == 1
+
+
+def test_single_object_dumps_are_confirmed_by_their_exact_key(
+    s3_client: Any, s3_endpoint: str, tmp_path: Path
+) -> None:
+    """``{group}/{time:…}.sql.gz``: a dump rewritten since the report stays (failed); a
+    ``….part`` new beside a forgotten dump is another key, the dump itself is deleted."""
+    inv, rep = "t-inv-single", "t-inv-single-rep"
+    for b in (inv, rep):
+        s3_client.create_bucket(Bucket=b)
+    times = [NOW - timedelta(days=3) - timedelta(hours=6 * i) for i in range(6)][::-1]
+    names = [f"db/{t.strftime('%Y-%m-%dT%H%M')}.sql.gz" for t in times]
+    for i, name in enumerate(names):
+        s3_client.put_object(Bucket=inv, Key="bk/" + name, Body=f"dump {i}".encode())
+    url = write_inventory(s3_client, inv, rep)
+    s3_client.put_object(Bucket=inv, Key="bk/" + names[0], Body=b"rewritten, longer dump")
+    s3_client.put_object(Bucket=inv, Key="bk/" + names[1] + ".part", Body=b"upload")
+    cfg = config_file(tmp_path / "inv.toml", inv, s3_endpoint, url)
+    text = cfg.read_text().replace('name = "app"', 'name = "db"')
+    cfg.write_text(
+        text.replace("[store]", '[store]\nkey_template = "{group}/{time:%Y-%m-%dT%H%M}.sql.gz"')
+    )
+
+    result = run("prune", "--config", str(cfg), "--json")
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.stdout)
+    ids = [f"db/{t.strftime('%Y%m%dT%H%M%SZ')}" for t in times]
+    assert list(doc["failed"]) == [ids[0]]
+    assert doc["deleted"] == ids[1:3]
+    left = {o["Key"] for o in all_objects(s3_client, inv)}
+    assert {"bk/" + names[0], "bk/" + names[1] + ".part"} <= left
+    assert not {"bk/" + n for n in names[1:3]} & left
