@@ -6,7 +6,8 @@ store, each paying Python's, click's and botocore's start-up and its own connect
 run as child processes of this one (``python -m backupctl``), against the same moto server (in
 its own process, so neither side shares a GIL with it), and must find the same verdicts. Both
 run warm, as on every day after the first: an untimed fleet run first fills the OS's caches and
-backupctl's manifest cache (one temporary ``$XDG_CACHE_HOME`` for both sides). Peak memory is
+backupctl's manifest cache (one temporary ``$XDG_CACHE_HOME`` for both sides); a third row
+runs both sides cold (``--no-cache``), as on the first day. Peak memory is
 each child's maximum resident set (``wait4``); a second fleet row at a quarter of the stores
 shows that the peak follows the pool, not the fleet's size.
 
@@ -169,6 +170,14 @@ def run(quick: bool = False) -> list[Row]:
             s, code, out, rss = _child(["verify", "--config", str(cfg), "--json"], cache)
             seq_s, seq_rss = seq_s + s, max(seq_rss, rss)
             verdicts[cfg.stem] = (code, json.loads(out)["ok"])
+        # the first day (or --no-cache): every manifest read, on both sides
+        c_s, _c_code, _c_out, _c_rss = _child(
+            ["fleet", "verify", "--fleet", str(fleet), "--json", "--no-cache"], cache
+        )
+        cseq_s = sum(
+            _child(["verify", "--config", str(cfg), "--json", "--no-cache"], cache)[0]
+            for cfg in configs
+        )
         doc = json.loads(f_out)
         fleet_verdicts = {k: (e["exit"], e["result"]["ok"]) for k, e in doc["stores"].items()}
         same = fleet_verdicts == verdicts and f_code == 0 and q_code == 0
@@ -188,6 +197,17 @@ def run(quick: bool = False) -> list[Row]:
                 ratio=f"{ratio:.1f}x",
                 target=f">= {TARGET:g}x",
                 ok=ratio >= TARGET and same,
+            )
+        )
+        rows.append(
+            Row(
+                benchmark="  the same, cold: --no-cache on both sides",
+                size=f"{n} S3 stores x 14 snapshots",
+                ours=f"{c_s:.2f} s",
+                peer=f"{cseq_s:.2f} s",
+                ratio=f"{cseq_s / c_s:.1f}x",
+                target="(the first day)",
+                ok=None,
             )
         )
         rows.append(
