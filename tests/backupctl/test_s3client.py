@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from backupctl.stores.s3client import make_s3_client, shared_clients
 
 
@@ -46,3 +48,46 @@ def test_credentials_in_the_endpoint_are_part_of_the_settings() -> None:
         b = make_s3_client("http://k2:s2@127.0.0.1:9")
         assert a is not b
         assert a.meta.endpoint_url == b.meta.endpoint_url == "http://127.0.0.1:9"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-11-23T02:00:00.000Z",
+        "2026-11-23T02:00:00Z",
+        "2026-03-29T01:59:59.123456Z",
+        "Mon, 23 Nov 2026 02:00:00 GMT",
+        "1795406400",
+        "2026-11-23T02:00:00+01:00",
+        "not a time at allZ T",
+    ],
+)
+def test_timestamps_parse_as_botocore_parses_them(value: str) -> None:
+    from botocore.utils import parse_timestamp as botocore_parse
+
+    from backupctl.stores.s3client import parse_timestamp
+
+    try:
+        expected = botocore_parse(value)
+    except ValueError:
+        with pytest.raises(ValueError):
+            parse_timestamp(value)
+        return
+    got = parse_timestamp(value)
+    assert got == expected and got.utcoffset() == expected.utcoffset()
+
+
+def test_the_client_uses_the_fast_timestamp_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A listing's LastModified goes through parse_timestamp, not dateutil."""
+    from botocore.parsers import RestXMLParser
+
+    import backupctl.stores.s3client as s3client
+
+    seen: list[str] = []
+    real = s3client.parse_timestamp
+    monkeypatch.setattr(s3client, "parse_timestamp", lambda v: seen.append(v) or real(v))
+    client = make_s3_client("http://127.0.0.1:9")
+    parser = client._endpoint._response_parser_factory.create_parser("rest-xml")
+    assert isinstance(parser, RestXMLParser)
+    assert parser._timestamp_parser("2026-11-23T02:00:00.000Z").year == 2026
+    assert seen == ["2026-11-23T02:00:00.000Z"]
