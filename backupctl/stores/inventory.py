@@ -48,11 +48,12 @@ from backupctl import clock, untrusted
 from backupctl.config import Config
 from backupctl.errors import ConfigError, SafetyRefusal, StoreError
 from backupctl.log import get_logger
-from backupctl.stores.base import DeleteReport, Listing, StoredSnapshot
+from backupctl.stores.base import DeleteReport, FolderFacts, Listing, StoredSnapshot
 from backupctl.stores.layout import (
     MANIFEST,
     MAX_OBJECT_SIZE,
     DigestScanner,
+    FolderScanner,
     build_listing,
 )
 from backupctl.stores.s3 import S3Store, s3_error
@@ -82,6 +83,7 @@ MAX_REPORT_FOLDERS = 100_000  # entries of the configuration folder looked at
 MAX_KEY_CHARS = 4096  # an S3 key is at most 1024 bytes; URL-encoded at most 3x that
 REPORTS_TRIED = 3  # newest report folders tried for a manifest.json (one may be in progress)
 SINCE_MARGIN = timedelta(days=1)  # snapshots named this long before the report: listed live
+CHUNK_FOLDERS = 5_000  # folders whose manifests are read and listed at a time
 FORMATS = ("CSV", "Parquet")
 EXTRA = "backupctl[inventory]"
 _REPORT_FOLDER = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2})-(\d{2})Z/")
@@ -725,50 +727,69 @@ class InventoryS3Store(S3Store):
                 if key not in seen:
                     seen.add(key)
                     scanner.add_row(key, size, etag, modified)
-        folders = [f for f, agg in scanner.folders.items() if agg.has_manifest]
-        reads = self._read_manifests(folders, {f: e for f, e in scanner.etags.items() if e})
-        manifests = dict(zip(folders, reads, strict=True))
-        del reads, folders
-        scanner.etags.clear()
         # the journals are read live: the report's may be gone or new since
         journals = self._read_journals(self._journal_keys())
-        # What delete confirms, keyed by the id strings the facts hold; then the scanner's
-        # per-folder digests go before the listing is built (memory: not both at once).
-        facts = scanner.facts()
-        pairs = zip(
-            facts, (f for f, agg in scanner.folders.items() if agg.has_manifest), strict=True
-        )
-        if self.template.single:
-            pairs = zip((agg.id for agg in scanner.folders.values()), scanner.folders, strict=True)
-        self._strict = {
-            sid: _with_count(scanner.strict.get(f, 0), scanner.folders[f].objects)
-            for sid, f in pairs
-        }
-        scanner.strict.clear()
-        scanner.digests.clear()
-        scanner.manifest_sizes.clear()
-        listing = build_listing(scanner, manifests, self.config.timezone, journals)
-        del manifests  # (memory: the reads are parsed into the listing now)
-        listing.folders = facts
+        keys_seen = scanner.total
+        listing = self._build_in_chunks(scanner, journals)
         listing.keys_listed = 0  # no whole-prefix listing: resumed folders are listed one by one
-        # each snapshot's written time, replaced one at a time (not a second list of them)
-        snaps = listing.snapshots
-        for i, snap in enumerate(snaps):
-            text = scanner.newest.get(self.folder(snap.snapshot.id))
-            t = _parse_modified(text) if text else None
-            if t is not None:
-                snaps[i] = replace(snap, written=t)
         listing.requests = self.counter.since(mark)
         log.info(
             "listed from S3 Inventory",
             url=self.url,
             report=report.manifest,
             report_time=report.time.isoformat(),
-            keys=scanner.total,
+            keys=keys_seen,
             live_since=[s for _, s in ranges],
             snapshots=len(listing.snapshots),
             requests=listing.requests,
         )
+        return listing
+
+    def _build_in_chunks(self, scanner: _ReportScanner, journals: dict[str, set[str]]) -> Listing:
+        """:func:`build_listing` of the scanner's folders, :data:`CHUNK_FOLDERS` at a time in
+        (group, time) order (the order it sorts in), each chunk's manifests read just before
+        and its aggregates dropped after, so the manifest reads and the aggregates are never
+        all in memory together with the listing. As each chunk is built its snapshots get
+        their ``written`` time (the newest LastModified of the folder), their
+        :class:`FolderFacts` (``listing.folders``, for the delete) and the digest the delete
+        confirms (``self._strict``), keyed by the snapshot's own id string."""
+        tz = self.config.timezone
+        canon = {g: g for g in self.groups}  # one string per group, not one per folder
+        base = FolderScanner(self.template, self.groups)
+        base.unknown, base.name_notes = scanner.unknown, scanner.name_notes
+        listing = build_listing(base, {}, tz, journals)
+        self._strict = strict = {}
+        facts = listing.folders
+        folders = scanner.folders
+        order = sorted(folders, key=lambda f: (folders[f].group, folders[f].time))
+        for i in range(0, len(order), CHUNK_FOLDERS):
+            chunk = FolderScanner(self.template, self.groups)
+            chunk.folders = {f: folders.pop(f) for f in order[i : i + CHUNK_FOLDERS]}
+            by_id: dict[str, str] = {}
+            for f, agg in chunk.folders.items():
+                agg.group = canon.get(agg.group, agg.group)
+                by_id[agg.id] = f
+            wanted = [f for f, agg in chunk.folders.items() if agg.has_manifest]
+            tags = {f: e for f in wanted if (e := scanner.etags.pop(f, ""))}
+            reads = self._read_manifests(wanted, tags)
+            part = build_listing(chunk, dict(zip(wanted, reads, strict=True)), tz, journals)
+            del reads
+            for snap in part.snapshots:
+                sid = snap.snapshot.id
+                f = by_id[sid]
+                agg = chunk.folders[f]
+                if agg.has_manifest:
+                    facts[sid] = FolderFacts(
+                        agg.objects, scanner.digests.get(f, 0), scanner.manifest_sizes.get(f, 0)
+                    )
+                strict[sid] = _with_count(scanner.strict.get(f, 0), agg.objects)
+                t = _parse_modified(scanner.newest.get(f, ""))
+                listing.snapshots.append(snap if t is None else replace(snap, written=t))
+            for f in chunk.folders:
+                for d in (scanner.digests, scanner.manifest_sizes, scanner.strict, scanner.newest):
+                    d.pop(f, None)
+            listing.incomplete += part.incomplete
+            listing.name_notes.update(part.name_notes)
         return listing
 
     def _live(self, head: str, start: str) -> Iterator[Row]:
