@@ -347,6 +347,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "S3: plan from the newest S3 Inventory report under this s3:// URL instead of "
             "listing the bucket (docs/stores.md)",
         ),
+        "inventory_max_age": Key(
+            _duration,
+            Duration(days=2),
+            "refuse (exit 4) to plan from an S3 Inventory report older than this: a daily "
+            'report needs "2d", a weekly one "8d"',
+        ),
         "delete_versions": Key(
             _bool, True, "in versioned buckets, delete every version, not just add markers"
         ),
@@ -526,6 +532,7 @@ class StoreConfig:
     listing: str = "objects"
     content_md5: bool = False
     inventory: str | None = None  # s3:// URL of S3 Inventory reports (stores/inventory.py)
+    inventory_max_age: Duration = Duration(days=2)
     delete_versions: bool = True
     restic_password_file: str | None = None
     restic_password_env: str | None = None
@@ -711,6 +718,7 @@ def parse_config(data: Mapping[str, Any], *, path: str = "<config>", sha256: str
         )
     policies = _policies(data.get("policy", []), problems)
     problems += _layout_problems(sections["store"], policies)
+    problems += _inventory_problems(sections["store"])
     if ("object_lock" in sections["audit"]) != ("object_lock_retain" in sections["audit"]):
         problems.append(
             "audit.object_lock and audit.object_lock_retain: give both (the mode and how long, "
@@ -747,6 +755,24 @@ def _layout_problems(store: Mapping[str, Any], policies: list[PolicyConfig]) -> 
         f"store.key_template / policy group: {p}"
         for p in layout_problems(template, [p.group for p in policies])
     ]
+
+
+def _inventory_problems(store: Mapping[str, Any]) -> list[str]:
+    """``store.inventory`` needs an s3:// store listed key by key (a report lists keys)."""
+    if "inventory" not in store:
+        return []
+    kind = registry.kind_of(str(store.get("url", "")))
+    if kind is not None and kind.name != "s3":
+        return [
+            "store.inventory: plans from an S3 Inventory report, which needs an s3:// "
+            f"store.url, got a {kind.name} store"
+        ]
+    if store.get("listing") == "folders":
+        return [
+            "store.inventory: plans from a report instead of a listing; "
+            "store.listing = 'folders' cannot go with it (remove one)"
+        ]
+    return []
 
 
 def _section(

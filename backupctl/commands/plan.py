@@ -406,7 +406,7 @@ def plan_command(
     config = only_groups(full, groups)
     if now is None:
         now = _checked_now(at_text, config.timezone)
-    run, refusals = plan_store(config, open_store(full), now)
+    run, refusals = plan_store(config, open_store(full, planning=True), now)
     if groups:  # the other groups' snapshots are not "left alone": they were not asked about
         run.unmanaged = []
     if as_json:

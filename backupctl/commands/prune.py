@@ -176,7 +176,7 @@ def _run(
     from backupctl.stores import open_store
     from backupctl.stores.locations import lock_blobs_for
 
-    store = open_store(full or config)
+    store = open_store(full or config, planning=True)
     blobs = lock_blobs_for(config)
 
     def lock() -> AbstractContextManager[Any]:

@@ -71,7 +71,7 @@ def command(
         from backupctl.stores import open_store
 
         initial = {}
-        for stored in open_store(config).listing().snapshots:
+        for stored in open_store(config, planning=True).listing().snapshots:
             initial.setdefault(stored.snapshot.group, []).append(stored.snapshot)
     sim = simulate(groups, start=start, days=days, zone=config.timezone, initial=initial)
     if as_json:

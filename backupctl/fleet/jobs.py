@@ -171,7 +171,7 @@ def _plan(config: Config, entry: StoreEntry, options: JobOptions) -> Outcome:
     from backupctl.prune.runner import plan_store
     from backupctl.stores import open_store
 
-    run, refusals = plan_store(config, open_store(config), clock.now())
+    run, refusals = plan_store(config, open_store(config, planning=True), clock.now())
     counts: dict[str, int | float] = {
         "keep": len(run.kept_ids()),
         "forget": len(run.to_forget()),
@@ -221,7 +221,7 @@ def _prune(config: Config, entry: StoreEntry, options: JobOptions) -> Outcome:
         from backupctl.evidence.audit import audit_log_for
 
         audit = audit_log_for(config)  # a bad signing key stops here, before anything changes
-    store = open_store(config)
+    store = open_store(config, planning=True)
 
     def lock() -> AbstractContextManager[Any]:
         blobs = lock_blobs_for(config)

@@ -696,18 +696,18 @@ class InventoryS3Store(S3Store):
         Raises:
             InventoryError: no usable report (naming the object); StoreError: the bucket
                 cannot be listed or read.
-            SafetyRefusal: the report began more than ``safety.stale_after`` ago.
+            SafetyRefusal: the report began more than ``store.inventory_max_age`` ago.
         """
         mark = self.counter.mark()
         report = newest_report(self.source, self.bucket)
         now = clock.now()
-        limit = self.config.safety.stale_after
+        limit = self.config.store.inventory_max_age
         if report.time < limit.cutoff(now):
             raise SafetyRefusal(
                 f"{report.manifest}: the newest S3 Inventory report began at "
-                f"{report.time.isoformat()}, more than safety.stale_after = {limit} ago; "
+                f"{report.time.isoformat()}, more than store.inventory_max_age = {limit} ago; "
                 "planning from it could miss what changed since: fix the inventory's schedule, "
-                "or remove store.inventory to list the bucket"
+                "raise store.inventory_max_age, or remove store.inventory to list the bucket"
             )
         if report.time > add_duration(now, self.config.safety.clock_skew):
             raise InventoryError(

@@ -135,9 +135,11 @@ def url_problem(url: str, blobs_only: bool = False) -> str | None:
     return f"{problem}, got {redact_url(url)!r}" if problem else None
 
 
-def open_store(config: Config) -> Store:
-    """The store for ``config.store.url``: with ``store.inventory`` (S3 only) the S3 store that
-    plans from an S3 Inventory report (:mod:`backupctl.stores.inventory`).
+def open_store(config: Config, *, planning: bool = False) -> Store:
+    """The store for ``config.store.url``. With ``store.inventory`` (S3 only) and ``planning``
+    (plan, prune, simulate), the S3 store that plans from an S3 Inventory report
+    (:mod:`backupctl.stores.inventory`); verify, proof, drill and adopt always list the bucket
+    live, since a report a day old is no evidence of what is there now.
 
     Raises:
         ConfigError: an unsupported or malformed URL, or an unusable key template.
@@ -159,7 +161,7 @@ def open_store(config: Config) -> Store:
         )
     what = (
         "backupctl.stores.inventory:InventoryS3Store"
-        if config.store.inventory is not None
+        if config.store.inventory is not None and planning
         else kind.store
     )
     store: Store = kind.load(what)(config)

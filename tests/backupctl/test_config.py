@@ -268,3 +268,21 @@ def test_a_bad_cache_max_size_is_named(size: object) -> None:
     }
     with pytest.raises(ConfigError, match=r"cache\.max_size: expected a size"):
         parse_config(data)
+
+
+@pytest.mark.parametrize(
+    ("store", "fragment"),
+    [
+        ({"url": "file:///srv/b", "inventory": "s3://inv/x/"}, "needs an s3:// store.url"),
+        ({"listing": "folders", "inventory": "s3://inv/x/"}, "'folders' cannot go with it"),
+        ({"inventory": "s3://inv/x/", "inventory_max_age": "soon"}, "store.inventory_max_age:"),
+    ],
+)
+def test_an_inventory_store_is_checked_when_the_config_loads(
+    store: dict[str, object], fragment: str
+) -> None:
+    data = {"store": {"url": "s3://b/p", **store}, "policy": [{"name": "a", "keep_last": 1}]}
+    with pytest.raises(ConfigError, match=fragment):
+        parse_config(data)
+    ok = {"url": "s3://b/p", "inventory": "s3://inv/x/", "inventory_max_age": "8d"}
+    assert parse_config({**data, "store": ok}).store.inventory_max_age.days == 8

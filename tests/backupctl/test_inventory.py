@@ -443,15 +443,16 @@ def test_open_store_plans_from_the_inventory_only_for_s3_and_never_with_folders(
     from backupctl.stores.registry import open_store
     from backupctl.stores.s3 import S3Store
 
-    store = open_store(_config())
+    store = open_store(_config(), planning=True)
     assert isinstance(store, InventoryS3Store)
+    assert type(open_store(_config())) is S3Store  # verify, proof, drill: a live listing
     assert (store.source.bucket, store.source.prefix) == ("dest", "inv/src/daily/")
     plain = open_store(_config(inventory=None))
     assert type(plain) is S3Store
     with pytest.raises(ConfigError, match=r"store\.inventory.*s3:// store\.url"):
-        open_store(_config(url="file:///tmp/x"))
+        open_store(_config(url="file:///tmp/x"), planning=True)
     with pytest.raises(ConfigError, match=r"store\.listing = 'folders' cannot go with it"):
-        open_store(_config(listing="folders"))
+        open_store(_config(listing="folders"), planning=True)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ is written here in AWS's format (tests/backupctl/test_inventory.py) into a secon
 Shown: a plan and a prune from the report equal a plan and a prune from a listing of an
 identical bucket (snapshots written since the report included); a forgotten folder with a key
 new or gone since the report is not deleted and is reported (exit 1); a report older than
-``safety.stale_after`` is refused (exit 4) and a corrupt one is an error naming it (exit 1)."""
+``store.inventory_max_age`` is refused (exit 4) and a corrupt one is an error naming it (exit 1)."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def write_inventory(client: Any, source: str, dest: str, when: datetime = REPORT
 
 
 def config_file(path: Path, bucket: str, endpoint: str, inventory: str | None) -> Path:
-    line = f'inventory = "{inventory}"' if inventory else ""
+    line = f'inventory = "{inventory}"\ninventory_max_age = "3d"' if inventory else ""
     path.write_text(f"""
 timezone = "UTC"
 
@@ -81,7 +81,7 @@ enabled = false
 
 [safety]
 max_delete_fraction = 1.0
-stale_after = "3d"
+stale_after = "3d"  # the newest snapshot's age, not the report's (inventory_max_age)
 
 [[policy]]
 name = "app"
@@ -176,7 +176,7 @@ def test_an_old_report_is_refused_and_a_corrupt_one_is_an_error(
     cfg = config_file(tmp_path / "inv.toml", inv, s3_endpoint, url)
     old = run("prune", "--config", str(cfg))
     assert old.exit_code == 4, old.output
-    assert "safety.stale_after" in old.output and "Traceback" not in old.output
+    assert "store.inventory_max_age" in old.output and "Traceback" not in old.output
 
     url = write_inventory(s3_client, inv, rep)
     folder = url.split("/", 3)[3] + REPORT.strftime("%Y-%m-%dT%H-%MZ") + "/"
