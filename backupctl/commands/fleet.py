@@ -108,13 +108,16 @@ def run_fleet(
     )
     stream = JsonStream([*((sys.stdout,) if as_json else ()), *sinks])
     done = _progress(len(entries), options.command)
+    from backupctl.stores.s3client import shared_sessions
+
     try:
-        for entry, outcome in run_pool(entries, lambda e: run_store(e, options), pool_size):
-            stream.store(entry.name, outcome)
-            summary.add(entry.name, outcome)
-            if on_done is not None:
-                on_done(entry.name, outcome)
-            done(entry.name, outcome.exit)
+        with shared_sessions():  # one botocore session for the fleet's clients (s3client.py)
+            for entry, outcome in run_pool(entries, lambda e: run_store(e, options), pool_size):
+                stream.store(entry.name, outcome)
+                summary.add(entry.name, outcome)
+                if on_done is not None:
+                    on_done(entry.name, outcome)
+                done(entry.name, outcome.exit)
     finally:
         done(None, 0)
     summary.finished = _now()

@@ -91,3 +91,24 @@ def test_the_client_uses_the_fast_timestamp_parser(monkeypatch: pytest.MonkeyPat
     assert isinstance(parser, RestXMLParser)
     assert parser._timestamp_parser("2026-11-23T02:00:00.000Z").year == 2026
     assert seen == ["2026-11-23T02:00:00.000Z"]
+
+
+def test_a_fleet_block_shares_one_session_per_profile_and_builds_clients_safely() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from backupctl.stores import s3client
+
+    assert s3client._session(None)[0] is not s3client._session(None)[0]  # outside: new each
+    with s3client.shared_sessions():
+        a, shared = s3client._session(None)
+        assert shared and s3client._session(None)[0] is a
+        assert s3client._session("other")[0] is not a  # a profile has its own credentials
+        with ThreadPoolExecutor(8) as pool:  # clients built at once from the shared session
+            clients = list(
+                pool.map(lambda i: make_s3_client(f"http://127.0.0.1:{9000 + i}"), range(16))
+            )
+        assert len({id(c) for c in clients}) == 16  # still one client per store
+        assert {c.meta.endpoint_url for c in clients} == {
+            f"http://127.0.0.1:{9000 + i}" for i in range(16)
+        }
+    assert s3client._sessions is None
