@@ -60,7 +60,7 @@ class ManifestEntry:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StoredSnapshot:
     """A snapshot as a store holds it.
 
