@@ -196,11 +196,12 @@ def test_the_no_cache_flag_turns_the_cache_off_for_a_command(
     assert counts == [SNAPSHOTS, 0, SNAPSHOTS, 0]
 
 
-def test_prune_no_cache_reads_the_store_not_the_cached_copy(
+def planted_cache(
     s3_endpoint: str, s3_client: Any, bucket: str, tmp_path: Path
-) -> None:
-    """A cached copy is used by default (here one planted with the right ETag but other bytes
-    shows it), and never with --no-cache."""
+) -> tuple[list[str], Path]:
+    """A seeded bucket, its config file, and a warm cache whose copy of the first snapshot's
+    manifest is planted: the right ETag, other bytes (not JSON). A command that uses the cache
+    then lists that snapshot as incomplete; one that reads the store does not."""
     ids = seed(s3_client, bucket)
     cache_dir = tmp_path / "cache"
     path = write_config_file(tmp_path / "b.toml", bucket, s3_endpoint, cache_dir)
@@ -209,6 +210,15 @@ def test_prune_no_cache_reads_the_store_not_the_cached_copy(
     etag = s3_client.head_object(Bucket=bucket, Key=manifest_key(ids[0]))["ETag"]
     assert store.cache is not None
     store.cache.put([(manifest_key(ids[0])[3:], CachedManifest(etag, b"{planted", {}))])
+    return ids, path
+
+
+def test_prune_no_cache_reads_the_store_not_the_cached_copy(
+    s3_endpoint: str, s3_client: Any, bucket: str, tmp_path: Path
+) -> None:
+    """A cached copy is used by default (here one planted with the right ETag but other bytes
+    shows it), and never with --no-cache."""
+    ids, path = planted_cache(s3_endpoint, s3_client, bucket, tmp_path)
 
     def dry_run(*flags: str) -> dict[str, Any]:
         result = CliRunner().invoke(
@@ -373,14 +383,7 @@ def test_plan_and_fleet_take_no_cache_too(
     s3_endpoint: str, s3_client: Any, bucket: str, tmp_path: Path
 ) -> None:
     """plan and fleet (whose stores run in pool threads) honour --no-cache like prune does."""
-    ids = seed(s3_client, bucket)
-    cache_dir = tmp_path / "cache"
-    path = write_config_file(tmp_path / "b.toml", bucket, s3_endpoint, cache_dir)
-    store = S3Store(make_config(bucket, s3_endpoint, cache_dir))
-    store.listing()
-    etag = s3_client.head_object(Bucket=bucket, Key=manifest_key(ids[0]))["ETag"]
-    assert store.cache is not None
-    store.cache.put([(manifest_key(ids[0])[3:], CachedManifest(etag, b"{planted", {}))])
+    ids, path = planted_cache(s3_endpoint, s3_client, bucket, tmp_path)
     fleet = tmp_path / "fleet.toml"
     fleet.write_text(f'[[store]]\nname = "one"\nconfig = "{path.name}"\n')
 
