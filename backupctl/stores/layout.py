@@ -445,7 +445,7 @@ def layout_problems(template: str, groups: Sequence[str]) -> list[str]:
 _EXAMPLE_T = datetime(2026, 11, 20, 6, tzinfo=UTC)
 
 
-@dataclass
+@dataclass(slots=True)
 class FolderAgg:
     """What the listing keeps per snapshot folder: counts and bytes, not keys."""
 
