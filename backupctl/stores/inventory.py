@@ -36,10 +36,10 @@ import re
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, ClassVar, Protocol
 from urllib.parse import unquote_plus
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -53,6 +53,7 @@ from backupctl.stores.layout import (
     MANIFEST,
     MAX_OBJECT_SIZE,
     DigestScanner,
+    FolderAgg,
     FolderScanner,
     build_listing,
 )
@@ -569,16 +570,23 @@ def _etag(value: str) -> str:
     return value.strip('"')
 
 
+@dataclass(slots=True)
+class _ReportAgg(FolderAgg):
+    """A folder as the report shows it: also the digest of (name, size, ETag) of its keys
+    (``strict``, to confirm the folder live before deleting it), manifest.json's ETag
+    (``etag``, quoted as S3's API gives it, for the manifest cache) and the newest
+    LastModified (``newest``, ISO text)."""
+
+    strict: int = 0
+    etag: str = ""
+    newest: str = ""
+
+
 @dataclass
 class _ReportScanner(DigestScanner):
-    """The layout's :class:`DigestScanner` fed with rows: per folder it also keeps the digest
-    of (name, size, ETag) of its keys (``strict``, to confirm the folder live before deleting
-    it), manifest.json's ETag (``etags``, quoted as S3's API gives it, for the manifest cache)
-    and the newest LastModified (``newest``, ISO text)."""
+    """The layout's :class:`DigestScanner` fed with rows, aggregating in :class:`_ReportAgg`."""
 
-    strict: dict[str, int] = field(default_factory=dict)
-    etags: dict[str, str] = field(default_factory=dict)
-    newest: dict[str, str] = field(default_factory=dict)
+    agg_type: ClassVar[type[FolderAgg]] = _ReportAgg
 
     def add_row(self, key: str, size: int, etag: str, modified: str) -> None:
         """Account one row; a key right after another of the same folder skips the template
@@ -592,22 +600,26 @@ class _ReportScanner(DigestScanner):
             rest = key[len(last) :]
             if rest == MANIFEST:
                 agg.has_manifest = True
-                self.manifest_sizes[last] = size
-            self.digests[last] = (self.digests.get(last, 0) + hash(rest)) & _DIGEST_MASK
-            folder = last
+                agg.manifest_size = size
+            agg.digest = (agg.digest + hash(rest)) & _DIGEST_MASK
         else:
             self.add(key, size)
             folder = self._last
-            if not folder or not key.startswith(folder) or folder not in self.folders:
-                return
-            if self.template.single and key != folder:
+            agg = self.folders.get(folder) if folder and key.startswith(folder) else None
+            if agg is None or (self.template.single and key != folder):
                 return
             rest = key[len(folder) :]
+        assert isinstance(agg, _ReportAgg)
         if rest == MANIFEST:
-            self.etags[folder] = f'"{etag}"' if etag else ""
-        self.strict[folder] = (self.strict.get(folder, 0) + hash((rest, size, etag))) & _DIGEST_MASK
-        if modified > self.newest.get(folder, ""):
-            self.newest[folder] = modified
+            agg.etag = f'"{etag}"' if etag else ""
+        agg.strict = (agg.strict + hash((rest, size, etag))) & _DIGEST_MASK
+        if modified > agg.newest:
+            agg.newest = modified
+
+
+def _report_agg(agg: FolderAgg) -> _ReportAgg:
+    assert isinstance(agg, _ReportAgg)  # every folder of a _ReportScanner
+    return agg
 
 
 def _with_count(digest: int, count: int) -> int:
@@ -754,40 +766,34 @@ class InventoryS3Store(S3Store):
         :class:`FolderFacts` (``listing.folders``, for the delete) and the digest the delete
         confirms (``self._strict``), keyed by the snapshot's own id string."""
         tz = self.config.timezone
-        canon = {g: g for g in self.groups}  # one string per group, not one per folder
         base = FolderScanner(self.template, self.groups)
         base.unknown, base.name_notes = scanner.unknown, scanner.name_notes
         listing = build_listing(base, {}, tz, journals)
         self._strict = strict = {}
         facts = listing.folders
-        folders = scanner.folders
-        order = sorted(folders, key=lambda f: (folders[f].group, folders[f].time))
-        for i in range(0, len(order), CHUNK_FOLDERS):
+        # newest last, taken off the end a chunk at a time; the scanner's table is freed now
+        # and each chunk's aggregates (with their folder names) once it is built
+        pending = sorted(scanner.folders.values(), key=lambda a: (a.group, a.time), reverse=True)
+        scanner.folders.clear()
+        while pending:
             chunk = FolderScanner(self.template, self.groups)
-            chunk.folders = {f: folders.pop(f) for f in order[i : i + CHUNK_FOLDERS]}
-            by_id: dict[str, str] = {}
-            for f, agg in chunk.folders.items():
-                agg.group = canon.get(agg.group, agg.group)
-                by_id[agg.id] = f
+            chunk.folders = {a.folder: a for a in reversed(pending[-CHUNK_FOLDERS:])}
+            del pending[-CHUNK_FOLDERS:]
+            by_id = {agg.id: f for f, agg in chunk.folders.items()}
             wanted = [f for f, agg in chunk.folders.items() if agg.has_manifest]
-            tags = {f: e for f in wanted if (e := scanner.etags.pop(f, ""))}
+            tags = {f: e for f in wanted if (e := _report_agg(chunk.folders[f]).etag)}
             reads = self._read_manifests(wanted, tags)
             part = build_listing(chunk, dict(zip(wanted, reads, strict=True)), tz, journals)
             del reads
             for snap in part.snapshots:
                 sid = snap.snapshot.id
                 f = by_id[sid]
-                agg = chunk.folders[f]
+                agg = _report_agg(chunk.folders[f])
                 if agg.has_manifest:
-                    facts[sid] = FolderFacts(
-                        agg.objects, scanner.digests.get(f, 0), scanner.manifest_sizes.get(f, 0)
-                    )
-                strict[sid] = _with_count(scanner.strict.get(f, 0), agg.objects)
-                t = _parse_modified(scanner.newest.get(f, ""))
+                    facts[sid] = FolderFacts(agg.objects, agg.digest, agg.manifest_size)
+                strict[sid] = _with_count(agg.strict, agg.objects)
+                t = _parse_modified(agg.newest)
                 listing.snapshots.append(snap if t is None else replace(snap, written=t))
-            for f in chunk.folders:
-                for d in (scanner.digests, scanner.manifest_sizes, scanner.strict, scanner.newest):
-                    d.pop(f, None)
             listing.incomplete += part.incomplete
             listing.name_notes.update(part.name_notes)
         return listing

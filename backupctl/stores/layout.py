@@ -17,10 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import Any, ClassVar
 
 from backupctl import untrusted
 from backupctl.stores.base import (
@@ -457,6 +458,10 @@ class FolderAgg:
     has_manifest: bool = False
     note: str | None = None  # how an ambiguous local name was read (see FolderMatch.note)
     single: bool = False  # a single-object snapshot: ``folder`` is the object's key
+    # kept by DigestScanner (on the aggregate, not in dicts by folder: a 200,000-folder listing
+    # then holds one table of folders, not three)
+    digest: int = 0  # key_digest of the names relative to the folder, one key at a time
+    manifest_size: int = 0  # manifest.json's size
 
     @property
     def id(self) -> str:
@@ -476,6 +481,12 @@ class FolderScanner:
     unknown: list[str] = field(default_factory=list)
     journals: list[str] = field(default_factory=list)
     name_notes: dict[str, str] = field(default_factory=dict)
+    # one string object per group, not one per folder (the template's match makes a new one)
+    _groups: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    agg_type: ClassVar[type[FolderAgg]] = FolderAgg  # what a new folder is aggregated in
+
+    def __post_init__(self) -> None:
+        self._groups = {g: g for g in self.groups}
 
     def add(self, key: str, size: int) -> None:
         """Account one key: to its folder, to ``unknown``, or to backupctl's own keys."""
@@ -484,7 +495,8 @@ class FolderScanner:
                 self.journals.append(key)
             return
         m = self.template.match(key)
-        if m is None or m.group not in self.groups:
+        group = None if m is None else self._groups.get(m.group)
+        if m is None or group is None:
             self.unknown.append(key)
             why = self.template.name_problem(key) if m is None else None
             if why is not None:
@@ -492,8 +504,8 @@ class FolderScanner:
             return
         agg = self.folders.get(m.folder)
         if agg is None:
-            agg = self.folders[m.folder] = FolderAgg(
-                m.folder, m.group, m.time, note=m.note, single=self.template.single
+            agg = self.folders[m.folder] = self.agg_type(
+                m.folder, group, m.time, note=m.note, single=self.template.single
             )
         agg.objects += 1
         agg.bytes += size
@@ -509,13 +521,11 @@ class FolderScanner:
 
 @dataclass
 class DigestScanner(FolderScanner):
-    """A :class:`FolderScanner` that also keeps, per folder, the
-    :func:`~backupctl.stores.base.key_digest` of its keys and the manifest's size (so delete
-    can tell whether a folder holds exactly what its manifest names without keeping keys),
-    and ``total``, the number of keys seen."""
+    """A :class:`FolderScanner` that also keeps, per folder (``FolderAgg.digest`` and
+    ``.manifest_size``), the :func:`~backupctl.stores.base.key_digest` of its keys and the
+    manifest's size (so delete can tell whether a folder holds exactly what its manifest names
+    without keeping keys), and ``total``, the number of keys seen."""
 
-    digests: dict[str, int] = field(default_factory=dict)
-    manifest_sizes: dict[str, int] = field(default_factory=dict)
     total: int = 0
     _last: str = ""
 
@@ -527,23 +537,25 @@ class DigestScanner(FolderScanner):
         before = last.objects if last is not None else -1
         super().add(key, size)
         if last is not None and last.objects == before + 1:
-            folder = self._last  # the common case: the keys of a folder come one after another
+            folder, agg = self._last, last  # the common case: a folder's keys come together
         else:
             m = None if key.startswith(INTERNAL_PREFIX) else self.template.match(key)
-            if m is None or m.folder not in self.folders:
+            found = None if m is None else self.folders.get(m.folder)
+            if m is None or found is None:
                 return
-            folder = self._last = m.folder
+            folder, agg = m.folder, found
+            self._last = folder
         rest = key[len(folder) :]
         # key_digest, one key at a time
-        self.digests[folder] = (self.digests.get(folder, 0) + hash(rest)) & _DIGEST_MASK
+        agg.digest = (agg.digest + hash(rest)) & _DIGEST_MASK
         if rest == MANIFEST:
-            self.manifest_sizes[folder] = size
+            agg.manifest_size = size
 
     def facts(self) -> dict[str, FolderFacts]:
         """Snapshot id -> what was seen in its folder, for the folders with a manifest."""
         return {
-            agg.id: FolderFacts(agg.objects, self.digests.get(f, 0), self.manifest_sizes.get(f, 0))
-            for f, agg in self.folders.items()
+            agg.id: FolderFacts(agg.objects, agg.digest, agg.manifest_size)
+            for agg in self.folders.values()
             if agg.has_manifest
         }
 
@@ -622,7 +634,9 @@ def _entry(i: int, o: Any) -> ManifestEntry:
         )
     if not isinstance(sha, str) or not _SHA256_RE.fullmatch(sha):
         raise ManifestError(f"{where} ({key}): sha256 {sha!r} must be 64 lowercase hex digits")
-    return ManifestEntry(key, size, sha)
+    # the same names recur in every snapshot of a group (db.sql.gz, etc/…): one string each
+    # (interned strings are freed with their last reference)
+    return ManifestEntry(sys.intern(key), size, sha)
 
 
 @dataclass(frozen=True)
