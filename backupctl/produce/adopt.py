@@ -158,6 +158,11 @@ def plan_adoption(
             skip = "the folder holds no object"
         elif c.newest is None:
             skip = "the objects' times are unknown: cannot tell whether an upload is running"
+        elif c.newest > now:
+            skip = (
+                f"its newest object is dated {_age(c.newest - now)} after this machine's clock "
+                f"({c.newest.isoformat()}): an upload may still be running; adopt it later"
+            )
         elif now - c.newest < min_age:
             skip = (
                 f"its newest object was written {_age(now - c.newest)} ago, less than "
@@ -275,10 +280,10 @@ def _gather_single(store: Any, wanted: set[str]) -> list[Candidate]:
 def _s3_checksum(store: Any, key: str) -> tuple[str | None, str | None, str | None]:
     """(the algorithm of a whole-object checksum S3 keeps for ``key`` or None, its ETag, a
     problem) from HeadObject with ``ChecksumMode=ENABLED``. A multipart upload's composite
-    checksum (``…-N``) is not one verify can compare: None."""
+    checksum is not one verify can compare: None (:func:`whole_object_checksums`)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from backupctl.stores.s3 import s3_error
+    from backupctl.stores.s3 import s3_error, whole_object_checksums
 
     try:
         head = store.client.head_object(
@@ -287,11 +292,9 @@ def _s3_checksum(store: Any, key: str) -> tuple[str | None, str | None, str | No
     except (ClientError, BotoCoreError) as exc:
         return None, None, f"HeadObject {store.prefix + key} failed: {s3_error(exc)}"
     etag = head.get("ETag")
-    for algo in ("SHA256", "CRC32"):
-        value = head.get(f"Checksum{algo}")
-        if isinstance(value, str) and value and "-" not in value:
-            return algo, etag if isinstance(etag, str) else None, None
-    return None, etag if isinstance(etag, str) else None, None
+    sums = whole_object_checksums(head)
+    algo = next((a for a in ("SHA256", "CRC32") if a in sums), None)
+    return algo, etag if isinstance(etag, str) else None, None
 
 
 def _links(root: Path, folder: str, objects: Sequence[tuple[str, int]]) -> str | None:

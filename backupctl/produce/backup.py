@@ -57,6 +57,7 @@ __all__ = [
 
 DEFAULT_PART_SIZE = 8 << 20  # S3's minimum part is 5 MiB; 8 MiB is what the aws CLI uses
 DEFAULT_WORKERS = 8  # under botocore's default pool of 10 connections
+_PART_CHECKSUM = "CRC32"  # what each part of a multipart upload is checked with by S3
 _MAX_PARTS = 10_000  # S3's limit per multipart upload
 
 
@@ -332,9 +333,12 @@ class S3SnapshotWriter:
             progress(len(first))
             return Uploaded(key, len(first), digest.hexdigest())
         try:
-            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=full)[
-                "UploadId"
-            ]
+            # CRC32 per part, as the aws CLI asks: S3 then keeps a composite checksum (of the
+            # parts' checksums) instead of one over the whole object; moto, without it, copies
+            # and checksums the whole object again on completion (1.8x the time, measured)
+            upload_id = self.client.create_multipart_upload(
+                Bucket=self.bucket, Key=full, ChecksumAlgorithm=_PART_CHECKSUM
+            )["UploadId"]
         except Exception as exc:
             self._budget.release()
             raise self._error("CreateMultipartUpload", full, exc) from None
@@ -359,19 +363,23 @@ class S3SnapshotWriter:
 
         def send(number: int, data: bytes) -> dict[str, Any]:
             try:
-                etag = self.client.upload_part(
+                resp = self.client.upload_part(
                     Bucket=self.bucket,
                     Key=full,
                     UploadId=upload_id,
                     PartNumber=number,
                     Body=data,
-                )["ETag"]
+                    ChecksumAlgorithm=_PART_CHECKSUM,  # computed by botocore, whatever its config
+                )
             except Exception as exc:
                 raise self._error("UploadPart", full, exc) from None
             finally:
                 self._budget.release()
             progress(len(data))
-            return {"PartNumber": number, "ETag": etag}
+            part = {"PartNumber": number, "ETag": resp["ETag"]}
+            if resp.get("ChecksumCRC32"):  # S3 wants each part's checksum back on completion
+                part["ChecksumCRC32"] = resp["ChecksumCRC32"]
+            return part
 
         size, data, number = 0, first, 1
         try:

@@ -138,6 +138,21 @@ class _Obj:
     marker: bool = False
 
 
+def whole_object_checksums(resp: Mapping[str, Any]) -> dict[str, str]:
+    """The SHA256 and CRC32 (base64) of an object's whole bytes from a HeadObject or
+    GetObject response with ``ChecksumMode=ENABLED``, either or none.
+
+    Left out: a multipart upload's composite checksum, the checksum of the parts' checksums,
+    which is none of the bytes'. AWS marks it ``…-N`` and ``ChecksumType = COMPOSITE``; moto
+    marks it neither, so a multipart ETag (``…-N``) without ``FULL_OBJECT`` counts as one.
+    """
+    kind = resp.get("ChecksumType")
+    if kind == "COMPOSITE" or ("-" in str(resp.get("ETag", "")) and kind != "FULL_OBJECT"):
+        return {}
+    found = {algo: resp.get(f"Checksum{algo}") for algo in ("SHA256", "CRC32")}
+    return {k: v for k, v in found.items() if isinstance(v, str) and v and "-" not in v}
+
+
 class S3Store(ManifestStore):
     """The :class:`~backupctl.stores.base.Store` for ``s3://bucket/prefix``."""
 
@@ -858,8 +873,8 @@ class S3Store(ManifestStore):
     def _check_unrecorded(self, folder: str, e: ManifestEntry) -> str | None:
         """Read the object with ``ChecksumMode=ENABLED`` and compare its size with the listing's
         and its bytes with the checksum S3 stored for it: SHA256 or CRC32 of the whole object
-        (a multipart upload's composite ``…-N`` checksum and other algorithms are not
-        comparable here: size only).
+        (:func:`whole_object_checksums`; a multipart upload's composite checksum and other
+        algorithms are not comparable here: size only).
 
         Raises:
             FileNotFoundError: no such object. ReadProblem: unreadable.
@@ -884,22 +899,19 @@ class S3Store(ManifestStore):
             raise ReadProblem(s3_error(exc)) from None
         if size != e.size:
             return f"size {size} != listed {e.size}"
-        stored = {k: resp.get(f"Checksum{k}") for k in ("SHA256", "CRC32")}
+        stored = whole_object_checksums(resp)
         mine = {
             "SHA256": base64.b64encode(sha.digest()).decode(),
             "CRC32": base64.b64encode(crc.to_bytes(4, "big")).decode(),
         }
-        compared = False
         for algo, value in stored.items():
-            if isinstance(value, str) and "-" not in value:
-                if value != mine[algo]:
-                    return f"S3 checksum {algo} mismatch: stored {value}, object {mine[algo]}"
-                compared = True
-        return None if compared else UNREFERENCED
+            if value != mine[algo]:
+                return f"S3 checksum {algo} mismatch: stored {value}, object {mine[algo]}"
+        return None if stored else UNREFERENCED
 
     def _stored_checksums(self, folder: str, key: str) -> dict[str, str]:
         """The object's whole-object SHA256 and CRC32 as S3 stored them (a HeadObject with
-        ``ChecksumMode=ENABLED``); composite ``…-N`` checksums of multipart uploads are left out.
+        ``ChecksumMode=ENABLED``, :func:`whole_object_checksums`).
 
         Raises:
             ReadProblem: the HeadObject failed.
@@ -910,8 +922,7 @@ class S3Store(ManifestStore):
             )
         except (ClientError, BotoCoreError) as exc:
             raise ReadProblem(s3_error(exc)) from None
-        found = {algo: resp.get(f"Checksum{algo}") for algo in ("SHA256", "CRC32")}
-        return {k: v for k, v in found.items() if isinstance(v, str) and v and "-" not in v}
+        return whole_object_checksums(resp)
 
     def _open(self, folder: str, key: str) -> Iterator[bytes]:
         try:

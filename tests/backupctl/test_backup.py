@@ -4,10 +4,12 @@ part size, and the keys it writes into a manifest being the keys a manifest read
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
 import random
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -129,8 +131,15 @@ def test_s3_multipart_parts_go_up_in_parallel_and_hash_the_stream(
         writer.close()
     assert up.size == len(data) and up.sha256 == hashlib.sha256(data).hexdigest()
     assert sorted(seen) == sorted([part, part, part, 777])
-    head = s3_client.head_object(Bucket=bucket, Key="p/app/F/x")
+    head = s3_client.head_object(Bucket=bucket, Key="p/app/F/x", ChecksumMode="ENABLED")
     assert head["ContentLength"] == len(data) and head["ETag"].endswith('-4"')
+    # each part went up with its CRC32 and S3 keeps their composite, as for the aws CLI (no
+    # whole-object checksum to compute again on completion)
+    crcs = b"".join(
+        zlib.crc32(data[i : i + part]).to_bytes(4, "big") for i in range(0, len(data), part)
+    )
+    composite = base64.b64encode(zlib.crc32(crcs).to_bytes(4, "big")).decode()
+    assert head["ChecksumCRC32"] in (f"{composite}-4", composite)  # AWS adds "-4", moto not
     got = s3_client.get_object(Bucket=bucket, Key="p/app/F/x")["Body"].read()
     assert got == data
     assert not s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads")

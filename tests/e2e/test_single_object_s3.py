@@ -3,7 +3,9 @@ files named in local time across the 2026-10-25 DST change, plus stray keys."""
 
 from __future__ import annotations
 
+import base64
 import json
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -168,6 +170,56 @@ def test_verify_uses_the_s3_checksum_of_a_single_object(
     problems = {p.snapshot_id: p.problem for p in store.check_integrity(listing.snapshots)}
     assert set(problems) == {by_key[n] for n in rotted}, problems
     assert all("checksum" in p.lower() for p in problems.values()), problems
+
+
+def test_a_multipart_dump_with_a_composite_crc32_is_checked_by_size_not_called_rotten(
+    dumps: tuple[Path, dict[str, bytes]], s3_client: Any, bucket: str
+) -> None:
+    """A dump uploaded in parts with CRC32 (what the aws CLI and `backup` do) has a composite
+    checksum, a CRC32 of the parts' CRC32s, which moto reports without AWS's "-N" suffix: it
+    is no whole-object CRC32 and must not be compared as one (a false "mismatch")."""
+    cfg, _ = dumps
+    part = 5 << 20
+    data = bytes(range(256)) * (2 * part // 256 + 3)
+    key = "pg/" + local_name(dump_times()[-1] + timedelta(hours=1))
+    up = s3_client.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32")
+    parts = []
+    for n, i in enumerate(range(0, len(data), part), 1):
+        r = s3_client.upload_part(
+            Bucket=bucket,
+            Key=key,
+            UploadId=up["UploadId"],
+            PartNumber=n,
+            Body=data[i : i + part],
+            ChecksumAlgorithm="CRC32",
+        )
+        parts.append({"PartNumber": n, "ETag": r["ETag"], "ChecksumCRC32": r["ChecksumCRC32"]})
+    s3_client.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=up["UploadId"], MultipartUpload={"Parts": parts}
+    )
+    head = s3_client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    whole = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    assert head["ChecksumCRC32"] not in (whole, "") and head["ETag"].endswith('-3"')
+    store = S3Store(load_config(cfg))
+    listing = store.listing()
+    [dump] = [s for s in listing.snapshots if "pg/" + store.folder(s.snapshot.id) == key]
+    assert store.check_integrity([dump]) == []
+    assert store.unreferenced == [dump.snapshot.id]  # checked by its size only, and said so
+    drilled = run(cfg, "drill", "--snapshot", dump.snapshot.id, "--json")
+    doc = json.loads(drilled.stdout)
+    [verify] = [p for p in doc["phases"] if p["name"] == "verify"]
+    assert drilled.exit_code == 0 and verify["size_only"] == 1, drilled.output
+    # adopt records a sha256 for it (it has no whole-object checksum); the drill then uses it
+    adopted = run(cfg, "adopt", "--min-age", "0s", "--json")
+    skipped = json.loads(adopted.stdout)["skipped"][dump.snapshot.id]
+    assert "after this machine's clock" in skipped  # uploaded after NOW: never adopted yet
+    adopted = CliRunner().invoke(main, ["adopt", "--min-age", "0s", "--json", "--config", str(cfg)])
+    assert adopted.exit_code == 0, adopted.output
+    adopted_ids = [a["id"] for a in json.loads(adopted.stdout)["adopted"]]
+    assert adopted_ids == [dump.snapshot.id], adopted.output
+    drilled = run(cfg, "drill", "--snapshot", dump.snapshot.id, "--json")
+    [verify] = [p for p in json.loads(drilled.stdout)["phases"] if p["name"] == "verify"]
+    assert drilled.exit_code == 0 and verify["size_only"] == 0, drilled.output
 
 
 def test_in_a_versioned_bucket_prune_deletes_every_version_of_exactly_the_dump(
