@@ -23,6 +23,7 @@ from backupctl.commands.options import config_option, load_config
 from backupctl.config import Config
 from backupctl.errors import UsageError
 from backupctl.log import get_logger, is_quiet
+from backupctl.produce.backup import DEFAULT_WORKERS as DEFAULT_JOBS
 from backupctl.progress import progress as progress_bar
 
 __all__ = ["command", "open_writer", "snapshot_time"]
@@ -44,6 +45,14 @@ log = get_logger("backup")
 @click.option(
     "--name", metavar="NAME", default=None, help="With '-': the object name for standard input."
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=DEFAULT_JOBS,
+    show_default=True,
+    help="S3: requests carrying data in flight at once (small objects and parts of big ones "
+    "together; the aws CLI's max_concurrent_requests is 10).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.argument("paths", nargs=-1, metavar="PATH... | -")
 def command(
@@ -51,6 +60,7 @@ def command(
     group: str,
     time_text: str | None,
     name: str | None,
+    jobs: int,
     as_json: bool,
     paths: tuple[str, ...],
 ) -> None:
@@ -106,11 +116,11 @@ def command(
     folder = template.folder(group, when)
     sid = snapshot_id(group, when)
     audit = audit_log_for(config)  # a bad signing key stops here, before anything is written
-    writer = open_writer(config)
+    writer = open_writer(config, jobs)
     started = time.monotonic()
     try:
         with progress_bar(f"backup {sid}", total, unit="B") as advance:
-            result = Producer(writer).run(
+            result = Producer(writer, workers=jobs).run(
                 sources,
                 group=group,
                 time_utc=when,
@@ -144,8 +154,10 @@ def snapshot_time(text: str | None, config: Config) -> datetime:
     return t.astimezone(UTC).replace(microsecond=0)
 
 
-def open_writer(config: Config, **options: Any) -> Any:
-    """The :class:`SnapshotWriter` for the configured s3:// or file:// store.
+def open_writer(config: Config, jobs: int = DEFAULT_JOBS) -> Any:
+    """The :class:`SnapshotWriter` for the configured s3:// or file:// store; on S3 with
+    ``jobs`` data requests in flight at most (and a connection for each, plus the object
+    threads' own requests: creating and completing uploads).
 
     Raises:
         UsageError: another kind of store (restic makes its own snapshots).
@@ -154,17 +166,18 @@ def open_writer(config: Config, **options: Any) -> Any:
 
     url = config.store.url
     if url.startswith("file://"):
-        return FileSnapshotWriter(url.removeprefix("file://"), **options)
+        return FileSnapshotWriter(url.removeprefix("file://"))
     if url.startswith("s3://"):
-        from backupctl.stores.s3client import make_s3_client, split_s3_url
+        from backupctl.stores.s3client import POOL_CONNECTIONS, make_s3_client, split_s3_url
 
         bucket, prefix = split_s3_url(url)
         client = make_s3_client(
             endpoint_url=config.store.endpoint_url,
             region=config.store.region,
             profile=config.store.profile,
+            max_pool_connections=max(POOL_CONNECTIONS, 2 * jobs),
         )
-        return S3SnapshotWriter(client, bucket, prefix, **options)
+        return S3SnapshotWriter(client, bucket, prefix, workers=jobs)
     raise UsageError(
         f"store.url {url!r}: backup writes to s3:// or file:// stores "
         f"(a {config.store.kind} repository makes its own snapshots)"

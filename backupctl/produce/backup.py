@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 DEFAULT_PART_SIZE = 8 << 20  # S3's minimum part is 5 MiB; 8 MiB is what the aws CLI uses
-DEFAULT_WORKERS = 8  # under botocore's default pool of 10 connections
+DEFAULT_WORKERS = 8  # data requests in flight at once (the aws CLI: 10)
 _PART_CHECKSUM = "CRC32"  # what each part of a multipart upload is checked with by S3
 _MAX_PARTS = 10_000  # S3's limit per multipart upload
 
@@ -277,6 +277,10 @@ class S3SnapshotWriter:
         self.part_size = part_size
         self._parts = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="part")
         self._budget = _Budget(2 * max(1, workers))
+        # the requests carrying data in flight at once, whether a small object's PutObject or
+        # a part: one number, as the aws CLI's max_concurrent_requests (object threads and
+        # part threads would otherwise add up, past the client's connection pool)
+        self._inflight = threading.BoundedSemaphore(max(1, workers))
 
     def close(self) -> None:
         """Stop the part threads."""
@@ -325,7 +329,10 @@ class S3SnapshotWriter:
         digest.update(first)
         if len(first) < self.part_size:
             try:
-                self.client.put_object(Bucket=self.bucket, Key=full, Body=first, IfNoneMatch="*")
+                with self._inflight:
+                    self.client.put_object(
+                        Bucket=self.bucket, Key=full, Body=first, IfNoneMatch="*"
+                    )
             except Exception as exc:
                 raise self._conflict_or_error("PutObject", full, exc) from None
             finally:
@@ -363,14 +370,15 @@ class S3SnapshotWriter:
 
         def send(number: int, data: bytes) -> dict[str, Any]:
             try:
-                resp = self.client.upload_part(
-                    Bucket=self.bucket,
-                    Key=full,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=data,
-                    ChecksumAlgorithm=_PART_CHECKSUM,  # computed by botocore, whatever its config
-                )
+                with self._inflight:
+                    resp = self.client.upload_part(
+                        Bucket=self.bucket,
+                        Key=full,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=data,
+                        ChecksumAlgorithm=_PART_CHECKSUM,  # botocore computes it, any config
+                    )
             except Exception as exc:
                 raise self._error("UploadPart", full, exc) from None
             finally:

@@ -99,11 +99,18 @@ def _session(profile: str | None) -> tuple[Any, bool]:
         return sessions[profile], True
 
 
+# connections each client keeps for reuse: botocore's default is 10, and a backup has up to 16
+# requests in flight (8 data requests, 8 objects' own); every command's clients share this one
+# size so that one client per endpoint serves the store, the audit log and the backup alike
+POOL_CONNECTIONS = 20
+
+
 def make_s3_client(
     endpoint_url: str | None = None,
     region: str | None = None,
     profile: str | None = None,
     max_attempts: int = 5,
+    max_pool_connections: int = POOL_CONNECTIONS,
 ) -> Any:
     """A botocore S3 client (what ``boto3.client("s3")`` builds) with standard retry mode
     (throttling, 5xx, connection errors).
@@ -115,9 +122,11 @@ def make_s3_client(
         region: the region; None takes the environment's or ``us-east-1``.
         profile: an AWS shared-credentials profile.
         max_attempts: total attempts per request, including the first.
+        max_pool_connections: connections kept open for reuse; a caller with more requests
+            in flight at once asks for that many (and gets a client of its own).
     """
     clients: dict[tuple[Any, ...], Any] | None = getattr(_scope, "clients", None)
-    settings = (endpoint_url, region, profile, max_attempts)
+    settings = (endpoint_url, region, profile, max_attempts, max_pool_connections)
     if clients is not None and settings in clients:
         return clients[settings]
     # botocore, not boto3: the client is the same, and a command skips importing boto3's
@@ -133,6 +142,7 @@ def make_s3_client(
         retries={"mode": "standard", "max_attempts": max_attempts},
         connect_timeout=10,
         read_timeout=60,
+        max_pool_connections=max_pool_connections,
         s3={"addressing_style": "path"} if endpoint_url else {},
     )
     with _sessions_lock if shared else contextlib.nullcontext():

@@ -9,6 +9,8 @@ import hashlib
 import io
 import os
 import random
+import threading
+import time
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -176,6 +178,7 @@ def test_s3_small_object_is_one_put_and_the_manifest_is_conditional(
         (["--group", "../up", "f"], "--group"),
         (["--group", "app", "--name", "../x", "-"], "'..'"),
         (["--group", "app", "--time", "yesterday-ish", "f"], "--time"),
+        (["--group", "app", "--jobs", "0", "f"], "--jobs"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -209,6 +212,51 @@ def test_a_group_without_a_policy_is_written_with_a_warning(tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     assert "no policy has group 'other'" in result.stderr
     assert len(list((tmp_path / "s" / "other").glob("*/manifest.json"))) == 1
+
+
+class _Counting:
+    """The real client, counting the data requests (PutObject, UploadPart) in flight."""
+
+    def __init__(self, client: Any) -> None:
+        self._client, self._lock = client, threading.Lock()
+        self.now = self.peak = 0
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._client, name)
+        if name not in ("put_object", "upload_part"):
+            return call
+
+        def counted(**kwargs: Any) -> Any:
+            with self._lock:
+                self.now += 1
+                self.peak = max(self.peak, self.now)
+            try:
+                time.sleep(0.01)  # long enough for the others to pile up if they may
+                return call(**kwargs)
+            finally:
+                with self._lock:
+                    self.now -= 1
+
+        return counted
+
+
+def test_s3_data_requests_in_flight_never_exceed_the_jobs(s3_client: Any, bucket: str) -> None:
+    """Object threads and part threads share one cap (``--jobs``): 3 objects of 3 parts and 6
+    small ones with 3 jobs never have more than 3 PutObject/UploadPart requests at once."""
+    part = 5 << 20
+    counting = _Counting(s3_client)
+    writer = S3SnapshotWriter(counting, bucket, part_size=part, workers=3)
+    rng = random.Random(5)
+    sources = [stdin_source(f"big{i}", io.BytesIO(rng.randbytes(2 * part + 9))) for i in range(3)]
+    sources += [stdin_source(f"small{i}", io.BytesIO(b"s" * (i + 1))) for i in range(6)]
+    try:
+        result = Producer(writer, workers=3).run(
+            sources, group="app", time_utc=T, folder="app/F/", snapshot_id="app/F"
+        )
+    finally:
+        writer.close()
+    assert len(result.objects) == 9
+    assert counting.peak == 3  # reached, never passed
 
 
 class _Blind(S3SnapshotWriter):

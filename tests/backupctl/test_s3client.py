@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -112,3 +113,32 @@ def test_a_fleet_block_shares_one_session_per_profile_and_builds_clients_safely(
             f"http://127.0.0.1:{9000 + i}" for i in range(16)
         }
     assert s3client._sessions is None
+
+
+def test_a_backup_writes_with_the_client_its_audit_log_uses(tmp_path: Path) -> None:
+    """One client per command: the writer of the default --jobs asks for no pool of its own
+    (a second client costs ~0.1 s of a backup's start-up); more jobs than the pool holds get
+    a client with room for them."""
+    from backupctl.commands.backup import open_writer
+    from backupctl.config import load_config
+    from backupctl.stores.s3client import POOL_CONNECTIONS
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        '[store]\nurl = "s3://bkt/p"\nendpoint_url = "http://127.0.0.1:9"\n'
+        '[[policy]]\nname = "app"\nkeep_last = 1\n'
+    )
+    config = load_config(str(cfg))
+    with shared_clients():
+        store_client = make_s3_client("http://127.0.0.1:9")  # what the audit log's blobs get
+        writer = open_writer(config)
+        try:
+            assert writer.client is store_client
+        finally:
+            writer.close()
+        big = open_writer(config, jobs=POOL_CONNECTIONS)
+        try:
+            assert big.client is not store_client
+            assert big.client.meta.config.max_pool_connections == 2 * POOL_CONNECTIONS
+        finally:
+            big.close()
