@@ -87,7 +87,7 @@ SINCE_MARGIN = timedelta(days=1)  # snapshots named this long before the report:
 CHUNK_FOLDERS = 5_000  # folders whose manifests are read and listed at a time
 FORMATS = ("CSV", "Parquet")
 EXTRA = "backupctl[inventory]"
-_REPORT_FOLDER = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2})-(\d{2})Z/")
+_REPORT_FOLDER = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2})-([0-9]{2})Z/")
 _MD5 = re.compile(r"[0-9a-f]{32}")
 _DIGEST_MASK = (1 << 64) - 1
 _CHUNK = 1 << 20

@@ -66,7 +66,8 @@ MAX_MANIFEST_BYTES = 256 << 20  # ~1.5 M objects; a larger manifest.json is repo
 MAX_OBJECT_SIZE = 1 << 53  # 8 PiB: far beyond any S3 object (5 TiB), and exact as a float
 MAX_JOURNAL_BYTES = 64 << 20
 TIME_FORMAT = "%Y%m%dT%H%M%SZ"
-_TIME_RE = r"\d{8}T\d{6}Z"
+# [0-9], not \d: \d is every Unicode digit, and "２０２６…" would alias the snapshot "2026…"
+_TIME_RE = r"[0-9]{8}T[0-9]{6}Z"
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
@@ -84,9 +85,27 @@ def format_time(t: datetime) -> str:
 
 
 def parse_key_time(text: str) -> datetime | None:
-    """``YYYYMMDDTHHMMSSZ`` -> aware UTC time, or None when it is no real time (e.g. month 13)."""
+    """``YYYYMMDDTHHMMSSZ`` (ASCII digits only) -> aware UTC time, or None when it is not that
+    or no real time (e.g. month 13). Sliced, not strptime: a listing parses one per key, and
+    strptime took ~14 us each (0.16 s of a warm plan of 2000 snapshots, profiled)."""
+    if (
+        len(text) != 16
+        or text[8] != "T"
+        or text[15] != "Z"
+        or not text.isascii()
+        or not (digits := text[:8] + text[9:15]).isdigit()
+    ):
+        return None
     try:
-        return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC)
+        return datetime(
+            int(digits[0:4]),
+            int(digits[4:6]),
+            int(digits[6:8]),
+            int(digits[8:10]),
+            int(digits[10:12]),
+            int(digits[12:14]),
+            tzinfo=UTC,
+        )
     except ValueError:
         return None
 
@@ -210,7 +229,9 @@ class KeyTemplate:
         time_format = fm.group(1) if fm else None
         if time_format is not None:
             time_pattern = "".join(
-                rf"(?P<t{p[1]}>\d{{{_DIRECTIVES[p[1]][0]}}})" if p.startswith("%") else re.escape(p)
+                rf"(?P<t{p[1]}>[0-9]{{{_DIRECTIVES[p[1]][0]}}})"  # ASCII digits: see _TIME_RE
+                if p.startswith("%")
+                else re.escape(p)
                 for p in _format_parts(text, time_format)
             )
         else:

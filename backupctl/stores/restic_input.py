@@ -21,8 +21,9 @@ from retention import Snapshot
 
 __all__ = ["load_restic_snapshots", "parse_restic_snapshots", "parse_restic_time"]
 
-_TIME = re.compile(
-    r"^(?P<base>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(?P<frac>\d{1,9}))?(?P<zone>Z|[+-]\d{2}:\d{2})$"
+_TIME = re.compile(  # re.ASCII: \d would take any Unicode digit
+    r"^(?P<base>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(?P<frac>\d{1,9}))?(?P<zone>Z|[+-]\d{2}:\d{2})$",
+    re.ASCII,
 )
 _HEX_ID = re.compile(r"^[0-9a-fA-F]{8,64}$")
 # a day inside Python's datetime range, so that a time can be placed in any zone (--restic-tz)

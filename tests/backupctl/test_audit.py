@@ -253,6 +253,18 @@ def test_stray_objects_and_garbage_are_reported(blobs: BlobStore) -> None:
         log.records()
 
 
+def test_a_record_key_in_non_ascii_digits_is_a_stray_not_a_record(blobs: BlobStore) -> None:
+    """Python's \\d is every Unicode digit: "９９９９９９９９９９.json" sorted last and was read as
+    record 9999999999, the log's tail (append then continued from it). It is a stray object."""
+    log = _fill(blobs)
+    planted = "_backupctl/audit/" + "９" * 10 + ".json"
+    blobs.put(planted, b"{}")
+    problems = log.verify()
+    assert [p.key for p in problems] == [planted]
+    assert "unexpected object" in problems[0].problem
+    assert len(log.records()) == N
+
+
 def test_append_refuses_to_continue_a_log_whose_tail_was_removed(blobs: BlobStore) -> None:
     log = _fill(blobs)
     blobs.delete(record_key(N))

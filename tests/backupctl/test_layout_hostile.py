@@ -217,3 +217,55 @@ def test_journal_ids_must_be_plain_snapshot_ids() -> None:
 
 def test_layout_problems_is_quiet_for_the_default() -> None:
     assert layout_problems("{group}/{time}/", ["app", "server", "app/db"]) == []
+
+
+# Python's \d matches every Unicode decimal digit: a key with full-width or Arabic-Indic digits
+# in its time parsed as the snapshot of the same ASCII time, so a writer without a backupctl key
+# could plant a second folder under a real snapshot's id (and a prune of that id deletes the
+# real folder). Only ASCII digits are a time.
+@pytest.mark.parametrize(
+    "name",
+    [
+        "２０２６1120T050000Z",  # full-width year
+        "20261120T０５0000Z",  # full-width hour
+        "٢٠٢٦1120T050000Z",  # Arabic-Indic year
+    ],
+)
+def test_a_time_in_non_ascii_digits_is_no_snapshot_and_no_alias(name: str) -> None:
+    from backupctl.stores.layout import FolderScanner, parse_key_time
+
+    assert parse_key_time(name) is None
+    kt = KeyTemplate.compile("{group}/{time}/")
+    assert kt.match(f"app/{name}/manifest.json") is None
+    scan = FolderScanner(kt, {"app"}).add_all(
+        [(f"app/{name}/manifest.json", 9), ("app/20261120T050000Z/manifest.json", 9)]
+    )
+    assert list(scan.folders) == ["app/20261120T050000Z/"]  # the real one, once
+    assert scan.unknown == [f"app/{name}/manifest.json"]  # never deleted
+
+
+@pytest.mark.parametrize("name", ["２０２６-11-20T0500", "2026-11-20T٠٥00"])
+def test_a_formatted_time_in_non_ascii_digits_is_no_snapshot(name: str) -> None:
+    kt = KeyTemplate.compile("{group}/{time:%Y-%m-%dT%H%M}.sql.gz")
+    assert kt.match(f"db/{name}.sql.gz") is None
+    assert kt.match("db/2026-11-20T0500.sql.gz") is not None
+
+
+@given(st.text(alphabet="0123456789TZ٢２", min_size=14, max_size=18))
+@settings(max_examples=300)
+def test_parse_key_time_never_accepts_what_strptime_refuses(text: str) -> None:
+    """The sliced parser is at most as lenient as strptime, and agrees where it accepts."""
+    from backupctl.stores.layout import TIME_FORMAT, parse_key_time
+
+    got = parse_key_time(text)
+    if got is not None:
+        assert text.isascii()
+        assert datetime.strptime(text, TIME_FORMAT).replace(tzinfo=UTC) == got
+
+
+@given(st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31)))
+def test_parse_key_time_reads_every_key_time_back(t: datetime) -> None:
+    from backupctl.stores.layout import format_time, parse_key_time
+
+    aware = t.replace(microsecond=0, tzinfo=UTC)
+    assert parse_key_time(format_time(aware)) == aware
