@@ -34,6 +34,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench.bench_prune import BackendWriter
+from bench.peak import module_argv, read_peak
 from bench.table import Row
 
 TARGET = 8.0
@@ -100,21 +101,14 @@ def _moto() -> Iterator[tuple[str, Any, Any]]:
 def _child(args: list[str], cache: Path) -> tuple[float, int, str, int]:
     """Run ``python -m backupctl ARGS`` (manifest cache in ``cache``): seconds, exit code,
     stdout, peak RSS in bytes."""
-    env = {**os.environ, **_ENV, "BACKUPCTL_NOW": AT, "XDG_CACHE_HOME": str(cache)}
+    argv, peak = module_argv("backupctl", args)  # the child's own peak (bench/peak.py)
+    env = {**os.environ, **_ENV, "BACKUPCTL_NOW": AT, "XDG_CACHE_HOME": str(cache), **peak}
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "backupctl", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        text=True,
+    proc = subprocess.run(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True, check=False
     )
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    _pid, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return seconds, proc.returncode, out, usage.ru_maxrss * 1024  # Linux: KiB
+    return seconds, proc.returncode, proc.stdout, read_peak(peak)
 
 
 def _fleet_file(folder: Path, configs: list[Path], name: str) -> Path:

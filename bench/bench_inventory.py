@@ -8,7 +8,7 @@ LastModifiedDate, ETag, StorageClass``) in a local directory, written by paralle
 processes. Four groups of 50,000 snapshots, one every 30 minutes, 49 data objects and a
 manifest.json each.
 
-What is measured, in a fresh subprocess (its peak RSS, ``ru_maxrss``, is the memory figure,
+What is measured, in a fresh subprocess (its peak RSS, ``VmHWM``, is the memory figure,
 interpreter and imports included): ``InventoryS3Store.listing()`` and
 ``runner.compute_run_plan`` of the four policies. The report is read by the store's own code
 (:class:`~backupctl.stores.inventory.DirReportSource` is the same reader as S3's, over local
@@ -39,6 +39,7 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.peak import PEAK_FUNCTION
 from bench.table import Row, print_table
 
 NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)
@@ -104,10 +105,12 @@ def write_report(root: Path, snapshots: int) -> None:
     (folder / "manifest.checksum").write_bytes(hashlib.md5(body).hexdigest().encode())
 
 
-# The measured child: a fresh interpreter, so ru_maxrss is this run's peak alone. With
+# The measured child: a fresh interpreter reporting its own VmHWM (bench/peak.py). With
 # "warm" as argv[3] it only fills the manifest cache (bench setup, another process).
-_CHILD = r"""
-import json, os, resource, sys, time
+_CHILD = (
+    PEAK_FUNCTION
+    + r"""
+import json, os, sys, time
 from pathlib import Path
 os.environ["BACKUPCTL_NOW"] = sys.argv[2]
 from backupctl.config import parse_config
@@ -169,12 +172,15 @@ print(json.dumps({
     "listing_s": t1 - t0, "plan_s": t2 - t1, "fetched": len(FETCHED),
     "snapshots": len(listing.snapshots),
     "forget": sum(len(g.forgotten()) for g in run.groups.values()),
-    "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "maxrss_mb": peak_bytes() / 2**20,
 }))
 """
+)
 
-_FLOOR = r"""
-import csv, gzip, io, json, resource, sys, time
+_FLOOR = (
+    PEAK_FUNCTION
+    + r"""
+import csv, gzip, io, json, sys, time
 from pathlib import Path
 root = Path(sys.argv[1])
 t0 = time.perf_counter()
@@ -184,8 +190,9 @@ for path in sorted((root / "inv/src/daily/data").iterdir()):
         for row in csv.reader(f):
             n += 1
 print(json.dumps({"seconds": time.perf_counter() - t0, "rows": n,
-                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "maxrss_mb": peak_bytes() / 2**20}))
 """
+)
 
 
 def _child(code: str, *args: str) -> dict[str, float]:
