@@ -186,13 +186,20 @@ _SIZE_UNITS = {
 
 
 def _byte_size(v: Any) -> int:
-    """A size: a positive int of bytes, or a string such as ``"256MiB"`` or ``"1 GB"``."""
+    """A size: a positive int of bytes, or a string such as ``"256MiB"`` or ``"1 GB"``.
+
+    Raises:
+        ValueError: anything else (the message says what was expected).
+    """
     if isinstance(v, int) and not isinstance(v, bool) and v > 0:
         return v
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", v) if isinstance(v, str) else None
     if m is None or m.group(2).lower() not in _SIZE_UNITS or float(m.group(1)) <= 0:
         raise _Bad(f'expected a size such as 268435456 or "256MiB", got {v!r:.40}')
     return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
+
+
+parse_byte_size = _byte_size  # the same reading for command-line sizes
 
 
 def _timezone(v: Any) -> ZoneInfo:

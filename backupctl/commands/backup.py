@@ -23,6 +23,7 @@ from backupctl.commands.options import config_option, load_config
 from backupctl.config import Config
 from backupctl.errors import UsageError
 from backupctl.log import get_logger, is_quiet
+from backupctl.produce.backup import DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_SIZE, MAX_SINGLE_PUT
 from backupctl.produce.backup import DEFAULT_WORKERS as DEFAULT_JOBS
 from backupctl.progress import progress as progress_bar
 
@@ -53,6 +54,15 @@ log = get_logger("backup")
     help="S3: requests carrying data in flight at once (small objects and parts of big ones "
     "together; the aws CLI's max_concurrent_requests is 10).",
 )
+@click.option(
+    "--multipart-threshold",
+    "threshold",
+    metavar="SIZE",
+    default=None,
+    callback=lambda _ctx, _param, value: _threshold(value),
+    help="S3: a file smaller than this goes up in one request, larger ones in parallel 8 MiB "
+    'parts (default "100MiB"; "8MiB" to "5GiB"). Standard input goes in parts once past 8 MiB.',
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.argument("paths", nargs=-1, metavar="PATH... | -")
 def command(
@@ -61,6 +71,7 @@ def command(
     time_text: str | None,
     name: str | None,
     jobs: int,
+    threshold: int,
     as_json: bool,
     paths: tuple[str, ...],
 ) -> None:
@@ -116,7 +127,7 @@ def command(
     folder = template.folder(group, when)
     sid = snapshot_id(group, when)
     audit = audit_log_for(config)  # a bad signing key stops here, before anything is written
-    writer = open_writer(config, jobs)
+    writer = open_writer(config, jobs, threshold)
     started = time.monotonic()
     try:
         with progress_bar(f"backup {sid}", total, unit="B") as advance:
@@ -154,10 +165,33 @@ def snapshot_time(text: str | None, config: Config) -> datetime:
     return t.astimezone(UTC).replace(microsecond=0)
 
 
-def open_writer(config: Config, jobs: int = DEFAULT_JOBS) -> Any:
+def _threshold(value: str | None) -> int:
+    """``--multipart-threshold``: bytes, from one part (8 MiB: a smaller file is always one
+    request) to 5 GiB (S3's largest PutObject).
+
+    Raises:
+        click.BadParameter: another value.
+    """
+    from backupctl.config import parse_byte_size
+
+    if value is None:
+        return DEFAULT_MULTIPART_THRESHOLD
+    try:
+        n = parse_byte_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if not DEFAULT_PART_SIZE <= n <= MAX_SINGLE_PUT:
+        raise click.BadParameter(f'expected a size from "8MiB" to "5GiB", got {value!r:.40}')
+    return n
+
+
+def open_writer(
+    config: Config, jobs: int = DEFAULT_JOBS, threshold: int = DEFAULT_MULTIPART_THRESHOLD
+) -> Any:
     """The :class:`SnapshotWriter` for the configured s3:// or file:// store; on S3 with
     ``jobs`` data requests in flight at most (and a connection for each, plus the object
-    threads' own requests: creating and completing uploads).
+    threads' own requests: creating and completing uploads), and files smaller than
+    ``threshold`` bytes in one PutObject each.
 
     Raises:
         UsageError: another kind of store (restic makes its own snapshots).
@@ -177,7 +211,7 @@ def open_writer(config: Config, jobs: int = DEFAULT_JOBS) -> Any:
             profile=config.store.profile,
             max_pool_connections=max(POOL_CONNECTIONS, 2 * jobs),
         )
-        return S3SnapshotWriter(client, bucket, prefix, workers=jobs)
+        return S3SnapshotWriter(client, bucket, prefix, workers=jobs, multipart_threshold=threshold)
     raise UsageError(
         f"store.url {url!r}: backup writes to s3:// or file:// stores "
         f"(a {config.store.kind} repository makes its own snapshots)"

@@ -41,6 +41,7 @@ from backupctl.stores.base import PreconditionFailed
 from backupctl.stores.layout import MANIFEST
 
 __all__ = [
+    "DEFAULT_MULTIPART_THRESHOLD",
     "DEFAULT_PART_SIZE",
     "BackupResult",
     "FileSnapshotWriter",
@@ -57,6 +58,12 @@ __all__ = [
 
 DEFAULT_PART_SIZE = 8 << 20  # S3's minimum part is 5 MiB; 8 MiB is what the aws CLI uses
 DEFAULT_WORKERS = 8  # data requests in flight at once (the aws CLI: 10)
+# a file smaller than this goes up in one PutObject, streamed from the file: AWS's guidance is
+# to consider multipart uploads from 100 MB (rclone's upload_cutoff: 200 MiB). One request
+# instead of a part per 8 MiB plus two, and S3 keeps a whole-object CRC32 that verify and drill
+# compare, where a multipart upload leaves only a composite of the parts' checksums
+DEFAULT_MULTIPART_THRESHOLD = 100 << 20
+MAX_SINGLE_PUT = 5 << 30  # S3's limit for one PutObject
 _PART_CHECKSUM = "CRC32"  # what each part of a multipart upload is checked with by S3
 _MAX_PARTS = 10_000  # S3's limit per multipart upload
 
@@ -259,8 +266,9 @@ def _read_full(stream: IO[bytes], n: int) -> bytes:
 
 
 class S3SnapshotWriter:
-    """Objects in ``bucket`` under ``prefix`` via a boto3 client: one PutObject for an object
-    smaller than ``part_size``, else a multipart upload whose parts go up in parallel."""
+    """Objects in ``bucket`` under ``prefix`` via a boto3 client: one PutObject for a file
+    smaller than ``multipart_threshold`` (streamed from the file) or a stream shorter than
+    ``part_size`` (held in memory), else a multipart upload whose parts go up in parallel."""
 
     def __init__(
         self,
@@ -270,11 +278,13 @@ class S3SnapshotWriter:
         *,
         part_size: int = DEFAULT_PART_SIZE,
         workers: int = DEFAULT_WORKERS,
+        multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
     ) -> None:
         self.client, self.bucket = client, bucket
         stripped = prefix.strip("/")
         self.prefix = stripped + "/" if stripped else ""
         self.part_size = part_size
+        self.multipart_threshold = min(multipart_threshold, MAX_SINGLE_PUT)
         self._parts = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="part")
         self._budget = _Budget(2 * max(1, workers))
         # the requests carrying data in flight at once, whether a small object's PutObject or
@@ -319,6 +329,9 @@ class S3SnapshotWriter:
             StoreError: another S3 failure (a started multipart upload is aborted).
         """
         full = self.prefix + key
+        size = _file_size(stream)
+        if size is not None and self.part_size <= size < self.multipart_threshold:
+            return self._put_file(key, full, stream, size, progress)
         digest = hashlib.sha256()
         self._budget.acquire()
         try:
@@ -356,6 +369,31 @@ class S3SnapshotWriter:
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
             raise
         return Uploaded(key, size, digest.hexdigest())
+
+    def _put_file(
+        self, key: str, full: str, stream: IO[bytes], size: int, progress: Callable[[int], None]
+    ) -> Uploaded:
+        """One conditional PutObject of ``size`` bytes read from the file ``stream`` as the
+        request goes (nothing held in memory), hashed on every pass botocore makes.
+
+        Raises:
+            ObjectExists, StoreError: as :meth:`upload`; StoreError too when the file changed
+                while it was read (it may then be stored, but no manifest will name it).
+        """
+        body = _HashedView(stream, size)
+        changed = StoreError(f"{key} changed while it was read (expected {size} stable bytes)")
+        try:
+            with self._inflight:
+                self.client.put_object(Bucket=self.bucket, Key=full, Body=body, IfNoneMatch="*")
+        except FileChanged:
+            raise changed from None
+        except Exception as exc:
+            raise self._conflict_or_error("PutObject", full, exc) from None
+        sha256 = body.sha256()
+        if sha256 is None or body.grew():
+            raise changed
+        progress(size)
+        return Uploaded(key, size, sha256)
 
     def _parts_of(
         self,
@@ -452,6 +490,81 @@ class S3SnapshotWriter:
             self.client.put_object(Bucket=self.bucket, Key=full, Body=data, IfNoneMatch="*")
         except Exception as exc:
             raise self._conflict_or_error("PutObject", full, exc) from None
+
+
+class FileChanged(OSError):
+    """A file read for a streamed upload changed size while it was read."""
+
+
+def _file_size(stream: IO[bytes]) -> int | None:
+    """The bytes left in ``stream`` when it is a regular file, else None (a pipe, a socket)."""
+    try:
+        info = os.fstat(stream.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return max(0, info.st_size - stream.tell())
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return None
+
+
+class _HashedView:
+    """A read-only, seekable view of the next ``size`` bytes of a file, which hashes every
+    pass read from its start.
+
+    botocore reads a body more than once (its checksum, the SigV4 payload hash over http, the
+    send, a retry's send), each pass from the start. So the sha256 of what was sent is that of
+    every whole pass, and passes that differ mean the file changed meanwhile: :meth:`sha256`
+    then says None. A read that comes up short (the file shrank) raises :class:`FileChanged`,
+    so the request stops at once instead of waiting for bytes that will never come.
+    """
+
+    def __init__(self, raw: IO[bytes], size: int) -> None:
+        self._raw, self._start, self._size = raw, raw.tell(), size
+        self._pos = 0
+        self._hash = hashlib.sha256()
+        self._hashed = 0  # bytes of this pass hashed, in order from the start
+        self._digests: set[str] = set()
+
+    def sha256(self) -> str | None:
+        """The hex sha256 every whole pass gave, or None (none did, or two differed)."""
+        return next(iter(self._digests)) if len(self._digests) == 1 else None
+
+    def grew(self) -> bool:
+        """Whether the file now holds bytes past the view (it grew while it was read)."""
+        self._raw.seek(self._start + self._size)
+        return bool(self._raw.read(1))
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}[whence]
+        self._pos = min(max(0, base + offset), self._size)
+        self._raw.seek(self._start + self._pos)
+        if self._pos == 0:  # a new pass
+            self._hash, self._hashed = hashlib.sha256(), 0
+        return self._pos
+
+    def read(self, n: int | None = -1) -> bytes:
+        left = self._size - self._pos
+        want = left if n is None or n < 0 else min(n, left)
+        data = self._raw.read(want) if want else b""
+        if len(data) < want:  # a regular file reads short only at its end: it shrank
+            raise FileChanged(f"the file ended {left - len(data)} bytes early")
+        if self._hashed == self._pos:  # this pass has read every byte so far, in order
+            self._hash.update(data)
+            self._hashed += len(data)
+            if self._hashed == self._size:
+                self._digests.add(self._hash.hexdigest())
+                self._hashed = self._size + 1  # recorded; later reads of this pass are not
+        self._pos += len(data)
+        return data
 
 
 class FileSnapshotWriter:

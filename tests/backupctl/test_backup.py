@@ -22,7 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backupctl.cli import main
-from backupctl.errors import UsageError
+from backupctl.errors import StoreError, UsageError
 from backupctl.produce.backup import (
     FileSnapshotWriter,
     IncompleteSnapshot,
@@ -338,3 +338,137 @@ def test_file_objects_are_published_with_link_and_never_replace_a_file(
 class _BlindFile(FileSnapshotWriter):
     def occupied(self, folder: str) -> bool:
         return False
+
+
+def _file(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def test_s3_a_file_below_the_threshold_is_one_streamed_put_with_a_whole_object_crc32(
+    s3_client: Any, bucket: str, tmp_path: Path
+) -> None:
+    """A file from one part up to the threshold goes up in one PutObject read from the file (no
+    multipart upload), so S3 keeps a CRC32 of the whole object; at the threshold, parts."""
+    part = 5 << 20
+    rng = random.Random(11)
+    below, at = rng.randbytes(2 * part + 11), rng.randbytes(3 * part)
+    writer = S3SnapshotWriter(
+        s3_client, bucket, part_size=part, workers=2, multipart_threshold=3 * part
+    )
+    seen: list[int] = []
+    try:
+        with open(_file(tmp_path, "below", below), "rb") as fh:
+            up = writer.upload("app/F/below", fh, seen.append)
+        with open(_file(tmp_path, "at", at), "rb") as fh:
+            up_at = writer.upload("app/F/at", fh, seen.append)
+    finally:
+        writer.close()
+    assert (up.size, up.sha256) == (len(below), hashlib.sha256(below).hexdigest())
+    assert (up_at.size, up_at.sha256) == (len(at), hashlib.sha256(at).hexdigest())
+    assert seen[0] == len(below)
+    head = s3_client.head_object(Bucket=bucket, Key="app/F/below", ChecksumMode="ENABLED")
+    assert "-" not in head["ETag"] and head["ContentLength"] == len(below)
+    whole = base64.b64encode(zlib.crc32(below).to_bytes(4, "big")).decode()
+    assert head["ChecksumCRC32"] == whole
+    assert s3_client.head_object(Bucket=bucket, Key="app/F/at")["ETag"].endswith('-3"')
+    assert s3_client.get_object(Bucket=bucket, Key="app/F/below")["Body"].read() == below
+
+
+@pytest.mark.parametrize("change", ["rewritten", "grown", "shrunk"])
+def test_s3_a_file_that_changes_while_botocore_reads_it_is_refused(
+    s3_client: Any, bucket: str, tmp_path: Path, change: str
+) -> None:
+    """botocore reads a streamed body more than once (checksum, SigV4 payload hash, send): a
+    file changed between those reads is an error naming it, never an object whose manifest
+    sha256 differs from its bytes. The change lands after botocore's checksum pass, before
+    signing (the real client's own events)."""
+    part = 5 << 20
+    data = random.Random(12).randbytes(part + 100)
+    path = _file(tmp_path, "f", data)
+
+    def meddle(**_kw: Any) -> None:
+        if change == "rewritten":
+            with open(path, "r+b") as fh:
+                fh.write(b"X" * 10)
+        elif change == "grown":
+            with open(path, "ab") as fh:
+                fh.write(b"more")
+        else:
+            os.truncate(path, part)
+
+    s3_client.meta.events.register_first("before-sign.s3.PutObject", meddle)
+    writer = S3SnapshotWriter(s3_client, bucket, part_size=part)
+    try:
+        with open(path, "rb") as fh, pytest.raises(StoreError) as exc:
+            writer.upload("app/F/f", fh, lambda _n: None)
+    finally:
+        writer.close()
+        s3_client.meta.events.unregister("before-sign.s3.PutObject", meddle)
+    assert isinstance(exc.value, StoreError)
+    assert (
+        str(exc.value) == f"app/F/f changed while it was read (expected {part + 100} stable bytes)"
+    )
+
+
+@given(
+    data=st.binary(min_size=1, max_size=300),
+    ops=st.lists(
+        st.one_of(
+            st.tuples(st.just("read"), st.integers(-1, 120)),
+            st.tuples(st.just("seek"), st.integers(0, 320)),
+            st.tuples(st.just("end"), st.integers(-50, 0)),
+        ),
+        max_size=25,
+    ),
+)
+def test_a_hashed_view_gives_the_files_sha256_or_nothing(
+    data: bytes, ops: list[tuple[str, int]]
+) -> None:
+    """Whatever botocore's reads and seeks, a stable file's view reports its true sha256 or
+    nothing, nothing before some read reached its end, and the sha256 once a pass read it
+    whole from the start; a view never reads past its size."""
+    from backupctl.produce.backup import _HashedView
+
+    raw = io.BytesIO(b"head" + data + b"tail")
+    raw.seek(4)
+    view = _HashedView(raw, len(data))
+    true = hashlib.sha256(data).hexdigest()
+    reached = 0  # the furthest byte any read has returned
+    for op, n in ops:
+        if op == "read":
+            before = view.tell()
+            got = view.read(n)
+            assert got == data[before : len(data) if n < 0 else before + n]
+            reached = max(reached, before + len(got))
+        elif op == "seek":
+            assert view.seek(n) == min(n, len(data))
+        else:
+            assert view.seek(n, os.SEEK_END) == max(0, len(data) + n)
+        assert view.sha256() in (None, true)
+        if reached < len(data):
+            assert view.sha256() is None
+    view.seek(0)
+    assert view.read() == data and view.read(5) == b""
+    assert view.sha256() == true
+    assert view.grew()  # "tail" lies past the view
+
+
+def test_a_hashed_view_whose_passes_differ_gives_nothing() -> None:
+    from backupctl.produce.backup import FileChanged, _HashedView
+
+    raw = io.BytesIO(b"first pass")
+    view = _HashedView(raw, 10)
+    assert (
+        view.read() == b"first pass" and view.sha256() == hashlib.sha256(b"first pass").hexdigest()
+    )
+    raw.seek(0)
+    raw.write(b"other pass")
+    view.seek(0)
+    assert view.read(4) + view.read() == b"other pass"
+    assert view.sha256() is None and not view.grew()
+    half = _HashedView(io.BytesIO(b"short"), 10)  # the file shrank: the read stops the request
+    with pytest.raises(FileChanged, match="5 bytes early"):
+        half.read()
+    assert half.sha256() is None

@@ -19,15 +19,18 @@ from backupctl.cli import main
 pytestmark = pytest.mark.e2e
 
 BIG = 9 * (1 << 20) + 12345  # > the 8 MiB part: two parts, the last one short
+ONE_PUT = 8 * (1 << 20) + 7  # a part or more, below the test's --multipart-threshold: one request
 
 
 def make_tree(root: Path) -> dict[str, bytes]:
-    """A tree with an empty file, nested folders and a multi-MiB file; returns key -> bytes."""
+    """A tree with empty files, nested folders, a file for a multipart upload and one streamed
+    in a single PutObject (with ``--multipart-threshold 9MiB``); returns key -> bytes."""
     files = {
         "tree/empty": b"",
         "tree/a/b/c/deep.txt": b"deep\n",
         "tree/a/one.bin": random.Random(1).randbytes(70_000),
         "tree/big.bin": random.Random(2).randbytes(BIG),
+        "tree/a/streamed.bin": random.Random(4).randbytes(ONE_PUT),
         "tree/a/empty-too": b"",
     }
     for key, data in files.items():
@@ -69,6 +72,7 @@ def run(config: Path, *args: str, input: bytes | None = None) -> Result:
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
     """A config on moto S3 (a fresh bucket, a prefix) or on a file store, and a reader of
     the stored objects by key relative to the store's root."""
+    head: Any = None
     if request.param == "s3":
         client = request.getfixturevalue("s3_client")
         bucket = request.getfixturevalue("bucket")
@@ -77,6 +81,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
 
         def read(key: str) -> bytes:
             return bytes(client.get_object(Bucket=bucket, Key="backups/" + key)["Body"].read())
+
+        def head(key: str) -> dict[str, Any]:
+            return dict(
+                client.head_object(Bucket=bucket, Key="backups/" + key, ChecksumMode="ENABLED")
+            )
 
         def keys() -> list[str]:
             pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
@@ -94,7 +103,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
         def keys() -> list[str]:
             return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
-    return {"config": config, "read": read, "keys": keys}
+    return {"config": config, "read": read, "keys": keys, "head": head}
 
 
 def test_backup_tree_and_stdin_then_plan_verify_drill(
@@ -109,6 +118,8 @@ def test_backup_tree_and_stdin_then_plan_verify_drill(
         "app",
         "--time",
         "2026-12-01T02:00",
+        "--multipart-threshold",
+        "9MiB",
         "--json",
         str(tmp_path / "src" / "tree"),
     )
@@ -140,6 +151,10 @@ def test_backup_tree_and_stdin_then_plan_verify_drill(
     for key, data in files.items():
         assert store["read"](f"app/20261201T010000Z/{key}") == data
     assert store["read"]("app/20261202T010000Z/db.sql.gz") == dump
+    if store["head"]:  # on S3: parts at the threshold, one PutObject with a whole CRC32 below
+        assert store["head"]("app/20261201T010000Z/tree/big.bin")["ETag"].endswith('-2"')
+        streamed = store["head"]("app/20261201T010000Z/tree/a/streamed.bin")
+        assert "-" not in streamed["ETag"] and streamed["ChecksumCRC32"]
     manifest = json.loads(store["read"]("app/20261201T010000Z/manifest.json"))
     assert {o["key"]: (o["size"], o["sha256"]) for o in manifest["objects"]} == {
         k: (len(d), hashlib.sha256(d).hexdigest()) for k, d in files.items()
