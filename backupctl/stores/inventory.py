@@ -595,13 +595,9 @@ class _ReportScanner(DigestScanner):
         agg = self.folders.get(last) if last and not self.template.single else None
         if agg is not None and key.startswith(last):
             self.total += 1
-            agg.objects += 1
-            agg.bytes += size
             rest = key[len(last) :]
-            if rest == MANIFEST:
-                agg.has_manifest = True
-                agg.manifest_size = size
-            agg.digest = (agg.digest + hash(rest)) & _DIGEST_MASK
+            agg.count(rest, size)
+            agg.fold(rest, size)
         else:
             self.add(key, size)
             folder = self._last

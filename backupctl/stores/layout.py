@@ -488,6 +488,20 @@ class FolderAgg:
     def id(self) -> str:
         return snapshot_id(self.group, self.time)
 
+    def count(self, rest: str, size: int) -> None:
+        """Account one key of this folder (``rest``: its name relative to the folder)."""
+        self.objects += 1
+        self.bytes += size
+        if rest == MANIFEST:
+            self.has_manifest = True
+
+    def fold(self, rest: str, size: int) -> None:
+        """Fold one key of this folder into ``digest`` (the order-free key_digest of the
+        names) and note manifest.json's size; :class:`DigestScanner` calls it per key."""
+        self.digest = (self.digest + hash(rest)) & _DIGEST_MASK
+        if rest == MANIFEST:
+            self.manifest_size = size
+
 
 @dataclass
 class FolderScanner:
@@ -528,10 +542,7 @@ class FolderScanner:
             agg = self.folders[m.folder] = self.agg_type(
                 m.folder, group, m.time, note=m.note, single=self.template.single
             )
-        agg.objects += 1
-        agg.bytes += size
-        if m.rest == MANIFEST:
-            agg.has_manifest = True
+        agg.count(m.rest, size)
 
     def add_all(self, keys: Iterable[tuple[str, int]]) -> FolderScanner:
         """Add every ``(key, size)``; returns self."""
@@ -566,11 +577,7 @@ class DigestScanner(FolderScanner):
                 return
             folder, agg = m.folder, found
             self._last = folder
-        rest = key[len(folder) :]
-        # key_digest, one key at a time
-        agg.digest = (agg.digest + hash(rest)) & _DIGEST_MASK
-        if rest == MANIFEST:
-            agg.manifest_size = size
+        agg.fold(key[len(folder) :], size)
 
     def facts(self) -> dict[str, FolderFacts]:
         """Snapshot id -> what was seen in its folder, for the folders with a manifest."""
