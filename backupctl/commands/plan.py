@@ -421,6 +421,7 @@ def render_plan(run: RunPlan, refusals: Sequence[Refusal]) -> Iterator[str]:
     """The human plan of a config's store: :func:`render_decisions` (the same table as
     ``--from-restic``), then interrupted deletions, what is left alone and the refusals."""
     policies = {name: g.policy.policy for name, g in run.groups.items()}
+    yield from _listed_from(run)
     yield from render_decisions(run.decisions(), policies, run.now)
     if run.resume:
         yield f"finish interrupted deletion: {len(run.resume)} snapshot(s)"
@@ -428,6 +429,18 @@ def render_plan(run: RunPlan, refusals: Sequence[Refusal]) -> Iterator[str]:
     yield from _trusted_time(run)
     for r in refusals:
         yield f"prune would be REFUSED{'' if r.overridable else ' (absolute)'}: {r.message}"
+
+
+def _listed_from(run: RunPlan) -> Iterator[str]:
+    """A line naming the S3 Inventory report the plan was made from, when it was."""
+    source = run.listing.source if run.listing is not None else None
+    if not source or source.get("kind") != "s3-inventory":
+        return
+    when = datetime.fromisoformat(source["report_time"])
+    live = (
+        " (keys named since one day before it listed live)" if source["listed_live_since"] else ""
+    )
+    yield f"planned from the S3 Inventory report of {humanize.when(when)}{live}: {source['report']}"
 
 
 def _left_alone(run: RunPlan) -> Iterator[str]:

@@ -151,6 +151,7 @@ class RunPlan:
             "now": self.now.isoformat(),
             "time_drift": [x.to_json() for x in self.suspects],
             "memory": self.memory_note,
+            "listed_from": self.listing.source if self.listing is not None else None,
         }
 
 
@@ -547,9 +548,11 @@ def intent_record(
         ctx = GroupContext(g.policy.policy, g.decisions, run.now)
         for d in g.forgotten():
             why[d.snapshot.id] = why_forgotten(d, ctx)
+    source = run.listing.source if run.listing is not None else None
     return {
         "config_sha256": run.config_sha256,
         "now": run.now.isoformat(),
+        **({"listed_from": source} if source else {}),  # planned from an inventory report
         "delete": [
             {
                 "id": s.snapshot.id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from backupctl.errors import StoreError
 from restore.protocol import DrillStore, ManifestEntry, RestoreOutcome, StoredSnapshot
@@ -120,7 +120,10 @@ class Listing:
     a complete snapshot's folder; ``keys_listed`` is the number of keys a whole-prefix
     listing saw (0: there was none to reuse). ``name_notes`` maps a snapshot id or an unknown
     key to what its ``{time:FORMAT}`` name needed saying (a DST fall-back name read as its first
-    occurrence; a local time in a DST gap, so the key is unknown and never deleted)."""
+    occurrence; a local time in a DST gap, so the key is unknown and never deleted).
+    ``source`` is None for a live listing of the store, else what it was made from (an S3
+    Inventory report: ``{"kind": "s3-inventory", "report", "report_time",
+    "listed_live_since"}``), which plan shows and ``prune.intent`` records."""
 
     snapshots: list[StoredSnapshot] = field(default_factory=list)
     incomplete: list[StoredSnapshot] = field(default_factory=list)
@@ -130,6 +133,7 @@ class Listing:
     folders: dict[str, FolderFacts] = field(default_factory=dict)
     keys_listed: int = 0
     name_notes: dict[str, str] = field(default_factory=dict)
+    source: dict[str, Any] | None = None
 
     def ids(self) -> set[str]:
         """Every snapshot id the listing saw, complete, held or incomplete."""

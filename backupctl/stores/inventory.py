@@ -741,6 +741,12 @@ class InventoryS3Store(S3Store):
         listing = self._build_in_chunks(scanner, journals)
         listing.keys_listed = 0  # no whole-prefix listing: resumed folders are listed one by one
         listing.requests = self.counter.since(mark)
+        listing.source = {
+            "kind": "s3-inventory",
+            "report": report.manifest,
+            "report_time": report.time.isoformat(),
+            "listed_live_since": [s for _, s in ranges],  # per group: keys after these, live
+        }
         log.info(
             "listed from S3 Inventory",
             url=self.url,

@@ -18,8 +18,10 @@ import pytest
 from click.testing import CliRunner
 
 from backupctl.cli import main
+from backupctl.evidence.audit import AuditLog
 from backupctl.seed import S3Writer, write_snapshot
 from backupctl.stores import inventory
+from backupctl.stores.blobs import S3Blobs
 from tests.backupctl.test_inventory import aws_time, report_objects
 
 pytestmark = pytest.mark.e2e
@@ -126,6 +128,22 @@ def test_inventory_plan_and_prune_equal_the_listing_ones(
     assert decisions[0] == decisions[1]
     kept = {d["id"] for d in decisions[0] if d["action"] == "keep"}
     assert kept == {new[0], ids[-1], ids[-2]}  # the new snapshot pushed one more out
+    # the plan says what it was made from: the report (its manifest and time), or a listing
+    sources = [json.loads(p.stdout)["listed_from"] for p in plans]
+    assert sources[1] is None
+    assert sources[0] == {
+        "kind": "s3-inventory",
+        "report": f"{url}{REPORT:%Y-%m-%dT%H-%MZ}/manifest.json",
+        "report_time": REPORT.isoformat(),
+        "listed_live_since": ["app/20261122T020000Z/"],
+    }
+    human = run("plan", "--config", str(a))
+    assert human.exit_code == 0, human.output
+    assert human.stdout.splitlines()[0] == (
+        "planned from the S3 Inventory report of 2026-11-23 02:00:00 UTC (keys named since one "
+        f"day before it listed live): {sources[0]['report']}"
+    )
+    assert "S3 Inventory" not in run("plan", "--config", str(b)).stdout
 
     pruned = [run("prune", "--config", str(p), "--json") for p in (a, b)]
     assert [p.exit_code for p in pruned] == [0, 0], pruned[0].output + pruned[1].output
@@ -135,6 +153,12 @@ def test_inventory_plan_and_prune_equal_the_listing_ones(
     assert [k for k in left[0] if "/_backupctl/" not in k] == [
         k for k in left[1] if "/_backupctl/" not in k
     ]
+    # the audit record of the deletion names the report it was planned from
+    records = AuditLog(S3Blobs(s3_client, inv, "bk")).records()
+    intents = [r["data"] for r in records if r["action"] == "prune.intent"]
+    assert [i.get("listed_from") for i in intents] == [sources[0]]
+    lst_records = AuditLog(S3Blobs(s3_client, lst, "bk")).records()
+    assert all("listed_from" not in r["data"] for r in lst_records)
     # the report was read, not the bucket listed: ListObjectsV2 of the report folders, of the
     # keys named since the report and of the journals, then one per folder confirmed live
     assert docs[0]["requests"]["ListObjectsV2"] == 3 + len(docs[0]["deleted"])
