@@ -61,7 +61,7 @@ log = get_logger("backup")
     default=None,
     callback=lambda _ctx, _param, value: _threshold(value),
     help="S3: a file smaller than this goes up in one request, larger ones in parallel 8 MiB "
-    'parts (default "100MiB"; "8MiB" to "5GiB"). Standard input goes in parts once past 8 MiB.',
+    'parts (default "100MiB"; "8MiB" to "5GiB"). Piped standard input goes in parts past 8 MiB.',
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.argument("paths", nargs=-1, metavar="PATH... | -")

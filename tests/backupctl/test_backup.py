@@ -374,6 +374,20 @@ def test_s3_a_file_below_the_threshold_is_one_streamed_put_with_a_whole_object_c
     assert head["ChecksumCRC32"] == whole
     assert s3_client.head_object(Bucket=bucket, Key="app/F/at")["ETag"].endswith('-3"')
     assert s3_client.get_object(Bucket=bucket, Key="app/F/below")["Body"].read() == below
+    # standard input redirected from a file (`- < dump`) is a file: one streamed PutObject too
+    writer = S3SnapshotWriter(s3_client, bucket, part_size=part, multipart_threshold=3 * part)
+    try:
+        with open(tmp_path / "below", "rb") as fh:
+            Producer(writer).run(
+                [stdin_source("dump", fh)],
+                group="app",
+                time_utc=T,
+                folder="app/G/",
+                snapshot_id="app/G",
+            )
+    finally:
+        writer.close()
+    assert "-" not in s3_client.head_object(Bucket=bucket, Key="app/G/dump")["ETag"]
 
 
 @pytest.mark.parametrize("change", ["rewritten", "grown", "shrunk"])
@@ -472,3 +486,22 @@ def test_a_hashed_view_whose_passes_differ_gives_nothing() -> None:
     with pytest.raises(FileChanged, match="5 bytes early"):
         half.read()
     assert half.sha256() is None
+
+
+def test_a_hashed_view_serves_botocores_https_path_aws_chunked_with_a_trailing_crc32() -> None:
+    """Over https botocore does not hash the payload: it streams the body aws-chunked with the
+    CRC32 in a trailer, computed on that same (and only) pass; a retry seeks back to 0. The view
+    then hashes exactly what was sent."""
+    from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
+
+    from backupctl.produce.backup import _HashedView
+
+    data = random.Random(13).randbytes(3 * (1 << 20) + 5)
+    view = _HashedView(io.BytesIO(data), len(data))
+    wrapper = AwsChunkedWrapper(view, Crc32Checksum, "x-amz-checksum-crc32")
+    wrapper.read(1000)  # a send cut short, then botocore's retry from the start
+    wrapper.seek(0)
+    sent = b"".join(iter(lambda: wrapper.read(64 << 10), b""))
+    crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big"))
+    assert sent.endswith(b"x-amz-checksum-crc32:" + crc + b"\r\n\r\n")
+    assert view.sha256() == hashlib.sha256(data).hexdigest()
