@@ -179,6 +179,8 @@ def test_s3_small_object_is_one_put_and_the_manifest_is_conditional(
         (["--group", "app", "--name", "../x", "-"], "'..'"),
         (["--group", "app", "--time", "yesterday-ish", "f"], "--time"),
         (["--group", "app", "--jobs", "0", "f"], "--jobs"),
+        (["--group", "app", "--multipart-threshold", "1KB", "f"], '"8MiB" to "5GiB"'),
+        (["--group", "app", "--multipart-threshold", "lots", "f"], "--multipart-threshold"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
