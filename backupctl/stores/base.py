@@ -82,13 +82,13 @@ class BlobStore(Protocol):
         ...
 
 
-_DIGEST_MASK = (1 << 64) - 1
+DIGEST_MASK = (1 << 64) - 1  # folder digests are sums of hashes, kept to 64 bits
 
 
 def key_digest(names: Iterable[str]) -> int:
     """An order-free digest of a set of key names, valid in this process only (it sums
     Python's string hashes): two folders with equal digests and counts hold the same names."""
-    return sum(hash(n) for n in names) & _DIGEST_MASK
+    return sum(hash(n) for n in names) & DIGEST_MASK
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,7 @@ from backupctl import clock, untrusted
 from backupctl.config import Config
 from backupctl.errors import ConfigError, SafetyRefusal, StoreError
 from backupctl.log import get_logger
-from backupctl.stores.base import DeleteReport, FolderFacts, Listing, StoredSnapshot
+from backupctl.stores.base import DIGEST_MASK, DeleteReport, FolderFacts, Listing, StoredSnapshot
 from backupctl.stores.layout import (
     MANIFEST,
     MAX_OBJECT_SIZE,
@@ -89,7 +89,6 @@ FORMATS = ("CSV", "Parquet")
 EXTRA = "backupctl[inventory]"
 _REPORT_FOLDER = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2})-([0-9]{2})Z/")
 _MD5 = re.compile(r"[0-9a-f]{32}")
-_DIGEST_MASK = (1 << 64) - 1
 _CHUNK = 1 << 20
 # Parquet's column names for the CSV schema's fields (AWS writes snake_case there)
 _PARQUET_NAMES = {
@@ -608,7 +607,7 @@ class _ReportScanner(DigestScanner):
         assert isinstance(agg, _ReportAgg)
         if rest == MANIFEST:
             agg.etag = f'"{etag}"' if etag else ""
-        agg.strict = (agg.strict + hash((rest, size, etag))) & _DIGEST_MASK
+        agg.strict = (agg.strict + hash((rest, size, etag))) & DIGEST_MASK
         if modified > agg.newest:
             agg.newest = modified
 
@@ -620,7 +619,7 @@ def _report_agg(agg: FolderAgg) -> _ReportAgg:
 
 def _with_count(digest: int, count: int) -> int:
     """A folder's digest of (name, size, ETag) sums with its key count folded in."""
-    return (digest + count * 0x9E3779B97F4A7C15) & _DIGEST_MASK
+    return (digest + count * 0x9E3779B97F4A7C15) & DIGEST_MASK
 
 
 def _parse_modified(text: str) -> datetime | None:
@@ -863,7 +862,7 @@ class InventoryS3Store(S3Store):
             return _GONE
         digest = 0
         for rest, size, etag in objs:
-            digest = (digest + hash((rest, size, etag))) & _DIGEST_MASK
+            digest = (digest + hash((rest, size, etag))) & DIGEST_MASK
         if expected is not None and expected == _with_count(digest, len(objs)):
             return None
         when = self.report.time.isoformat() if self.report is not None else "the listing"

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from backupctl import untrusted
 from backupctl.stores.base import (
+    DIGEST_MASK,
     DeleteReport,
     FolderFacts,
     Listing,
@@ -498,7 +499,7 @@ class FolderAgg:
     def fold(self, rest: str, size: int) -> None:
         """Fold one key of this folder into ``digest`` (the order-free key_digest of the
         names) and note manifest.json's size; :class:`DigestScanner` calls it per key."""
-        self.digest = (self.digest + hash(rest)) & _DIGEST_MASK
+        self.digest = (self.digest + hash(rest)) & DIGEST_MASK
         if rest == MANIFEST:
             self.manifest_size = size
 
@@ -586,9 +587,6 @@ class DigestScanner(FolderScanner):
             for agg in self.folders.values()
             if agg.has_manifest
         }
-
-
-_DIGEST_MASK = (1 << 64) - 1
 
 
 def parse_manifest(data: bytes, group: str, time_utc: datetime) -> tuple[ManifestEntry, ...]:
